@@ -36,11 +36,9 @@ def sha256_file(path: str | os.PathLike, chunk: int = 1 << 20) -> str:
 def atomic_output(path: str | os.PathLike, mode: str = "wb") -> Iterator:
     """Open a temporary file beside `path` and move it into place only if the block finishes without error."""
     target = Path(path)
-    parent = target.parent if str(target.parent) else Path(".")
-    if not parent.is_dir():
-        raise OutputError(f"Cannot write {target}: the folder {parent} does not exist.")
+    check_writable_folder(target)
     try:
-        fd, tmp_name = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=parent)
+        fd, tmp_name = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent)
     except OSError as exc:
         raise OutputError(f"Cannot write {target}: {exc.strerror or exc}.") from None
     try:
@@ -53,3 +51,51 @@ def atomic_output(path: str | os.PathLike, mode: str = "wb") -> Iterator:
         with contextlib.suppress(OSError):
             os.unlink(tmp_name)
         raise
+
+
+class StagedOutputs:
+    """Several output files that appear together or not at all.
+
+    Each `stage(path)` returns a temporary name beside `path` (same suffix, so format detection still works); when the
+    block succeeds every temporary replaces its target, when it fails every temporary is removed. Targets that already
+    existed are left untouched on failure.
+    """
+
+    def __init__(self) -> None:
+        self._pending: list[tuple[Path, Path]] = []
+
+    def stage(self, path: str | os.PathLike) -> Path:
+        target = Path(path)
+        check_writable_folder(target)
+        try:
+            fd, tmp_name = tempfile.mkstemp(prefix=f".{target.stem}.", suffix=f".tmp{target.suffix}", dir=target.parent)
+        except OSError as exc:
+            raise OutputError(f"Cannot write {target}: {exc.strerror or exc}.") from None
+        os.close(fd)
+        self._pending.append((Path(tmp_name), target))
+        return Path(tmp_name)
+
+    def __enter__(self) -> "StagedOutputs":
+        return self
+
+    def __exit__(self, exc_type, exc, tb) -> None:
+        if exc_type is None:
+            for tmp, target in self._pending:
+                os.replace(tmp, target)
+        else:
+            for tmp, _ in self._pending:
+                with contextlib.suppress(OSError):
+                    os.unlink(tmp)
+        self._pending.clear()
+
+
+def check_writable_folder(path: str | os.PathLike) -> None:
+    """Fail before any work is done when the folder of an output file cannot take it."""
+    target = Path(path)
+    parent = target.parent if str(target.parent) else Path(".")
+    if target.is_dir():
+        raise OutputError(f"Cannot write {target}: it is a folder; give a file name.")
+    if not parent.is_dir():
+        raise OutputError(f"Cannot write {target}: the folder {parent} does not exist.")
+    if not os.access(parent, os.W_OK | os.X_OK):
+        raise OutputError(f"Cannot write {target}: the folder {parent} is not writable.")

@@ -1,0 +1,112 @@
+"""From parsed segments to a timed plan: when each expression starts, how long it takes to arrive, how long it holds.
+
+Defaults follow the dynamics facts of the knowledge base: macro-expressions last about 0.5-4 s, deliberate onsets are
+fast, slow ones take over a second (Schmidt et al. 2006, 2009; Frank, Ekman & Friesen 1993). Times are kept in seconds
+until the very end so that a plan converts to any fps with at most half a frame of rounding per boundary.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, replace
+from typing import Sequence
+
+from .errors import InputError
+
+MAX_DURATION_S = 600.0
+DEFAULT_INTENSITY = 0.75
+TRANSITION_S = {None: 0.5, "slow": 1.2, "fast": 0.25, "sudden": 0.1}
+HOLD_S = {None: 1.0, "slow": 1.2, "fast": 0.8, "sudden": 0.8}
+START_HOLD_S = 0.5
+RETURN_TRANSITION_S = 0.6
+
+
+@dataclass(frozen=True)
+class TimedSegment:
+    """One segment of the plan; times in seconds from the start of the animation."""
+
+    text: str
+    kind: str
+    start_s: float
+    transition_s: float
+    hold_s: float
+    intensity: float | None
+    side: str | None
+    speed: str | None
+    manner: tuple[str, ...]
+    is_start: bool
+
+    @property
+    def apex_s(self) -> float:
+        return self.start_s + self.transition_s
+
+    @property
+    def end_s(self) -> float:
+        return self.start_s + self.transition_s + self.hold_s
+
+
+@dataclass(frozen=True)
+class FrameSpan:
+    start_frame: int
+    apex_frame: int
+    end_frame: int
+
+
+def plan_segments(segments: Sequence, fps: int, duration_s: float | None = None) -> list[TimedSegment]:
+    """Lay parsed segments end to end; `duration_s` (if given) rescales the whole plan to that length."""
+    if not segments:
+        raise InputError("The instruction names no expression to animate.")
+    plan: list[TimedSegment] = []
+    clock = 0.0
+    for index, seg in enumerate(segments):
+        transition = _seconds(seg, "transition", fps)
+        hold = _seconds(seg, "hold", fps)
+        speed = getattr(seg, "speed", None)
+        is_start = bool(getattr(seg, "is_start", False)) and index == 0
+        if transition is None:
+            transition = 0.0 if is_start else (RETURN_TRANSITION_S if seg.kind == "return" and speed is None
+                                               else TRANSITION_S.get(speed, TRANSITION_S[None]))
+        if hold is None:
+            hold = START_HOLD_S if is_start else HOLD_S.get(speed, HOLD_S[None])
+        for what, value in (("transition", transition), ("hold", hold)):
+            if not math.isfinite(value) or value < 0 or value > MAX_DURATION_S:
+                raise InputError(f"The {what} time of '{seg.text}' must be between 0 and {MAX_DURATION_S:g} seconds, "
+                                 f"not {value:g}.")
+        plan.append(TimedSegment(text=seg.text, kind=seg.kind, start_s=clock, transition_s=transition, hold_s=hold,
+                                 intensity=seg.intensity, side=seg.side, speed=speed,
+                                 manner=tuple(getattr(seg, "manner", ())), is_start=is_start))
+        clock += transition + hold
+    total = clock
+    if duration_s is not None:
+        check_duration(duration_s)
+        if total <= 0:
+            raise InputError("The instruction's timings add up to zero seconds, so they cannot be stretched.")
+        plan = [_scaled(s, duration_s / total) for s in plan]
+        total = duration_s
+    if total > MAX_DURATION_S:
+        raise InputError(f"The instruction asks for {total:g} seconds of animation; the limit is {MAX_DURATION_S:g}.")
+    if round(total * fps) < 1:
+        raise InputError("The instruction's timings add up to less than one frame; give it some time.")
+    return plan
+
+
+def check_duration(duration_s: float) -> None:
+    if not isinstance(duration_s, (int, float)) or not math.isfinite(duration_s) or not 0 < duration_s <= MAX_DURATION_S:
+        raise InputError(f"The duration must be more than 0 and at most {MAX_DURATION_S:g} seconds, not {duration_s!r}.")
+
+
+def frame_spans(plan: Sequence[TimedSegment], fps: int) -> list[FrameSpan]:
+    """Round each boundary once, so adjacent segments share a frame and total length is kept to within a frame."""
+    return [FrameSpan(round(s.start_s * fps), round(s.apex_s * fps), round(s.end_s * fps)) for s in plan]
+
+
+def _seconds(seg, what: str, fps: int) -> float | None:
+    value = getattr(seg, f"{what}_s", None)
+    frames = getattr(seg, f"{what}_frames", None)
+    if value is None and frames is not None:
+        value = frames / fps
+    return None if value is None else float(value)
+
+
+def _scaled(seg: TimedSegment, k: float) -> TimedSegment:
+    return replace(seg, start_s=seg.start_s * k, transition_s=seg.transition_s * k, hold_s=seg.hold_s * k)
