@@ -1,0 +1,776 @@
+"""Instruction structure: split a typed instruction into a timeline of expression segments.
+
+The parser handles STRUCTURE only; what an expression *means* is left to the text encoder.  For every
+segment it pulls out intensity, timing, speed/manner and side words and leaves the meaning text
+("slowly break into a shy smile" -> text "shy smile", speed "slow", manner ("slowly",)).
+
+Pipeline (each step is a small set of named regular expressions):
+
+1. ``_normalise``: a same-length, lower-case copy of the text with odd whitespace and control characters
+   turned into spaces, so every offset found in it is an offset into the original instruction.
+2. ``_split``: cut the text into fragments at sequence separators.  Hard separators: ``then``, ``and then``,
+   ``after that``, ``afterwards``, ``followed by``, ``before``, ``next``, ``finally``, ``;`` ``.`` ``!`` ``?``,
+   new lines, arrows and spaced dashes.  Soft separator: ``,`` (not inside a decimal like ``1,5``).
+   ``X after Y`` is a reversing separator (Y plays first).
+   **The "and" rule:** ``and`` separates only when the next word (after at most three adverbs such as
+   ``slowly`` or ``then``) is a verb-like expression start from ``_VERB_STARTS`` (``smile``, ``frown``,
+   ``look``, ``raise``, ``relax``, ``hold``...); ``open``/``close``/``shut``/``lower`` count only when a face
+   part or determiner follows.  So "smile and then frown" and "smile and look shocked" are sequences while
+   "a sad and tired look" stays one segment.  Past participles (``relaxed``) never count.
+3. ``_transition_parts``: "from X to Y", "go/change/transform (this face) from X to Y", "turn X into Y":
+   X becomes a starting face (``is_start``), Y a normal segment; "from A to B to C" chains.
+4. ``_analyse``: take out numeric intensities, durations, hold words, speed words, manner words and
+   intensity words (in that order, never overlapping), then strip filler ("please", "make the face",
+   "break into", articles) and decide whether what is left is a return to neutral.
+5. ``_assemble``: fragments with modifiers but no expression are attached to a neighbour: hold/pause/wait
+   and "for N s" go to the previous segment's hold (a pause before any expression holds neutral), other
+   modifiers move across a comma to the next (or previous) expression; anything that cannot be attached
+   is reported in ``unplaced``.  Nothing meaningful is dropped silently.
+
+Conventions: a bare duration ("smile 2s") is a hold; "after N s" adds N to the previous face's hold; "a few
+seconds" is 3 s; frames go to ``transition_frames``/``hold_frames`` (the runtime knows the fps).  Durations are
+kept as written, negative or huge included; intensities are clamped to [0, 1] and the phrase is listed in
+``unplaced``.  Known limits: a comma always separates ("a sad, tired look" gives two segments); "and"
+before a verb always separates ("raise and lower the brows"); "for a moment" has no number and is reported.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+import unicodedata
+from dataclasses import dataclass, field, replace
+
+from model_runtime.errors import InputError
+
+MAX_INSTRUCTION_CHARS = 2000
+
+_ALLOWED_CONTROL = frozenset("\t\n\r")
+
+
+def validate_instruction(text: object) -> str:
+    """Check a user instruction before any work is done; return it stripped or raise InputError."""
+    if not isinstance(text, str):
+        raise InputError(f"The instruction must be text, but a {type(text).__name__} was given.")
+    if "\x00" in text:
+        raise InputError(f"The instruction contains a NUL character at position {text.index(chr(0))}, which is not allowed.")
+    for i, ch in enumerate(text):
+        cat = unicodedata.category(ch)
+        if cat == "Cc" and ch not in _ALLOWED_CONTROL:
+            raise InputError(
+                f"The instruction contains the control character U+{ord(ch):04X} at position {i}, which is not allowed."
+            )
+        if cat == "Cs":
+            raise InputError(f"The instruction contains an unpaired surrogate U+{ord(ch):04X} at position {i}, which is not valid text.")
+    stripped = text.strip()
+    if not stripped:
+        raise InputError("The instruction is empty, so type what the face should do, for example 'smile, then frown'.")
+    if len(stripped) > MAX_INSTRUCTION_CHARS:
+        raise InputError(
+            f"The instruction is {len(stripped):,} characters long, but at most {MAX_INSTRUCTION_CHARS:,} are allowed."
+        )
+    return stripped
+
+
+@dataclass(frozen=True)
+class Segment:
+    text: str
+    source: str
+    span: tuple[int, int]
+    kind: str
+    intensity: float | None
+    transition_s: float | None
+    hold_s: float | None
+    speed: str | None
+    manner: tuple[str, ...]
+    side: str | None
+    is_start: bool = False
+    # Durations given in frames need the scene's fps; the runtime converts them.
+    transition_frames: int | None = None
+    hold_frames: int | None = None
+
+
+@dataclass(frozen=True)
+class ParsedInstruction:
+    text: str
+    segments: tuple[Segment, ...]
+    unplaced: tuple[str, ...]
+
+
+# --------------------------------------------------------------------------------------------------
+# Regex building blocks
+# --------------------------------------------------------------------------------------------------
+
+_B = r"(?<![\w-])"  # word start; a hyphen counts as part of a word so "wide-eyed" / "one-sided" stay intact
+_E = r"(?![\w-])"   # word end
+
+
+def _alt(words) -> str:
+    """Alternation of literal phrases (spaces match any whitespace), longest first so phrases win."""
+    parts = sorted(set(words), key=len, reverse=True)
+    return "(?:" + "|".join(r"\s+".join(re.escape(w) for w in p.split()) for p in parts) + ")"
+
+
+def _rx(pattern: str) -> re.Pattern[str]:
+    return re.compile(pattern, re.DOTALL)
+
+
+_NUMBER_WORDS = {
+    "zero": 0, "one": 1, "two": 2, "three": 3, "four": 4, "five": 5, "six": 6, "seven": 7, "eight": 8,
+    "nine": 9, "ten": 10, "eleven": 11, "twelve": 12, "thirteen": 13, "fourteen": 14, "fifteen": 15,
+    "sixteen": 16, "seventeen": 17, "eighteen": 18, "nineteen": 19, "twenty": 20,
+}
+_NUMWORD = _alt(_NUMBER_WORDS)
+# Digits only in ASCII; a comma followed by exactly three digits is a thousands separator ("1,500 ms").
+_NUM = r"-?(?:[0-9]+(?:,[0-9]{3}(?![0-9]))+|[0-9]+(?:[.,][0-9]+)?|[.,][0-9]+)(?:e[+-]?[0-9]+)?"
+_QTY_WORDS = (
+    rf"(?:(?:{_NUMWORD}|an?)\s+and\s+a\s+half|half\s+an?|a\s+half|an?\s+couple(?:\s+of)?|a\s+few|{_NUMWORD}|an?)"
+)
+_UNIT_SECONDS = ("s", "sec", "secs", "second", "seconds")
+_UNIT_MS = ("ms", "msec", "msecs", "millisecond", "milliseconds", "millisec", "millisecs")
+_UNIT_MIN = ("min", "mins", "minute", "minutes")
+_UNIT_FRAMES = ("frame", "frames", "fr", "frm")
+_UNIT_ANY = _alt(_UNIT_SECONDS + _UNIT_MS + _UNIT_MIN + _UNIT_FRAMES)
+_UNIT_LONG = _alt(("sec", "secs", "second", "seconds", "millisecond", "milliseconds", "min", "mins",
+                   "minute", "minutes", "frame", "frames"))
+_DURATION = (
+    rf"(?:(?P<num>{_NUM})\s*-?\s*(?P<unit>{_UNIT_ANY})|(?P<qty>{_QTY_WORDS})[\s-]+(?P<wunit>{_UNIT_LONG}))"
+    rf"(?P<half>\s+and\s+a\s+half)?{_E}"
+)
+_APPROX = _alt(("about", "around", "roughly", "approximately", "approx", "~", "just", "only", "exactly",
+                "another", "under", "less than", "more than", "at least", "at most", "nearly", "almost",
+                "maybe", "some", "a good"))
+_OBJ = (r"(?:(?:the|this|that|his|her|their|its|your|my|our)\s+(?:face|expression|look|pose|character|avatar|head)"
+        r"|it|that|this|him|her|them|me|there|still|like\s+(?:that|this))")
+_HOLD_WORD = rf"(?:hold(?:s|ing)?|held|keep(?:s|ing)?\s+{_OBJ}|stay(?:s|ing)?|remain(?:s|ing)?|pause(?:s|d)?|wait(?:s|ing)?|freeze)"
+_PREP_TRANSITION = r"(?:over(?:\s+the\s+course\s+of|\s+a\s+period\s+of)?|in|within|across|tak(?:e|es|ing)|take\s+it)"
+_PREP_HOLD = rf"(?:{_HOLD_WORD}(?:\s+{_OBJ})?(?:\s+for)?|for|lasting|lasts?)"
+_PREP_DELAY = r"(?:after)"
+_TIMING_RE = _rx(
+    rf"{_B}(?:(?P<prep>{_PREP_TRANSITION}|{_PREP_HOLD}|{_PREP_DELAY})\s+)?(?:{_APPROX}\s+)?{_DURATION}"
+    rf"(?:\s+(?P<suffix>transition|fade|blend|ramp|change|ease|move|hold|pause|delay|wait){_E})?"
+)
+# A timing phrase whose number could not be read ("for banana seconds", "for a moment"): consumed and reported.
+_BAD_TIMING_RE = _rx(
+    rf"{_B}(?:(?:{_PREP_TRANSITION}|{_PREP_HOLD}|{_PREP_DELAY})\s+(?:[^\s,;]+\s+){{0,2}}?{_UNIT_LONG}{_E}"
+    rf"|(?:for|after)\s+(?:a\s+)?(?:moment|while|beat|sec)"
+    rf"|{_UNIT_LONG})(?![\w-])"
+)
+_HOLD_ALONE_RE = _rx(rf"{_B}{_HOLD_WORD}(?:\s+{_OBJ})?{_E}")
+
+_PCT = r"(?:%|percent|per\s*cent|pct)"
+_INT_KEY = r"(?:intensity|strength|level|power|amount)"
+_WITH_AT = r"(?:(?:with|at)\s+(?:an?\s+)?)?"
+_NUMERIC_INTENSITY_RES = (
+    _rx(rf"{_B}{_WITH_AT}{_INT_KEY}\s*(?:of|at|=|:|to)?\s*(?P<num>{_NUM})\s*(?P<pct>{_PCT})?(?![\w-])"),
+    _rx(rf"(?<![\w-]){_WITH_AT}(?P<num>{_NUM})\s*(?P<pct>{_PCT})(?:\s+{_INT_KEY})?(?![\w-])"),
+    _rx(rf"(?<![\w-]){_WITH_AT}(?P<num>{_NUM})\s+{_INT_KEY}{_E}"),
+)
+
+_INTENSITY_WORDS: dict[float, tuple[str, ...]] = {
+    0.2: ("faint", "faintly", "a trace of", "trace of", "trace", "a hint of", "hint of", "barely", "tiny",
+          "the faintest", "a tiny bit"),
+    0.35: ("slight", "slightly", "a little", "a little bit", "a bit", "a tad", "subtle", "subtly",
+           "a touch of", "lightly", "small"),
+    0.5: ("somewhat", "moderate", "moderately", "mild", "mildly", "medium", "fairly", "kind of", "kinda",
+          "sort of", "rather"),
+    0.85: ("very", "really", "strong", "strongly", "big", "wide", "widely", "broad", "broadly", "deep",
+           "deeply", "huge", "super", "a lot"),
+    1.0: ("extremely", "extreme", "intensely", "intense", "hugely", "maximum", "max", "maximally", "full",
+          "fully", "completely", "totally", "as much as possible", "all the way"),
+}
+_INTENSITY_VALUE = {w: v for v, ws in _INTENSITY_WORDS.items() for w in ws}
+_INTENSITY_WORD_RE = _rx(
+    rf"{_B}(?:(?:at|with)\s+)?(?P<w>{_alt(_INTENSITY_VALUE)}){_E}(?:\s+{_INT_KEY}{_E})?"
+)
+# "at half strength", "with low intensity": level words that only mean intensity next to the keyword.
+_LEVEL_INTENSITY = {"half": 0.5, "low": 0.2, "weak": 0.2, "high": 0.85, "medium": 0.5}
+_LEVEL_INTENSITY_RE = _rx(rf"{_B}{_WITH_AT}(?P<w>{_alt(_LEVEL_INTENSITY)})\s+{_INT_KEY}{_E}")
+
+_SPEED_WORDS = {
+    "slow": ("slowly", "gradually", "gently", "softly", "lazily", "leisurely", "progressively",
+             "little by little", "bit by bit", "slow", "gradual", "gentle", "unhurriedly"),
+    "fast": ("quickly", "rapidly", "fast", "briskly", "swiftly", "quick", "rapid", "speedily", "hastily"),
+    "sudden": ("suddenly", "instantly", "abruptly", "immediately", "in a flash", "all at once", "at once",
+               "right away", "sudden", "instant", "abrupt", "snap", "snaps", "snapping"),
+}
+_SPEED_OF = {w: s for s, ws in _SPEED_WORDS.items() for w in ws}
+_SPEED_RE = _rx(
+    rf"{_B}(?:(?:very|really|so|quite|super|extra|more|a\s+bit|a\s+little)\s+)?(?P<w>{_alt(_SPEED_OF)}){_E}"
+    rf"(?:\s+(?:back\s+)?(?:in)?to{_E}|\s+back{_E})?"
+)
+# Manner words describing only the motion: recorded in `manner` and removed from the meaning text.
+_MOTION_MANNER = ("smoothly", "steadily", "evenly", "fluidly", "jerkily", "briefly", "gracefully",
+                  "naturally", "continuously", "momentarily", "repeatedly", "slowly but surely")
+# Manner words that also colour the expression: recorded in `manner` AND kept in the meaning text.
+_AFFECT_MANNER = ("nervously", "shyly", "hesitantly", "playfully", "sheepishly", "awkwardly", "coyly",
+                  "timidly", "bashfully", "reluctantly", "mischievously", "smugly", "proudly", "confidently",
+                  "anxiously", "dreamily", "flirtatiously", "sleepily", "wearily", "tiredly", "cheerfully",
+                  "gleefully", "sweetly", "warmly", "coldly", "bitterly", "sadly", "happily", "angrily",
+                  "sarcastically", "wistfully", "knowingly", "innocently", "seductively", "menacingly",
+                  "cautiously", "tentatively", "uncertainly", "excitedly", "joyfully", "fearfully",
+                  "suspiciously", "skeptically", "sceptically", "curiously", "politely", "kindly",
+                  "sternly", "grimly", "dramatically", "theatrically", "softly-spoken")
+_AFFECT_SET = frozenset(_AFFECT_MANNER) | {"and"}
+_MOTION_MANNER_RE = _rx(rf"{_B}(?P<w>{_alt(_MOTION_MANNER)}){_E}")
+_AFFECT_MANNER_RE = _rx(rf"{_B}(?P<w>{_alt(_AFFECT_MANNER)}){_E}")
+
+_SIDE_RE = _rx(
+    r"(?<![\w])(?P<w>left|right)(?![\w])(?!\s+(?:away|now|after|then|before|there|here|on|so|enough)\b)"
+)
+
+# --- sequence separators -------------------------------------------------------------------------
+_ADVERBS_BEFORE_VERB = _alt(
+    ("then", "also", "just", "now", "finally", "next", "again", "back") + tuple(_SPEED_OF)
+    + tuple(_MOTION_MANNER) + tuple(_AFFECT_MANNER) + tuple(w for w in _INTENSITY_VALUE if " " not in w)
+)
+_VERB_STARTS = (
+    "smile", "frown", "grin", "smirk", "pout", "scowl", "squint", "wink", "blink", "grimace", "sneer",
+    "laugh", "cry", "gasp", "yawn", "glare", "stare", "sigh", "wince", "beam", "giggle", "chuckle", "weep",
+    "sob", "snarl", "cringe", "flinch", "raise", "furrow", "purse", "bite", "clench", "wrinkle", "narrow",
+    "widen", "tighten", "relax", "return", "go", "come", "turn", "become", "break", "burst", "look",
+    "appear", "seem", "get", "grow", "switch", "change", "transform", "morph", "shift", "move", "snap",
+    "melt", "fade", "ease", "end", "finish", "hold", "pause", "wait", "stay", "keep", "show", "make",
+    "pull", "puff", "roll", "curl", "flare", "drop", "lift", "tilt", "lick", "stick", "nod", "shake",
+    "pucker", "scrunch", "arch", "bare", "grit", "tremble", "quiver", "reset", "revert", "settle", "let",
+)
+_VERB_NEEDS_OBJECT = ("open", "close", "shut", "lower")
+_FACE_PARTS = ("mouth", "eyes", "eye", "eyelids", "eyelid", "lids", "jaw", "lips", "lip", "brows", "brow",
+               "eyebrows", "eyebrow", "cheeks", "cheek", "nose", "nostrils", "nostril", "tongue", "teeth",
+               "forehead", "chin", "face", "head")
+_DETERMINERS = ("the", "a", "an", "both", "one", "his", "her", "their", "its", "your", "my", "our", "this", "that")
+_VERB_START = (
+    rf"(?:{_alt(_VERB_STARTS)}(?:s|es)?{_E}"
+    rf"|{_alt(_VERB_NEEDS_OBJECT)}s?\s+(?:{_alt(_DETERMINERS)}|{_alt(_FACE_PARTS)}){_E})"
+)
+_DURATION_AHEAD = rf"(?:{_APPROX}\s+)?(?:[-0-9.,]|{_NUMWORD}{_E}|a\s+(?:couple|few){_E}|half{_E}|an?\s+(?:{_UNIT_LONG}|moment|while|beat|bit){_E})"
+_SEPARATOR_RE = _rx(
+    "|".join((
+        r"(?P<soft>,(?![0-9])|(?<![0-9]),)",
+        r"(?P<punct>;|\.(?![0-9])|(?<![0-9])\.|[!?…\n\r]|->|=>|[→⟶➔]|\s[-–—]+\s|[–—])",
+        rf"(?P<seq>{_B}(?:and\s+)?(?:then|after\s+(?:that|this|which|those|these)|afterwards?|next(?!\s+to{_E})"
+        rf"|finally|lastly|eventually|subsequently|followed\s+by|before(?!\s+{_DURATION_AHEAD})){_E})",
+        rf"(?P<after>{_B}(?:and\s+)?after(?!\s+{_DURATION_AHEAD}){_E})",
+        rf"(?P<and>{_B}and(?=\s+(?:{_ADVERBS_BEFORE_VERB}\s+){{0,3}}{_VERB_START}))",
+    ))
+)
+
+# --- filler, transitions, returns ----------------------------------------------------------------
+_SUBJECT = (r"(?:him|her|them|it|me|us|he|she|they|(?:the|this|that|his|her|their|its|your|my|our)\s+"
+            r"(?:face|character|model|avatar|head|person|guy|girl|man|woman|boy|expression|mouth|eyes))")
+_TVERB = r"(?:go|goes|going|change|changes|changing|transform|transforms|transforming|turn|turns|turning|transition|transitions|transitioning|morph|morphs|morphing|shift|shifts|shifting|move|moves|moving|switch|switches|switching|blend|blends|blending|fade|fades|fading|slide|slides|sliding|drift|drifts|drifting|convert|converts|return|returns|returning|come|comes|coming|get|gets|getting|break|breaks|breaking|burst|bursts|bursting|slip|slips|slipping|ease|eases|easing|melt|melts|melting|settle|settles|settling|shift)"
+_LEADING_FILLER_RE = _rx(
+    r"^(?:"
+    r"please|kindly|now|and|then|so|ok|okay|also|first|firstly|to\s+start|to\s+begin|just|simply|again|"
+    r"(?:start|starting|begin|beginning|end|ending|finish|finishing)(?:\s+(?:off|up))?(?:\s+(?:with|by|on|in))?|"
+    r"(?:can|could|would|will)\s+you|i\s+(?:want|need|would\s+like|'d\s+like|’d\s+like)(?:\s+" + _SUBJECT + r")?\s+to|"
+    r"(?:make|have|let|get)\s+" + _SUBJECT + r"(?:\s+to)?|"
+    + _SUBJECT + r"\s+(?:should|must|will|shall|needs\s+to|has\s+to|is\s+going\s+to|to)|"
+    r"to|a|an|the|some|into|with|by"
+    r")(?:\s+|$)"
+)
+_TRANSITION_VERB_FILLER_RE = _rx(
+    rf"^{_TVERB}(?:\s+{_SUBJECT})?(?:\s+back)?\s+(?:in)?to(?:wards?)?(?:\s+|$)"
+)
+_TRAILING_FILLER_RE = _rx(
+    r"(?:^|\s+)(?:and|then|with|at|for|over|in|to|of|a|an|the|it|please|now|just|right|shortly|soon|so|by|from|again)$"
+)
+_RETURN_RE = _rx(
+    r"(?:(?:look|be|become|stay|go|get)\s+)?"
+    r"(?:relax(?:es|ing)?|reset|rest)(?:\s+(?:the|your|his|her|their|its)\s+(?:face|expression|features|muscles))?"
+    r"|(?:(?:go|goes|come|comes|get|gets|return|returns|revert|reverts|fade|settle|ease|drift|slide|snap|relax|look|be|become|stay)\s+)?"
+    r"(?:back\s*)?(?:(?:to|into)\s+)?(?:(?:a|the|your|his|her|their|its)\s+)?"
+    r"(?:neutral|rest|resting|normal|default|blank|calm\s+neutral)(?:\s+(?:face|expression|state|pose|position|look|again))?"
+    r"|(?:go|come|get)\s+back|return(?:s)?|back|go\s+back\s+to\s+(?:normal|neutral|rest)"
+)
+_TRANSITION_PREFIX_OK_RE = _rx(rf"(?:{_TVERB}(?:\s+{_SUBJECT})?)?")
+_FROM_TO_RE = _rx(rf"{_B}from\s+(?P<x>\S.*?)\s+(?:to|into){_E}\s*(?P<y>\S.*)")
+_TURN_INTO_RE = _rx(
+    rf"{_B}(?:turn|turns|turning|change|changes|changing|transform|transforms|transforming|morph|morphs|morphing|convert|converts)"
+    rf"\s+(?P<x>\S.*?)\s+into{_E}\s*(?P<y>\S.*)"
+)
+_TO_AHEAD_RE = _rx(rf"\s*(?:to|into){_E}")
+_FROM_WORD_RE = _rx(rf"{_B}from{_E}")
+_CHAIN_TO_RE = _rx(rf"\s+to{_E}\s+")
+
+
+# --------------------------------------------------------------------------------------------------
+# Pipeline
+# --------------------------------------------------------------------------------------------------
+
+_EDGE_TRIM = " ,;:.!?…\t\n\r"
+
+
+def _normalise(text: str) -> str:
+    """Same-length lower-case copy: offsets found in it are offsets into `text`."""
+    out = []
+    for ch in text:
+        if ch.isspace() or unicodedata.category(ch) in ("Cc", "Cs"):
+            out.append(" " if ch not in "\n\r" else "\n")
+            continue
+        low = ch.lower()
+        out.append(low if len(low) == 1 else ch)
+    return "".join(out)
+
+
+def _trim(work: str, start: int, end: int) -> tuple[int, int]:
+    while start < end and work[start] in _EDGE_TRIM:
+        start += 1
+    while end > start and work[end - 1] in _EDGE_TRIM:
+        end -= 1
+    return start, end
+
+
+@dataclass
+class _Fragment:
+    start: int
+    end: int
+    sep_before: str  # "none" | "soft" | "hard" | "after"
+    sep_after: str = "none"
+
+
+def _split(work: str) -> list[_Fragment]:
+    """Cut at separators; runs of separators (",,, then then") collapse into one, hard beating soft."""
+    frags: list[_Fragment] = []
+    pos = 0
+    pending_sep = "none"
+    rank = {"none": 0, "soft": 1, "hard": 2, "after": 3}
+    for m in _SEPARATOR_RE.finditer(work):
+        # "and" is soft too: "shyly and slowly smile" lets the lone adverb join the verb after it.
+        kind = "soft" if m.group("soft") or m.group("and") else "after" if m.group("after") else "hard"
+        if m.group("soft") and _TO_AHEAD_RE.match(work, m.end()) and _FROM_WORD_RE.search(work, pos, m.start()):
+            continue  # "from a smile, to a frown" stays one transition
+        s, e = _trim(work, pos, m.start())
+        if s < e:
+            frags.append(_Fragment(s, e, pending_sep))
+            pending_sep = kind
+        else:
+            pending_sep = max(pending_sep, kind, key=rank.__getitem__)
+        pos = m.end()
+    s, e = _trim(work, pos, len(work))
+    if s < e:
+        frags.append(_Fragment(s, e, pending_sep))
+    for a, b in zip(frags, frags[1:]):
+        a.sep_after = b.sep_before
+    return frags
+
+
+@dataclass
+class _Piece:
+    """One analysed stretch of text: a candidate segment, or only modifiers."""
+
+    start: int
+    end: int
+    text: str = ""
+    kind: str = "expression"
+    intensity: float | None = None
+    transition_s: float | None = None
+    hold_s: float | None = None
+    transition_frames: int | None = None
+    hold_frames: int | None = None
+    delay_s: float | None = None
+    delay_frames: int | None = None
+    delay_span: tuple[int, int] | None = None  # where the "after N s" phrase was, for the neutral it may create
+    speed: str | None = None
+    manner: list[str] = field(default_factory=list)
+    side: str | None = None
+    hold_word: bool = False
+    is_start: bool = False
+    junk: bool = False  # leftover text with no letters ("123", "%%")
+    problems: list[str] = field(default_factory=list)
+
+    _TIMING_FIELDS = ("transition_s", "hold_s", "transition_frames", "hold_frames", "delay_s", "delay_frames")
+
+    def has_modifiers(self) -> bool:
+        return (self.intensity is not None or self.speed is not None or bool(self.manner) or self.side is not None
+                or self.hold_word or any(getattr(self, f) is not None for f in self._TIMING_FIELDS))
+
+    def only_hold(self) -> bool:
+        """True when this piece says nothing but how long to stay ("hold for 2 s", "pause", "for 1 s")."""
+        return (self.intensity is None and self.speed is None and not self.manner and self.side is None
+                and self.transition_s is None and self.transition_frames is None
+                and (self.hold_word or self.hold_s is not None or self.hold_frames is not None
+                     or self.delay_s is not None or self.delay_frames is not None))
+
+
+def _quantity(qty: str) -> float:
+    """Value of a spelled-out quantity: "two", "a", "half a", "a couple of", "one and a half"."""
+    words = qty.split()
+    half = 0.5 if words[-3:] == ["and", "a", "half"] else 0.0
+    if half:
+        words = words[:-3]
+    head = words[0] if words else "a"
+    if head == "half":
+        return 0.5
+    if head in ("a", "an"):
+        if len(words) > 1 and words[1] == "half":
+            return 0.5
+        if len(words) > 1 and words[1] == "couple":
+            return 2.0
+        if len(words) > 1 and words[1] == "few":
+            return 3.0
+        return 1.0 + half
+    return float(_NUMBER_WORDS.get(head, 1)) + half
+
+
+def _number(raw: str) -> float | None:
+    if re.fullmatch(r"-?[0-9]+(?:,[0-9]{3})+(?:e[+-]?[0-9]+)?", raw):
+        raw = raw.replace(",", "")
+    try:
+        return float(raw.replace(",", "."))
+    except ValueError:
+        return None
+
+
+class _Consumer:
+    """Marks which characters of a piece have been explained, so later patterns cannot reuse them."""
+
+    def __init__(self, sub: str):
+        self.sub = sub
+        self.used = bytearray(len(sub))
+
+    def take(self, pattern: re.Pattern[str]):
+        for m in pattern.finditer(self.sub):
+            if m.start() == m.end() or any(self.used[m.start():m.end()]):
+                continue
+            self.used[m.start():m.end()] = b"\x01" * (m.end() - m.start())
+            yield m
+
+
+def _set_once(piece: _Piece, name: str, value, phrase: str) -> None:
+    if getattr(piece, name) is None:
+        setattr(piece, name, value)
+    else:
+        piece.problems.append(phrase)
+
+
+def _timing(piece: _Piece, m: re.Match[str], offset: int) -> None:
+    phrase = m.group(0).strip()
+    prep = (m.group("prep") or "").split()
+    role = "hold"
+    if prep and prep[0] in ("over", "in", "within", "across", "take", "takes", "taking"):
+        role = "transition"
+    elif prep and prep[0] == "after":
+        role = "delay"
+        piece.delay_span = (offset + m.start(), offset + m.end())
+    if prep and re.match(_HOLD_WORD, prep[0]):
+        piece.hold_word = True
+    suffix = m.group("suffix")
+    if suffix:  # "a 2-second transition", "a 1 s hold"
+        role = "transition" if suffix in ("transition", "fade", "blend", "ramp", "change", "ease", "move") else "hold"
+    if m.group("num") is not None:
+        value, unit = _number(m.group("num")), m.group("unit")
+    else:
+        if m.group("qty").split()[0] in ("a", "an") and not prep:
+            piece.problems.append(phrase)  # "a second" with no preposition is too ambiguous to use
+            return
+        value, unit = _quantity(m.group("qty")), m.group("wunit")
+    if value is None:
+        piece.problems.append(phrase)
+        return
+    if m.group("half"):
+        value += 0.5
+    if unit in _UNIT_FRAMES:
+        if not math.isfinite(value) or value != int(value):
+            piece.problems.append(phrase)
+            return
+        _set_once(piece, role + "_frames", int(value), phrase)
+        return
+    if unit in _UNIT_MS:
+        value /= 1000.0
+    elif unit in _UNIT_MIN:
+        value *= 60.0
+    _set_once(piece, role + "_s", value, phrase)
+
+
+def _clean(chars: str) -> str:
+    """Meaning text from the unexplained characters: punctuation out, filler stripped, spaces collapsed."""
+    out = []
+    n = len(chars)
+    for i, ch in enumerate(chars):
+        cat = unicodedata.category(ch)
+        if cat == "Cf":
+            continue
+        if cat.startswith("P"):
+            inner = ch in "-'’" and 0 < i < n - 1 and chars[i - 1].isalnum() and chars[i + 1].isalnum()
+            out.append(ch if inner else " ")
+        else:
+            out.append(ch)
+    text = " ".join("".join(out).split())
+    while True:  # terminates: every pass that changes the text makes it shorter
+        before = text
+        text = _LEADING_FILLER_RE.sub("", text, count=1)
+        text = _TRANSITION_VERB_FILLER_RE.sub("", text, count=1)
+        text = _TRAILING_FILLER_RE.sub("", text, count=1)
+        text = text.strip()
+        if text == before:
+            break
+    return text
+
+
+def _analyse(work: str, start: int, end: int) -> _Piece:
+    """Pull modifiers out of work[start:end] and leave the meaning text."""
+    piece = _Piece(start, end)
+    sub = work[start:end]
+    c = _Consumer(sub)
+    for pattern in _NUMERIC_INTENSITY_RES:
+        for m in c.take(pattern):
+            value = _number(m.group("num"))
+            if value is None:
+                piece.problems.append(m.group(0).strip())
+                continue
+            if m.groupdict().get("pct"):
+                value /= 100.0  # "intensity 40" without "%" is simply out of range, not a guess at 40%
+            if not 0.0 <= value <= 1.0:
+                piece.problems.append(m.group(0).strip())
+                value = min(1.0, max(0.0, value))
+            _set_once(piece, "intensity", value, m.group(0).strip())
+    for m in c.take(_TIMING_RE):
+        _timing(piece, m, start)
+    for m in c.take(_BAD_TIMING_RE):
+        piece.problems.append(m.group(0).strip())
+    for _ in c.take(_HOLD_ALONE_RE):
+        piece.hold_word = True
+    manner: list[tuple[int, str]] = []
+    for m in c.take(_SPEED_RE):
+        word = " ".join(m.group("w").split())
+        if piece.speed is None:
+            piece.speed = _SPEED_OF[word]
+        manner.append((m.start("w"), word))
+    for m in c.take(_MOTION_MANNER_RE):
+        manner.append((m.start("w"), " ".join(m.group("w").split())))
+    for m in _AFFECT_MANNER_RE.finditer(sub):
+        if not any(c.used[m.start():m.end()]):
+            manner.append((m.start("w"), m.group("w")))
+    piece.manner = [w for _, w in sorted(manner)]
+    before_intensity = bytes(c.used)
+    word_level: float | None = None
+    for m in c.take(_LEVEL_INTENSITY_RE):
+        word_level = _LEVEL_INTENSITY[m.group("w")]
+    for m in c.take(_INTENSITY_WORD_RE):
+        word_level = _INTENSITY_VALUE[" ".join(m.group("w").split())]  # the last word wins: "very slight" -> slight
+    if piece.intensity is None:
+        piece.intensity = word_level
+    # Look a little past the piece so "right" in "smile right after blinking" still sees its "after".
+    sides = {m.group("w") for m in _SIDE_RE.finditer(work[start:end + 16]) if m.start() < len(sub)}
+    piece.side = sides.pop() if len(sides) == 1 else None
+
+    text = _clean("".join(" " if u else ch for ch, u in zip(sub, c.used)))
+    if text and set(text.split()) <= set(_FACE_PARTS) | set(_DETERMINERS) | {"left", "right", "and", "side"}:
+        # "wide eyes" / "big smile" with only a body part left: keep the adjective, it carries the meaning.
+        text = _clean("".join(" " if u else ch for ch, u in zip(sub, before_intensity)))
+    if text and set(text.split()) <= _AFFECT_SET:
+        text = ""  # only manner adverbs ("shyly"): already recorded, nothing for the encoder on its own
+    if text and not any(unicodedata.category(ch)[0] in "LS" for ch in text):
+        piece.junk = True
+    if text and _RETURN_RE.fullmatch(text):
+        piece.kind, text = "return", "neutral"
+    piece.text = text
+    return piece
+
+
+def _transition_parts(work: str, frag: _Fragment) -> list[_Piece] | None:
+    """Split "from X to Y" / "turn X into Y" fragments; None when the fragment is not one."""
+    sub = work[frag.start:frag.end]
+    m = _FROM_TO_RE.search(sub)
+    if m is not None:
+        prefix = _analyse(work, frag.start, frag.start + m.start())
+        if not _TRANSITION_PREFIX_OK_RE.fullmatch(prefix.text) and prefix.kind != "return":
+            m = None
+    if m is None:
+        m = _TURN_INTO_RE.search(sub)
+        if m is None:
+            return None
+        prefix = _analyse(work, frag.start, frag.start + m.start())
+        if prefix.text or re.fullmatch(_SUBJECT, m.group("x")):
+            return None
+    if " ".join(m.group("x").split()) == " ".join(m.group("y").split()):
+        return None  # "from ear to ear", "from side to side"
+    x_s, x_e = _trim(work, frag.start + m.start("x"), frag.start + m.end("x"))
+    pieces = [replace(_analyse(work, x_s, x_e), is_start=True)]
+    y_off = frag.start + m.start("y")
+    y_sub = m.group("y")
+    cuts = [0] + [p for mm in _CHAIN_TO_RE.finditer(y_sub) for p in (mm.start(), mm.end())] + [len(y_sub)]
+    for a, b in zip(cuts[::2], cuts[1::2]):
+        s, e = _trim(work, y_off + a, y_off + b)
+        if s < e:
+            pieces.append(_analyse(work, s, e))
+    # Modifiers before "from" ("slowly go from ...") describe the move into the first target.
+    if len(pieces) == 1:
+        pieces.append(prefix)
+    elif not _merge_into(pieces[1], prefix):
+        pieces[0].problems.append(work[prefix.start:prefix.end].strip())
+    pieces[0].problems.extend(prefix.problems)
+    return pieces
+
+
+_MERGE_FIELDS = ("intensity", "transition_s", "hold_s", "transition_frames", "hold_frames", "speed", "side")
+
+
+def _merge_into(target: _Piece, extra: _Piece) -> bool:
+    """Copy extra's modifiers into target's empty fields; on any clash nothing moves and False is returned."""
+    for name in _MERGE_FIELDS:
+        a, b = getattr(target, name), getattr(extra, name)
+        if a is not None and b is not None and a != b:
+            return False
+    for name in _MERGE_FIELDS:
+        if getattr(target, name) is None:
+            setattr(target, name, getattr(extra, name))
+    new = [w for w in extra.manner if w not in target.manner]
+    earlier = extra.start < target.start
+    target.manner = new + target.manner if earlier else target.manner + new
+    # Affective adverbs from a neighbouring fragment ("smile, nervously") still colour the meaning.
+    affect = " ".join(w for w in new if w in _AFFECT_SET)
+    if affect and target.text and target.kind == "expression":
+        target.text = f"{affect} {target.text}" if earlier else f"{target.text} {affect}"
+    target.hold_word = target.hold_word or extra.hold_word
+    for name in ("delay_s", "delay_frames"):
+        if getattr(extra, name) is not None:
+            setattr(target, name, (getattr(target, name) or 0) + getattr(extra, name))
+            target.delay_span = (extra.start, extra.end)
+    return True
+
+
+def _add_hold(target: _Piece, extra: _Piece) -> bool:
+    """Add a later hold/pause/delay to target's hold; seconds and frames are never mixed."""
+    secs = [v for v in (extra.hold_s, extra.delay_s) if v is not None]
+    frames = [v for v in (extra.hold_frames, extra.delay_frames) if v is not None]
+    if secs and frames:
+        return False
+    if secs:
+        if target.hold_frames is not None:
+            return False
+        target.hold_s = (target.hold_s or 0.0) + sum(secs)
+    if frames:
+        if target.hold_s is not None:
+            return False
+        target.hold_frames = (target.hold_frames or 0) + sum(frames)
+    return True
+
+
+def _source(text: str, piece: _Piece) -> str:
+    return text[piece.start:piece.end]
+
+
+def _assemble(text: str, work: str, groups: list[tuple[_Fragment, list[_Piece]]]) -> ParsedInstruction:
+    unplaced: list[str] = []
+    # "X after Y": Y plays first.  Only when both sides hold expressions; the gap becomes a hard separator.
+    for i in range(1, len(groups)):
+        frag, pieces = groups[i]
+        prev_frag, prev_pieces = groups[i - 1]
+        if frag.sep_before == "after" and all(p.text for p in pieces) and all(p.text for p in prev_pieces):
+            groups[i - 1], groups[i] = groups[i], groups[i - 1]
+            prev_frag.sep_before, frag.sep_before = frag.sep_before, prev_frag.sep_before
+    flat: list[tuple[_Piece, str, str]] = []
+    for frag, pieces in groups:
+        for j, p in enumerate(pieces):
+            before = frag.sep_before if j == 0 else "hard"
+            after = frag.sep_after if j == len(pieces) - 1 else "hard"
+            flat.append((p, "hard" if before == "after" else before, "hard" if after == "after" else after))
+
+    segs: list[_Piece] = []
+    pending: _Piece | None = None
+
+    def delay_before(p: _Piece) -> None:
+        """A delay ("after 2 seconds frown") lengthens the previous face's hold, or holds neutral first."""
+        if p.delay_s is None and p.delay_frames is None:
+            return
+        carrier = _Piece(p.start, p.start, hold_s=p.delay_s, hold_frames=p.delay_frames)
+        ds, de = p.delay_span or (p.start, p.end)
+        if segs and _add_hold(segs[-1], carrier):
+            pass
+        elif not segs and (de <= p.start or ds >= p.end or _cut_out(work, p, ds, de)):
+            segs.append(_Piece(ds, de, text="neutral", kind="return", hold_s=p.delay_s, hold_frames=p.delay_frames))
+        else:
+            unplaced.append(text[ds:de] if p.start <= ds < de <= p.end else _source(text, p))
+        p.delay_s = p.delay_frames = None
+
+    for idx, (p, sep_before, sep_after) in enumerate(flat):
+        unplaced.extend(p.problems)
+        if p.text and not p.junk:
+            if pending is not None and not p.is_start:  # a starting face is shown at once: no speed to give
+                if not _merge_into(p, pending):
+                    unplaced.append(_source(text, pending))
+                pending = None
+            delay_before(p)
+            segs.append(p)
+            continue
+        if p.junk:
+            unplaced.append(_source(text, p))
+        if not p.has_modifiers():
+            continue
+        has_next = any(q.text and not q.junk for q, _, _ in flat[idx + 1:idx + 2])
+        if p.only_hold() and (p.hold_word or p.delay_s is not None or p.delay_frames is not None or segs):
+            if p.is_start and not segs:
+                segs.append(replace(p, text="neutral", kind="return"))
+            elif segs and _add_hold(segs[-1], p):
+                pass
+            elif not segs:  # "pause for 1 second, then smile": hold the neutral face first
+                segs.append(_Piece(p.start, p.end, text="neutral", kind="return",
+                                   hold_s=_sum_or_none(p.hold_s, p.delay_s),
+                                   hold_frames=_sum_or_none(p.hold_frames, p.delay_frames)))
+            else:
+                unplaced.append(_source(text, p))
+        elif sep_after == "soft" and has_next:
+            if pending is None:
+                pending = p
+            elif not _merge_into(pending, p):
+                unplaced.append(_source(text, p))
+        elif sep_before == "soft" and segs and _merge_into(segs[-1], p):
+            pass
+        else:
+            unplaced.append(_source(text, p))
+    if pending is not None:
+        unplaced.append(_source(text, pending))
+
+    segments = tuple(
+        Segment(
+            text=p.text, source=_source(text, p), span=(p.start, p.end), kind=p.kind, intensity=p.intensity,
+            transition_s=p.transition_s, hold_s=p.hold_s, speed=p.speed, manner=tuple(p.manner), side=p.side,
+            is_start=p.is_start, transition_frames=p.transition_frames, hold_frames=p.hold_frames,
+        )
+        for p in segs
+    )
+    seen: set[str] = set()
+    unique = tuple(u for u in unplaced if u and not (u in seen or seen.add(u)))
+    return ParsedInstruction(text=text, segments=segments, unplaced=unique)
+
+
+def _cut_out(work: str, p: _Piece, ds: int, de: int) -> bool:
+    """Shrink p's span to leave out [ds, de) when that phrase sits at either end; False if it is inside."""
+    if not work[p.start:ds].strip(_EDGE_TRIM):
+        s, e = _trim(work, de, p.end)
+    elif not work[de:p.end].strip(_EDGE_TRIM):
+        s, e = _trim(work, p.start, ds)
+    else:
+        return False
+    if s >= e:
+        return False
+    p.start, p.end = s, e
+    return True
+
+
+def _sum_or_none(a, b):
+    if a is None and b is None:
+        return None
+    return (a or 0) + (b or 0)
+
+
+def _parse(text: str) -> ParsedInstruction:
+    work = _normalise(text)
+    groups = []
+    for frag in _split(work):
+        pieces = _transition_parts(work, frag) or [_analyse(work, frag.start, frag.end)]
+        groups.append((frag, pieces))
+    return _assemble(text, work, groups)
+
+
+def parse_instruction(text: str) -> ParsedInstruction:
+    """Split an instruction into timeline segments; never raises for a str (bad parts land in `unplaced`)."""
+    if not isinstance(text, str):
+        raise TypeError(f"parse_instruction expects a str, got {type(text).__name__}")
+    try:
+        return _parse(text)
+    except Exception:  # pragma: no cover - a safety net; the property tests call _parse directly
+        stripped = text.strip()
+        return ParsedInstruction(text=text, segments=(), unplaced=(stripped,) if stripped else ())
