@@ -1,0 +1,157 @@
+"""The `i2fet` command line. User mistakes end in one sentence on stderr and exit status 2, never a traceback."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import platform
+import sys
+from pathlib import Path
+from typing import Sequence
+
+from .errors import I2FETError, InputError
+
+PREVIEW_SUFFIX = ".png"
+MAX_PREVIEW_FRAMES = 12
+
+
+class _Parser(argparse.ArgumentParser):
+    """argparse, but a usage mistake is reported like every other user error: one line, exit 2."""
+
+    def error(self, message: str):  # noqa: D401 - argparse's hook
+        raise InputError(f"{message[0].upper()}{message[1:]} (see '{self.prog} --help').")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    from .runtime import DEFAULT_MODEL, MODEL_NAMES
+
+    parser = _Parser(prog="i2fet", description="Instruction-driven facial expression animation (ARKit 52).")
+    commands = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
+
+    gen = commands.add_parser("generate", help="turn an instruction into an animation file")
+    gen.add_argument("instruction", help='what the face should do, e.g. "slowly smile, then look shocked"')
+    gen.add_argument("-o", "--output", required=True, help="animation file: .json, .npz or .csv (Live Link Face)")
+    gen.add_argument("--preview", help="also write a contact sheet of frames rendered on the default head (.png)")
+    gen.add_argument("--fps", type=int, default=30, help="frames per second, 1-240 (default 30)")
+    gen.add_argument("--seed", type=int, default=0, help="random seed for models that sample (default 0)")
+    gen.add_argument("--duration", type=float, help="stretch the whole animation to this many seconds (0-600]")
+    gen.add_argument("--intensity", type=float, default=1.0, help="scale every expression (0-2, default 1)")
+    gen.add_argument("--model", default=DEFAULT_MODEL, choices=MODEL_NAMES, help="generator to use")
+    _add_runtime_options(gen)
+
+    info = commands.add_parser("info", help="show versions, device, encoder and model files")
+    info.add_argument("--json", action="store_true", help="print machine-readable JSON")
+    _add_runtime_options(info)
+    return parser
+
+
+def _add_runtime_options(command: argparse.ArgumentParser) -> None:
+    from .device import DEVICE_CHOICES
+    from .encoders import ENCODER_NAMES
+
+    command.add_argument("--device", default="auto", choices=DEVICE_CHOICES, help="torch device (default auto)")
+    command.add_argument("--encoder", default="minilm", choices=ENCODER_NAMES, help="text encoder (default minilm)")
+    command.add_argument("--encoder-path", help="local encoder weights: a MiniLM model folder, or an OpenCLIP "
+                                                "checkpoint (file or folder) for --encoder openclip")
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    try:
+        args = build_parser().parse_args(argv)
+        return {"generate": _generate, "info": _info}[args.command](args)
+    except I2FETError as exc:
+        print(f"i2fet: error: {exc}", file=sys.stderr)
+        return exc.exit_code
+    except KeyboardInterrupt:
+        print("i2fet: interrupted; nothing was written.", file=sys.stderr)
+        return 130
+
+
+def _generate(args: argparse.Namespace) -> int:
+    from .animation import SAVE_FORMATS, check_output_suffix
+    from .instructions import validate_instruction
+    from .paths import StagedOutputs, check_writable_folder
+    from .runtime import Runtime
+
+    output = Path(args.output)
+    check_output_suffix(output, SAVE_FORMATS, "animation")
+    check_writable_folder(output)
+    preview = Path(args.preview) if args.preview else None
+    if preview is not None:
+        check_output_suffix(preview, (PREVIEW_SUFFIX,), "preview")
+        check_writable_folder(preview)
+    instruction = validate_instruction(args.instruction)
+
+    runtime = Runtime.load(model=args.model, device=args.device, encoder=args.encoder, encoder_path=args.encoder_path)
+    anim = runtime.generate(instruction, fps=args.fps, seed=args.seed, duration=args.duration,
+                            intensity=args.intensity)
+    with StagedOutputs() as staged:
+        anim.save(staged.stage(output))
+        if preview is not None:
+            write_preview(anim, staged.stage(preview))
+    for warning in anim.warnings:
+        print(f"i2fet: warning: {warning}", file=sys.stderr)
+    summary = ", then ".join(f"{s['label']} ({s['start_frame']}-{s['end_frame']})" for s in anim.segments)
+    print(f"Wrote {output} ({anim.num_frames} frames at {anim.fps} fps, {anim.duration_s:.2f} s): {summary}.")
+    if preview is not None:
+        print(f"Wrote {preview}.")
+    return 0
+
+
+def preview_frames(anim) -> list[tuple[int, str]]:
+    """Frames worth showing: the start, each segment's mid-transition and apex, and the end."""
+    picks: dict[int, str] = {0: "start"}
+    for seg in anim.segments:
+        start, apex = seg["start_frame"], seg.get("apex_frame", seg["end_frame"])
+        if apex - start >= 2:
+            picks.setdefault((start + apex) // 2, f"to {seg['label']}")
+        picks[apex] = seg["label"]
+    picks.setdefault(anim.num_frames - 1, "end")
+    chosen = sorted(picks.items())
+    if len(chosen) > MAX_PREVIEW_FRAMES:
+        step = (len(chosen) - 1) / (MAX_PREVIEW_FRAMES - 1)
+        chosen = [chosen[round(i * step)] for i in range(MAX_PREVIEW_FRAMES)]
+    return chosen
+
+
+def write_preview(anim, path: Path) -> None:
+    from .render import write_contact_sheet
+
+    picks = preview_frames(anim)
+    captions = [f"{frame / anim.fps:.2f}s  {label}" for frame, label in picks]
+    weights = anim.frames[[frame for frame, _ in picks]]
+    title = anim.instruction if len(anim.instruction) <= 90 else anim.instruction[:87] + "..."
+    write_contact_sheet(path, weights, captions, title=title)
+
+
+def _info(args: argparse.Namespace) -> int:
+    import numpy
+    import torch
+
+    from . import __version__
+    from .device import select_device
+    from .encoders import load_text_encoder
+    from .head import load_default_head
+    from .paths import cache_dir
+    from .runtime import MODEL_NAMES
+
+    encoder = load_text_encoder(args.encoder, path=args.encoder_path, device=str(select_device(args.device)))
+    head = load_default_head()
+    report = {
+        "i2fet": __version__,
+        "python": platform.python_version(),
+        "torch": torch.__version__,
+        "numpy": numpy.__version__,
+        "device": str(select_device(args.device)),
+        "cuda_available": torch.cuda.is_available(),
+        "text_encoder": {"name": encoder.name, "dim": encoder.dim, "sha256": encoder.checksum},
+        "default_head": {"vertices": int(head.vertices.shape[0]), "faces": int(head.face_vertex_counts.shape[0])},
+        "models": list(MODEL_NAMES),
+        "cache_dir": str(cache_dir()),
+    }
+    if args.json:
+        print(json.dumps(report, indent=2))
+    else:
+        for key, value in report.items():
+            print(f"{key:>14}: {value}")
+    return 0

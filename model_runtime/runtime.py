@@ -1,0 +1,120 @@
+"""The public entry point: `Runtime.load()` once, then `generate()` as often as needed."""
+
+from __future__ import annotations
+
+import math
+from typing import Sequence
+
+import numpy as np
+
+from .animation import FPS_RANGE, Animation
+from .errors import InputError
+from .expression_space import NUM_CHANNELS
+from .instructions import parse_instruction, validate_instruction
+from .timeline import check_duration, frame_spans, plan_segments
+
+MODEL_NAMES = ("baseline",)
+DEFAULT_MODEL = "baseline"
+MAX_INTENSITY_SCALE = 2.0
+
+
+class Runtime:
+    """A text encoder and a generator on one device; thread-compatible for reads, load once per process."""
+
+    def __init__(self, encoder, generator, device):
+        self.encoder = encoder
+        self.generator = generator
+        self.device = device
+
+    @classmethod
+    def load(cls, model: str = DEFAULT_MODEL, device: str = "auto", encoder: str = "minilm",
+             encoder_path: str | None = None) -> "Runtime":
+        from .device import select_device
+        from .encoders import load_text_encoder
+
+        if model not in MODEL_NAMES:
+            raise InputError(f"Unknown model {model!r}; choose one of {', '.join(MODEL_NAMES)}.")
+        torch_device = select_device(device)
+        text_encoder = load_text_encoder(encoder, path=encoder_path, device=str(torch_device))
+        from .baseline import RetrievalBaseline
+
+        return cls(text_encoder, RetrievalBaseline(text_encoder), torch_device)
+
+    def generate(self, instruction: str, fps: int = 30, seed: int = 0, duration: float | None = None,
+                 intensity: float = 1.0, start: np.ndarray | None = None) -> Animation:
+        """One instruction -> Animation; `start` is an optional (52,) starting expression (neutral otherwise)."""
+        return self.generate_batch([instruction], fps=fps, seed=seed, duration=duration, intensity=intensity,
+                                   start=start)[0]
+
+    def generate_batch(self, instructions: Sequence[str], fps: int = 30, seed: int = 0,
+                       duration: float | None = None, intensity: float = 1.0,
+                       start: np.ndarray | None = None) -> list[Animation]:
+        """Many instructions sharing one encoder pass: the path batch baking uses."""
+        fps = check_fps(fps)
+        check_seed(seed)
+        if duration is not None:
+            check_duration(duration)
+        check_intensity_scale(intensity)
+        start_weights = check_start(start)
+        texts = [validate_instruction(text) for text in instructions]
+        parsed = [parse_instruction(text) for text in texts]
+        plans = [plan_segments(p.segments, fps, duration) for p in parsed]
+        keys = self.generator.key_expressions(plans, seed=seed)
+        animations = []
+        for text, parse, plan, plan_keys in zip(texts, parsed, plans, keys):
+            spans = frame_spans(plan, fps)
+            targets = np.stack([k.weights for k in plan_keys]) * intensity
+            first = targets[0] if plan[0].is_start else start_weights
+            frames = _frames(self.generator, spans, np.clip(targets, 0, 1), first)
+            segments = [{"text": seg.text, "start_frame": span.start_frame, "end_frame": span.end_frame,
+                         "label": key.label, "intensity": round(key.intensity, 4),
+                         "confidence": round(key.confidence, 4), "concept": key.concept, "kind": seg.kind,
+                         "apex_frame": span.apex_frame}
+                        for seg, span, key in zip(plan, spans, plan_keys)]
+            animations.append(Animation(frames=frames, fps=fps, segments=segments, instruction=text,
+                                        model=self.model_info(), warnings=_warnings(parse)))
+        return animations
+
+    def model_info(self) -> dict:
+        return {"name": self.generator.name, "weights": getattr(self.generator, "weights_name", self.generator.name),
+                "sha256": getattr(self.generator, "weights_sha256", None), "text_encoder": self.encoder.model_name,
+                "text_encoder_sha256": self.encoder.checksum}
+
+
+def _frames(generator, spans, targets: np.ndarray, start: np.ndarray) -> np.ndarray:
+    if hasattr(generator, "transition_frames"):
+        return generator.transition_frames(spans, targets, start)
+    from .dynamics import eased_frames
+
+    return eased_frames(spans, targets, start)
+
+
+def _warnings(parsed) -> list[str]:
+    return [f"This part of the instruction was not used as written: {fragment!r}." for fragment in parsed.unplaced]
+
+
+def check_fps(fps) -> int:
+    if isinstance(fps, bool) or not isinstance(fps, (int, float)) or not math.isfinite(fps) or fps != int(fps) \
+            or not FPS_RANGE[0] <= fps <= FPS_RANGE[1]:
+        raise InputError(f"The frame rate must be a whole number from {FPS_RANGE[0]} to {FPS_RANGE[1]}, not {fps!r}.")
+    return int(fps)
+
+
+def check_seed(seed) -> None:
+    if isinstance(seed, bool) or not isinstance(seed, int) or not 0 <= seed < 2**63:
+        raise InputError(f"The seed must be a whole number from 0 to 2**63-1, not {seed!r}.")
+
+
+def check_intensity_scale(scale) -> None:
+    if isinstance(scale, bool) or not isinstance(scale, (int, float)) or not math.isfinite(scale) \
+            or not 0 <= scale <= MAX_INTENSITY_SCALE:
+        raise InputError(f"The intensity scale must be between 0 and {MAX_INTENSITY_SCALE:g}, not {scale!r}.")
+
+
+def check_start(start) -> np.ndarray:
+    if start is None:
+        return np.zeros(NUM_CHANNELS, dtype=np.float32)
+    weights = np.asarray(start, dtype=np.float32)
+    if weights.shape != (NUM_CHANNELS,) or not np.isfinite(weights).all():
+        raise InputError(f"The start expression must be {NUM_CHANNELS} finite ARKit weights.")
+    return np.clip(weights, 0.0, 1.0)

