@@ -65,7 +65,7 @@ class Runtime:
             spans = frame_spans(plan, fps)
             targets = np.stack([k.weights for k in plan_keys]) * intensity
             first = targets[0] if plan[0].is_start else start_weights
-            frames = _frames(self.generator, spans, np.clip(targets, 0, 1), first)
+            frames = _frames(self.generator, spans, np.clip(targets, 0, 1), first, plan)
             segments = [{"text": seg.text, "start_frame": span.start_frame, "end_frame": span.end_frame,
                          "label": key.label, "intensity": round(key.intensity, 4),
                          "confidence": round(key.confidence, 4), "concept": key.concept, "kind": seg.kind,
@@ -81,9 +81,10 @@ class Runtime:
                 "text_encoder_sha256": self.encoder.checksum}
 
 
-def _frames(generator, spans, targets: np.ndarray, start: np.ndarray) -> np.ndarray:
+def _frames(generator, spans, targets: np.ndarray, start: np.ndarray, plan) -> np.ndarray:
+    """The generator's own transition model when it has one, else the baseline's eased lock-step frames."""
     if hasattr(generator, "transition_frames"):
-        return generator.transition_frames(spans, targets, start)
+        return generator.transition_frames(spans, targets, start, plan=plan)
     from .dynamics import eased_frames
 
     return eased_frames(spans, targets, start)
