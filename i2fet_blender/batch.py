@@ -1,0 +1,314 @@
+"""Batch baking without the UI: synchronous, no timers, progress on stdout, non-zero exit naming each failed job.
+
+Run as any of:
+    python -m i2fet_blender.batch --instruction TEXT [--blend IN.blend --object NAME] [--start-frame N]
+                                  [--out OUT.blend] [--fbx OUT.fbx] [--preview OUT.png] [--animation OUT.json]
+    python -m i2fet_blender.batch --jobs JOBS.json|JOBS.csv          (one job per row; same keys as the options)
+    python -m i2fet_blender.batch --bake TEXT -o OUTDIR [--blend IN.blend --object NAME]
+                                  (writes OUTDIR/<slug>.blend, .fbx and .png; what `i2fet bake` runs)
+    blender --background --python i2fet_blender/batch.py -- ARGS     (the same ARGS after `--`)
+
+Shared options: --fps N (default: the .blend's scene rate, 30 for the default head), --seed N, --duration S,
+--intensity X, --mirror, --reduce-keys, --preset UNITY|UNREAL|BLENDER, --device auto|cpu|cuda.
+Every job's outputs appear together or not at all (`model_runtime.paths.StagedOutputs`).
+Exit status: 0 all jobs done, 1 some job failed (each named on stderr), 2 bad arguments.
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import json
+import os
+import re
+import sys
+from dataclasses import dataclass, field, fields
+from pathlib import Path
+
+if __package__ in (None, ""):  # run as a script: `blender --python i2fet_blender/batch.py -- ...`
+    sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+    __package__ = "i2fet_blender"  # noqa: A001 - lets the relative imports below work
+
+import bpy  # noqa: E402
+
+from .runtime_cache import LoadSettings, get_runtime  # noqa: E402
+
+
+@dataclass
+class Job:
+    instruction: str
+    blend: str | None = None
+    object: str | None = None
+    start_frame: int = 1
+    out: str | None = None
+    fbx: str | None = None
+    preview: str | None = None
+    animation: str | None = None
+    fps: int | None = None
+    seed: int = 0
+    duration: float | None = None
+    intensity: float = 1.0
+    mirror: bool = False
+    reduce_keys: bool = False
+    preset: str = "UNITY"
+    name: str = field(default="")
+
+    def outputs(self) -> list[str]:
+        return [p for p in (self.out, self.fbx, self.preview, self.animation) if p]
+
+
+def slugify(text: str, limit: int = 48) -> str:
+    words = re.findall(r"[a-z0-9]+", text.lower())
+    slug = "-".join(words)[:limit].strip("-")
+    return slug or "animation"
+
+
+def _bool(value) -> bool:
+    if isinstance(value, bool):
+        return value
+    return str(value).strip().lower() in ("1", "true", "yes", "y", "on")
+
+
+_CASTS = {"start_frame": int, "fps": int, "seed": int, "duration": float, "intensity": float, "mirror": _bool,
+          "reduce_keys": _bool}
+
+
+def read_jobs(path: str | os.PathLike, defaults: dict) -> list[Job]:
+    """Rows of a .json (a list of objects) or .csv (a header row) file; relative paths are taken from its folder."""
+    from model_runtime.errors import InputError
+
+    source = Path(path)
+    try:
+        text = source.read_text(encoding="utf-8")
+    except OSError as exc:
+        raise InputError(f"Cannot read the jobs file {source}: {exc.strerror or exc}.") from None
+    if source.suffix.lower() == ".json":
+        try:
+            rows = json.loads(text)
+        except json.JSONDecodeError as exc:
+            raise InputError(f"The jobs file {source} is not valid JSON ({exc.msg} at line {exc.lineno}).") from None
+        if isinstance(rows, dict):
+            rows = rows.get("jobs", [])
+    elif source.suffix.lower() == ".csv":
+        rows = list(csv.DictReader(text.splitlines()))
+    else:
+        raise InputError(f"The jobs file must be .json or .csv, not {source.suffix or 'without extension'}.")
+    if not isinstance(rows, list) or not rows:
+        raise InputError(f"The jobs file {source} holds no jobs.")
+    known = {f.name for f in fields(Job)}
+    jobs = []
+    for i, row in enumerate(rows, 1):
+        if not isinstance(row, dict):
+            raise InputError(f"Job {i} of {source} is not a set of named values.")
+        values = dict(defaults)
+        for k, v in row.items():
+            k = k.strip().replace("-", "_")
+            if k not in known:
+                raise InputError(f"Job {i} of {source} has an unknown field {k!r}.")
+            if v is None or v == "":
+                continue
+            try:
+                values[k] = _CASTS[k](v) if k in _CASTS else str(v)
+            except (TypeError, ValueError):
+                raise InputError(f"Job {i} of {source}: {k} must be a number, not {v!r}.") from None
+        for k in ("blend", "out", "fbx", "preview", "animation"):
+            if values.get(k) and not os.path.isabs(values[k]):
+                values[k] = str(source.parent / values[k])
+        if not values.get("instruction"):
+            raise InputError(f"Job {i} of {source} has no instruction.")
+        values["name"] = f"job {i} ({values['instruction'][:40]!r})"
+        jobs.append(Job(**values))
+    return jobs
+
+
+def _open_scene(job: Job):
+    """Open the job's .blend (or an empty scene with the default head) and return the target object."""
+    from model_runtime.errors import InputError
+
+    from .head_object import add_default_head
+
+    if job.blend:
+        if not os.path.isfile(job.blend):
+            raise InputError(f"The file {job.blend} does not exist.")
+        bpy.ops.wm.open_mainfile(filepath=job.blend, load_ui=False)
+    else:
+        bpy.ops.wm.read_factory_settings(use_empty=True)
+        obj = add_default_head(bpy.context)
+        if job.object and job.object != obj.name:
+            obj.name = job.object
+        return obj
+    if job.object:
+        obj = bpy.data.objects.get(job.object)
+        if obj is None:
+            raise InputError(f"There is no object named {job.object!r} in {job.blend}.")
+        return obj
+    meshes = [o for o in bpy.context.scene.objects if o.type == "MESH" and o.data.shape_keys]
+    if len(meshes) != 1:
+        raise InputError(f"{job.blend} has {len(meshes)} meshes with shape keys; name one with --object.")
+    return meshes[0]
+
+
+def run_job(job: Job, load: LoadSettings, log=print) -> list[str]:
+    """One job: generate, write keys, save the outputs together. Returns the paths written."""
+    from model_runtime.errors import InputError
+    from model_runtime.paths import StagedOutputs, check_writable_folder
+
+    from . import fbx_export, writer
+
+    if not job.outputs():
+        raise InputError("Give at least one output (--out, --fbx, --preview or --animation).")
+    for path in job.outputs():
+        check_writable_folder(path)
+    obj = _open_scene(job)
+    writer.check_target(obj)
+    scene = bpy.context.scene
+    if job.fps:
+        scene.render.fps, scene.render.fps_base = int(job.fps), 1.0
+    elif not job.blend:
+        scene.render.fps, scene.render.fps_base = 30, 1.0
+    fps_exact = scene.render.fps / (scene.render.fps_base or 1.0)
+    runtime = get_runtime(load)
+    anim = runtime.generate(job.instruction, fps=max(1, min(240, int(round(fps_exact)))), seed=job.seed,
+                            duration=job.duration, intensity=job.intensity)
+    result = writer.write_animation(obj, anim, start_frame=job.start_frame, fps=fps_exact, mirror=job.mirror,
+                                    reduce=job.reduce_keys)
+    scene.frame_start = min(scene.frame_start, result.start_frame) if job.blend else result.start_frame
+    scene.frame_end = max(scene.frame_end, result.end_frame) if job.blend else result.end_frame
+    scene.frame_set(result.start_frame)
+    log(f"  keyed {len(result.matched) + len(result.split)} channels on {obj.name!r}, frames "
+        f"{result.start_frame}-{result.end_frame} at {fps_exact:g} fps")
+    with StagedOutputs() as staged:
+        if job.animation:
+            anim.save(staged.stage(job.animation))
+        if job.preview:
+            _write_preview(staged.stage(job.preview), anim)
+        if job.fbx:
+            fbx_export.export_face(bpy.context, obj, job.fbx, preset=job.preset,
+                                   frame_range=(result.start_frame, result.end_frame),
+                                   staged_path=str(staged.stage(job.fbx)))
+        if job.out:
+            tmp = staged.stage(job.out)
+            os.unlink(tmp)  # let Blender create it (saving over an existing file leaves a .blend1 backup)
+            bpy.ops.wm.save_as_mainfile(filepath=str(tmp), copy=True, check_existing=False)
+    return job.outputs()
+
+
+def _write_preview(path, anim) -> None:
+    import numpy as np
+    from model_runtime.render import write_contact_sheet
+
+    rows, captions = [], []
+    for seg in anim.segments:
+        frame = int(seg.get("apex_frame", seg.get("end_frame", 0)))
+        rows.append(anim.frames[min(max(frame, 0), anim.num_frames - 1)])
+        captions.append(f"{seg.get('label', '')} @{frame}")
+    if not rows:
+        rows, captions = [anim.frames[-1]], ["last frame"]
+    write_contact_sheet(path, np.stack(rows), captions, title=anim.instruction)
+
+
+def bake(instruction: str, outdir: str | os.PathLike, blend: str | None = None, object_name: str | None = None,
+         fps: int | None = 30, seed: int = 0, duration: float | None = None, intensity: float = 1.0,
+         start_frame: int = 1, preset: str = "UNITY", device: str = "auto", log=print) -> dict[str, str]:
+    """Bake one instruction to OUTDIR/<slug>.blend, .fbx and .png (on the default head unless `blend` is given)."""
+    from model_runtime.errors import OutputError
+
+    folder = Path(outdir)
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise OutputError(f"Cannot create the folder {folder}: {exc.strerror or exc}.") from None
+    base = folder / slugify(instruction)
+    job = Job(instruction=instruction, blend=blend, object=object_name, start_frame=start_frame,
+              out=str(base) + ".blend", fbx=str(base) + ".fbx", preview=str(base) + ".png",
+              fps=None if (blend and fps is None) else fps, seed=seed, duration=duration, intensity=intensity,
+              preset=preset, name=instruction)
+    run_job(job, LoadSettings(device=device), log=log)
+    return {"blend": job.out, "fbx": job.fbx, "preview": job.preview}
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="python -m i2fet_blender.batch", description=__doc__.split("\n\n")[0])
+    what = p.add_mutually_exclusive_group(required=True)
+    what.add_argument("--instruction", help="one job: what the face should do")
+    what.add_argument("--jobs", help="many jobs: a .json list or a .csv table with the option names as fields")
+    what.add_argument("--bake", metavar="INSTRUCTION", help="bake to OUTDIR/<slug>.blend/.fbx/.png (needs -o)")
+    p.add_argument("-o", "--outdir", help="output folder for --bake")
+    p.add_argument("--blend", help="input .blend (default: a new scene with the default head)")
+    p.add_argument("--object", help="the face mesh in --blend")
+    p.add_argument("--start-frame", type=int, default=1)
+    p.add_argument("--out", help="output .blend")
+    p.add_argument("--fbx", help="output .fbx")
+    p.add_argument("--preview", help="output .png contact sheet")
+    p.add_argument("--animation", help="output .json/.npz/.csv animation")
+    p.add_argument("--fps", type=int, default=None)
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--duration", type=float, default=None)
+    p.add_argument("--intensity", type=float, default=1.0)
+    p.add_argument("--mirror", action="store_true")
+    p.add_argument("--reduce-keys", action="store_true")
+    p.add_argument("--preset", default="UNITY", choices=("UNITY", "UNREAL", "BLENDER"))
+    p.add_argument("--device", default="auto", choices=("auto", "cpu", "cuda"))
+    return p
+
+
+def script_args(argv: list[str]) -> list[str]:
+    """The arguments meant for this script: those after `--` when Blender's own come first."""
+    return argv[argv.index("--") + 1:] if "--" in argv else argv
+
+
+def main(argv: list[str] | None = None) -> int:
+    from model_runtime.errors import I2FETError
+
+    args = build_parser().parse_args(script_args(sys.argv[1:] if argv is None else argv))
+    load = LoadSettings(device=args.device)
+    shared = dict(blend=args.blend, object=args.object, start_frame=args.start_frame, fps=args.fps, seed=args.seed,
+                  duration=args.duration, intensity=args.intensity, mirror=args.mirror,
+                  reduce_keys=args.reduce_keys, preset=args.preset)
+    try:
+        if args.bake is not None:
+            if not args.outdir:
+                raise I2FETError("--bake needs an output folder: -o OUTDIR.")
+            paths = bake(args.bake, args.outdir, blend=args.blend, object_name=args.object,
+                         fps=args.fps if args.fps or args.blend else 30, seed=args.seed, duration=args.duration,
+                         intensity=args.intensity, start_frame=args.start_frame, preset=args.preset,
+                         device=args.device)
+            print("Wrote " + ", ".join(paths.values()), flush=True)
+            return 0
+        if args.jobs:
+            jobs = read_jobs(args.jobs, shared)
+        else:
+            jobs = [Job(instruction=args.instruction, out=args.out, fbx=args.fbx, preview=args.preview,
+                        animation=args.animation, name=repr(args.instruction[:40]), **shared)]
+    except I2FETError as exc:
+        print(f"i2fet batch: {exc}", file=sys.stderr, flush=True)
+        return 2
+    except Exception as exc:  # noqa: BLE001 - a bug, not a user mistake: still one line and a non-zero exit
+        print(f"i2fet batch: failed unexpectedly: {type(exc).__name__}: {exc}", file=sys.stderr, flush=True)
+        return 1
+    failed = []
+    for i, job in enumerate(jobs, 1):
+        print(f"[{i}/{len(jobs)}] {job.name}", flush=True)
+        try:
+            written = run_job(job, load)
+        except I2FETError as exc:
+            failed.append((job, str(exc)))
+            print(f"  failed: {exc}", flush=True)
+            continue
+        except Exception as exc:  # noqa: BLE001 - report and go on with the other jobs
+            failed.append((job, f"{type(exc).__name__}: {exc}"))
+            print(f"  failed: {type(exc).__name__}: {exc}", flush=True)
+            continue
+        print(f"  wrote {', '.join(written)}", flush=True)
+    for job, message in failed:
+        print(f"i2fet batch: FAILED {job.name}: {message}", file=sys.stderr, flush=True)
+    print(f"{len(jobs) - len(failed)} of {len(jobs)} job(s) done.", flush=True)
+    return 1 if failed else 0
+
+
+if __name__ == "__main__":
+    code = main()
+    if bpy.app.background and "--" in sys.argv:  # inside `blender --background --python`: end Blender with the code
+        sys.stdout.flush()
+        os._exit(code)
+    sys.exit(code)

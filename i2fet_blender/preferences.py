@@ -1,0 +1,70 @@
+"""Add-on preferences: model/device/encoder settings, the runtime installer and the environment check."""
+
+from __future__ import annotations
+
+from types import SimpleNamespace
+
+import bpy
+from bpy.props import EnumProperty, StringProperty
+
+from .runtime_cache import LoadSettings
+
+PACKAGE = __package__
+
+_DEFAULTS = SimpleNamespace(model="baseline", device="auto", encoder="minilm", encoder_path="", runtime_variant="cpu",
+                            wheel_dir="", environment_log="")
+
+
+class I2FET_AP_preferences(bpy.types.AddonPreferences):
+    bl_idname = PACKAGE
+
+    model: EnumProperty(name="Model", items=[("baseline", "Baseline", "The shipped model")], default="baseline")
+    device: EnumProperty(name="Device", default="auto", items=[
+        ("auto", "Automatic", "CUDA when available, otherwise CPU"), ("cpu", "CPU", ""), ("cuda", "CUDA", "")])
+    encoder: EnumProperty(name="Text Encoder", default="minilm", items=[
+        ("minilm", "MiniLM", "all-MiniLM-L6-v2, shipped"), ("openclip", "OpenCLIP", "Your own checkpoint")])
+    encoder_path: StringProperty(name="Encoder Weights", subtype="FILE_PATH",
+                                 description="Local checkpoint for the OpenCLIP encoder")
+    runtime_variant: EnumProperty(name="Install", default="cpu", items=[
+        ("cpu", "CPU (PyTorch CPU index)", ""), ("cuda", "CUDA (PyTorch CUDA index)", ""),
+        ("wheels", "Local wheel folder (offline)", "")])
+    wheel_dir: StringProperty(name="Wheel Folder", subtype="DIR_PATH")
+    environment_log: StringProperty(name="Environment", default="")
+
+    def draw(self, context):
+        layout = self.layout
+        col = layout.column()
+        col.prop(self, "model")
+        col.prop(self, "device")
+        col.prop(self, "encoder")
+        if self.encoder == "openclip":
+            col.prop(self, "encoder_path")
+        box = layout.box()
+        box.label(text="Runtime (torch and friends, installed into this extension's own folder)")
+        row = box.row()
+        row.prop(self, "runtime_variant", text="")
+        if self.runtime_variant == "wheels":
+            box.prop(self, "wheel_dir")
+        row.operator("i2fet.install_runtime", icon="IMPORT")
+        row = box.row()
+        row.operator("i2fet.check_environment", icon="CHECKMARK")
+        row.operator("i2fet.copy_environment_log", icon="COPYDOWN")
+        row.operator("i2fet.release_memory", icon="TRASH")
+        for line in self.environment_log.splitlines():
+            box.label(text=line, icon="CHECKMARK" if line.startswith("[ok]") else "ERROR")
+
+
+def get_prefs(context=None):
+    """The add-on preferences, or defaults when the package is not enabled as an add-on (e.g. batch via bpy)."""
+    context = context or bpy.context
+    addon = context.preferences.addons.get(PACKAGE) if context.preferences else None
+    return addon.preferences if addon is not None and addon.preferences is not None else _DEFAULTS
+
+
+def load_settings(context=None) -> LoadSettings:
+    prefs = get_prefs(context)
+    return LoadSettings(model=prefs.model, device=prefs.device, encoder=prefs.encoder,
+                        encoder_path=bpy.path.abspath(prefs.encoder_path) if prefs.encoder_path else None)
+
+
+CLASSES = (I2FET_AP_preferences,)

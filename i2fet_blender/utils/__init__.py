@@ -1,0 +1,1 @@
+"""Small helpers for the extension, one concern per module."""

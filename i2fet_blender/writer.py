@@ -1,0 +1,243 @@
+"""Write an `Animation` onto a mesh's shape keys as a new action, in bulk, without losing what was there.
+
+Policy (never overwrite): the generated action becomes the *active* action of the shape-key datablock (so it is what
+the Dope Sheet / Shape Key Editor shows for editing and what the FBX exporter bakes), and the previously active
+action, if any, is pushed down onto a new NLA track named ``"I2FET kept: <action>"`` with all its keys, where it keeps
+playing underneath (channels the new action does not key still come from it). Existing NLA tracks are left alone.
+Every action this module creates carries the custom property ``i2fet`` so "Clear generated animation" can remove
+exactly what I2FET made and put the kept action back.
+
+Keys sit on integer frames from `start_frame`. If the scene's frame rate differs from the animation's, the frames are
+resampled so that durations in seconds are kept. Curves are written with `keyframe_points.add()` +
+`foreach_set("co", ...)`, then `fcurve.update()`.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+
+import bpy
+import numpy as np
+
+from model_runtime.errors import InputError
+
+from . import keys as keymath
+from .utils import action_compat as compat
+
+TAG = "i2fet"
+KEPT_TRACK_PREFIX = "I2FET kept: "
+DEFAULT_TOLERANCE = 0.002  # shape-key weight units; below what anyone sees on a face
+INTERPOLATIONS = ("LINEAR", "BEZIER", "CONSTANT")
+
+
+@dataclass
+class WriteResult:
+    action: bpy.types.Action
+    matched: dict[str, str]  # ARKit channel -> shape-key name
+    split: dict[str, tuple]  # unsided ARKit channel -> the shape keys that each hold a part of it
+    unmatched_channels: list[str]  # ARKit channels with no shape key on the mesh
+    unmatched_names: list[str]  # shape keys that are not ARKit channels (untouched)
+    start_frame: int
+    end_frame: int
+    fps: float
+    num_keys: int
+    kept_track: str | None = None
+    warnings: list[str] = field(default_factory=list)
+
+
+def is_linked(obj) -> bool:
+    """True for data the user cannot edit in this file: linked from a library or a library override."""
+    for id_block in (obj, getattr(obj, "data", None), getattr(getattr(obj, "data", None), "shape_keys", None)):
+        if id_block is None:
+            continue
+        if getattr(id_block, "library", None) is not None or getattr(id_block, "override_library", None) is not None:
+            return True
+    return False
+
+
+def shape_key_names(obj) -> list[str]:
+    """Names of the object's shape keys, without the reference (Basis) key."""
+    key = getattr(getattr(obj, "data", None), "shape_keys", None)
+    if key is None:
+        return []
+    ref = key.reference_key
+    return [kb.name for kb in key.key_blocks if ref is None or kb.name != ref.name]
+
+
+def check_target(obj):
+    """Raise InputError (one sentence) unless `obj` can take generated animation; returns the ChannelMatch."""
+    from model_runtime.rig_names import match_channels
+
+    if obj is None:
+        raise InputError("Select a mesh with ARKit shape keys first (or use Add default head).")
+    if obj.type != "MESH":
+        raise InputError(f"{obj.name!r} is a {obj.type.lower()}, not a mesh; select a mesh with ARKit shape keys.")
+    if is_linked(obj):
+        raise InputError(f"{obj.name!r} is linked from another file or overridden; make it local before generating.")
+    names = shape_key_names(obj)
+    if not names:
+        raise InputError(f"{obj.name!r} has no shape keys; use Add default head or add ARKit-named shape keys.")
+    match = match_channels(names)
+    if not match.mapping and not getattr(match, "split", None):
+        missing = ", ".join(list(match.unmatched_channels)[:3])
+        raise InputError(f"None of the shape keys of {obj.name!r} matches an ARKit channel (missing {missing}, ...); "
+                         f"rename them to ARKit names or use Add default head.")
+    ad = obj.data.shape_keys.animation_data
+    if ad is not None and ad.use_tweak_mode:
+        raise InputError(f"The shape keys of {obj.name!r} are in NLA tweak mode; leave tweak mode first.")
+    return match
+
+
+def _keys_for(match, channel: str) -> tuple[str, ...]:
+    """The shape keys one ARKit channel drives: its whole key, or every part of it (e.g. browInnerUp_L and _R)."""
+    if hasattr(match, "keys_for"):
+        return tuple(match.keys_for(channel))
+    return (match.mapping[channel],) if channel in match.mapping else ()
+
+
+def _enum_index(struct_rna, prop: str, value: str) -> int:
+    return struct_rna.properties[prop].enum_items.keys().index(value)
+
+
+def write_animation(obj, anim, *, start_frame: int = 1, fps: float | None = None, mirror: bool = False,
+                    amplify: float = 1.0, reduce: bool = False, tolerance: float = DEFAULT_TOLERANCE,
+                    interpolation: str = "LINEAR", name: str | None = None) -> WriteResult:
+    """Write `anim` (an `Animation`) onto `obj`'s shape keys; see the module docstring for the policy.
+
+    `fps`: the frame rate keys are placed at (the scene's; default: the animation's own). `mirror` swaps left and
+    right; `amplify` scales the weights (clamped to each shape key's slider range); `reduce` drops keys that linear
+    interpolation of the kept neighbours reproduces within `tolerance`.
+    """
+    from model_runtime.expression_space import ARKIT_CHANNELS, mirror_weights
+
+    if interpolation not in INTERPOLATIONS:
+        raise InputError(f"Interpolation must be one of {', '.join(INTERPOLATIONS)}, not {interpolation!r}.")
+    match = check_target(obj)
+    frames = np.asarray(anim.frames, dtype=np.float32)
+    channels = list(getattr(anim, "channels", ARKIT_CHANNELS))
+    if frames.ndim != 2 or frames.shape[1] != len(channels) or frames.shape[0] == 0:
+        raise InputError(f"The animation must have at least one frame of {len(channels)} weights.")
+    if not np.all(np.isfinite(frames)):
+        raise InputError("The animation holds non-finite weights.")
+    if channels != list(ARKIT_CHANNELS):  # bring to canonical order for mirror_weights
+        order = [channels.index(c) for c in ARKIT_CHANNELS]
+        frames = frames[:, order]
+    if mirror:
+        frames = np.asarray(mirror_weights(frames), dtype=np.float32)
+    target_fps = float(fps) if fps else float(anim.fps)
+    frames = keymath.resample(frames, float(anim.fps), target_fps)
+
+    key = obj.data.shape_keys
+    start = int(start_frame)
+    action_name = name or f"I2FET {anim.instruction[:40]}".strip()
+    ad = key.animation_data or key.animation_data_create()
+
+    action, slot = compat.new_action(action_name, key)
+    action[TAG] = 1
+    action["i2fet_instruction"] = str(getattr(anim, "instruction", ""))
+    action["i2fet_fps"] = float(target_fps)
+    segments_json = json.dumps(getattr(anim, "segments", []), default=str)
+    if len(segments_json) <= 60000:  # the segment list, for tools that read the .blend later
+        action["i2fet_segments"] = segments_json
+    fcurves = compat.writable_fcurves(action, slot)
+
+    kp_rna = bpy.types.Keyframe.bl_rna
+    interp_index = _enum_index(kp_rna, "interpolation", interpolation)
+    count = frames.shape[0]
+    all_x = np.arange(start, start + count, dtype=np.float32)
+    num_keys = 0
+    index_of = {c: i for i, c in enumerate(ARKIT_CHANNELS)}
+    targets = [(channel, rig_name) for channel in ARKIT_CHANNELS for rig_name in _keys_for(match, channel)]
+    for channel, rig_name in targets:
+        block = key.key_blocks[rig_name]
+        values = keymath.amplify(frames[:, index_of[channel]], amplify, block.slider_min, block.slider_max)
+        if reduce and count > 2:
+            kept = keymath.reduce_keys(values, tolerance)
+        else:
+            kept = np.arange(count)
+        co = np.empty((kept.shape[0], 2), dtype=np.float32)
+        co[:, 0] = all_x[kept]
+        co[:, 1] = values[kept]
+        data_path = f'key_blocks["{bpy.utils.escape_identifier(rig_name)}"].value'
+        fc = fcurves.new(data_path, index=0)
+        points = fc.keyframe_points
+        points.add(kept.shape[0])
+        points.foreach_set("co", co.ravel())
+        points.foreach_set("interpolation", np.full(kept.shape[0], interp_index, dtype=np.int32))
+        fc.update()
+        num_keys += int(kept.shape[0])
+
+    kept_track = _push_down_active(ad)
+    compat.assign_action(ad, action, slot)
+    return WriteResult(action=action, matched=dict(match.mapping), split=dict(getattr(match, "split", {}) or {}),
+                       unmatched_channels=list(match.unmatched_channels),
+                       unmatched_names=list(match.unmatched_names), start_frame=start,
+                       end_frame=start + count - 1, fps=target_fps, num_keys=num_keys, kept_track=kept_track,
+                       warnings=list(getattr(anim, "warnings", [])))
+
+
+def _push_down_active(ad) -> str | None:
+    """Move the active action (if any) onto a new NLA track on top, keeping its keys; returns the track name."""
+    previous = ad.action
+    if previous is None:
+        return None
+    slot = compat.active_slot(ad)
+    track = ad.nla_tracks.new()
+    track.name = KEPT_TRACK_PREFIX + previous.name
+    start = int(np.floor(previous.frame_range[0]))
+    strip = compat.new_strip(track, previous.name, start, previous, slot)
+    strip.blend_type = ad.action_blend_type
+    compat.assign_action(ad, None)
+    return track.name
+
+
+def is_generated(action) -> bool:
+    return action is not None and bool(action.get(TAG, 0))
+
+
+def clear_generated(obj) -> int:
+    """Remove what I2FET made on `obj`'s shape keys (its actions and their strips and tracks) and make the action it
+    pushed down active again. Returns the number of I2FET actions removed from this object."""
+    key = getattr(getattr(obj, "data", None), "shape_keys", None)
+    ad = key.animation_data if key is not None else None
+    if ad is None:
+        return 0
+    doomed = set()
+    if is_generated(ad.action):
+        doomed.add(ad.action)
+        compat.assign_action(ad, None)
+    for track in list(ad.nla_tracks):
+        for strip in list(track.strips):
+            if is_generated(strip.action):
+                doomed.add(strip.action)
+                track.strips.remove(strip)
+        if not len(track.strips) and track.name.startswith("I2FET"):
+            ad.nla_tracks.remove(track)
+    if ad.action is None:
+        kept = [t for t in ad.nla_tracks if t.name.startswith(KEPT_TRACK_PREFIX) and len(t.strips) == 1]
+        if kept:
+            track = kept[-1]  # the topmost one is the action that was active before the first generation
+            strip = track.strips[0]
+            action, slot = strip.action, compat.strip_slot(strip)
+            ad.nla_tracks.remove(track)
+            compat.assign_action(ad, action, slot)
+    for action in doomed:
+        if action.users == 0:
+            bpy.data.actions.remove(action)
+    return len(doomed)
+
+
+def sample_curves(obj, frames) -> dict[str, np.ndarray]:
+    """Evaluate the active action's shape-key curves at `frames`: {shape-key name: values} (used by tests/checks)."""
+    key = obj.data.shape_keys
+    ad = key.animation_data
+    out: dict[str, np.ndarray] = {}
+    if ad is None or ad.action is None:
+        return out
+    for fc in compat.iter_fcurves(ad.action, compat.active_slot(ad)):
+        path = fc.data_path
+        if path.startswith('key_blocks["') and path.endswith('"].value'):
+            name = path[len('key_blocks["'):-len('"].value')].replace('\\"', '"').replace("\\\\", "\\")
+            out[name] = np.array([fc.evaluate(f) for f in frames], dtype=np.float32)
+    return out

@@ -1,0 +1,55 @@
+"""Helpers shared by the Blender tests (imported by conftest.py and the test modules)."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+bpy = pytest.importorskip("bpy")
+
+
+def make_animation(num_frames: int = 31, fps: int = 30, instruction: str = "test smile", seed: int = 0):
+    """A deterministic Animation of smooth per-channel curves in [0, 1] (no model needed)."""
+    from model_runtime.animation import Animation
+    from model_runtime.expression_space import ARKIT_CHANNELS
+
+    rng = np.random.default_rng(seed)
+    t = np.arange(num_frames, dtype=np.float64) / max(num_frames - 1, 1)
+    phase = rng.uniform(0, np.pi, size=len(ARKIT_CHANNELS))
+    amp = rng.uniform(0.2, 0.9, size=len(ARKIT_CHANNELS))
+    frames = amp * (0.5 - 0.5 * np.cos(2 * np.pi * t[:, None] + phase))
+    segments = [{"text": instruction, "start_frame": 0, "end_frame": num_frames - 1, "apex_frame": num_frames // 2,
+                 "label": "happy", "intensity": 0.8, "confidence": 0.9, "concept": "smile", "kind": "expression"}]
+    return Animation(frames=frames.astype(np.float32), fps=fps, segments=segments, instruction=instruction)
+
+
+def add_cube_with_keys(names, name="Face"):
+    """A mesh object with a Basis and the given shape keys (each moves a vertex a little)."""
+    mesh = bpy.data.meshes.new(name)
+    mesh.from_pydata([(0, 0, 0), (1, 0, 0), (1, 1, 0), (0, 1, 0)], [], [(0, 1, 2, 3)])
+    obj = bpy.data.objects.new(name, mesh)
+    bpy.context.scene.collection.objects.link(obj)
+    obj.shape_key_add(name="Basis", from_mix=False)
+    for i, key_name in enumerate(names):
+        block = obj.shape_key_add(name=key_name, from_mix=False)
+        block.data[0].co.z = 0.01 * (i + 1)
+    bpy.context.view_layer.objects.active = obj
+    obj.select_set(True)
+    return obj
+
+
+class FakeRuntime:
+    """Stands in for model_runtime.Runtime in operator tests (the model has its own tests); records its calls."""
+
+    def __init__(self):
+        self.calls = []
+
+    def generate(self, instruction, fps=30, seed=0, duration=None, intensity=1.0):
+        from model_runtime.instructions import validate_instruction
+
+        text = validate_instruction(instruction)
+        self.calls.append(dict(instruction=text, fps=fps, seed=seed, duration=duration, intensity=intensity))
+        seconds = 2.0 if duration is None else duration
+        anim = make_animation(num_frames=int(round(seconds * fps)) + 1, fps=fps, instruction=text, seed=seed)
+        anim.frames *= intensity
+        return anim

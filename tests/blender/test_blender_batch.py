@@ -1,0 +1,103 @@
+"""Batch baking: jobs files, all-or-nothing outputs, exit codes, the `--bake` entry `i2fet bake` uses."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from blender_helpers import FakeRuntime, bpy
+from i2fet_blender import batch, runtime_cache
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+@pytest.fixture
+def fake(monkeypatch):
+    runtime_cache.release()
+    fake = FakeRuntime()
+    monkeypatch.setattr(runtime_cache, "_load", lambda settings: fake)
+    yield fake
+    runtime_cache.release()
+
+
+def test_single_job_writes_blend_fbx_preview(tmp_path, fake, capsys):
+    out = tmp_path / "face.blend"
+    code = batch.main(["--instruction", "smile", "--start-frame", "10", "--out", str(out), "--fbx",
+                       str(tmp_path / "face.fbx"), "--preview", str(tmp_path / "face.png"), "--fps", "24"])
+    assert code == 0
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["face.blend", "face.fbx", "face.png"]
+    assert "[1/1]" in capsys.readouterr().out
+    bpy.ops.wm.open_mainfile(filepath=str(out))
+    scene = bpy.context.scene
+    obj = bpy.data.objects["I2FET Head"]
+    action = obj.data.shape_keys.animation_data.action
+    assert action.get("i2fet") and action.frame_range[:] == pytest.approx((10, 58))
+    assert scene.render.fps == 24 and (scene.frame_start, scene.frame_end) == (10, 58)
+
+
+def test_jobs_file_reports_each_failure_and_writes_nothing_partial(tmp_path, fake, capsys):
+    good = {"instruction": "smile", "out": "good.blend", "preview": "good.png"}
+    missing_blend = {"instruction": "frown", "blend": "nope.blend", "out": "bad.blend"}
+    bad_text = {"instruction": "\x00bad", "out": "bad2.blend", "preview": "bad2.png"}
+    jobs = tmp_path / "jobs.json"
+    jobs.write_text(json.dumps([good, missing_blend, bad_text]))
+    code = batch.main(["--jobs", str(jobs)])
+    captured = capsys.readouterr()
+    assert code == 1
+    assert "FAILED job 2" in captured.err and "nope.blend" in captured.err and "FAILED job 3" in captured.err
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["good.blend", "good.png", "jobs.json"]
+
+
+def test_csv_jobs_and_bad_arguments(tmp_path, fake):
+    jobs = tmp_path / "jobs.csv"
+    jobs.write_text("instruction,start_frame,fps,out\nsmile,5,30,a.blend\nfrown,1,60,b.blend\n")
+    assert batch.main(["--jobs", str(jobs)]) == 0
+    assert (tmp_path / "a.blend").is_file() and (tmp_path / "b.blend").is_file()
+    assert [c["fps"] for c in fake.calls] == [30, 60]
+    bad = tmp_path / "bad.csv"
+    bad.write_text("instruction,colour\nsmile,red\n")
+    assert batch.main(["--jobs", str(bad)]) == 2
+    assert batch.main(["--instruction", "smile"]) == 1  # no outputs: the job fails
+
+
+def test_bake_function_names_outputs_from_the_instruction(tmp_path, fake):
+    paths = batch.bake("Slowly smile, then look shocked!", tmp_path / "out", fps=30)
+    assert {Path(p).name for p in paths.values()} == {"slowly-smile-then-look-shocked.blend",
+                                                     "slowly-smile-then-look-shocked.fbx",
+                                                     "slowly-smile-then-look-shocked.png"}
+    assert all(Path(p).is_file() for p in paths.values())
+
+
+def test_script_arguments_after_double_dash():
+    assert batch.script_args(["blender", "--background", "--python", "x.py", "--", "--bake", "s"]) == ["--bake", "s"]
+    assert batch.script_args(["--bake", "s"]) == ["--bake", "s"]
+
+
+@pytest.mark.slow
+def test_bake_subprocess_with_the_real_model(tmp_path):
+    """`python -m i2fet_blender.batch --bake ...`: the command `i2fet bake` runs, end to end in its own process."""
+    proc = subprocess.run([sys.executable, "-m", "i2fet_blender.batch", "--bake", "smile, then frown", "-o",
+                           str(tmp_path), "--fps", "30"], cwd=ROOT, capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["smile-then-frown.blend", "smile-then-frown.fbx",
+                                                         "smile-then-frown.png"]
+    bad = subprocess.run([sys.executable, "-m", "i2fet_blender.batch", "--bake", "   ", "-o", str(tmp_path / "x")],
+                         cwd=ROOT, capture_output=True, text=True, timeout=300)
+    assert bad.returncode == 2 and bad.stderr.strip().count("\n") == 0
+    assert not (tmp_path / "x").exists() or not any((tmp_path / "x").iterdir())
+
+
+@pytest.mark.slow
+def test_script_mode_like_blender_python(tmp_path):
+    """`blender --background --python i2fet_blender/batch.py -- ARGS` runs the file as a script (no package); the
+    same file run by this Python with `--` exercises that path."""
+    proc = subprocess.run([sys.executable, str(ROOT / "i2fet_blender" / "batch.py"), "--", "--instruction", "smile",
+                           "--animation", str(tmp_path / "a.json"), "--preview", str(tmp_path / "a.png")],
+                          cwd=tmp_path, capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    assert "[1/1]" in proc.stdout and "1 of 1 job(s) done." in proc.stdout
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["a.json", "a.png"]
