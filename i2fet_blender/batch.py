@@ -152,6 +152,7 @@ def run_job(job: Job, load: LoadSettings, log=print) -> list[str]:
     """One job: generate, write keys, save the outputs together. Returns the paths written."""
     from model_runtime.errors import InputError
     from model_runtime.paths import StagedOutputs, check_writable_folder
+    from model_runtime.preview import write_animation_preview
 
     from . import fbx_export, writer
 
@@ -181,7 +182,7 @@ def run_job(job: Job, load: LoadSettings, log=print) -> list[str]:
         if job.animation:
             anim.save(staged.stage(job.animation))
         if job.preview:
-            _write_preview(staged.stage(job.preview), anim)
+            write_animation_preview(anim, staged.stage(job.preview))
         if job.fbx:
             fbx_export.export_face(bpy.context, obj, job.fbx, preset=job.preset,
                                    frame_range=(result.start_frame, result.end_frame),
@@ -191,20 +192,6 @@ def run_job(job: Job, load: LoadSettings, log=print) -> list[str]:
             os.unlink(tmp)  # let Blender create it (saving over an existing file leaves a .blend1 backup)
             bpy.ops.wm.save_as_mainfile(filepath=str(tmp), copy=True, check_existing=False)
     return job.outputs()
-
-
-def _write_preview(path, anim) -> None:
-    import numpy as np
-    from model_runtime.render import write_contact_sheet
-
-    rows, captions = [], []
-    for seg in anim.segments:
-        frame = int(seg.get("apex_frame", seg.get("end_frame", 0)))
-        rows.append(anim.frames[min(max(frame, 0), anim.num_frames - 1)])
-        captions.append(f"{seg.get('label', '')} @{frame}")
-    if not rows:
-        rows, captions = [anim.frames[-1]], ["last frame"]
-    write_contact_sheet(path, np.stack(rows), captions, title=anim.instruction)
 
 
 def bake(instruction: str, outdir: str | os.PathLike, blend: str | None = None, object_name: str | None = None,

@@ -12,7 +12,6 @@ from typing import Sequence
 from .errors import I2FETError, InputError
 
 PREVIEW_SUFFIX = ".png"
-MAX_PREVIEW_FRAMES = 12
 
 
 class _Parser(argparse.ArgumentParser):
@@ -39,6 +38,19 @@ def build_parser() -> argparse.ArgumentParser:
     gen.add_argument("--model", default=DEFAULT_MODEL, choices=MODEL_NAMES, help="generator to use")
     _add_runtime_options(gen)
 
+    bake = commands.add_parser("bake", help="bake an instruction onto the default head (or a .blend): "
+                                            ".blend + .fbx + preview .png (needs the bpy module)")
+    bake.add_argument("instruction", help="what the face should do")
+    bake.add_argument("-o", "--outdir", required=True, help="output folder; files are named after the instruction")
+    bake.add_argument("--blend", help="bake onto a face in this .blend instead of the default head")
+    bake.add_argument("--object", help="the face mesh in --blend")
+    bake.add_argument("--fps", type=int, help="frames per second (default: the .blend's, or 30)")
+    bake.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
+    bake.add_argument("--duration", type=float, help="stretch the whole animation to this many seconds (0-600]")
+    bake.add_argument("--intensity", type=float, default=1.0, help="scale every expression (0-2, default 1)")
+    bake.add_argument("--preset", default="UNITY", choices=("UNITY", "UNREAL", "BLENDER"), help="FBX axes/scale")
+    bake.add_argument("--device", default="auto", choices=("auto", "cpu", "cuda"), help="torch device")
+
     info = commands.add_parser("info", help="show versions, device, encoder and model files")
     info.add_argument("--json", action="store_true", help="print machine-readable JSON")
     _add_runtime_options(info)
@@ -58,7 +70,7 @@ def _add_runtime_options(command: argparse.ArgumentParser) -> None:
 def main(argv: Sequence[str] | None = None) -> int:
     try:
         args = build_parser().parse_args(argv)
-        return {"generate": _generate, "info": _info}[args.command](args)
+        return {"generate": _generate, "bake": _bake, "info": _info}[args.command](args)
     except I2FETError as exc:
         print(f"i2fet: error: {exc}", file=sys.stderr)
         return exc.exit_code
@@ -71,6 +83,7 @@ def _generate(args: argparse.Namespace) -> int:
     from .animation import SAVE_FORMATS, check_output_suffix
     from .instructions import validate_instruction
     from .paths import StagedOutputs, check_writable_folder
+    from .preview import write_animation_preview
     from .runtime import Runtime
 
     output = Path(args.output)
@@ -88,7 +101,7 @@ def _generate(args: argparse.Namespace) -> int:
     with StagedOutputs() as staged:
         anim.save(staged.stage(output))
         if preview is not None:
-            write_preview(anim, staged.stage(preview))
+            write_animation_preview(anim, staged.stage(preview))
     for warning in anim.warnings:
         print(f"i2fet: warning: {warning}", file=sys.stderr)
     summary = ", then ".join(f"{s['label']} ({s['start_frame']}-{s['end_frame']})" for s in anim.segments)
@@ -98,30 +111,25 @@ def _generate(args: argparse.Namespace) -> int:
     return 0
 
 
-def preview_frames(anim) -> list[tuple[int, str]]:
-    """Frames worth showing: the start, each segment's mid-transition and apex, and the end."""
-    picks: dict[int, str] = {0: "start"}
-    for seg in anim.segments:
-        start, apex = seg["start_frame"], seg.get("apex_frame", seg["end_frame"])
-        if apex - start >= 2:
-            picks.setdefault((start + apex) // 2, f"to {seg['label']}")
-        picks[apex] = seg["label"]
-    picks.setdefault(anim.num_frames - 1, "end")
-    chosen = sorted(picks.items())
-    if len(chosen) > MAX_PREVIEW_FRAMES:
-        step = (len(chosen) - 1) / (MAX_PREVIEW_FRAMES - 1)
-        chosen = [chosen[round(i * step)] for i in range(MAX_PREVIEW_FRAMES)]
-    return chosen
+def _bake(args: argparse.Namespace) -> int:
+    """Run the Blender batch baker in its own process, so that this package never imports bpy."""
+    import importlib.util
+    import subprocess
 
+    from .instructions import validate_instruction
 
-def write_preview(anim, path: Path) -> None:
-    from .render import write_contact_sheet
-
-    picks = preview_frames(anim)
-    captions = [f"{frame / anim.fps:.2f}s  {label}" for frame, label in picks]
-    weights = anim.frames[[frame for frame, _ in picks]]
-    title = anim.instruction if len(anim.instruction) <= 90 else anim.instruction[:87] + "..."
-    write_contact_sheet(path, weights, captions, title=title)
+    validate_instruction(args.instruction)
+    if importlib.util.find_spec("bpy") is None:
+        raise InputError("Baking needs Blender's Python module: run 'pip install bpy==4.5.15' (Python 3.11) or use "
+                         "Blender's own batch mode (blender --background --python i2fet_blender/batch.py -- ...).")
+    command = [sys.executable, "-m", "i2fet_blender.batch", "--bake", args.instruction, "-o", args.outdir,
+               "--seed", str(args.seed), "--intensity", str(args.intensity), "--preset", args.preset,
+               "--device", args.device]
+    for flag, value in (("--blend", args.blend), ("--object", args.object), ("--fps", args.fps),
+                        ("--duration", args.duration)):
+        if value is not None:
+            command += [flag, str(value)]
+    return subprocess.run(command).returncode
 
 
 def _info(args: argparse.Namespace) -> int:

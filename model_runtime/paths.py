@@ -24,6 +24,13 @@ def cache_dir() -> Path:
     return path
 
 
+def _new_file_mode() -> int:
+    """The mode an ordinary new file gets under the current umask (mkstemp would make it owner-only)."""
+    mask = os.umask(0o022)
+    os.umask(mask)
+    return 0o666 & ~mask
+
+
 def sha256_file(path: str | os.PathLike, chunk: int = 1 << 20) -> str:
     digest = hashlib.sha256()
     with open(path, "rb") as handle:
@@ -41,6 +48,7 @@ def atomic_output(path: str | os.PathLike, mode: str = "wb") -> Iterator:
         fd, tmp_name = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent)
     except OSError as exc:
         raise OutputError(f"Cannot write {target}: {exc.strerror or exc}.") from None
+    os.chmod(tmp_name, _new_file_mode())
     try:
         with os.fdopen(fd, mode) as handle:
             yield handle
@@ -72,6 +80,7 @@ class StagedOutputs:
         except OSError as exc:
             raise OutputError(f"Cannot write {target}: {exc.strerror or exc}.") from None
         os.close(fd)
+        os.chmod(tmp_name, _new_file_mode())
         self._pending.append((Path(tmp_name), target))
         return Path(tmp_name)
 

@@ -130,3 +130,15 @@ def test_save_does_not_clobber_on_failure(tmp_path, monkeypatch):
     with pytest.raises(RuntimeError):
         anim.save(path)
     assert path.read_bytes() == before and list(tmp_path.iterdir()) == [path]
+
+
+def test_saved_files_get_ordinary_permissions(tmp_path):
+    import os
+    import stat
+
+    mask = os.umask(0o022)
+    try:
+        path = make_anim().save(tmp_path / "a.json")
+    finally:
+        os.umask(mask)
+    assert stat.S_IMODE(path.stat().st_mode) == 0o644

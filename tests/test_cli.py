@@ -12,7 +12,8 @@ import pytest
 from PIL import Image
 
 from model_runtime.animation import Animation
-from model_runtime.cli import main, preview_frames
+from model_runtime.cli import main
+from model_runtime.preview import preview_frames
 
 
 def run(args, capsys):
@@ -139,3 +140,19 @@ def test_module_entry_point_and_info_in_a_new_process(tmp_path):
     assert info.returncode == 0, info.stderr
     report = json.loads(info.stdout)
     assert report["text_encoder"]["dim"] == 384 and report["default_head"]["vertices"] > 1000
+
+
+def test_bake_writes_blend_fbx_and_preview(tmp_path, capsys):
+    code = main(["bake", "smile, then frown", "-o", str(tmp_path / "baked"), "--fps", "24", "--device", "cpu"])
+    assert code == 0
+    names = sorted(p.name for p in (tmp_path / "baked").iterdir())
+    assert names == ["smile-then-frown.blend", "smile-then-frown.fbx", "smile-then-frown.png"]
+
+
+@pytest.mark.parametrize("args, expected_code", [
+    (["bake", " ", "-o", "{d}"], 2),
+    (["bake", "smile", "-o", "{d}", "--blend", "{d}/missing.blend"], 2),
+])
+def test_bake_bad_input_writes_nothing(tmp_path, capsys, args, expected_code):
+    code = main([a.replace("{d}", str(tmp_path)) for a in args])
+    assert code == expected_code and list(tmp_path.iterdir()) == []
