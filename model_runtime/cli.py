@@ -51,6 +51,15 @@ def build_parser() -> argparse.ArgumentParser:
     bake.add_argument("--preset", default="UNITY", choices=("UNITY", "UNREAL", "BLENDER"), help="FBX axes/scale")
     bake.add_argument("--device", default="auto", choices=("auto", "cpu", "cuda"), help="torch device")
 
+    evaluate = commands.add_parser("evaluate", help="score models side by side on held-out concepts and phrasings")
+    evaluate.add_argument("--models", nargs="+", default=["i2fet", "baseline"], choices=MODEL_NAMES,
+                          help="models to compare (default: i2fet baseline)")
+    evaluate.add_argument("--n", type=int, default=128, help="items per held-out split (default 128)")
+    evaluate.add_argument("--seed", type=int, default=0, help="seed for item sampling and generation (default 0)")
+    evaluate.add_argument("--no-judge", action="store_true", help="skip the FER emotion judge (needs eval extras)")
+    evaluate.add_argument("--json", help="also write the full report as JSON to this file")
+    evaluate.add_argument("--device", default="cpu", choices=("auto", "cpu", "cuda"), help="torch device")
+
     info = commands.add_parser("info", help="show versions, device, encoder and model files")
     info.add_argument("--json", action="store_true", help="print machine-readable JSON")
     _add_runtime_options(info)
@@ -70,7 +79,7 @@ def _add_runtime_options(command: argparse.ArgumentParser) -> None:
 def main(argv: Sequence[str] | None = None) -> int:
     try:
         args = build_parser().parse_args(argv)
-        return {"generate": _generate, "bake": _bake, "info": _info}[args.command](args)
+        return {"generate": _generate, "bake": _bake, "evaluate": _evaluate, "info": _info}[args.command](args)
     except I2FETError as exc:
         print(f"i2fet: error: {exc}", file=sys.stderr)
         return exc.exit_code
@@ -130,6 +139,25 @@ def _bake(args: argparse.Namespace) -> int:
         if value is not None:
             command += [flag, str(value)]
     return subprocess.run(command).returncode
+
+
+def _evaluate(args: argparse.Namespace) -> int:
+    from .animation import check_output_suffix
+    from .evaluation.report import run_evaluation
+    from .paths import atomic_output, check_writable_folder
+
+    if args.n < 1:
+        raise InputError(f"--n must be at least 1, not {args.n}.")
+    if args.json:
+        check_output_suffix(Path(args.json), (".json",), "report")
+        check_writable_folder(args.json)
+    report = run_evaluation(models=tuple(args.models), n=args.n, seed=args.seed, device=args.device,
+                            judge=not args.no_judge)
+    print(report.to_table())
+    if args.json:
+        with atomic_output(args.json) as handle:
+            handle.write((json.dumps(report.to_dict(), indent=1) + "\n").encode("utf-8"))
+    return 0
 
 
 def _info(args: argparse.Namespace) -> int:

