@@ -77,9 +77,9 @@ class RetrievalBaseline:
     name = "baseline"
     description = "retrieval baseline (nearest knowledge-base concept, eased lock-step transitions)"
 
-    def __init__(self, encoder):
+    def __init__(self, encoder, concepts: Sequence[Concept] | None = None):
         self.encoder = encoder
-        self.index = ConceptIndex(encoder)
+        self.index = ConceptIndex(encoder, concepts)
         self.neutral = get_concept("neutral")
 
     def key_expressions(self, plans: Sequence[Sequence[TimedSegment]], seed: int = 0) -> list[list[KeyExpression]]:

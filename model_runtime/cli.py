@@ -51,6 +51,15 @@ def build_parser() -> argparse.ArgumentParser:
     bake.add_argument("--preset", default="UNITY", choices=("UNITY", "UNREAL", "BLENDER"), help="FBX axes/scale")
     bake.add_argument("--device", default="auto", choices=("auto", "cpu", "cuda"), help="torch device")
 
+    train = commands.add_parser("train", help="train the I2FET model from a config file (resumable)")
+    train.add_argument("--config", help="TOML config (default: configs/i2fet.toml)")
+    train.add_argument("--out", help="folder for the weights and model card (default: weights/)")
+    train.add_argument("--seed", type=int, default=0, help="training seed (default 0)")
+    train.add_argument("--steps", type=int, help="override the config's number of steps")
+    train.add_argument("--work-dir", help="checkpoint folder (default: in the cache, keyed by config and seed)")
+    train.add_argument("--no-resume", action="store_true", help="start over even if a checkpoint exists")
+    train.add_argument("--device", default="auto", choices=("auto", "cpu", "cuda"), help="torch device")
+
     evaluate = commands.add_parser("evaluate", help="score models side by side on held-out concepts and phrasings")
     evaluate.add_argument("--models", nargs="+", default=["i2fet", "baseline"], choices=MODEL_NAMES,
                           help="models to compare (default: i2fet baseline)")
@@ -79,7 +88,8 @@ def _add_runtime_options(command: argparse.ArgumentParser) -> None:
 def main(argv: Sequence[str] | None = None) -> int:
     try:
         args = build_parser().parse_args(argv)
-        return {"generate": _generate, "bake": _bake, "evaluate": _evaluate, "info": _info}[args.command](args)
+        return {"generate": _generate, "bake": _bake, "train": _train, "evaluate": _evaluate,
+                "info": _info}[args.command](args)
     except I2FETError as exc:
         print(f"i2fet: error: {exc}", file=sys.stderr)
         return exc.exit_code
@@ -139,6 +149,18 @@ def _bake(args: argparse.Namespace) -> int:
         if value is not None:
             command += [flag, str(value)]
     return subprocess.run(command).returncode
+
+
+def _train(args: argparse.Namespace) -> int:
+    from .training import DEFAULT_CONFIG, DEFAULT_OUT_DIR, train
+
+    if args.steps is not None and args.steps < 1:
+        raise InputError(f"--steps must be at least 1, not {args.steps}.")
+    summary = train(config_path=args.config or DEFAULT_CONFIG, out_dir=args.out or DEFAULT_OUT_DIR, seed=args.seed,
+                    resume=not args.no_resume, device=args.device, work_dir=args.work_dir, steps=args.steps)
+    print(f"Wrote {summary['weights']} (sha256 {summary['sha256'][:16]}..., {summary['bytes'] / 1e6:.2f} MB) "
+          f"after {summary['steps']} steps in {summary['wall_s']:.0f} s.")
+    return 0
 
 
 def _evaluate(args: argparse.Namespace) -> int:

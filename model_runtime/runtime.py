@@ -13,8 +13,8 @@ from .expression_space import NUM_CHANNELS
 from .instructions import parse_instruction, validate_instruction
 from .timeline import check_duration, frame_spans, plan_segments
 
-MODEL_NAMES = ("baseline",)
-DEFAULT_MODEL = "baseline"
+MODEL_NAMES = ("i2fet", "baseline")
+DEFAULT_MODEL = "i2fet"
 MAX_INTENSITY_SCALE = 2.0
 
 
@@ -28,17 +28,26 @@ class Runtime:
 
     @classmethod
     def load(cls, model: str = DEFAULT_MODEL, device: str = "auto", encoder: str = "minilm",
-             encoder_path: str | None = None) -> "Runtime":
+             encoder_path: str | None = None, weights: str | None = None) -> "Runtime":
+        """`model` "i2fet" uses the shipped weights (or `weights`, a .safetensors path); "baseline" needs none."""
         from .device import select_device
         from .encoders import load_text_encoder
 
         if model not in MODEL_NAMES:
             raise InputError(f"Unknown model {model!r}; choose one of {', '.join(MODEL_NAMES)}.")
+        if weights is not None and model != "i2fet":
+            raise InputError("A weights file can only be given for the i2fet model.")
         torch_device = select_device(device)
         text_encoder = load_text_encoder(encoder, path=encoder_path, device=str(torch_device))
-        from .baseline import RetrievalBaseline
+        if model == "i2fet":
+            from .models.learned import load_learned
 
-        return cls(text_encoder, RetrievalBaseline(text_encoder), torch_device)
+            generator = load_learned(weights_path=weights, encoder=text_encoder, device=torch_device)
+        else:
+            from .baseline import RetrievalBaseline
+
+            generator = RetrievalBaseline(text_encoder)
+        return cls(text_encoder, generator, torch_device)
 
     def generate(self, instruction: str, fps: int = 30, seed: int = 0, duration: float | None = None,
                  intensity: float = 1.0, start: np.ndarray | None = None) -> Animation:

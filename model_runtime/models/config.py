@@ -1,0 +1,105 @@
+"""Model and training configuration: one TOML (or JSON) file, stored verbatim in the weights' metadata."""
+
+from __future__ import annotations
+
+import json
+import tomllib
+from dataclasses import asdict, dataclass, field, fields
+from pathlib import Path
+
+from ..errors import InputError
+from .generator import GeneratorConfig
+from .ifed import IFEDConfig
+from .transition import TransitionConfig
+
+
+@dataclass(frozen=True)
+class TrainConfig:
+    steps: int = 3000
+    batch_size: int = 192
+    lr: float = 1e-3
+    weight_decay: float = 0.01
+    warmup: int = 150
+    kl_weight: float = 0.02
+    weight_loss: float = 1.0
+    vertex_loss: float = 1.0
+    nce_loss: float = 0.5
+    prior_loss: float = 1.0
+    transition_batch: int = 128
+    transition_points: int = 24
+    checkpoint_every: int = 250
+    n_single: int = 9000
+    n_sequence: int = 2500
+    pool_per: int = 48
+    sequence_frames: int = 8
+    max_tokens: int = 32
+    grad_clip: float = 1.0
+    log_every: int = 50
+    plain_templates: int = 0  # templates used for the plain (concept x phrase x template) set; 0 = all
+
+
+@dataclass(frozen=True)
+class DataConfig:
+    space: str = "arkit"  # "arkit" | "flame"
+    flame_model: str | None = None  # FLAME-format .npz (see models/flame.py)
+    flame_sequences: str | None = None  # folder of per-sequence .npz files
+
+
+@dataclass(frozen=True)
+class I2FETConfig:
+    name: str = "i2fet-arkit-minilm"
+    encoder: str = "minilm"
+    ifed: IFEDConfig = field(default_factory=IFEDConfig)
+    generator: GeneratorConfig = field(default_factory=GeneratorConfig)
+    transition: TransitionConfig = field(default_factory=TransitionConfig)
+    train: TrainConfig = field(default_factory=TrainConfig)
+    data: DataConfig = field(default_factory=DataConfig)
+
+    def to_json(self) -> str:
+        return json.dumps(asdict(self), sort_keys=True)
+
+
+_SECTIONS = {"ifed": IFEDConfig, "generator": GeneratorConfig, "transition": TransitionConfig, "train": TrainConfig,
+             "data": DataConfig}
+
+
+def config_from_dict(raw: dict) -> I2FETConfig:
+    kwargs = {}
+    for key, value in raw.items():
+        if key in _SECTIONS:
+            cls = _SECTIONS[key]
+            known = {f.name for f in fields(cls)}
+            unknown = set(value) - known
+            if unknown:
+                raise InputError(f"Unknown setting(s) {', '.join(sorted(unknown))} in the [{key}] section of the "
+                                 f"model config.")
+            kwargs[key] = cls(**value)
+        elif key in ("name", "encoder"):
+            kwargs[key] = value
+        else:
+            raise InputError(f"Unknown section or setting {key!r} in the model config.")
+    cfg = I2FETConfig(**kwargs)
+    expr_dim = 52 if cfg.data.space == "arkit" else 53
+    if cfg.data.space not in ("arkit", "flame"):
+        raise InputError(f"The data space must be 'arkit' or 'flame', not {cfg.data.space!r}.")
+    if cfg.ifed.expr_dim != expr_dim or cfg.transition.expr_dim != expr_dim:
+        from dataclasses import replace
+
+        cfg = replace(cfg, ifed=replace(cfg.ifed, expr_dim=expr_dim),
+                      transition=replace(cfg.transition, expr_dim=expr_dim),
+                      generator=replace(cfg.generator, output=cfg.data.space))
+    return cfg
+
+
+def load_config(path: str | Path) -> I2FETConfig:
+    path = Path(path)
+    try:
+        text = path.read_text(encoding="utf-8")
+    except OSError as exc:
+        raise InputError(f"Cannot read the model config {path}: {exc.strerror or exc}.") from None
+    try:
+        raw = json.loads(text) if path.suffix == ".json" else tomllib.loads(text)
+    except (ValueError, tomllib.TOMLDecodeError) as exc:
+        raise InputError(f"The model config {path} is not valid {'JSON' if path.suffix == '.json' else 'TOML'}: "
+                         f"{exc}.") from None
+    return config_from_dict(raw)

@@ -1,0 +1,112 @@
+"""The key-expression generator: text (+ start expression, + side) -> one key expression, with a CVAE latent.
+
+Query tokens (a learned output query, the start expression, the side, the latent sample) go through IFED's
+cross-attention stack over the text tokens; the output query becomes the expression. ARKit outputs are weights in
+[0, 1] (sigmoid); FLAME outputs are 50 signed expression coefficients and 3 jaw axis-angle values (scaled tanh).
+
+The latent: a posterior q(z | text, target expression) during training, a prior p(z | text, start) at run time,
+KL(q || p) between them. Sampling z = mu_p + sigma_p * eps with eps from a seeded torch.Generator gives plausible
+variants per seed and exactly the same output for the same seed.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from .ifed import IFED, IFEDConfig
+
+SIDE_INDEX = {None: 0, "both": 0, "left": 1, "right": 2}
+FLAME_EXPR_SCALE = 3.0
+FLAME_JAW_SCALE = 0.6
+
+
+@dataclass(frozen=True)
+class GeneratorConfig:
+    z_dim: int = 16
+    free_bits: float = 0.0  # nats per latent dimension the KL term does not charge for (keeps the latent in use)
+    output: str = "arkit"  # "arkit" (sigmoid weights) | "flame" (50 expression + 3 jaw)
+
+
+class KeyGenerator(nn.Module):
+    def __init__(self, ifed_cfg: IFEDConfig, cfg: GeneratorConfig):
+        super().__init__()
+        self.cfg = cfg
+        self.ifed = IFED(ifed_cfg)
+        d, e = ifed_cfg.d, ifed_cfg.expr_dim
+        self.query = nn.Parameter(torch.randn(1, 1, d) * 0.02)
+        self.start_in = nn.Linear(e, d)
+        self.side_emb = nn.Embedding(3, d)
+        self.z_in = nn.Linear(cfg.z_dim, d)
+        self.prior = nn.Sequential(nn.Linear(2 * d, d), nn.GELU(), nn.Linear(d, 2 * cfg.z_dim))
+        self.posterior = nn.Sequential(nn.Linear(2 * d, d), nn.GELU(), nn.Linear(d, 2 * cfg.z_dim))
+        self.out = nn.Sequential(nn.LayerNorm(d), nn.Linear(d, d), nn.GELU(), nn.Linear(d, e))
+
+    # ---- pieces -----------------------------------------------------------------------------------------------
+    def prior_params(self, pooled_text, start):
+        mu, logvar = self.prior(torch.cat([pooled_text, self.start_in(start)], -1)).chunk(2, -1)
+        return mu, logvar.clamp(-8.0, 4.0)
+
+    def posterior_params(self, pooled_text, target):
+        pooled_expr, _ = self.ifed.encode_expression(target[:, None, :])
+        mu, logvar = self.posterior(torch.cat([pooled_text, pooled_expr], -1)).chunk(2, -1)
+        return mu, logvar.clamp(-8.0, 4.0)
+
+    def decode(self, text, mask, start, side, z):
+        """text features (B, L, d), mask (B, L), start (B, E), side (B,) long, z (B, z_dim) -> (B, E) output."""
+        b = start.shape[0]
+        queries = torch.cat([self.query.expand(b, -1, -1), self.start_in(start)[:, None], self.side_emb(side)[:, None],
+                             self.z_in(z)[:, None]], 1)
+        h = self.ifed.attend(queries, text, mask)[:, 0]
+        return self.activate(self.out(h))
+
+    def activate(self, raw):
+        if self.cfg.output == "arkit":
+            return torch.sigmoid(raw)
+        expr, jaw = raw[..., :-3], raw[..., -3:]
+        return torch.cat([FLAME_EXPR_SCALE * torch.tanh(expr / FLAME_EXPR_SCALE),
+                          FLAME_JAW_SCALE * torch.tanh(jaw / FLAME_JAW_SCALE)], -1)
+
+    # ---- training and inference -------------------------------------------------------------------------------
+    def forward_train(self, tokens, mask, start, side, target, noise):
+        """Returns dict with prediction from the posterior sample, from the prior mean, KL, and the text latents."""
+        text, pooled, z_t = self.ifed.encode_text(tokens, mask)
+        mu_p, lv_p = self.prior_params(pooled, start)
+        mu_q, lv_q = self.posterior_params(pooled, target)
+        z = mu_q + (0.5 * lv_q).exp() * noise
+        pred = self.decode(text, mask, start, side, z)
+        pred_prior = self.decode(text, mask, start, side, mu_p)
+        kl_dims = 0.5 * (lv_p - lv_q + (lv_q.exp() + (mu_q - mu_p) ** 2) / lv_p.exp() - 1.0).mean(0)
+        kl_loss = kl_dims.clamp_min(self.cfg.free_bits).sum()
+        return {"pred": pred, "pred_prior": pred_prior, "kl": kl_dims.sum(), "kl_loss": kl_loss, "z_t": z_t,
+                "pooled": pooled}
+
+    @torch.no_grad()
+    def generate(self, tokens, mask, start, side, eps, temperature: float = 1.0, text_cache=None):
+        """Sample from the prior: eps (B, z_dim) standard normal noise (seeded by the caller)."""
+        text, pooled, z_t = text_cache if text_cache is not None else self.ifed.encode_text(tokens, mask)
+        mu_p, lv_p = self.prior_params(pooled, start)
+        z = mu_p + temperature * (0.5 * lv_p).exp() * eps
+        return self.decode(text, mask, start, side, z), z_t
+
+
+def gram_matrix(deltas) -> torch.Tensor:
+    """G = D D^T for deltas (C, V, 3): ||D^T (w - w*)||^2 = (w - w*)^T G (w - w*) exactly, in metres^2."""
+    d = torch.as_tensor(np.array(deltas, dtype=np.float64)).reshape(deltas.shape[0], -1)
+    return (d @ d.T).float()
+
+
+def vertex_loss(pred: torch.Tensor, target: torch.Tensor, gram: torch.Tensor) -> torch.Tensor:
+    """Batch mean of (w - w*)^T G (w - w*): the squared distance between the two meshes, in the units of `gram`
+    (training normalises G to mean diagonal 1 so this loss is on the scale of the summed squared weight error)."""
+    diff = pred - target
+    return ((diff @ gram) * diff).sum(-1).mean()
+
+
+def weight_loss(pred: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
+    return F.mse_loss(pred, target) * pred.shape[-1]

@@ -1,0 +1,100 @@
+"""IFED: the Instruction-driven Facial Expression Decomposer (a dual-branch transformer).
+
+- Text branch: a small transformer over the frozen encoder's token embeddings (projected to `d`).
+- Expression branch: a transformer over per-frame expression vectors (52 ARKit weights, or 53 FLAME parameters:
+  50 expression + 3 jaw), with learned frame positions.
+- Cross-attention: expression-side query tokens attend to the text tokens (`IFED.cross`); the generator decodes key
+  expressions through it.
+- Shared latent: the pooled text and pooled expression features are projected to one unit sphere and aligned with a
+  contrastive (InfoNCE) loss whose positives are all pairs of the same concept in the batch.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+
+@dataclass(frozen=True)
+class IFEDConfig:
+    text_dim: int = 384
+    expr_dim: int = 52
+    d: int = 128
+    heads: int = 4
+    text_layers: int = 2
+    expr_layers: int = 2
+    cross_layers: int = 2
+    latent: int = 64
+    max_frames: int = 64
+    dropout: float = 0.1
+
+
+def _encoder(cfg: IFEDConfig, layers: int) -> nn.TransformerEncoder:
+    layer = nn.TransformerEncoderLayer(cfg.d, cfg.heads, dim_feedforward=cfg.d * 2, dropout=cfg.dropout,
+                                       batch_first=True, norm_first=True)
+    return nn.TransformerEncoder(layer, layers, enable_nested_tensor=False)
+
+
+def masked_mean(x: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+    """(B, L, d), (B, L) bool True = real -> (B, d)."""
+    m = mask.to(x.dtype).unsqueeze(-1)
+    return (x * m).sum(1) / m.sum(1).clamp_min(1.0)
+
+
+class IFED(nn.Module):
+    def __init__(self, cfg: IFEDConfig):
+        super().__init__()
+        self.cfg = cfg
+        self.text_in = nn.Sequential(nn.LayerNorm(cfg.text_dim), nn.Linear(cfg.text_dim, cfg.d))
+        self.text_branch = _encoder(cfg, cfg.text_layers)
+        self.expr_in = nn.Linear(cfg.expr_dim, cfg.d)
+        self.expr_pos = nn.Parameter(torch.zeros(cfg.max_frames, cfg.d))
+        self.expr_branch = _encoder(cfg, cfg.expr_layers)
+        layer = nn.TransformerDecoderLayer(cfg.d, cfg.heads, dim_feedforward=cfg.d * 2, dropout=cfg.dropout,
+                                           batch_first=True, norm_first=True)
+        self.cross = nn.TransformerDecoder(layer, cfg.cross_layers)
+        self.text_norm = nn.LayerNorm(cfg.d)
+        self.expr_norm = nn.LayerNorm(cfg.d)
+        self.text_proj = nn.Linear(cfg.d, cfg.latent)
+        self.expr_proj = nn.Linear(cfg.d, cfg.latent)
+        self.logit_scale = nn.Parameter(torch.tensor(2.659))  # log(1/0.07), as in CLIP
+        nn.init.normal_(self.expr_pos, std=0.02)
+
+    def encode_text(self, tokens: torch.Tensor, mask: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        """tokens (B, L, text_dim), mask (B, L) -> text features (B, L, d), pooled (B, d), latent z_t (B, latent)."""
+        h = self.text_branch(self.text_in(tokens.float()), src_key_padding_mask=~mask)
+        h = self.text_norm(h)
+        pooled = masked_mean(h, mask)
+        return h, pooled, F.normalize(self.text_proj(pooled), dim=-1)
+
+    def encode_expression(self, frames: torch.Tensor, mask: torch.Tensor | None = None
+                          ) -> tuple[torch.Tensor, torch.Tensor]:
+        """frames (B, T, expr_dim), mask (B, T) -> pooled (B, d), latent z_e (B, latent)."""
+        b, t, _ = frames.shape
+        if mask is None:
+            mask = torch.ones(b, t, dtype=torch.bool, device=frames.device)
+        x = self.expr_in(frames) + self.expr_pos[:t]
+        x = self.expr_norm(self.expr_branch(x, src_key_padding_mask=~mask))
+        pooled = masked_mean(x, mask)
+        return pooled, F.normalize(self.expr_proj(pooled), dim=-1)
+
+    def attend(self, queries: torch.Tensor, text: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+        """Expression-side query tokens (B, Q, d) attend to text features (B, L, d) -> (B, Q, d)."""
+        return self.cross(queries, text, memory_key_padding_mask=~mask)
+
+    def similarity(self, z_t: torch.Tensor, z_e: torch.Tensor) -> torch.Tensor:
+        """Scaled cosine similarities (B_t, B_e)."""
+        return self.logit_scale.clamp(0.0, 4.6052).exp() * z_t @ z_e.T
+
+
+def info_nce(logits: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
+    """Symmetric InfoNCE with every same-label pair counted as positive (labels (B,) ints; logits (B, B))."""
+    pos = (labels[:, None] == labels[None, :]).to(logits.dtype)
+    target_rows = pos / pos.sum(1, keepdim=True)
+    target_cols = pos / pos.sum(0, keepdim=True)
+    loss_t = -(target_rows * F.log_softmax(logits, dim=1)).sum(1).mean()
+    loss_e = -(target_cols * F.log_softmax(logits, dim=0)).sum(0).mean()
+    return 0.5 * (loss_t + loss_e)

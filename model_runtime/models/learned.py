@@ -1,0 +1,315 @@
+"""The learned I2FET generator the runtime uses: IFED + CVAE key generator + learned transitions, from safetensors.
+
+`load_learned()` reads `weights/i2fet-arkit-minilm.safetensors` (config and encoder facts in its metadata), checks
+its sha256 against the JSON beside it (written by training, repeated in the model card), and refuses a file that is
+truncated, corrupt, of the wrong shapes or made for another text encoder with one clear WeightsError sentence.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Sequence
+
+import numpy as np
+import torch
+from torch import nn
+
+from ..baseline import MAX_INTENSITY_SCALE, KeyExpression
+from ..errors import WeightsError
+from ..expression_space import NUM_CHANNELS
+from ..knowledge import all_concepts, concept_weights, get_concept
+from ..timeline import DEFAULT_INTENSITY, FrameSpan, TimedSegment
+from .config import I2FETConfig, config_from_dict
+from .data import manner_vector
+from .generator import SIDE_INDEX, KeyGenerator
+from .transition import TransitionModel, fill_span
+
+WEIGHTS_DIR = Path(__file__).resolve().parents[2] / "weights"
+DEFAULT_WEIGHTS_NAME = "i2fet-arkit-minilm"
+DEFAULT_WEIGHTS = WEIGHTS_DIR / f"{DEFAULT_WEIGHTS_NAME}.safetensors"
+FORMAT = "i2fet.weights/1"
+MAX_SEGMENT_TOKENS = 64
+
+
+class I2FETModel(nn.Module):
+    """Everything that is trained: the key generator (with IFED inside) and the transition model."""
+
+    def __init__(self, cfg: I2FETConfig):
+        super().__init__()
+        self.cfg = cfg
+        self.generator = KeyGenerator(cfg.ifed, cfg.generator)
+        self.transition = TransitionModel(cfg.transition)
+
+
+def segment_seed(seed: int, position: int) -> int:
+    """The torch seed for the latent noise of the segment at `position` in an instruction."""
+    return (int(seed) * 1_000_003 + position * 7919 + 17) % (2**63 - 1)
+
+
+def save_weights(model: I2FETModel, path: Path, encoder, extra: dict | None = None) -> str:
+    """Write the weights (float32 safetensors, config in the metadata) and a JSON sidecar with their sha256."""
+    from safetensors.torch import save_file
+
+    from ..paths import atomic_output, sha256_file
+
+    state = {k: v.detach().float().cpu().contiguous() for k, v in model.state_dict().items()}
+    meta = {"format": FORMAT, "config": model.cfg.to_json(), "name": model.cfg.name, "encoder": encoder.name,
+            "encoder_model": encoder.model_name, "encoder_dim": str(encoder.token_dim),
+            "encoder_sha256": encoder.checksum}
+    for key, value in (extra or {}).items():
+        meta[key] = value if isinstance(value, str) else json.dumps(value)
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.tmp")
+    save_file(state, str(tmp), metadata=meta)
+    tmp.replace(path)
+    path.chmod(0o644)
+    digest = sha256_file(path)
+    with atomic_output(path.with_suffix(".json"), "w") as handle:
+        json.dump({"name": model.cfg.name, "file": path.name, "sha256": digest, "bytes": path.stat().st_size,
+                   "encoder_model": encoder.model_name, "format": FORMAT}, handle, indent=2)
+        handle.write("\n")
+    path.with_suffix(".json").chmod(0o644)
+    return digest
+
+
+def _read_metadata(path: Path) -> dict:
+    from safetensors import SafetensorError, safe_open
+
+    try:
+        with safe_open(str(path), framework="pt", device="cpu") as handle:
+            return dict(handle.metadata() or {})
+    except (SafetensorError, ValueError, RuntimeError, OSError) as exc:
+        detail = str(exc).strip().rstrip(".") or type(exc).__name__
+        raise WeightsError(f"The I2FET weights file {path} cannot be read as safetensors ({detail}).") from None
+
+
+def expected_sha256(path: Path) -> str | None:
+    """The sha256 recorded beside the weights (the JSON sidecar training writes), or None when there is none."""
+    sidecar = path.with_suffix(".json")
+    if not sidecar.is_file():
+        return None
+    try:
+        digest = json.loads(sidecar.read_text(encoding="utf-8"))["sha256"]
+    except (OSError, ValueError, KeyError, TypeError):
+        raise WeightsError(f"The checksum file {sidecar} beside the I2FET weights is unreadable; reinstall both.") from None
+    if not isinstance(digest, str) or len(digest) != 64:
+        raise WeightsError(f"The checksum file {sidecar} beside the I2FET weights holds no valid sha256.")
+    return digest
+
+
+def load_learned(weights_path: str | Path | None = None, encoder=None, device="auto") -> "LearnedGenerator":
+    """Load the learned generator; `encoder` is a loaded text encoder (the one named in the weights is loaded when
+    None); `device` is "auto" | "cpu" | "cuda" or a torch.device."""
+    from ..device import select_device
+    from ..encoders.base import file_sha256_cached, load_safetensors, verify_sha256
+
+    path = Path(weights_path) if weights_path is not None else DEFAULT_WEIGHTS
+    if not path.is_file():
+        raise WeightsError(f"The I2FET weights file {path} does not exist; train it with 'i2fet train' or reinstall.")
+    torch_device = device if isinstance(device, torch.device) else select_device(device)
+    expected = expected_sha256(path)
+    digest = verify_sha256(path, expected, "I2FET") if expected else file_sha256_cached(path)
+    meta = _read_metadata(path)
+    if meta.get("format") != FORMAT:
+        raise WeightsError(f"The file {path} is not an I2FET weights file of format {FORMAT}.")
+    try:
+        cfg = config_from_dict(json.loads(meta["config"]))
+    except Exception:  # noqa: BLE001 - any malformed config is one kind of error for the user
+        raise WeightsError(f"The I2FET weights file {path} carries an unreadable model config.") from None
+    if cfg.data.space != "arkit":
+        raise WeightsError(f"The I2FET weights file {path} was trained in {cfg.data.space} space; the runtime needs "
+                           f"ARKit-space weights.")
+    if encoder is None:
+        from ..encoders import load_text_encoder
+
+        encoder = load_text_encoder(meta.get("encoder", "minilm"), device=str(torch_device))
+    if encoder.token_dim != cfg.ifed.text_dim or str(encoder.token_dim) != meta.get("encoder_dim"):
+        raise WeightsError(f"The I2FET weights {path.name} expect a {meta.get('encoder_model')} text encoder with "
+                           f"{cfg.ifed.text_dim}-d tokens, but {encoder.model_name} gives {encoder.token_dim}-d.")
+    state = load_safetensors(path, torch.device("cpu"), "I2FET")
+    model = I2FETModel(cfg)
+    try:
+        model.load_state_dict(state, strict=True)
+    except RuntimeError as exc:
+        first = str(exc).strip().splitlines()
+        detail = " ".join(s.strip() for s in first[1:3]) if len(first) > 1 else first[0] if first else ""
+        raise WeightsError(f"The I2FET weights file {path} does not fit the model it describes ({detail[:160]}).") \
+            from None
+    for name, tensor in state.items():
+        if not torch.isfinite(tensor).all():
+            raise WeightsError(f"The I2FET weights file {path} holds non-finite values in {name}.")
+    model.to(torch_device).eval()
+    return LearnedGenerator(model, encoder, torch_device, weights_name=meta.get("name", path.stem), sha256=digest)
+
+
+class LearnedGenerator:
+    name = "i2fet"
+    description = "learned I2FET (IFED text-expression latent, CVAE key generator, learned per-channel transitions)"
+
+    def __init__(self, model: I2FETModel, encoder, device, weights_name: str, sha256: str,
+                 temperature: float = 1.0):
+        self.model = model
+        self.encoder = encoder
+        self.device = torch.device(device)
+        self.weights_name = weights_name
+        self.weights_sha256 = sha256
+        self.temperature = temperature
+        self.concepts = tuple(all_concepts())
+        self.neutral = get_concept("neutral")
+        with torch.inference_mode():
+            protos = torch.as_tensor(np.stack([concept_weights(c) for c in self.concepts]), device=self.device)
+            _, self.concept_latents = model.generator.ifed.encode_expression(protos[:, None, :])
+            self.scale = float(model.generator.ifed.logit_scale.clamp(0.0, 4.6052).exp())
+        self.phrase_latents, self.phrase_owners = self._phrase_bank()
+
+    def _phrase_bank(self) -> tuple[np.ndarray, np.ndarray]:
+        """Every knowledge-base phrase (labels included) in the IFED shared latent, cached on disk per weights and
+        encoder: labels come from the nearest phrase, like zero-shot classification with class prompts."""
+        import hashlib
+        import zipfile
+
+        from ..paths import atomic_output, cache_dir
+
+        phrases, owners = [], []
+        for ci, concept in enumerate(self.concepts):
+            for phrase in dict.fromkeys((concept.label, *concept.phrases)):
+                phrases.append(phrase)
+                owners.append(ci)
+        key = hashlib.sha256(json.dumps([self.weights_sha256, self.encoder.checksum, phrases]).encode()).hexdigest()
+        path = cache_dir() / f"i2fet-phrase-bank-{key[:20]}.npz"
+        if self.weights_sha256:
+            try:
+                with np.load(path, allow_pickle=False) as cached:
+                    latents = cached["latents"]
+                if latents.shape[0] == len(phrases):
+                    return latents, np.asarray(owners)
+            except (OSError, KeyError, ValueError, zipfile.BadZipFile):
+                pass
+        chunks = []
+        with torch.inference_mode():
+            for i in range(0, len(phrases), 128):
+                tokens, mask = self.embed(phrases[i:i + 128])
+                chunks.append(self.model.generator.ifed.encode_text(tokens, mask)[2].float().cpu().numpy())
+        latents = np.concatenate(chunks)
+        if self.weights_sha256:
+            try:
+                with atomic_output(path) as handle:
+                    np.savez(handle, latents=latents)
+            except OSError:
+                pass  # a read-only cache only costs load time
+        return latents, np.asarray(owners)
+
+    def describe_expressions(self, weights: np.ndarray) -> list[tuple[str, float]]:
+        """(N, 52) expressions -> (concept name, cosine) of the nearest concept prototype in the expression latent."""
+        with torch.inference_mode():
+            w = torch.as_tensor(np.asarray(weights, dtype=np.float32), device=self.device)
+            _, z_e = self.model.generator.ifed.encode_expression(w[:, None, :])
+            sims = (z_e @ self.concept_latents.T).float().cpu().numpy()
+        return [(self.concepts[int(i)].name, float(s[i])) for s, i in zip(sims, sims.argmax(1))]
+
+    def concept_scores(self, z_t: np.ndarray) -> np.ndarray:
+        """(B, latent) text latents -> (B, concepts): each concept's best cosine over its phrases' latents."""
+        sims = z_t @ self.phrase_latents.T
+        scores = np.full((sims.shape[0], len(self.concepts)), -np.inf, dtype=np.float32)
+        np.maximum.at(scores.T, self.phrase_owners, sims.T)
+        return scores
+
+    # ---- keys -------------------------------------------------------------------------------------------------
+    def embed(self, texts: list[str]):
+        emb = self.encoder.encode(texts)
+        tokens, mask = emb.tokens[:, :MAX_SEGMENT_TOKENS], emb.mask[:, :MAX_SEGMENT_TOKENS]
+        return tokens.to(self.device, torch.float32), mask.to(self.device)
+
+    def key_expressions(self, plans: Sequence[Sequence[TimedSegment]], seed: int = 0) -> list[list[KeyExpression]]:
+        """Key expressions for several instructions: one text pass for all segments, one decoder pass per segment
+        position (segment i starts from segment i-1's key)."""
+        rows = [(pi, si) for pi, plan in enumerate(plans) for si, seg in enumerate(plan) if seg.kind != "return"]
+        results: list[list[KeyExpression | None]] = [[None] * len(plan) for plan in plans]
+        if rows:
+            gen = self.model.generator
+            with torch.inference_mode():
+                tokens, mask = self.embed([plans[pi][si].text for pi, si in rows])
+                text, pooled, z_t = gen.ifed.encode_text(tokens, mask)
+                scores = self.concept_scores(z_t.float().cpu().numpy())
+                row_of = {key: r for r, key in enumerate(rows)}
+                previous = torch.zeros(len(plans), NUM_CHANNELS, device=self.device)
+                depth = max(len(plan) for plan in plans)
+                for position in range(depth):
+                    active = [(pi, row_of.get((pi, position))) for pi, plan in enumerate(plans) if position < len(plan)]
+                    returns = [pi for pi, r in active if r is None]
+                    for pi in returns:
+                        previous[pi] = 0.0
+                    live = [(pi, r) for pi, r in active if r is not None]
+                    if not live:
+                        continue
+                    idx = torch.as_tensor([r for _, r in live], device=self.device)
+                    pis = [pi for pi, _ in live]
+                    start = previous[pis]
+                    side = torch.as_tensor([SIDE_INDEX.get(plans[pi][position].side, 0) for pi in pis],
+                                           device=self.device)
+                    g = torch.Generator(device="cpu").manual_seed(segment_seed(seed, position))
+                    eps = torch.randn(1, gen.cfg.z_dim, generator=g).to(self.device).expand(len(live), -1)
+                    out, _ = gen.generate(None, mask[idx], start, side, eps, self.temperature,
+                                          text_cache=(text[idx], pooled[idx], z_t[idx]))
+                    out_np = out.float().cpu().numpy()
+                    for j, (pi, r) in enumerate(live):
+                        seg = plans[pi][position]
+                        results[pi][position] = self._key(out_np[j], scores[r], seg)
+                    previous[pis] = out
+        for pi, plan in enumerate(plans):
+            for si, seg in enumerate(plan):
+                if results[pi][si] is None:
+                    intensity = DEFAULT_INTENSITY if seg.intensity is None else float(seg.intensity)
+                    results[pi][si] = KeyExpression(np.zeros(NUM_CHANNELS, np.float32), self.neutral.name,
+                                                    self.neutral.label, intensity, 1.0)
+        return results  # type: ignore[return-value]
+
+    def _key(self, weights: np.ndarray, scores: np.ndarray, seg: TimedSegment) -> KeyExpression:
+        intensity = DEFAULT_INTENSITY if seg.intensity is None else float(seg.intensity)
+        scale = min(intensity / DEFAULT_INTENSITY, MAX_INTENSITY_SCALE)
+        best = int(np.argmax(scores))
+        z = (scores - scores[best]) * self.scale
+        confidence = float(1.0 / np.exp(z).sum())
+        concept = self.concepts[best]
+        return KeyExpression(weights=np.clip(weights * scale, 0.0, 1.0).astype(np.float32), concept=concept.name,
+                             label=concept.label, intensity=intensity, confidence=confidence)
+
+    def nearest_concepts(self, texts: list[str]) -> list[tuple[str, float]]:
+        """(concept name, cosine) of each text's nearest knowledge-base concept in the IFED shared latent."""
+        with torch.inference_mode():
+            tokens, mask = self.embed(texts)
+            _, _, z_t = self.model.generator.ifed.encode_text(tokens, mask)
+            sims = self.concept_scores(z_t.float().cpu().numpy())
+        return [(self.concepts[int(i)].name, float(s[i])) for s, i in zip(sims, sims.argmax(1))]
+
+    # ---- frames -----------------------------------------------------------------------------------------------
+    def transition_frames(self, spans: Sequence[FrameSpan], targets: np.ndarray, start: np.ndarray,
+                          plan: Sequence[TimedSegment] | None = None) -> np.ndarray:
+        """(T, 52) frames: from `start`, a learned non-lock-step eased transition into each target, then a hold."""
+        targets = np.asarray(targets, dtype=np.float32)
+        start = np.asarray(start, dtype=np.float32)
+        previous = np.concatenate([start[None], targets[:-1]], 0)
+        manners = np.stack([manner_vector(getattr(s, "speed", None), tuple(getattr(s, "manner", ())))
+                            for s in plan] if plan is not None else
+                           [manner_vector(None) for _ in spans])
+        with torch.inference_mode():
+            k = self.model.transition.warps(torch.as_tensor(previous, device=self.device),
+                                            torch.as_tensor(targets, device=self.device),
+                                            torch.as_tensor(manners, device=self.device)).float().cpu().numpy()
+        return warped_frames(spans, targets, start, k)
+
+
+def warped_frames(spans: Sequence[FrameSpan], targets: np.ndarray, start: np.ndarray, warps: np.ndarray) -> np.ndarray:
+    num_frames = spans[-1].end_frame + 1
+    frames = np.empty((num_frames, targets.shape[1]), dtype=np.float32)
+    frames[:] = start
+    prev = np.asarray(start, dtype=np.float32)
+    for span, target, k in zip(spans, targets, warps):
+        length = span.apex_frame - span.start_frame
+        if length > 0:
+            frames[span.start_frame + 1: span.apex_frame + 1] = fill_span(prev, target, length, k)
+        frames[span.apex_frame: span.end_frame + 1] = target
+        prev = target
+    return np.clip(frames, 0.0, 1.0)
