@@ -29,6 +29,8 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent
 ADDON_DIR = ROOT / "i2fet_blender"
 RUNTIME_DIR = ROOT / "model_runtime"
+WEIGHTS_DIR = ROOT / "weights"
+PACKAGED_WEIGHTS = "_weights"  # model_runtime.models.learned looks here when there is no checkout's weights/
 MANIFEST = ROOT / "blender_manifest.toml"
 WHEEL_NAME = "i2fet_runtime"
 SKIP_PARTS = {"__pycache__", ".pytest_cache"}
@@ -78,6 +80,9 @@ def build_runtime_wheel(out_dir: Path) -> Path:
 
         for file in _files(RUNTIME_DIR):
             add(file.relative_to(ROOT).as_posix(), file.read_bytes())
+        for file in sorted(WEIGHTS_DIR.glob("*")):  # the shipped weights travel inside the package
+            if file.suffix in (".safetensors", ".json", ".md", ".txt"):
+                add(f"model_runtime/{PACKAGED_WEIGHTS}/{file.name}", file.read_bytes())
         add(f"{dist_info}/METADATA", (f"Metadata-Version: 2.1\nName: {WHEEL_NAME}\nVersion: {version}\n"
                                       f"Summary: I2FET runtime (instruction to ARKit-52 facial animation)\n"
                                       f"License: GPL-3.0-or-later\n").encode())

@@ -1,6 +1,6 @@
 """Runtime benchmark: cold start, warm latency by segment count, peak memory.
 
-Run: .venv/bin/python benchmarks/bench_runtime.py [--model baseline] [--repeats 50] [--cold-runs 5]
+Run: .venv/bin/python benchmarks/bench_runtime.py [--model i2fet|baseline] [--repeats 50] [--cold-runs 5]
 
 Cold start = a new process that runs `i2fet generate` until the animation file is written (Python start, torch
 import, encoder load, generation, atomic write). Warm = `Runtime.generate` in a process that has already loaded.
@@ -73,7 +73,7 @@ def parse_and_plan(repeats: int) -> dict[int, list[float]]:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--model", default="baseline")
+    parser.add_argument("--model", default="i2fet", choices=("i2fet", "baseline"))
     parser.add_argument("--repeats", type=int, default=50)
     parser.add_argument("--cold-runs", type=int, default=5)
     args = parser.parse_args()

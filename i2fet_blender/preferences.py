@@ -11,14 +11,17 @@ from .runtime_cache import LoadSettings
 
 PACKAGE = __package__
 
-_DEFAULTS = SimpleNamespace(model="baseline", device="auto", encoder="minilm", encoder_path="", runtime_variant="cpu",
+_DEFAULTS = SimpleNamespace(model="i2fet", device="auto", encoder="minilm", encoder_path="", runtime_variant="cpu",
                             wheel_dir="", environment_log="")
 
 
 class I2FET_AP_preferences(bpy.types.AddonPreferences):
     bl_idname = PACKAGE
 
-    model: EnumProperty(name="Model", items=[("baseline", "Baseline", "The shipped model")], default="baseline")
+    model: EnumProperty(name="Model", items=[("i2fet", "I2FET", "The shipped learned model"),
+                                             ("baseline", "Baseline", "Retrieval baseline: nearest knowledge-base "
+                                                                      "expression, no learned weights")],
+                        default="i2fet")
     device: EnumProperty(name="Device", default="auto", items=[
         ("auto", "Automatic", "CUDA when available, otherwise CPU"), ("cpu", "CPU", ""), ("cuda", "CUDA", "")])
     encoder: EnumProperty(name="Text Encoder", default="minilm", items=[

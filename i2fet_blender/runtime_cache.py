@@ -18,7 +18,7 @@ _error: BaseException | None = None
 
 @dataclass(frozen=True)
 class LoadSettings:
-    model: str = "baseline"
+    model: str = "i2fet"
     device: str = "auto"
     encoder: str = "minilm"
     encoder_path: str | None = None

@@ -562,8 +562,7 @@ def write_model_card(out_dir: Path, cfg: I2FETConfig, summary: dict, config_path
         "",
         "## Training",
         "```",
-        f"nice -n 5 .venv/bin/python -c \"from model_runtime.training import train; "
-        f"train('{shown}', 'weights', seed={summary['seed']})\"",
+        f".venv/bin/i2fet train --config {shown} --seed {summary['seed']} --no-resume",
         "```",
         f"- seed {summary['seed']}, {summary['steps']} steps, batch {cfg.train.batch_size}, device {summary['device']},"
         f" wall time {summary['wall_s']:.0f} s (2 shared CPU cores).",
@@ -585,7 +584,9 @@ def write_model_card(out_dir: Path, cfg: I2FETConfig, summary: dict, config_path
                   "  15-frame transitions with 5-frame holds against linear interpolation; half_way_frame_spread: frames",
                   "  between the first and last moving channel to reach half way.",
                   "```", json.dumps(sanity, indent=2), "```"]
-    lines += ["", "## Metrics", "", "_To be filled from `i2fet evaluate`._", "",
+    lines += ["", "## Metrics", "",
+              "`EVALUATION.txt` beside this card holds the `i2fet evaluate --n 128` table (seed 0) for these weights,",
+              "the learned model and the retrieval baseline side by side; rerun it after retraining.", "",
               "## Limits",
               "- Trained only on the project's synthetic, knowledge-base-derived data: it knows what the FACS",
               "  tables and their phrases say, not how real people move.",

@@ -25,7 +25,10 @@ from .data import manner_vector
 from .generator import SIDE_INDEX, KeyGenerator
 from .transition import TransitionModel, fill_span
 
-WEIGHTS_DIR = Path(__file__).resolve().parents[2] / "weights"
+# A checkout keeps the weights in the repository's weights/; an installed runtime (the Blender extension's bundled
+# wheel, see build.py) carries them inside the package.
+_CHECKOUT_WEIGHTS = Path(__file__).resolve().parents[2] / "weights"
+WEIGHTS_DIR = _CHECKOUT_WEIGHTS if _CHECKOUT_WEIGHTS.is_dir() else Path(__file__).resolve().parents[1] / "_weights"
 DEFAULT_WEIGHTS_NAME = "i2fet-arkit-minilm"
 DEFAULT_WEIGHTS = WEIGHTS_DIR / f"{DEFAULT_WEIGHTS_NAME}.safetensors"
 FORMAT = "i2fet.weights/1"

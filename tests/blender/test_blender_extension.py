@@ -36,6 +36,8 @@ out = {
     "runtime_from": model_runtime.__file__,
     "prefs": type(bpy.context.preferences.addons["bl_ext.user_default.i2fet"].preferences).__name__,
 }
+from model_runtime.models import learned
+out["weights_from"] = str(learned.load_learned(device="cpu") and learned.DEFAULT_WEIGHTS)
 bpy.ops.i2fet.add_default_head()
 out["head_keys"] = len(bpy.context.active_object.data.shape_keys.key_blocks)
 print("RESULT" + json.dumps(out))
@@ -72,3 +74,4 @@ def test_install_and_enable(built, tmp_path):
     assert out["prefs"] == "I2FET_AP_preferences"
     assert str(tmp_path / "user") in out["runtime_from"], out["runtime_from"]  # imported from the bundled wheel
     assert out["head_keys"] == 53
+    assert str(tmp_path / "user") in out["weights_from"]  # the learned weights travel inside the bundled wheel
