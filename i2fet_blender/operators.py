@@ -132,6 +132,11 @@ class I2FET_OT_generate(bpy.types.Operator):
         return {"RUNNING_MODAL"}
 
     def modal(self, context, event):
+        if event.type == "ESC":  # stop waiting; the load finishes in the background and is kept for next time
+            context.window_manager.event_timer_remove(self._timer)
+            self._timer = None
+            context.scene.i2fet.status = "Cancelled while the model was loading; nothing was changed."
+            return {"CANCELLED"}
         if event.type != "TIMER":
             return {"PASS_THROUGH"}
         state = runtime_cache.state(load_settings(context))

@@ -26,6 +26,18 @@ def test_registration(addon):
     assert hasattr(bpy.context.scene, "i2fet")
 
 
+def test_scene_changing_operators_are_single_undo_steps(addon):
+    """Background Blender cannot run ed.undo (it needs a window), so this checks what makes one undo step: every
+    operator that edits the scene is REGISTER+UNDO. Only Generate has a modal part, which waits for the model to load
+    and then calls execute once, so its edits still land in one step."""
+    from i2fet_blender import operators
+
+    for cls in (operators.I2FET_OT_add_default_head, operators.I2FET_OT_generate, operators.I2FET_OT_rerun,
+                operators.I2FET_OT_clear_generated):
+        assert {"REGISTER", "UNDO"} <= set(cls.bl_options), cls.__name__
+        assert cls is operators.I2FET_OT_generate or not hasattr(cls, "modal"), cls.__name__
+
+
 def test_add_default_head(addon):
     bpy.context.scene.cursor.location = (1.0, 2.0, 0.5)
     assert bpy.ops.i2fet.add_default_head() == {"FINISHED"}
@@ -234,3 +246,20 @@ def test_panels_draw(fake_runtime):
     prefs.bl_rna = I2FET_AP_preferences.bl_rna
     I2FET_AP_preferences.draw(prefs, bpy.context)
     assert ("operator", "i2fet.install_runtime") in seen and ("prop", "wheel_dir") in seen
+
+
+def test_esc_stops_waiting_for_the_model_and_changes_nothing(fake_runtime):
+    """Generate's modal step, driven directly (there is no window to send real events in background mode)."""
+    from types import SimpleNamespace
+
+    from i2fet_blender import operators
+
+    removed = []
+    scene = bpy.context.scene
+    actions_before = len(bpy.data.actions)
+    context = SimpleNamespace(scene=scene, window_manager=SimpleNamespace(event_timer_remove=removed.append))
+    op = SimpleNamespace(_timer="timer", report=lambda *a: None, execute=lambda ctx: pytest.fail("must not run"))
+    assert operators.I2FET_OT_generate.modal(op, context, SimpleNamespace(type="MOUSEMOVE")) == {"PASS_THROUGH"}
+    assert operators.I2FET_OT_generate.modal(op, context, SimpleNamespace(type="ESC")) == {"CANCELLED"}
+    assert removed == ["timer"] and op._timer is None and "Cancelled" in scene.i2fet.status
+    assert len(bpy.data.actions) == actions_before
