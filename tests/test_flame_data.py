@@ -8,7 +8,8 @@ import pytest
 import torch
 
 from model_runtime.errors import InputError
-from model_runtime.models.flame import (FLAME_DIM, FlameExpressionLayer, apex_index, axis_angle_to_matrix,
+from model_runtime.rigs.flame_layer import rodrigues_torch
+from model_runtime.models.flame import (FLAME_DIM, FlameExpressionLayer, apex_index,
                                         load_flame_model, load_flame_sequences)
 from model_runtime.training import train
 
@@ -56,7 +57,7 @@ def test_flame_layer_shapes_and_jaw(flame_files):
     moved = (layer(jaw) - out).norm(dim=-1)[0]
     still = layer.jaw_weights == 0
     assert moved[still].max() < 1e-6 and moved[~still].max() > 1e-4
-    r = axis_angle_to_matrix(torch.tensor([[0.0, 0.0, 0.0], [0.0, 0.0, np.pi / 2]]))
+    r = rodrigues_torch(torch.tensor([[0.0, 0.0, 0.0], [0.0, 0.0, np.pi / 2]]))
     assert torch.allclose(r[0], torch.eye(3), atol=1e-6)
     assert torch.allclose(r[1] @ torch.tensor([1.0, 0, 0]), torch.tensor([0.0, 1.0, 0.0]), atol=1e-6)
     with pytest.raises(InputError):

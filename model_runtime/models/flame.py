@@ -22,22 +22,10 @@ import torch
 from torch import nn
 
 from ..errors import InputError
+from ..rigs.flame_layer import rodrigues_torch
 
 NUM_EXPRESSION = 50
 FLAME_DIM = NUM_EXPRESSION + 3
-
-
-def axis_angle_to_matrix(aa: torch.Tensor) -> torch.Tensor:
-    """(..., 3) axis-angle -> (..., 3, 3) rotation (Rodrigues), numerically safe at zero angle."""
-    angle = torch.sqrt((aa * aa).sum(-1, keepdim=True) + 1e-12)
-    axis = aa / angle
-    x, y, z = axis.unbind(-1)
-    zero = torch.zeros_like(x)
-    k = torch.stack([zero, -z, y, z, zero, -x, -y, x, zero], -1).reshape(*aa.shape[:-1], 3, 3)
-    s = torch.sin(angle)[..., None]
-    c = torch.cos(angle)[..., None]
-    eye = torch.eye(3, dtype=aa.dtype, device=aa.device).expand_as(k)
-    return eye + s * k + (1.0 - c) * (k @ k)
 
 
 class FlameExpressionLayer(nn.Module):
@@ -65,7 +53,7 @@ class FlameExpressionLayer(nn.Module):
     def forward(self, params: torch.Tensor) -> torch.Tensor:
         expr, jaw = params[..., :self.num_expression], params[..., self.num_expression:self.num_expression + 3]
         shaped = self.v_template + torch.einsum("bk,vck->bvc", expr, self.expr_dirs)
-        rot = axis_angle_to_matrix(jaw)  # (B, 3, 3)
+        rot = rodrigues_torch(jaw)  # (B, 3, 3)
         local = shaped - self.jaw_joint
         rotated = torch.einsum("bij,bvj->bvi", rot, local) + self.jaw_joint
         w = self.jaw_weights[None, :, None]
