@@ -10,7 +10,7 @@ import hashlib
 import json
 import zipfile
 from dataclasses import dataclass
-from typing import Sequence
+from typing import Callable, Sequence
 
 import numpy as np
 
@@ -34,9 +34,16 @@ class KeyExpression:
 
 
 class ConceptIndex:
-    """Unit-length embeddings of every concept phrase, cached on disk per encoder and knowledge-base version."""
+    """Unit-length embeddings of every concept phrase (labels included) and the best-phrase score per concept.
 
-    def __init__(self, encoder, concepts: Sequence[Concept] | None = None):
+    `embed` maps a list of phrases to (N, D) unit vectors: by default the encoder's pooled sentence embedding (the
+    baseline); the learned model passes its IFED text latent. The embeddings are cached on disk under `identity`
+    (default: the encoder's name and checksum) with the phrase list, unless `cache` is False.
+    """
+
+    def __init__(self, encoder, concepts: Sequence[Concept] | None = None, *,
+                 embed: Callable[[list[str]], np.ndarray] | None = None, identity: Sequence[str] | None = None,
+                 cache: bool = True, chunk: int = 64):
         self.concepts = tuple(concepts or all_concepts())
         phrases, owners = [], []
         for ci, concept in enumerate(self.concepts):
@@ -44,33 +51,57 @@ class ConceptIndex:
                 phrases.append(phrase)
                 owners.append(ci)
         self.owners = np.asarray(owners, dtype=np.int64)
-        self.embeddings = self._load_or_encode(encoder, phrases)
+        embed = embed or (lambda texts: pooled_embeddings(encoder, texts))
+        identity = list(identity) if identity is not None else [encoder.name, encoder.checksum]
+        self.embeddings = self._load_or_embed(embed, phrases, identity if cache else None, chunk)
 
-    def _load_or_encode(self, encoder, phrases: list[str]) -> np.ndarray:
-        key = hashlib.sha256(json.dumps([encoder.name, encoder.checksum, phrases]).encode()).hexdigest()[:20]
-        path = cache_dir() / f"concept-index-{key}.npz"
-        try:
-            with np.load(path, allow_pickle=False) as cached:
-                embeddings = cached["embeddings"]
-            if embeddings.shape == (len(phrases), encoder.dim):
-                return embeddings
-        except (OSError, KeyError, ValueError, zipfile.BadZipFile):
-            pass
-        embeddings = np.concatenate([encoder.encode(phrases[i:i + 64]).pooled.float().cpu().numpy()
-                                     for i in range(0, len(phrases), 64)])
-        try:
-            with atomic_output(path) as handle:
-                np.savez(handle, embeddings=embeddings)
-        except OSError:
-            pass  # a read-only cache only costs speed
+    @staticmethod
+    def _load_or_embed(embed, phrases: list[str], identity: list[str] | None, chunk: int) -> np.ndarray:
+        path = None
+        if identity is not None:
+            key = hashlib.sha256(json.dumps([*identity, phrases]).encode()).hexdigest()[:20]
+            path = cache_dir() / f"concept-index-{key}.npz"
+            try:
+                with np.load(path, allow_pickle=False) as cached:
+                    embeddings = cached["embeddings"]
+                if embeddings.shape[0] == len(phrases):
+                    return embeddings
+            except (OSError, KeyError, ValueError, zipfile.BadZipFile):
+                pass
+        embeddings = np.concatenate([embed(phrases[i:i + chunk]) for i in range(0, len(phrases), chunk)])
+        if path is not None:
+            try:
+                with atomic_output(path) as handle:
+                    np.savez(handle, embeddings=embeddings)
+            except OSError:
+                pass  # a read-only cache only costs speed
         return embeddings
 
-    def concept_scores(self, pooled: np.ndarray) -> np.ndarray:
+    def concept_scores(self, vectors: np.ndarray) -> np.ndarray:
         """(B, D) unit vectors -> (B, concepts): each concept's best cosine similarity over its phrases."""
-        sims = pooled @ self.embeddings.T
+        sims = vectors @ self.embeddings.T
         scores = np.full((sims.shape[0], len(self.concepts)), -np.inf, dtype=np.float32)
         np.maximum.at(scores.T, self.owners, sims.T)
         return scores
+
+
+def pooled_embeddings(encoder, texts: list[str]) -> np.ndarray:
+    """The encoder's unit-length sentence embeddings as a float32 numpy array."""
+    return encoder.encode(texts).pooled.float().cpu().numpy()
+
+
+def key_expression(weights: np.ndarray, concept: Concept, seg: TimedSegment, confidence: float) -> KeyExpression:
+    """A segment's key: `weights` at the default intensity, scaled by the intensity its words asked for."""
+    intensity = DEFAULT_INTENSITY if seg.intensity is None else float(seg.intensity)
+    scale = min(intensity / DEFAULT_INTENSITY, MAX_INTENSITY_SCALE)
+    return KeyExpression(weights=np.clip(weights * scale, 0.0, 1.0).astype(np.float32), concept=concept.name,
+                         label=concept.label, intensity=intensity, confidence=confidence)
+
+
+def softmax_confidence(scores: np.ndarray, best: int, scale: float) -> float:
+    """Softmax probability of the winning concept at logit `scale`: how clearly the text picks it over the others."""
+    z = (scores - scores[best]) * scale
+    return float(1.0 / np.exp(z).sum())
 
 
 class RetrievalBaseline:
@@ -85,35 +116,20 @@ class RetrievalBaseline:
     def key_expressions(self, plans: Sequence[Sequence[TimedSegment]], seed: int = 0) -> list[list[KeyExpression]]:
         """Key expressions for several instructions at once (one encoder pass for all their segment texts)."""
         texts = [seg.text for plan in plans for seg in plan if seg.kind != "return"]
-        scores = self.index.concept_scores(self._embed(texts)) if texts else np.zeros((0, len(self.index.concepts)))
+        scores = self.index.concept_scores(pooled_embeddings(self.encoder, texts)) if texts else np.zeros((0, len(self.index.concepts)))
         cursor = 0
         results = []
         for plan in plans:
             keys = []
             for seg in plan:
                 if seg.kind == "return":
-                    keys.append(self._key(self.neutral, seg, confidence=1.0))
+                    keys.append(key_expression(concept_weights(self.neutral), self.neutral, seg, 1.0))
                     continue
                 row = scores[cursor]
                 cursor += 1
                 best = int(np.argmax(row))
-                keys.append(self._key(self.index.concepts[best], seg, confidence=_confidence(row, best)))
+                concept = self.index.concepts[best]
+                keys.append(key_expression(concept_weights(concept, side=seg.side), concept, seg,
+                                           softmax_confidence(row, best, 1.0 / CONFIDENCE_TEMPERATURE)))
             results.append(keys)
         return results
-
-    def _embed(self, texts: list[str]) -> np.ndarray:
-        return self.encoder.encode(texts).pooled.float().cpu().numpy()
-
-    @staticmethod
-    def _key(concept: Concept, seg: TimedSegment, confidence: float) -> KeyExpression:
-        intensity = DEFAULT_INTENSITY if seg.intensity is None else float(seg.intensity)
-        scale = min(intensity / DEFAULT_INTENSITY, MAX_INTENSITY_SCALE)
-        weights = np.clip(concept_weights(concept, side=seg.side) * scale, 0.0, 1.0).astype(np.float32)
-        return KeyExpression(weights=weights, concept=concept.name, label=concept.label, intensity=intensity,
-                             confidence=confidence)
-
-
-def _confidence(scores: np.ndarray, best: int) -> float:
-    """Softmax probability of the winning concept: how clearly the text picks it over the others."""
-    z = (scores - scores[best]) / CONFIDENCE_TEMPERATURE
-    return float(1.0 / np.exp(z).sum())

@@ -15,11 +15,11 @@ import numpy as np
 import torch
 from torch import nn
 
-from ..baseline import MAX_INTENSITY_SCALE, KeyExpression
+from ..baseline import ConceptIndex, KeyExpression, key_expression, softmax_confidence
 from ..errors import WeightsError
 from ..expression_space import NUM_CHANNELS
 from ..knowledge import all_concepts, concept_weights, get_concept
-from ..timeline import DEFAULT_INTENSITY, FrameSpan, TimedSegment
+from ..timeline import FrameSpan, TimedSegment
 from .config import I2FETConfig, config_from_dict
 from .data import manner_vector
 from .generator import SIDE_INDEX, KeyGenerator
@@ -165,44 +165,15 @@ class LearnedGenerator:
             protos = torch.as_tensor(np.stack([concept_weights(c) for c in self.concepts]), device=self.device)
             _, self.concept_latents = model.generator.ifed.encode_expression(protos[:, None, :])
             self.scale = float(model.generator.ifed.logit_scale.clamp(0.0, 4.6052).exp())
-        self.phrase_latents, self.phrase_owners = self._phrase_bank()
+        # Labels come from the nearest knowledge-base phrase in the IFED shared latent, like zero-shot
+        # classification with class prompts; the phrase latents are cached per weights and encoder.
+        self.index = ConceptIndex(encoder, self.concepts, embed=self._text_latents,
+                                  identity=[sha256, encoder.checksum], cache=bool(sha256), chunk=128)
 
-    def _phrase_bank(self) -> tuple[np.ndarray, np.ndarray]:
-        """Every knowledge-base phrase (labels included) in the IFED shared latent, cached on disk per weights and
-        encoder: labels come from the nearest phrase, like zero-shot classification with class prompts."""
-        import hashlib
-        import zipfile
-
-        from ..paths import atomic_output, cache_dir
-
-        phrases, owners = [], []
-        for ci, concept in enumerate(self.concepts):
-            for phrase in dict.fromkeys((concept.label, *concept.phrases)):
-                phrases.append(phrase)
-                owners.append(ci)
-        key = hashlib.sha256(json.dumps([self.weights_sha256, self.encoder.checksum, phrases]).encode()).hexdigest()
-        path = cache_dir() / f"i2fet-phrase-bank-{key[:20]}.npz"
-        if self.weights_sha256:
-            try:
-                with np.load(path, allow_pickle=False) as cached:
-                    latents = cached["latents"]
-                if latents.shape[0] == len(phrases):
-                    return latents, np.asarray(owners)
-            except (OSError, KeyError, ValueError, zipfile.BadZipFile):
-                pass
-        chunks = []
+    def _text_latents(self, texts: list[str]) -> np.ndarray:
         with torch.inference_mode():
-            for i in range(0, len(phrases), 128):
-                tokens, mask = self.embed(phrases[i:i + 128])
-                chunks.append(self.model.generator.ifed.encode_text(tokens, mask)[2].float().cpu().numpy())
-        latents = np.concatenate(chunks)
-        if self.weights_sha256:
-            try:
-                with atomic_output(path) as handle:
-                    np.savez(handle, latents=latents)
-            except OSError:
-                pass  # a read-only cache only costs load time
-        return latents, np.asarray(owners)
+            tokens, mask = self.embed(texts)
+            return self.model.generator.ifed.encode_text(tokens, mask)[2].float().cpu().numpy()
 
     def describe_expressions(self, weights: np.ndarray) -> list[tuple[str, float]]:
         """(N, 52) expressions -> (concept name, cosine) of the nearest concept prototype in the expression latent."""
@@ -211,13 +182,6 @@ class LearnedGenerator:
             _, z_e = self.model.generator.ifed.encode_expression(w[:, None, :])
             sims = (z_e @ self.concept_latents.T).float().cpu().numpy()
         return [(self.concepts[int(i)].name, float(s[i])) for s, i in zip(sims, sims.argmax(1))]
-
-    def concept_scores(self, z_t: np.ndarray) -> np.ndarray:
-        """(B, latent) text latents -> (B, concepts): each concept's best cosine over its phrases' latents."""
-        sims = z_t @ self.phrase_latents.T
-        scores = np.full((sims.shape[0], len(self.concepts)), -np.inf, dtype=np.float32)
-        np.maximum.at(scores.T, self.phrase_owners, sims.T)
-        return scores
 
     # ---- keys -------------------------------------------------------------------------------------------------
     def embed(self, texts: list[str]):
@@ -235,7 +199,7 @@ class LearnedGenerator:
             with torch.inference_mode():
                 tokens, mask = self.embed([plans[pi][si].text for pi, si in rows])
                 text, pooled, z_t = gen.ifed.encode_text(tokens, mask)
-                scores = self.concept_scores(z_t.float().cpu().numpy())
+                scores = self.index.concept_scores(z_t.float().cpu().numpy())
                 row_of = {key: r for r, key in enumerate(rows)}
                 previous = torch.zeros(len(plans), NUM_CHANNELS, device=self.device)
                 depth = max(len(plan) for plan in plans)
@@ -264,27 +228,19 @@ class LearnedGenerator:
         for pi, plan in enumerate(plans):
             for si, seg in enumerate(plan):
                 if results[pi][si] is None:
-                    intensity = DEFAULT_INTENSITY if seg.intensity is None else float(seg.intensity)
-                    results[pi][si] = KeyExpression(np.zeros(NUM_CHANNELS, np.float32), self.neutral.name,
-                                                    self.neutral.label, intensity, 1.0)
+                    results[pi][si] = key_expression(np.zeros(NUM_CHANNELS, np.float32), self.neutral, seg, 1.0)
         return results  # type: ignore[return-value]
 
     def _key(self, weights: np.ndarray, scores: np.ndarray, seg: TimedSegment) -> KeyExpression:
-        intensity = DEFAULT_INTENSITY if seg.intensity is None else float(seg.intensity)
-        scale = min(intensity / DEFAULT_INTENSITY, MAX_INTENSITY_SCALE)
         best = int(np.argmax(scores))
-        z = (scores - scores[best]) * self.scale
-        confidence = float(1.0 / np.exp(z).sum())
-        concept = self.concepts[best]
-        return KeyExpression(weights=np.clip(weights * scale, 0.0, 1.0).astype(np.float32), concept=concept.name,
-                             label=concept.label, intensity=intensity, confidence=confidence)
+        return key_expression(weights, self.concepts[best], seg, softmax_confidence(scores, best, self.scale))
 
     def nearest_concepts(self, texts: list[str]) -> list[tuple[str, float]]:
         """(concept name, cosine) of each text's nearest knowledge-base concept in the IFED shared latent."""
         with torch.inference_mode():
             tokens, mask = self.embed(texts)
             _, _, z_t = self.model.generator.ifed.encode_text(tokens, mask)
-            sims = self.concept_scores(z_t.float().cpu().numpy())
+            sims = self.index.concept_scores(z_t.float().cpu().numpy())
         return [(self.concepts[int(i)].name, float(s[i])) for s, i in zip(sims, sims.argmax(1))]
 
     # ---- frames -----------------------------------------------------------------------------------------------
