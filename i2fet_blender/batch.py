@@ -215,6 +215,10 @@ def bake(instruction: str, outdir: str | os.PathLike, blend: str | None = None, 
 
 
 def build_parser() -> argparse.ArgumentParser:
+    from model_runtime.device import DEVICE_CHOICES
+
+    from . import fbx_export
+
     p = argparse.ArgumentParser(prog="python -m i2fet_blender.batch", description=__doc__.split("\n\n")[0])
     what = p.add_mutually_exclusive_group(required=True)
     what.add_argument("--instruction", help="one job: what the face should do")
@@ -234,8 +238,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--intensity", type=float, default=1.0)
     p.add_argument("--mirror", action="store_true")
     p.add_argument("--reduce-keys", action="store_true")
-    p.add_argument("--preset", default="UNITY", choices=("UNITY", "UNREAL", "BLENDER"))
-    p.add_argument("--device", default="auto", choices=("auto", "cpu", "cuda"))
+    p.add_argument("--preset", default="UNITY", choices=tuple(fbx_export.PRESETS))
+    p.add_argument("--device", default="auto", choices=DEVICE_CHOICES)
     return p
 
 

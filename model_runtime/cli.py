@@ -22,6 +22,7 @@ class _Parser(argparse.ArgumentParser):
 
 
 def build_parser() -> argparse.ArgumentParser:
+    from .device import DEVICE_CHOICES
     from .runtime import DEFAULT_MODEL, MODEL_NAMES
 
     parser = _Parser(prog="i2fet", description="Instruction-driven facial expression animation (ARKit 52).")
@@ -49,7 +50,7 @@ def build_parser() -> argparse.ArgumentParser:
     bake.add_argument("--duration", type=float, help="stretch the whole animation to this many seconds (0-600]")
     bake.add_argument("--intensity", type=float, default=1.0, help="scale every expression (0-2, default 1)")
     bake.add_argument("--preset", default="UNITY", choices=("UNITY", "UNREAL", "BLENDER"), help="FBX axes/scale")
-    bake.add_argument("--device", default="auto", choices=("auto", "cpu", "cuda"), help="torch device")
+    bake.add_argument("--device", default="auto", choices=DEVICE_CHOICES, help="torch device")
 
     train = commands.add_parser("train", help="train the I2FET model from a config file (resumable)")
     train.add_argument("--config", help="TOML config (default: configs/i2fet.toml)")
@@ -58,7 +59,7 @@ def build_parser() -> argparse.ArgumentParser:
     train.add_argument("--steps", type=int, help="override the config's number of steps")
     train.add_argument("--work-dir", help="checkpoint folder (default: in the cache, keyed by config and seed)")
     train.add_argument("--no-resume", action="store_true", help="start over even if a checkpoint exists")
-    train.add_argument("--device", default="auto", choices=("auto", "cpu", "cuda"), help="torch device")
+    train.add_argument("--device", default="auto", choices=DEVICE_CHOICES, help="torch device")
 
     evaluate = commands.add_parser("evaluate", help="score models side by side on held-out concepts and phrasings")
     evaluate.add_argument("--models", nargs="+", default=["i2fet", "baseline"], choices=MODEL_NAMES,
@@ -67,7 +68,7 @@ def build_parser() -> argparse.ArgumentParser:
     evaluate.add_argument("--seed", type=int, default=0, help="seed for item sampling and generation (default 0)")
     evaluate.add_argument("--no-judge", action="store_true", help="skip the FER emotion judge (needs eval extras)")
     evaluate.add_argument("--json", help="also write the full report as JSON to this file")
-    evaluate.add_argument("--device", default="cpu", choices=("auto", "cpu", "cuda"), help="torch device")
+    evaluate.add_argument("--device", default="cpu", choices=DEVICE_CHOICES, help="torch device")
 
     info = commands.add_parser("info", help="show versions, device, encoder and model files")
     info.add_argument("--json", action="store_true", help="print machine-readable JSON")
