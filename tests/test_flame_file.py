@@ -9,11 +9,11 @@ import numpy as np
 import pytest
 import scipy.sparse
 
+from flame_samples import S, V, tiny_flame_arrays
 from model_runtime.errors import InputError, WeightsError
 from model_runtime.rigs import load_flame
 from model_runtime.rigs.flame_file import LICENCE_LINES, detect_edition
 
-V, S, E = 60, 300, 10
 
 
 @pytest.fixture(autouse=True)
@@ -22,25 +22,7 @@ def _cache(tmp_path, monkeypatch):
 
 
 def tiny_model(seed=0):
-    rng = np.random.default_rng(seed)
-    weights = rng.random((V, 5))
-    weights /= weights.sum(1, keepdims=True)
-    regressor = np.zeros((5, V))
-    for j in range(5):
-        idx = rng.choice(V, 6, replace=False)
-        regressor[j, idx] = rng.random(6)
-        regressor[j] /= regressor[j].sum()
-    return {
-        "v_template": rng.normal(0, 0.1, (V, 3)),
-        "shapedirs": rng.normal(0, 1e-3, (V, 3, S + E)),
-        "posedirs": rng.normal(0, 1e-3, (V, 3, 36)),
-        "J_regressor": regressor,
-        "kintree_table": np.array([[2**32 - 1, 0, 1, 1, 1], [0, 1, 2, 3, 4]], dtype=np.int64),
-        "weights": weights,
-        "f": rng.integers(0, V, (80, 3)).astype(np.uint32),
-        "bs_style": "lbs",
-        "bs_type": "lrotmin",
-    }
+    return {**tiny_flame_arrays(seed), "bs_style": "lbs", "bs_type": "lrotmin"}
 
 
 def fake_chumpy_class():

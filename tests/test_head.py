@@ -1,4 +1,3 @@
-import os
 import time
 from pathlib import Path
 
@@ -9,21 +8,6 @@ from model_runtime import head as head_module
 from model_runtime.errors import InputError, WeightsError
 from model_runtime.expression_space import ARKIT_CHANNELS, CHANNEL_INDEX, NUM_CHANNELS
 from model_runtime.head import PART_NAMES, DefaultHead, load_default_head
-
-
-@pytest.fixture(scope="module")
-def cache_root(tmp_path_factory):
-    """A private cache folder for this module, so the tests neither use nor disturb the user's cache."""
-    path = tmp_path_factory.mktemp("head_cache")
-    old = os.environ.get("I2FET_CACHE_DIR")
-    os.environ["I2FET_CACHE_DIR"] = str(path)
-    head_module.clear_memo()
-    yield path
-    head_module.clear_memo()
-    if old is None:
-        os.environ.pop("I2FET_CACHE_DIR", None)
-    else:
-        os.environ["I2FET_CACHE_DIR"] = old
 
 
 @pytest.fixture(scope="module")

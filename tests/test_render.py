@@ -1,11 +1,9 @@
-import os
 import time
 
 import numpy as np
 import pytest
 from PIL import Image
 
-from model_runtime import head as head_module
 from model_runtime import render as render_module
 from model_runtime.errors import InputError, OutputError
 from model_runtime.expression_space import CHANNEL_INDEX, NUM_CHANNELS
@@ -16,17 +14,8 @@ SIZE = 128
 
 
 @pytest.fixture(scope="module")
-def head(tmp_path_factory):
-    path = tmp_path_factory.mktemp("render_cache")
-    old = os.environ.get("I2FET_CACHE_DIR")
-    os.environ["I2FET_CACHE_DIR"] = str(path)
-    head_module.clear_memo()
-    yield load_default_head()
-    head_module.clear_memo()
-    if old is None:
-        os.environ.pop("I2FET_CACHE_DIR", None)
-    else:
-        os.environ["I2FET_CACHE_DIR"] = old
+def head(cache_root):
+    return load_default_head()
 
 
 def weights(**channels):
