@@ -19,7 +19,7 @@ from .paths import atomic_output, cache_dir
 from .timeline import DEFAULT_INTENSITY, TimedSegment
 
 CONFIDENCE_TEMPERATURE = 0.05
-MAX_INTENSITY_SCALE = 1.0 / DEFAULT_INTENSITY
+MAX_WORD_INTENSITY_SCALE = 1.0 / DEFAULT_INTENSITY  # "extremely" (1.0) may lift a key this far; see runtime for the user scale
 
 
 @dataclass(frozen=True)
@@ -93,7 +93,7 @@ def pooled_embeddings(encoder, texts: list[str]) -> np.ndarray:
 def key_expression(weights: np.ndarray, concept: Concept, seg: TimedSegment, confidence: float) -> KeyExpression:
     """A segment's key: `weights` at the default intensity, scaled by the intensity its words asked for."""
     intensity = DEFAULT_INTENSITY if seg.intensity is None else float(seg.intensity)
-    scale = min(intensity / DEFAULT_INTENSITY, MAX_INTENSITY_SCALE)
+    scale = min(intensity / DEFAULT_INTENSITY, MAX_WORD_INTENSITY_SCALE)
     return KeyExpression(weights=np.clip(weights * scale, 0.0, 1.0).astype(np.float32), concept=concept.name,
                          label=concept.label, intensity=intensity, confidence=confidence)
 
