@@ -255,7 +255,10 @@ def _to_array(value, key: str) -> np.ndarray:
     return value
 
 
-def _read_pickle(path: Path) -> tuple[dict, bool]:
+def safe_unpickle(path: Path, what: str = "a FLAME model") -> tuple[object, bool]:
+    """Unpickle `path` admitting only arrays (see the module docstring); returns (object, whether chumpy was seen).
+
+    Also used for FLAME parameter sequences, which DECA-style tools save as pickles of numpy arrays."""
     try:
         with open(path, "rb") as handle:
             unpickler = _FlameUnpickler(handle)
@@ -263,14 +266,19 @@ def _read_pickle(path: Path) -> tuple[dict, bool]:
     except WeightsError:
         raise
     except Exception as exc:  # any malformed pickle: the message names the file, not the parser's internals
-        raise WeightsError(f"{path} is not a FLAME model: it is neither a readable pickle nor an npz "
+        raise WeightsError(f"{path} is not {what}: it is neither a readable pickle nor an npz "
                            f"({type(exc).__name__}).") from None
+    return data, unpickler.saw_chumpy
+
+
+def _read_pickle(path: Path) -> tuple[dict, bool]:
+    data, saw_chumpy = safe_unpickle(path)
     if not isinstance(data, dict):
         raise WeightsError(f"{path} is not a FLAME model: the pickle holds a {type(data).__name__}, not a dictionary.")
     missing = [k for k in REQUIRED_KEYS if k not in data]
     if missing:
         raise WeightsError(f"The FLAME file {path} lacks {', '.join(missing)}.")
-    return {k: _to_array(data[k], k) for k in REQUIRED_KEYS}, unpickler.saw_chumpy
+    return {k: _to_array(data[k], k) for k in REQUIRED_KEYS}, saw_chumpy
 
 
 def _read_npz(path: Path) -> dict:

@@ -1,0 +1,229 @@
+"""FLAME parameter sequences on disk: read what DECA, EMOCA, SMIRK and FLAME fitting tools write, write a plain npz.
+
+Reading accepts an .npz (never with pickles inside) or a .pkl read through the FLAME loader's restricted unpickler
+(arrays only), holding a dictionary -- or a list of per-frame dictionaries -- with
+
+  expression  one of `expression`, `exp`, `expcode`, `expression_params`, `exp_params`      (T, N) or (N,)
+  jaw         `jaw_pose`, `jaw`, `jaw_params`                                                (T, 3)
+  pose        `pose`, `posecode`, `full_pose`: 6 values per frame are global + jaw (DECA/EMOCA's posecode),
+              15 are global, neck, jaw, left eye, right eye (FLAME's full pose); `pose_params` (SMIRK) and
+              `global_pose`, `global_orient` are the global rotation alone
+  neck, eyes  `neck_pose` (T, 3), `eye_pose` (T, 6)
+  fps         `fps` or `frame_rate` (a number), optional
+
+Leading batch axes of size one (EMOCA saves (1, N) per frame) are dropped. A 3-value `pose` next to no jaw key is
+refused, since it could be either rotation. Writing produces `expression` (T, N) and `jaw_pose` (T, 3) float32, plus
+`fps` and the other rotations when known.
+"""
+
+from __future__ import annotations
+
+import io
+import zipfile
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from ..errors import I2FETError, InputError
+from ..paths import atomic_output
+from .flame_file import safe_unpickle
+
+EXPRESSION_KEYS = ("expression", "exp", "expcode", "expression_params", "exp_params")
+JAW_KEYS = ("jaw_pose", "jaw", "jaw_params")
+POSE_KEYS = ("pose", "posecode", "full_pose")
+GLOBAL_KEYS = ("global_pose", "global_orient", "pose_params")
+NECK_KEYS = ("neck_pose",)
+EYE_KEYS = ("eye_pose", "eyes_pose")
+FPS_KEYS = ("fps", "frame_rate")
+MAX_EXPRESSION = 20.0  # FLAME coefficients are in standard deviations; beyond this the file holds something else
+MAX_ANGLE = np.pi  # radians; an axis-angle beyond half a turn is not a face pose
+MAX_FRAMES = 1_000_000
+
+
+@dataclass(frozen=True)
+class FlameSequence:
+    expression: np.ndarray  # (T, N) float32
+    jaw_pose: np.ndarray  # (T, 3) float32 axis-angle, radians
+    global_pose: np.ndarray | None = None  # (T, 3)
+    neck_pose: np.ndarray | None = None  # (T, 3)
+    eye_pose: np.ndarray | None = None  # (T, 6) left then right
+    fps: float | None = None
+    notes: list[str] = field(default_factory=list)  # what the reader assumed, for the user's report
+
+    @property
+    def num_frames(self) -> int:
+        return int(self.expression.shape[0])
+
+    @property
+    def num_expression(self) -> int:
+        return int(self.expression.shape[1])
+
+
+def _first(data: dict, keys: tuple[str, ...]):
+    for key in keys:
+        if key in data and data[key] is not None:
+            return key, data[key]
+    return None, None
+
+
+def _frames(value, key: str, where: str, width: int | None = None) -> np.ndarray:
+    """An (T, width) float array from (T, width), (width,) or with extra axes of size one."""
+    try:
+        array = np.asarray(value, dtype=np.float64)
+    except (TypeError, ValueError):
+        raise InputError(f"'{key}' in {where} is not a numeric array.") from None
+    if array.ndim == 0:
+        raise InputError(f"'{key}' in {where} is a single number, not per-frame values.")
+    squeezed = array.reshape([n for n in array.shape[:-1] if n != 1] + [array.shape[-1]])
+    if squeezed.ndim == 1:
+        squeezed = squeezed[None, :]
+    if squeezed.ndim != 2 or (width is not None and squeezed.shape[1] != width):
+        want = f"(frames, {width})" if width is not None else "(frames, values)"
+        raise InputError(f"'{key}' in {where} has shape {array.shape}; expected {want}.")
+    if squeezed.shape[0] > MAX_FRAMES or squeezed.shape[1] == 0:
+        raise InputError(f"'{key}' in {where} has shape {array.shape}, which is not a FLAME parameter sequence.")
+    if not np.all(np.isfinite(squeezed)):
+        raise InputError(f"'{key}' in {where} holds non-finite values.")
+    return squeezed
+
+
+def _stack_frames(items: list, where: str) -> dict:
+    """A list of per-frame dictionaries -> one dictionary of stacked arrays."""
+    if not items or not all(isinstance(item, dict) for item in items):
+        raise InputError(f"{where} holds a list that is not a list of per-frame dictionaries of FLAME parameters.")
+    keys = set(items[0])
+    if any(set(item) != keys for item in items):
+        raise InputError(f"The per-frame dictionaries in {where} do not all have the same keys.")
+    stacked = {}
+    for key in keys:
+        try:
+            stacked[key] = np.stack([np.asarray(item[key], dtype=np.float64).reshape(-1) for item in items])
+        except (TypeError, ValueError):
+            if key not in FPS_KEYS:
+                raise InputError(f"'{key}' in {where} does not have the same size in every frame.") from None
+            stacked[key] = items[0][key]
+    return stacked
+
+
+def _read_raw(path: Path) -> dict:
+    where = str(path)
+    if not path.is_file():
+        raise InputError(f"The FLAME sequence file {path} does not exist." if not path.exists()
+                         else f"The FLAME sequence path {path} is not a file.")
+    try:
+        with open(path, "rb") as handle:
+            magic = handle.read(4)
+    except OSError as exc:
+        raise InputError(f"Cannot read the FLAME sequence file {path}: {exc.strerror or exc}.") from None
+    if magic.startswith(b"PK"):
+        try:
+            with np.load(path, allow_pickle=False) as f:
+                return {k: f[k] for k in f.files}
+        except ValueError:
+            raise InputError(f"{where} holds pickled objects inside the npz; save plain numeric arrays.") from None
+        except (OSError, zipfile.BadZipFile, EOFError) as exc:
+            raise InputError(f"{where} is not a readable npz file ({exc}).") from None
+    try:
+        data, _ = safe_unpickle(path, "a FLAME parameter sequence")
+    except I2FETError as exc:
+        raise InputError(str(exc).replace("The FLAME file", f"The FLAME sequence {where}")) from None
+    if isinstance(data, list):
+        return _stack_frames(data, where)
+    if not isinstance(data, dict):
+        raise InputError(f"{where} holds a {type(data).__name__}, not a dictionary of FLAME parameters.")
+    return data
+
+
+def _pose_parts(data: dict, jaw_key, where: str) -> tuple[dict, list[str]]:
+    """Global/neck/jaw/eye rotations from a combined pose array; the explicit keys are read by the caller."""
+    key, value = _first(data, POSE_KEYS)
+    if key is None:
+        return {}, []
+    pose = _frames(value, key, where)
+    width = pose.shape[1]
+    if width == 15:
+        return {"global": pose[:, 0:3], "neck": pose[:, 3:6], "jaw": pose[:, 6:9], "eyes": pose[:, 9:15]}, [
+            f"'{key}' read as FLAME's full pose (global, neck, jaw, eyes)."]
+    if width == 6:
+        return {"global": pose[:, 0:3], "jaw": pose[:, 3:6]}, [f"'{key}' read as global + jaw rotation (DECA)."]
+    if width == 3 and jaw_key is not None:
+        return {"global": pose}, [f"'{key}' read as the global rotation."]
+    if width == 3:
+        raise InputError(f"'{key}' in {where} has 3 values per frame, which could be the global or the jaw rotation; "
+                         f"save it as 'jaw_pose' or 'global_pose'.")
+    raise InputError(f"'{key}' in {where} has {width} values per frame; expected 6 (global + jaw) or 15 (FLAME's "
+                     f"full pose).")
+
+
+def load_flame_sequence(path: str | Path) -> FlameSequence:
+    """Read a FLAME parameter sequence; bad files raise InputError with one sentence naming the problem."""
+    path = Path(path)
+    where = str(path)
+    data = _read_raw(path)
+    exp_key, exp_value = _first(data, EXPRESSION_KEYS)
+    if exp_key is None:
+        raise InputError(f"{where} has no FLAME expression ({' / '.join(EXPRESSION_KEYS)}); it has "
+                         f"{', '.join(sorted(map(str, data))[:8]) or 'no keys'}.")
+    expression = _frames(exp_value, exp_key, where)
+    frames = expression.shape[0]
+    if np.abs(expression).max() > MAX_EXPRESSION:
+        raise InputError(f"'{exp_key}' in {where} has values up to {np.abs(expression).max():.3g}, far beyond FLAME "
+                         f"expression coefficients (|x| <= {MAX_EXPRESSION:g}).")
+    jaw_key, jaw_value = _first(data, JAW_KEYS)
+    parts, notes = _pose_parts(data, jaw_key, where)
+    if jaw_key is not None:
+        jaw = _frames(jaw_value, jaw_key, where, 3)
+        if "jaw" in parts and not np.allclose(parts["jaw"], jaw, atol=1e-6):
+            raise InputError(f"{where} gives the jaw rotation twice ('{jaw_key}' and the pose array) with different "
+                             f"values.")
+        parts["jaw"] = jaw
+    for name, keys, width in (("global", GLOBAL_KEYS, 3), ("neck", NECK_KEYS, 3), ("eyes", EYE_KEYS, 6)):
+        key, value = _first(data, keys)
+        if key is not None:
+            parts[name] = _frames(value, key, where, width)
+    if "jaw" not in parts:
+        parts["jaw"] = np.zeros((frames, 3))
+        notes.append("The file has no jaw rotation; the jaw stays closed.")
+    for name, value in parts.items():
+        if value.shape[0] != frames:
+            raise InputError(f"{where} has {frames} expression frames but {value.shape[0]} {name} rotations.")
+        angle = np.linalg.norm(value.reshape(frames, -1, 3), axis=-1).max()
+        if angle > MAX_ANGLE:
+            raise InputError(f"The {name} rotation in {where} reaches {angle:.3g} radians, beyond a half turn; it is "
+                             f"not an axis-angle face pose.")
+    fps = None
+    fps_key, fps_value = _first(data, FPS_KEYS)
+    if fps_key is not None:
+        try:
+            fps = float(np.asarray(fps_value, dtype=np.float64).reshape(-1)[0])
+        except (TypeError, ValueError, IndexError):
+            raise InputError(f"'{fps_key}' in {where} is not a number.") from None
+        if not np.isfinite(fps) or not 1.0 <= fps <= 1000.0:
+            raise InputError(f"'{fps_key}' in {where} is {fps!r}; a frame rate is between 1 and 1000.")
+
+    def f32(name):
+        return None if name not in parts else np.ascontiguousarray(parts[name], dtype=np.float32)
+
+    return FlameSequence(expression=expression.astype(np.float32), jaw_pose=f32("jaw"), global_pose=f32("global"),
+                         neck_pose=f32("neck"), eye_pose=f32("eyes"), fps=fps, notes=notes)
+
+
+def save_flame_sequence(path: str | Path, sequence: FlameSequence) -> Path:
+    """Write `sequence` as a plain npz (written whole or not at all)."""
+    path = Path(path)
+    if path.suffix.lower() != ".npz":
+        raise InputError(f"FLAME sequences are written as .npz; {path.name} has another extension.")
+    arrays = {"expression": np.asarray(sequence.expression, dtype=np.float32),
+              "jaw_pose": np.asarray(sequence.jaw_pose, dtype=np.float32)}
+    for name in ("global_pose", "neck_pose", "eye_pose"):
+        value = getattr(sequence, name)
+        if value is not None:
+            arrays[name] = np.asarray(value, dtype=np.float32)
+    if sequence.fps is not None:
+        arrays["fps"] = np.float32(sequence.fps)
+    buffer = io.BytesIO()
+    np.savez(buffer, **arrays)
+    with atomic_output(path) as handle:
+        handle.write(buffer.getvalue())
+    return path
