@@ -130,51 +130,69 @@ def write_animation(obj, anim, *, start_frame: int = 1, fps: float | None = None
 
     key = obj.data.shape_keys
     start = int(start_frame)
-    action_name = name or f"I2FET {anim.instruction[:40]}".strip()
-    ad = key.animation_data or key.animation_data_create()
+    index_of = {c: i for i, c in enumerate(ARKIT_CHANNELS)}
+    curves = []
+    for channel in ARKIT_CHANNELS:
+        for rig_name in _keys_for(match, channel):
+            block = key.key_blocks[rig_name]
+            values = keymath.amplify(frames[:, index_of[channel]], amplify, block.slider_min, block.slider_max)
+            curves.append((shape_key_path(rig_name), 0, values))
+    written = write_curves(key, curves, start_frame=start, name=name or f"I2FET {anim.instruction[:40]}".strip(),
+                           anim=anim, fps=target_fps, reduce=reduce, tolerance=tolerance, interpolation=interpolation)
+    return WriteResult(action=written.action, matched=dict(match.mapping),
+                       split=dict(getattr(match, "split", {}) or {}),
+                       unmatched_channels=list(match.unmatched_channels),
+                       unmatched_names=list(match.unmatched_names), start_frame=start,
+                       end_frame=start + frames.shape[0] - 1, fps=target_fps, num_keys=written.num_keys,
+                       kept_track=written.kept_track, warnings=list(getattr(anim, "warnings", [])))
 
-    action, slot = compat.new_action(action_name, key)
+
+def shape_key_path(name: str) -> str:
+    return f'key_blocks["{bpy.utils.escape_identifier(name)}"].value'
+
+
+@dataclass
+class CurvesWritten:
+    action: bpy.types.Action
+    num_keys: int
+    kept_track: str | None
+
+
+def write_curves(owner, curves, *, start_frame: int, name: str, anim=None, fps: float = 30.0, reduce: bool = False,
+                 tolerance: float = DEFAULT_TOLERANCE, interpolation: str = "LINEAR") -> CurvesWritten:
+    """Write `curves` [(data_path, array_index, values per frame)] as a new tagged action on `owner` (an ID with
+    animation data: shape keys, an armature object), keys on consecutive frames from `start_frame`; the active action
+    is pushed down (see the module docstring)."""
+    if interpolation not in INTERPOLATIONS:
+        raise InputError(f"Interpolation must be one of {', '.join(INTERPOLATIONS)}, not {interpolation!r}.")
+    ad = owner.animation_data or owner.animation_data_create()
+    action, slot = compat.new_action(name, owner)
     action[TAG] = 1
     action["i2fet_instruction"] = str(getattr(anim, "instruction", ""))
-    action["i2fet_fps"] = float(target_fps)
+    action["i2fet_fps"] = float(fps)
     segments_json = json.dumps(getattr(anim, "segments", []), default=str)
     if len(segments_json) <= 60000:  # the segment list, for tools that read the .blend later
         action["i2fet_segments"] = segments_json
     fcurves = compat.writable_fcurves(action, slot)
-
-    kp_rna = bpy.types.Keyframe.bl_rna
-    interp_index = _enum_index(kp_rna, "interpolation", interpolation)
-    count = frames.shape[0]
-    all_x = np.arange(start, start + count, dtype=np.float32)
+    interp_index = _enum_index(bpy.types.Keyframe.bl_rna, "interpolation", interpolation)
     num_keys = 0
-    index_of = {c: i for i, c in enumerate(ARKIT_CHANNELS)}
-    targets = [(channel, rig_name) for channel in ARKIT_CHANNELS for rig_name in _keys_for(match, channel)]
-    for channel, rig_name in targets:
-        block = key.key_blocks[rig_name]
-        values = keymath.amplify(frames[:, index_of[channel]], amplify, block.slider_min, block.slider_max)
-        if reduce and count > 2:
-            kept = keymath.reduce_keys(values, tolerance)
-        else:
-            kept = np.arange(count)
+    for data_path, index, values in curves:
+        values = np.asarray(values, dtype=np.float32)
+        count = values.shape[0]
+        kept = keymath.reduce_keys(values, tolerance) if reduce and count > 2 else np.arange(count)
         co = np.empty((kept.shape[0], 2), dtype=np.float32)
-        co[:, 0] = all_x[kept]
+        co[:, 0] = kept + int(start_frame)
         co[:, 1] = values[kept]
-        data_path = f'key_blocks["{bpy.utils.escape_identifier(rig_name)}"].value'
-        fc = fcurves.new(data_path, index=0)
+        fc = fcurves.new(data_path, index=index)
         points = fc.keyframe_points
         points.add(kept.shape[0])
         points.foreach_set("co", co.ravel())
         points.foreach_set("interpolation", np.full(kept.shape[0], interp_index, dtype=np.int32))
         fc.update()
         num_keys += int(kept.shape[0])
-
     kept_track = _push_down_active(ad)
     compat.assign_action(ad, action, slot)
-    return WriteResult(action=action, matched=dict(match.mapping), split=dict(getattr(match, "split", {}) or {}),
-                       unmatched_channels=list(match.unmatched_channels),
-                       unmatched_names=list(match.unmatched_names), start_frame=start,
-                       end_frame=start + count - 1, fps=target_fps, num_keys=num_keys, kept_track=kept_track,
-                       warnings=list(getattr(anim, "warnings", [])))
+    return CurvesWritten(action=action, num_keys=num_keys, kept_track=kept_track)
 
 
 def _push_down_active(ad) -> str | None:
@@ -197,10 +215,17 @@ def is_generated(action) -> bool:
 
 
 def clear_generated(obj) -> int:
-    """Remove what I2FET made on `obj`'s shape keys (its actions and their strips and tracks) and make the action it
-    pushed down active again. Returns the number of I2FET actions removed from this object."""
-    key = getattr(getattr(obj, "data", None), "shape_keys", None)
-    ad = key.animation_data if key is not None else None
+    """Remove what I2FET made on `obj`'s shape keys and on its FLAME rig, if it has one (see `clear_generated_on`)."""
+    from .flame_head import find_rig
+
+    owners = [getattr(getattr(obj, "data", None), "shape_keys", None), find_rig(obj)]
+    return sum(clear_generated_on(owner) for owner in owners if owner is not None)
+
+
+def clear_generated_on(owner) -> int:
+    """Remove the I2FET actions (and their strips and tracks) of one animated ID and make the action it pushed down
+    active again. Returns the number of I2FET actions removed."""
+    ad = owner.animation_data
     if ad is None:
         return 0
     doomed = set()
