@@ -11,9 +11,9 @@ _classes: list = []
 
 
 def _all_classes():
-    from . import operators, panels, preferences, properties
+    from . import flame_ops, operators, panels, preferences, properties
 
-    return [*properties.CLASSES, *preferences.CLASSES, *operators.CLASSES, *panels.CLASSES]
+    return [*properties.CLASSES, *preferences.CLASSES, *operators.CLASSES, *flame_ops.CLASSES, *panels.CLASSES]
 
 
 def register():

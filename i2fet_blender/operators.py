@@ -13,7 +13,7 @@ import bpy
 from bpy.props import EnumProperty, IntProperty, StringProperty
 from bpy_extras.io_utils import ExportHelper
 
-from . import properties, runtime_cache, runtime_env, writer
+from . import flame_head, flame_ops, properties, runtime_cache, runtime_env, writer
 from .preferences import PACKAGE, get_prefs, load_settings
 
 _last_log = ""
@@ -49,7 +49,11 @@ def run_generate(op, context, instruction: str | None = None, seed: int | None =
     try:
         text = validate_instruction(instruction if instruction is not None else settings.instruction)
         obj = target_object(context)
-        writer.check_target(obj)
+        on_flame = flame_head.is_flame_head(obj)
+        if on_flame:
+            flame_head.check_flame_target(obj, flame_ops.flame_model(context))
+        else:
+            writer.check_target(obj)
         fps_exact = scene_fps(scene) if settings.use_scene_fps else float(settings.fps)
         fps = max(1, min(240, int(round(fps_exact))))
         start = scene.frame_current if settings.use_current_frame else settings.start_frame
@@ -57,8 +61,13 @@ def run_generate(op, context, instruction: str | None = None, seed: int | None =
         runtime = runtime_cache.get_runtime(load_settings(context))
         anim = runtime.generate(text, fps=fps, seed=seed, duration=None if settings.auto_duration else settings.duration,
                                 intensity=settings.intensity)
-        result = writer.write_animation(obj, anim, start_frame=start, fps=fps_exact, mirror=settings.mirror,
-                                        reduce=settings.reduce_keys, tolerance=settings.tolerance)
+        if on_flame:
+            result = flame_ops.write_generated_flame(context, obj, anim, start=start, fps=fps_exact,
+                                                     mirror=settings.mirror, reduce=settings.reduce_keys,
+                                                     tolerance=settings.tolerance)
+        else:
+            result = writer.write_animation(obj, anim, start_frame=start, fps=fps_exact, mirror=settings.mirror,
+                                            reduce=settings.reduce_keys, tolerance=settings.tolerance)
     except (I2FETError, ImportError) as exc:
         op.report({"ERROR"}, _one_sentence(exc))
         return {"CANCELLED"}
@@ -69,7 +78,7 @@ def run_generate(op, context, instruction: str | None = None, seed: int | None =
     parts = ", ".join(f"{s.label} ({s.start_frame}-{s.end_frame})" for s in settings.segments)
     settings.status = f"{obj.name}: frames {result.start_frame}-{result.end_frame}, {parts}"
     op.report({"INFO"}, f"Generated frames {result.start_frame}-{result.end_frame} on {obj.name!r}: {parts}.")
-    if result.unmatched_channels:
+    if getattr(result, "unmatched_channels", None):
         op.report({"WARNING"}, f"{len(result.unmatched_channels)} ARKit channels have no shape key on {obj.name!r} "
                                f"(e.g. {', '.join(result.unmatched_channels[:3])}); they were skipped.")
     for warning in result.warnings:

@@ -89,4 +89,18 @@ class I2FET_PT_history(_Base, bpy.types.Panel):
             row.operator("i2fet.rerun", text="", icon="FILE_REFRESH").index = i
 
 
-CLASSES = (I2FET_PT_main, I2FET_PT_segments, I2FET_PT_history)
+class I2FET_PT_heads(_Base, bpy.types.Panel):
+    bl_label = "FLAME and Other Heads"
+    bl_parent_id = "I2FET_PT_main"
+    bl_options = {"DEFAULT_CLOSED"}
+
+    def draw(self, context):
+        col = self.layout.column(align=True)
+        col.operator("i2fet.add_flame_head", icon="MESH_MONKEY")
+        col.operator("i2fet.add_arkit_shape_keys", icon="SHAPEKEY_DATA")
+        row = self.layout.row(align=True)
+        row.operator("i2fet.import_flame_sequence", icon="IMPORT", text="Import FLAME")
+        row.operator("i2fet.export_flame_sequence", icon="EXPORT", text="Export FLAME")
+
+
+CLASSES = (I2FET_PT_main, I2FET_PT_segments, I2FET_PT_history, I2FET_PT_heads)

@@ -12,7 +12,7 @@ from .runtime_cache import LoadSettings
 PACKAGE = __package__
 
 _DEFAULTS = SimpleNamespace(model="i2fet", device="auto", encoder="minilm", encoder_path="", runtime_variant="cpu",
-                            wheel_dir="", environment_log="")
+                            wheel_dir="", environment_log="", flame_model_path="")
 
 
 class I2FET_AP_preferences(bpy.types.AddonPreferences):
@@ -33,6 +33,9 @@ class I2FET_AP_preferences(bpy.types.AddonPreferences):
         ("wheels", "Local wheel folder (offline)", "")])
     wheel_dir: StringProperty(name="Wheel Folder", subtype="DIR_PATH")
     environment_log: StringProperty(name="Environment", default="")
+    flame_model_path: StringProperty(name="FLAME Model", subtype="FILE_PATH",
+                                     description="Your own FLAME model file (generic_model.pkl, flame2023.pkl, "
+                                                 "flame2023_Open.pkl or an .npz conversion); never shipped")
 
     def draw(self, context):
         layout = self.layout
@@ -42,6 +45,7 @@ class I2FET_AP_preferences(bpy.types.AddonPreferences):
         col.prop(self, "encoder")
         if self.encoder == "openclip":
             col.prop(self, "encoder_path")
+        col.prop(self, "flame_model_path")
         box = layout.box()
         box.label(text="Runtime (torch and friends, installed into this extension's own folder)")
         row = box.row()

@@ -89,7 +89,7 @@ def check_target(obj):
     return match
 
 
-def _keys_for(match, channel: str) -> tuple[str, ...]:
+def keys_for(match, channel: str) -> tuple[str, ...]:
     """The shape keys one ARKit channel drives: its whole key, or every part of it (e.g. browInnerUp_L and _R)."""
     if hasattr(match, "keys_for"):
         return tuple(match.keys_for(channel))
@@ -133,7 +133,7 @@ def write_animation(obj, anim, *, start_frame: int = 1, fps: float | None = None
     index_of = {c: i for i, c in enumerate(ARKIT_CHANNELS)}
     curves = []
     for channel in ARKIT_CHANNELS:
-        for rig_name in _keys_for(match, channel):
+        for rig_name in keys_for(match, channel):
             block = key.key_blocks[rig_name]
             values = keymath.amplify(frames[:, index_of[channel]], amplify, block.slider_min, block.slider_max)
             curves.append((shape_key_path(rig_name), 0, values))

@@ -1,0 +1,106 @@
+"""FLAME operators on real Blender: Add FLAME Head, Import/Export FLAME Sequence, and their refusals."""
+
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from blender_helpers import bpy
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+from flame_samples import head_flame_arrays  # noqa: E402
+
+
+@pytest.fixture(scope="module")
+def flame_file(tmp_path_factory, cache_root):
+    arrays, _ = head_flame_arrays()
+    path = tmp_path_factory.mktemp("flame") / "head_flame.npz"
+    np.savez(path, **arrays)
+    return path
+
+
+@pytest.fixture
+def flame_pref(flame_file, monkeypatch, addon):
+    monkeypatch.setenv("I2FET_FLAME_MODEL", str(flame_file))
+    return flame_file
+
+
+def _state():
+    return (sorted(bpy.data.objects.keys()), sorted(bpy.data.actions.keys()), bpy.context.scene.frame_end)
+
+
+def test_add_flame_head_needs_a_model_file(addon, monkeypatch):
+    monkeypatch.delenv("I2FET_FLAME_MODEL", raising=False)
+    before = _state()
+    with pytest.raises(RuntimeError, match="Set the FLAME model file"):
+        bpy.ops.i2fet.add_flame_head()
+    assert _state() == before
+
+
+def test_add_flame_head_from_the_preferences_file(flame_pref):
+    assert bpy.ops.i2fet.add_flame_head(correctives=False) == {"FINISHED"}
+    obj = bpy.context.active_object
+    assert obj.name.startswith("FLAME Head") and bpy.context.scene.i2fet.target == obj
+    assert len(obj.data.vertices) == 5023 and "Exp049" in obj.data.shape_keys.key_blocks
+
+
+def _sequence(path, frames=9, **extra):
+    rng = np.random.default_rng(0)
+    data = {"exp": rng.normal(0, 0.8, (frames, 50)), "pose": np.c_[np.zeros((frames, 3)),
+                                                                   np.linspace(0, 0.3, frames), np.zeros((frames, 2))]}
+    data.update(extra)
+    np.savez(path, **data)
+    return data
+
+
+def test_import_then_export_round_trips_on_a_flame_head(flame_pref, tmp_path):
+    bpy.context.scene.render.fps = 25
+    bpy.ops.i2fet.add_flame_head(correctives=True)
+    data = _sequence(tmp_path / "deca.npz", fps=np.float64(25))
+    bpy.context.scene.frame_current = 1
+    assert bpy.ops.i2fet.import_flame_sequence(filepath=str(tmp_path / "deca.npz")) == {"FINISHED"}
+    assert bpy.context.scene.frame_end >= 9
+    assert bpy.ops.i2fet.export_flame_sequence(filepath=str(tmp_path / "out.npz")) == {"FINISHED"}
+    with np.load(tmp_path / "out.npz", allow_pickle=False) as f:
+        np.testing.assert_allclose(f["expression"], data["exp"], atol=1e-5)
+        np.testing.assert_allclose(f["jaw_pose"], data["pose"][:, 3:6], atol=1e-4)
+        assert float(f["fps"]) == 25.0
+
+
+def test_import_resamples_to_the_scene_rate(flame_pref, tmp_path):
+    bpy.context.scene.render.fps = 30
+    bpy.ops.i2fet.add_flame_head(correctives=False)
+    _sequence(tmp_path / "fifteen.npz", frames=16, fps=np.float64(15))  # 1 s at 15 fps
+    bpy.context.scene.frame_current = 1
+    bpy.ops.i2fet.import_flame_sequence(filepath=str(tmp_path / "fifteen.npz"))
+    action = bpy.context.active_object.data.shape_keys.animation_data.action
+    assert tuple(action.frame_range) == (1.0, 31.0)
+
+
+@pytest.mark.parametrize("case", ["missing_expression", "too_many_components", "garbage"])
+def test_bad_sequences_change_nothing(flame_pref, tmp_path, case):
+    bpy.ops.i2fet.add_flame_head(correctives=False)
+    path = tmp_path / "bad.npz"
+    if case == "missing_expression":
+        np.savez(path, jaw_pose=np.zeros((3, 3)))
+        message = "no FLAME expression"
+    elif case == "too_many_components":
+        np.savez(path, expression=np.zeros((3, 80)))
+        message = "only 50"
+    else:
+        path = tmp_path / "bad.pkl"
+        path.write_bytes(b"\x80\x04garbage")
+        message = "neither a readable pickle"
+    before = _state()
+    with pytest.raises(RuntimeError, match=message):
+        bpy.ops.i2fet.import_flame_sequence(filepath=str(path))
+    assert _state() == before
+    assert bpy.context.active_object.data.shape_keys.animation_data is None
+
+
+def test_export_without_animation_is_refused(flame_pref, tmp_path):
+    bpy.ops.i2fet.add_flame_head(correctives=False)
+    with pytest.raises(RuntimeError, match="no animation to export"):
+        bpy.ops.i2fet.export_flame_sequence(filepath=str(tmp_path / "none.npz"))
+    assert not (tmp_path / "none.npz").exists()
