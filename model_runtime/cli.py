@@ -37,6 +37,7 @@ def build_parser() -> argparse.ArgumentParser:
     gen.add_argument("--duration", type=float, help="stretch the whole animation to this many seconds (0-600]")
     gen.add_argument("--intensity", type=float, default=1.0, help="scale every expression (0-2, default 1)")
     gen.add_argument("--model", default=DEFAULT_MODEL, choices=MODEL_NAMES, help="generator to use")
+    gen.add_argument("--start-image", help="start from the expression of the face in this photo (PNG, JPEG, ...)")
     _add_runtime_options(gen)
 
     bake = commands.add_parser("bake", help="bake an instruction onto the default head (or a .blend): "
@@ -51,6 +52,7 @@ def build_parser() -> argparse.ArgumentParser:
     bake.add_argument("--intensity", type=float, default=1.0, help="scale every expression (0-2, default 1)")
     bake.add_argument("--preset", default="UNITY", choices=("UNITY", "UNREAL", "BLENDER"), help="FBX axes/scale")
     bake.add_argument("--device", default="auto", choices=DEVICE_CHOICES, help="torch device")
+    bake.add_argument("--start-image", help="start from the expression of the face in this photo (PNG, JPEG, ...)")
 
     train = commands.add_parser("train", help="train the I2FET model from a config file (resumable)")
     train.add_argument("--config", help="TOML config (default: configs/i2fet.toml)")
@@ -114,10 +116,12 @@ def _generate(args: argparse.Namespace) -> int:
         check_output_suffix(preview, (PREVIEW_SUFFIX,), "preview")
         check_writable_folder(preview)
     instruction = validate_instruction(args.instruction)
+    if args.start_image is not None:
+        _check_start_image(args.start_image)
 
     runtime = Runtime.load(model=args.model, device=args.device, encoder=args.encoder, encoder_path=args.encoder_path)
     anim = runtime.generate(instruction, fps=args.fps, seed=args.seed, duration=args.duration,
-                            intensity=args.intensity)
+                            intensity=args.intensity, start_image=args.start_image)
     with StagedOutputs() as staged:
         anim.save(staged.stage(output))
         if preview is not None:
@@ -139,17 +143,28 @@ def _bake(args: argparse.Namespace) -> int:
     from .instructions import validate_instruction
 
     validate_instruction(args.instruction)
+    if args.start_image is not None:
+        _check_start_image(args.start_image)
     if importlib.util.find_spec("bpy") is None:
         raise InputError("Baking needs Blender's Python module: run 'pip install bpy==4.5.15' (Python 3.11) or use "
                          "Blender's own batch mode (blender --background --python i2fet_blender/batch.py -- ...).")
     command = [sys.executable, "-m", "i2fet_blender.batch", "--bake", args.instruction, "-o", args.outdir,
                "--seed", str(args.seed), "--intensity", str(args.intensity), "--preset", args.preset,
                "--device", args.device]
+    start_image = str(Path(args.start_image).resolve()) if args.start_image is not None else None
     for flag, value in (("--blend", args.blend), ("--object", args.object), ("--fps", args.fps),
-                        ("--duration", args.duration)):
+                        ("--duration", args.duration), ("--start-image", start_image)):
         if value is not None:
             command += [flag, str(value)]
     return subprocess.run(command).returncode
+
+
+def _check_start_image(path: str) -> None:
+    """Refuse an unreadable, non-image, too large or too small start image before any model is loaded (a photo
+    without a face is found out later, by the detector)."""
+    from .photo.image import load_image
+
+    load_image(path)
 
 
 def _train(args: argparse.Namespace) -> int:

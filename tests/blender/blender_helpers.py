@@ -44,7 +44,7 @@ class FakeRuntime:
     def __init__(self):
         self.calls = []
 
-    def generate(self, instruction, fps=30, seed=0, duration=None, intensity=1.0):
+    def generate(self, instruction, fps=30, seed=0, duration=None, intensity=1.0, start=None, start_image=None):
         from model_runtime.instructions import validate_instruction
 
         text = validate_instruction(instruction)

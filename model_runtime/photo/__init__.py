@@ -1,0 +1,92 @@
+"""Start from a photo: read a starting expression (52 ARKit weights) and head rotation from a picture of a face.
+
+    from model_runtime.photo import read_start_expression
+    start = read_start_expression("me.jpg")
+    start.weights        # (52,) float32 in [0, 1]
+    start.rotation_deg   # (yaw, pitch, roll) of the head, degrees (render.rotation_matrix's convention)
+
+Pipeline: load the image (image.py) -> MediaPipe face mesh, largest face (landmarks.py) -> the landmarks the
+project has measured as reliable, with their measured response to each channel (correspondence.py) -> a joint fit of
+weights and a weak-perspective pose (fit.py) -> REFINE_STEPS rounds of render-and-compare: the default head is
+rendered with the current estimate, the detector is run on that render, and the estimate is moved by the difference
+between the two fits, so that what the detector does not see the same way on both cancels out.
+
+Never imports bpy.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+
+import numpy as np
+
+from ..errors import InputError
+
+REFINE_STEPS = 2
+REFINE_SIZE = 256  # the render-and-compare renders' size (the calibration renders' size)
+
+
+@dataclass(frozen=True)
+class StartExpression:
+    """What a photo says about the face in it."""
+
+    weights: np.ndarray  # (52,) float32 ARKit weights in [0, 1], canonical channel order
+    rotation_deg: tuple[float, float, float]  # head yaw, pitch, roll in degrees
+    warnings: list[str]  # things the user should know, each one sentence
+    landmarks_used: int  # detector landmarks the fit used
+    residual_mm: float  # RMS landmark misfit of the first fit, millimetres on the default head
+    faces_found: int
+    image_size: tuple[int, int]  # (width, height) as analysed (after EXIF rotation and any downscaling)
+
+
+def read_start_expression(path: str | os.PathLike) -> StartExpression:
+    """The starting expression of the largest face in the image at `path`; InputError (one sentence) when the file
+    cannot be used: missing, not an image, too large or small, or no face in it."""
+    from ..head import load_default_head
+    from .correspondence import load_landmark_model
+    from .fit import euler_deg
+    from .image import load_image
+    from .landmarks import get_detector
+
+    rgb, _ = load_image(path)
+    detector = get_detector()
+    detection = detector.detect(rgb)
+    head = load_default_head()
+    model = load_landmark_model(head)
+    first = _fit(model, detection.points)
+    weights = first.weights.copy()
+    rotation = euler_deg(first.rotation)
+    for _ in range(REFINE_STEPS):
+        weights = _refined(weights, first.weights, rotation, model, head, detector)
+    warnings = []
+    if detection.faces_found > 1:
+        warnings.append(f"The image shows {detection.faces_found} faces; the largest one was used.")
+    if max(abs(a) for a in rotation) > 30.0:
+        warnings.append(f"The head is turned far from the camera (yaw {rotation[0]:.0f}, pitch {rotation[1]:.0f}, "
+                        f"roll {rotation[2]:.0f} degrees); the expression read from it is less reliable.")
+    return StartExpression(weights=weights.astype(np.float32), rotation_deg=tuple(round(a, 2) for a in rotation),
+                           warnings=warnings, landmarks_used=int(model.landmark_ids.size),
+                           residual_mm=round(first.rms_mm, 3), faces_found=detection.faces_found,
+                           image_size=(int(rgb.shape[1]), int(rgb.shape[0])))
+
+
+def _fit(model, points: np.ndarray):
+    from .fit import fit_landmarks
+
+    return fit_landmarks(points[model.landmark_ids, :2], model.points0, model.slopes, model.segments, model.sigma_mm)
+
+
+def _refined(weights, observed_fit, rotation, model, head, detector) -> np.ndarray:
+    """One render-and-compare step: weights + (fit of the photo - fit of the head rendered with weights)."""
+    from ..render import render_expressions
+
+    image = render_expressions(weights.astype(np.float32), REFINE_SIZE, head, rotation_deg=rotation)
+    try:
+        rendered = detector.detect(image)
+    except InputError:  # the detector loses our own head at this estimate: keep the estimate as it is
+        return weights
+    return np.clip(weights + (observed_fit - _fit(model, rendered.points).weights), 0.0, 1.0)
+
+
+__all__ = ["StartExpression", "read_start_expression"]
