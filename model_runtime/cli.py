@@ -38,6 +38,8 @@ def build_parser() -> argparse.ArgumentParser:
     gen.add_argument("--intensity", type=float, default=1.0, help="scale every expression (0-2, default 1)")
     gen.add_argument("--model", default=DEFAULT_MODEL, choices=MODEL_NAMES, help="generator to use")
     gen.add_argument("--start-image", help="start from the expression of the face in this photo (PNG, JPEG, ...)")
+    gen.add_argument("--flame-model", help="your FLAME model file, to also write the animation as FLAME parameters")
+    gen.add_argument("--flame-output", help="FLAME parameter sequence to write (.npz: expression, jaw_pose, eye_pose)")
     _add_runtime_options(gen)
 
     bake = commands.add_parser("bake", help="bake an instruction onto the default head (or a .blend): "
@@ -72,6 +74,14 @@ def build_parser() -> argparse.ArgumentParser:
     evaluate.add_argument("--json", help="also write the full report as JSON to this file")
     evaluate.add_argument("--device", default="cpu", choices=DEVICE_CHOICES, help="torch device")
 
+    flame = commands.add_parser("flame", help="FLAME: report the ARKit<->FLAME map of your model, convert sequences")
+    flame.add_argument("model", help="your FLAME model file (.pkl from FLAME 2020/2023/2023 Open, or .npz)")
+    flame.add_argument("--to-arkit", metavar="SEQUENCE", help="convert a FLAME parameter sequence (.npz/.pkl, as "
+                                                              "DECA, EMOCA, SMIRK write them) to an ARKit animation")
+    flame.add_argument("-o", "--output", help="the ARKit animation file for --to-arkit: .json, .npz or .csv")
+    flame.add_argument("--fps", type=int, help="frame rate when the sequence does not give one")
+    flame.add_argument("--json", action="store_true", help="print the map report as JSON")
+
     info = commands.add_parser("info", help="show versions, device, encoder and model files")
     info.add_argument("--json", action="store_true", help="print machine-readable JSON")
     _add_runtime_options(info)
@@ -92,7 +102,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         args = build_parser().parse_args(argv)
         return {"generate": _generate, "bake": _bake, "train": _train, "evaluate": _evaluate,
-                "info": _info}[args.command](args)
+                "flame": _flame, "info": _info}[args.command](args)
     except I2FETError as exc:
         print(f"i2fet: error: {exc}", file=sys.stderr)
         return exc.exit_code
@@ -118,6 +128,7 @@ def _generate(args: argparse.Namespace) -> int:
     instruction = validate_instruction(args.instruction)
     if args.start_image is not None:
         _check_start_image(args.start_image)
+    flame_output, fmap = _flame_output(args)
 
     runtime = Runtime.load(model=args.model, device=args.device, encoder=args.encoder, encoder_path=args.encoder_path)
     anim = runtime.generate(instruction, fps=args.fps, seed=args.seed, duration=args.duration,
@@ -126,12 +137,89 @@ def _generate(args: argparse.Namespace) -> int:
         anim.save(staged.stage(output))
         if preview is not None:
             write_animation_preview(anim, staged.stage(preview))
+        if flame_output is not None:
+            from .rigs.flame_convert import animation_to_flame
+            from .rigs.flame_sequence import save_flame_sequence
+
+            save_flame_sequence(staged.stage(flame_output), animation_to_flame(anim, fmap))
     for warning in anim.warnings:
         print(f"i2fet: warning: {warning}", file=sys.stderr)
     summary = ", then ".join(f"{s['label']} ({s['start_frame']}-{s['end_frame']})" for s in anim.segments)
     print(f"Wrote {output} ({anim.num_frames} frames at {anim.fps} fps, {anim.duration_s:.2f} s): {summary}.")
     if preview is not None:
         print(f"Wrote {preview}.")
+    if flame_output is not None:
+        print(f"Wrote {flame_output} (FLAME parameters; {fmap.summary()})")
+    return 0
+
+
+def _flame_output(args: argparse.Namespace):
+    """Check --flame-model/--flame-output together, before any model loads; derive (or read) the map."""
+    from .paths import check_writable_folder
+
+    if (args.flame_model is None) != (args.flame_output is None):
+        raise InputError("Give --flame-model and --flame-output together.")
+    if args.flame_output is None:
+        return None, None
+    output = Path(args.flame_output)
+    if output.suffix.lower() != ".npz":
+        raise InputError(f"The FLAME output must be an .npz file; {output.name} is not.")
+    check_writable_folder(output)
+    from .rigs import load_flame
+    from .rigs.flame_map import flame_map_for
+
+    return output, flame_map_for(load_flame(args.flame_model))
+
+
+def _flame(args: argparse.Namespace) -> int:
+    from .expression_space import ARKIT_CHANNELS
+    from .rigs import load_flame
+    from .rigs.flame_map import flame_map_for, map_cache_path
+
+    if (args.to_arkit is None) != (args.output is None):
+        raise InputError("Give --to-arkit and --output together.")
+    if args.output is not None:
+        from .animation import SAVE_FORMATS, check_output_suffix
+        from .paths import check_writable_folder
+
+        check_output_suffix(Path(args.output), SAVE_FORMATS, "animation")
+        check_writable_folder(Path(args.output))
+    sequence = None
+    if args.to_arkit is not None:
+        from .rigs.flame_sequence import load_flame_sequence
+
+        sequence = load_flame_sequence(args.to_arkit)
+    model = load_flame(args.model)
+    if sequence is not None and sequence.num_expression > model.num_expression:
+        raise InputError(f"The sequence has {sequence.num_expression} expression components but the model only "
+                         f"{model.num_expression}.")
+    fmap = flame_map_for(model)
+    if sequence is not None:
+        from .paths import StagedOutputs
+        from .rigs.flame_convert import flame_to_animation
+
+        anim = flame_to_animation(sequence, fmap, fps=args.fps, name=Path(args.to_arkit).stem)
+        with StagedOutputs() as staged:
+            anim.save(staged.stage(Path(args.output)))
+        for note in sequence.notes:
+            print(f"i2fet: warning: {note}", file=sys.stderr)
+        print(f"Wrote {args.output} ({anim.num_frames} frames at {anim.fps} fps).")
+        return 0
+    report = {"file": str(args.model), "edition": model.edition, "licence": model.licence_line,
+              "vertices": model.num_vertices, "expression_components": model.num_expression,
+              "map_cache": str(map_cache_path(model)), "derived_seconds": round(fmap.seconds, 2),
+              "from_cache": fmap.from_cache, "roundtrip_weight_error": fmap.roundtrip_weight_error,
+              "roundtrip_vertex_error": fmap.roundtrip_vertex_error,
+              "residuals": {c: round(float(r), 4) for c, r in zip(ARKIT_CHANNELS, fmap.residuals)}}
+    if args.json:
+        print(json.dumps(report, indent=2))
+        return 0
+    print(f"{model.edition} model, {model.num_vertices} vertices, {model.num_expression} expression components.")
+    print(model.licence_line)
+    print(fmap.summary())
+    print("Fit residual per ARKit shape (share of the shape FLAME cannot make), worst first:")
+    for name, value in sorted(report["residuals"].items(), key=lambda item: -item[1]):
+        print(f"  {name:22s} {value:6.1%}")
     return 0
 
 

@@ -104,7 +104,7 @@ def head_flame_arrays(num_vertices=HEAD_FLAME_VERTICES, num_expression=HEAD_FLAM
     _, sing, vt = np.linalg.svd(stack, full_matrices=False)
     comps = min(num_expression, vt.shape[0])
     exprdirs = np.zeros((num_vertices, 3, num_expression))
-    exprdirs[:, :, :comps] = (vt[:comps] * (sing[:comps, None] / np.sqrt(len(names)))).T.reshape(num_vertices, 3,
+    exprdirs[:, :, :comps] = (vt[:comps] * (sing[:comps, None] / 2.0)).T.reshape(num_vertices, 3,
                                                                                                       comps)
     flame = blender_to_flame  # Blender axes -> FLAME axes, for points and for displacement vectors alike
     exprdirs = np.moveaxis(flame(np.moveaxis(exprdirs, 1, -1)), -1, 1)

@@ -1,0 +1,36 @@
+"""Between ARKit animations and FLAME parameter sequences, through a model's `FlameMap`."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from ..animation import Animation
+from ..errors import InputError
+from .flame_map import FlameMap
+from .flame_sequence import FlameSequence
+
+
+def animation_to_flame(anim: Animation, fmap: FlameMap) -> FlameSequence:
+    """An ARKit animation as FLAME expression, jaw and eye rotations per frame, at the animation's frame rate."""
+    from ..expression_space import ARKIT_CHANNELS
+
+    frames = np.asarray(anim.frames, dtype=np.float32)
+    if list(anim.channels) != list(ARKIT_CHANNELS):
+        frames = frames[:, [list(anim.channels).index(c) for c in ARKIT_CHANNELS]]
+    expression, jaw, eyes = fmap.to_flame(frames)
+    return FlameSequence(expression=expression, jaw_pose=jaw, eye_pose=eyes, fps=float(anim.fps))
+
+
+def flame_to_animation(sequence: FlameSequence, fmap: FlameMap, fps: int | None = None,
+                       name: str = "FLAME sequence") -> Animation:
+    """A FLAME sequence as ARKit weights (box-constrained least squares per frame); `fps` when the file has none."""
+    rate = sequence.fps if sequence.fps is not None else fps
+    if rate is None:
+        raise InputError("The FLAME sequence does not say its frame rate; give one (--fps).")
+    if abs(rate - round(rate)) > 1e-6 or not 1 <= round(rate) <= 240:
+        raise InputError(f"ARKit animations need a whole frame rate from 1 to 240; the sequence has {rate:g}.")
+    weights = fmap.to_arkit(sequence.expression, sequence.jaw_pose, sequence.eye_pose)
+    return Animation(frames=weights, fps=int(round(rate)), instruction=name, warnings=list(sequence.notes),
+                     segments=[{"text": name, "label": "FLAME", "start_frame": 0,
+                                "end_frame": sequence.num_frames - 1, "intensity": float(weights.max(initial=0.0)),
+                                "confidence": 1.0}])
