@@ -104,3 +104,52 @@ def test_export_without_animation_is_refused(flame_pref, tmp_path):
     with pytest.raises(RuntimeError, match="no animation to export"):
         bpy.ops.i2fet.export_flame_sequence(filepath=str(tmp_path / "none.npz"))
     assert not (tmp_path / "none.npz").exists()
+
+
+def test_generate_on_a_flame_head_keys_expression_and_jaw(head_flame, cache_root, fake_runtime, monkeypatch):
+    head_flame.install()
+    monkeypatch.setenv("I2FET_FLAME_MODEL", str(head_flame.path))
+    scene = bpy.context.scene
+    scene.render.fps = 30
+    scene.frame_current = 1
+    assert bpy.ops.i2fet.add_flame_head(correctives=True) == {"FINISHED"}
+    obj = bpy.context.active_object
+    scene.i2fet.instruction = "open the mouth wide"
+    assert bpy.ops.i2fet.generate() == {"FINISHED"}
+    from blender_helpers import make_animation
+    from i2fet_blender.flame_head import check_flame_target, read_flame_parameters
+
+    anim = make_animation(num_frames=61, fps=30, instruction="open the mouth wide", seed=0)
+    expression, jaw, _ = head_flame.map.to_flame(anim.frames)
+    target = check_flame_target(obj, head_flame.model)
+    got_exp, got_jaw = read_flame_parameters(target, range(1, 62))
+    np.testing.assert_allclose(got_exp, np.clip(expression, -5, 5), atol=2e-3)  # key reduction tolerance
+    np.testing.assert_allclose(got_jaw, jaw, atol=2e-3)
+    assert np.abs(got_jaw[:, 0]).max() > 0.05  # the jaw really moves
+    assert bpy.ops.i2fet.clear_generated() == {"FINISHED"}
+    assert obj.data.shape_keys.animation_data.action is None
+
+
+def test_flame_sequence_drives_an_arkit_face_through_the_map(head_flame, cache_root, addon, monkeypatch, tmp_path):
+    head_flame.install()
+    monkeypatch.setenv("I2FET_FLAME_MODEL", str(head_flame.path))
+    bpy.ops.i2fet.add_default_head()
+    obj = bpy.context.active_object
+    frames = 5
+    jaw = np.c_[np.linspace(0, 0.3, frames), np.zeros((frames, 2))]
+    np.savez(tmp_path / "jaw.npz", expression=np.zeros((frames, 50)), jaw_pose=jaw, fps=np.float64(24))
+    bpy.context.scene.render.fps = 24
+    bpy.context.scene.frame_current = 1
+    assert bpy.ops.i2fet.import_flame_sequence(filepath=str(tmp_path / "jaw.npz")) == {"FINISHED"}
+    from i2fet_blender import writer
+
+    curves = writer.sample_curves(obj, [1, 5])
+    assert curves["jawOpen"][1] > 0.5 and curves["jawOpen"][0] < 0.05
+    # A bare FLAME jaw rotation is jawOpen less the lip shaping ARKit's jawOpen carries, so a little of other mouth
+    # channels comes with it; jawOpen must still dominate.
+    assert max(v[1] for name, v in curves.items() if name != "jawOpen") < 0.5 * curves["jawOpen"][1]
+    # Export reverses it: the ARKit animation becomes a FLAME sequence whose jaw opens as the file's did.
+    assert bpy.ops.i2fet.export_flame_sequence(filepath=str(tmp_path / "back.npz")) == {"FINISHED"}
+    with np.load(tmp_path / "back.npz", allow_pickle=False) as f:
+        assert f["expression"].shape == (frames, 50) and f["jaw_pose"].shape == (frames, 3)
+        assert abs(f["jaw_pose"][-1, 0] - 0.3) < 0.06
