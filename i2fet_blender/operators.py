@@ -41,7 +41,7 @@ def scene_fps(scene) -> float:
 
 def run_generate(op, context, instruction: str | None = None, seed: int | None = None) -> set[str]:
     """Validate, generate and write; the body of Generate and of re-running a history entry."""
-    from model_runtime.errors import I2FETError
+    from model_runtime.errors import I2FETError, InputError
     from model_runtime.instructions import validate_instruction
 
     scene = context.scene
@@ -59,8 +59,13 @@ def run_generate(op, context, instruction: str | None = None, seed: int | None =
         start = scene.frame_current if settings.use_current_frame else settings.start_frame
         seed = settings.seed if seed is None else seed
         runtime = runtime_cache.get_runtime(load_settings(context))
+        start_image = None
+        if settings.use_start_image:
+            if not settings.start_image:
+                raise InputError("Choose the photo to start from, or turn Start From Photo off.")
+            start_image = bpy.path.abspath(settings.start_image)
         anim = runtime.generate(text, fps=fps, seed=seed, duration=None if settings.auto_duration else settings.duration,
-                                intensity=settings.intensity)
+                                intensity=settings.intensity, start_image=start_image)
         if on_flame:
             result = flame_ops.write_generated_flame(context, obj, anim, start=start, fps=fps_exact,
                                                      mirror=settings.mirror, reduce=settings.reduce_keys,

@@ -41,6 +41,11 @@ class I2FET_PT_main(_Base, bpy.types.Panel):
         sub = row.row(align=True)
         sub.enabled = not settings.auto_duration
         sub.prop(settings, "duration", text="Seconds")
+        row = layout.row(align=True)
+        row.prop(settings, "use_start_image", text="", icon="IMAGE_DATA")
+        sub = row.row(align=True)
+        sub.enabled = settings.use_start_image
+        sub.prop(settings, "start_image", text="Start From")
         col = layout.column(align=True)
         col.prop(settings, "intensity", slider=True)
         col.prop(settings, "seed")

@@ -44,6 +44,10 @@ class I2FET_PG_settings(bpy.types.PropertyGroup):
     intensity: FloatProperty(name="Intensity", default=1.0, min=0.0, max=2.0,
                              description="Scale of the generated expression weights")
     seed: IntProperty(name="Seed", default=0, min=0)
+    use_start_image: BoolProperty(name="Start From Photo", default=False,
+                                  description="Start from the expression of the face in a photo instead of neutral")
+    start_image: StringProperty(name="Photo", subtype="FILE_PATH",
+                                description="A photo of one face (PNG, JPEG, ...); the largest face is used")
     mirror: BoolProperty(name="Mirror", default=False, description="Swap the left and right sides")
     reduce_keys: BoolProperty(name="Reduce Keys", default=True,
                               description="Drop keys that their neighbours reproduce (easier to edit)")

