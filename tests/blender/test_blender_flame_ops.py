@@ -153,3 +153,17 @@ def test_flame_sequence_drives_an_arkit_face_through_the_map(head_flame, cache_r
     with np.load(tmp_path / "back.npz", allow_pickle=False) as f:
         assert f["expression"].shape == (frames, 50) and f["jaw_pose"].shape == (frames, 3)
         assert abs(f["jaw_pose"][-1, 0] - 0.3) < 0.06
+
+
+def test_generate_on_a_flame_head_of_another_model_changes_nothing(flame_pref, fake_runtime, tmp_path, monkeypatch):
+    from flame_samples import tiny_flame_arrays
+
+    bpy.ops.i2fet.add_flame_head(correctives=False)
+    other = tmp_path / "other_flame.npz"
+    np.savez(other, **tiny_flame_arrays())
+    monkeypatch.setenv("I2FET_FLAME_MODEL", str(other))
+    before = _state()
+    with pytest.raises(RuntimeError, match="5023 vertices but the FLAME model has 60"):
+        bpy.ops.i2fet.generate()
+    assert _state() == before and fake_runtime.calls == []
+    assert bpy.context.active_object.data.shape_keys.animation_data is None
