@@ -8,7 +8,7 @@ there yet, and that one-off build is timed separately. Warm = `read_start_expres
 it once. The detector alone (MediaPipe on the same image) is timed as the in-process baseline.
 Accuracy: mean absolute error of the recovered weights on renders of the default head at known expressions (random
 instances of the knowledge base's concepts, random head rotations up to 8 degrees), on the active and on the inactive
-channels, and the rotation error. Goal on the 2-core CPU this project is developed on: warm <= 300 ms.
+channels, and the rotation error (the issue's bar: active-channel MAE <= 0.15). Goal on the 2-core CPU this project is developed on: warm <= 300 ms.
 """
 
 from __future__ import annotations
@@ -28,7 +28,7 @@ COLD = ("import sys, time; t = time.perf_counter(); from model_runtime.photo imp
         "read_start_expression(sys.argv[1]); print(time.perf_counter() - t)")
 
 
-def faces(count: int, seed: int = 1):
+def faces(count: int, seed: int = 2):
     from model_runtime.knowledge import all_concepts, sample_concept_weights
 
     rng = np.random.default_rng(seed)
@@ -42,6 +42,8 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--repeats", type=int, default=20)
     parser.add_argument("--faces", type=int, default=24)
+    parser.add_argument("--seed", type=int, default=2,
+                        help="the faces' seed; the regressor's training faces come from another (photo/train.py)")
     args = parser.parse_args()
     print(f"machine: {os.cpu_count()} CPUs, python {sys.version.split()[0]}")
 
@@ -60,7 +62,7 @@ def main() -> None:
           f"{time.perf_counter() - begin:.2f} s")
 
     with tempfile.TemporaryDirectory() as tmp:
-        samples = list(faces(args.faces))
+        samples = list(faces(args.faces, args.seed))
         paths = []
         for i, (weights, rotation) in enumerate(samples):
             path = Path(tmp) / f"face{i}.png"

@@ -12,6 +12,12 @@ from typing import Iterator
 from .errors import OutputError
 
 
+# A checkout keeps the shipped weights in the repository's weights/; an installed runtime (the Blender extension's
+# bundled wheel, see build.py) carries them inside the package as model_runtime/_weights.
+_CHECKOUT_WEIGHTS = Path(__file__).resolve().parents[1] / "weights"
+WEIGHTS_DIR = _CHECKOUT_WEIGHTS if _CHECKOUT_WEIGHTS.is_dir() else Path(__file__).resolve().parent / "_weights"
+
+
 def cache_dir() -> Path:
     """The per-user cache folder (I2FET_CACHE_DIR overrides); created on demand."""
     root = os.environ.get("I2FET_CACHE_DIR")

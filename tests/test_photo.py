@@ -67,19 +67,37 @@ def test_result_shape(fitted):
 
 
 def test_recovered_weights(fitted):
-    """Measured (2 cores, mediapipe 0.10.21): mean absolute error on the active channels 0.17 over these faces (0.11
-    to 0.21 per face), 0.07 to 0.16 on the inactive ones. This misses the 0.15 the feature was asked for: the detector
-    follows small channels (cheek and eye squint, eyeWide, noseSneer) only in part, and mixes up channels that move
-    the lips alike (funnel, pucker, stretch). The bounds leave a margin above what was measured."""
+    """The issue's bar: mean absolute error <= 0.15 on the active channels. Measured (2 cores, mediapipe 0.10.21,
+    the shipped regressor): 0.13 over these faces (0.07 to 0.20 per face), 0.03 on the inactive ones."""
     active_errors = []
     for name, (w, _, result) in fitted.items():
+        assert result.warnings == [], name  # the regressor was used
         error = np.abs(result.weights - w)
         active = w > 0
         if active.any():
             active_errors.append(error[active].mean())
-            assert error[active].mean() <= 0.3, name
-        assert error[~active].mean() <= 0.2, name
-    assert np.mean(active_errors) <= 0.22
+            assert error[active].mean() <= 0.25, name
+        assert error[~active].mean() <= 0.08, name
+    assert np.mean(active_errors) <= 0.15
+
+
+def test_without_a_usable_regressor_the_fit_reads_the_photo_and_says_so(fitted, tmp_path, monkeypatch):
+    from model_runtime.photo import regressor
+
+    w, _, good = fitted["talk"]
+    photo = write_render(tmp_path / "talk.png", w)
+    shipped = regressor.DEFAULT_PATH
+    damaged = tmp_path / "photo-regressor.safetensors"
+    damaged.write_bytes(shipped.read_bytes()[:-100])
+    damaged.with_suffix(".json").write_text(shipped.with_suffix(".json").read_text())
+    for path, reason in ((tmp_path / "none.safetensors", "is missing"), (damaged, "does not match the checksum")):
+        monkeypatch.setattr(regressor, "DEFAULT_PATH", path)
+        result = read_start_expression(photo)
+        assert len(result.warnings) == 1 and reason in result.warnings[0], result.warnings
+        assert result.warnings[0].endswith("less accurate.") and "\n" not in result.warnings[0]
+        assert result.weights[CHANNEL_INDEX["jawOpen"]] > 0.4 and result.weights[CHANNEL_INDEX["eyeBlinkLeft"]] > 0.5
+    with pytest.raises(regressor.RegressorUnavailable, match="another landmark model"):
+        regressor.read_regressor(shipped, np.arange(3))
 
 
 def test_neutral_stays_near_neutral_and_strong_channels_are_read(fitted):

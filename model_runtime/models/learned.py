@@ -19,16 +19,13 @@ from ..baseline import ConceptIndex, KeyExpression, key_expression, softmax_conf
 from ..errors import WeightsError
 from ..expression_space import NUM_CHANNELS
 from ..knowledge import all_concepts, concept_weights, get_concept
+from ..paths import WEIGHTS_DIR
 from ..timeline import FrameSpan, TimedSegment
 from .config import I2FETConfig, config_from_dict
 from .data import manner_vector
 from .generator import SIDE_INDEX, KeyGenerator
 from .transition import TransitionModel, fill_span
 
-# A checkout keeps the weights in the repository's weights/; an installed runtime (the Blender extension's bundled
-# wheel, see build.py) carries them inside the package.
-_CHECKOUT_WEIGHTS = Path(__file__).resolve().parents[2] / "weights"
-WEIGHTS_DIR = _CHECKOUT_WEIGHTS if _CHECKOUT_WEIGHTS.is_dir() else Path(__file__).resolve().parents[1] / "_weights"
 DEFAULT_WEIGHTS_NAME = "i2fet-arkit-minilm"
 DEFAULT_WEIGHTS = WEIGHTS_DIR / f"{DEFAULT_WEIGHTS_NAME}.safetensors"
 FORMAT = "i2fet.weights/1"

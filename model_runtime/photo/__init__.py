@@ -7,9 +7,10 @@
 
 Pipeline: load the image (image.py) -> MediaPipe face mesh, largest face (landmarks.py) -> the landmarks the
 project has measured as reliable, with their measured response to each channel (correspondence.py) -> a joint fit of
-weights and a weak-perspective pose (fit.py) -> REFINE_STEPS rounds of render-and-compare: the default head is
-rendered with the current estimate, the detector is run on that render, and the estimate is moved by the difference
-between the two fits, so that what the detector does not see the same way on both cancels out.
+weights and a weak-perspective pose (fit.py) -> the photo regressor's correction of the fitted weights (regressor.py,
+trained by train.py). Without a usable regressor file the fit's weights are refined instead by FIT_ONLY_REFINE_STEPS
+rounds of render-and-compare (the default head is rendered with the current estimate, the detector is run on that
+render, and the estimate is moved by the difference between the two readings), with a warning.
 
 Never imports bpy.
 """
@@ -23,7 +24,8 @@ import numpy as np
 
 from ..errors import InputError
 
-REFINE_STEPS = 2
+REFINE_STEPS = 0  # with the regressor: measured, a render-and-compare round made it worse (0.110 -> 0.145)
+FIT_ONLY_REFINE_STEPS = 2  # without it (its file missing or unusable)
 REFINE_SIZE = 256  # the render-and-compare renders' size (the calibration renders' size)
 
 
@@ -48,18 +50,25 @@ def read_start_expression(path: str | os.PathLike) -> StartExpression:
     from .fit import euler_deg
     from .image import load_image
     from .landmarks import get_detector
+    from .regressor import load_regressor
 
     rgb, _ = load_image(path)
     detector = get_detector()
     detection = detector.detect(rgb)
     head = load_default_head()
     model = load_landmark_model(head)
-    first = _fit(model, detection.points)
-    weights = first.weights.copy()
-    rotation = euler_deg(first.rotation)
-    for _ in range(REFINE_STEPS):
-        weights = _refined(weights, first.weights, rotation, model, head, detector)
+    regressor = load_regressor(model.landmark_ids)
     warnings = []
+    if isinstance(regressor, str):
+        warnings.append(f"The photo regressor cannot be used ({regressor}); the expression was read by the landmark "
+                        f"fit alone, which is less accurate.")
+        regressor = None
+    first = _fit(model, detection.points)
+    observed = _estimate(model, regressor, detection.points, first)
+    weights = observed.copy()
+    rotation = euler_deg(first.rotation)
+    for _ in range(REFINE_STEPS if regressor is not None else FIT_ONLY_REFINE_STEPS):
+        weights = _refined(weights, observed, rotation, model, regressor, head, detector)
     if detection.faces_found > 1:
         warnings.append(f"The image shows {detection.faces_found} faces; the largest one was used.")
     if max(abs(a) for a in rotation) > 30.0:
@@ -77,8 +86,17 @@ def _fit(model, points: np.ndarray):
     return fit_landmarks(points[model.landmark_ids, :2], model.points0, model.slopes, model.segments, model.sigma_mm)
 
 
-def _refined(weights, observed_fit, rotation, model, head, detector) -> np.ndarray:
-    """One render-and-compare step: weights + (fit of the photo - fit of the head rendered with weights)."""
+def _estimate(model, regressor, points: np.ndarray, fit) -> np.ndarray:
+    """The weights read from one detection: the regressor's, or the fit's where there is no regressor."""
+    if regressor is None:
+        return fit.weights
+    from .regressor import features
+
+    return regressor.predict(features(model, points[model.landmark_ids, :2], fit)).astype(np.float64)
+
+
+def _refined(weights, observed, rotation, model, regressor, head, detector) -> np.ndarray:
+    """One render-and-compare step: weights + (reading of the photo - reading of the head rendered with weights)."""
     from ..render import render_expressions
 
     image = render_expressions(weights.astype(np.float32), REFINE_SIZE, head, rotation_deg=rotation)
@@ -86,7 +104,8 @@ def _refined(weights, observed_fit, rotation, model, head, detector) -> np.ndarr
         rendered = detector.detect(image)
     except InputError:  # the detector loses our own head at this estimate: keep the estimate as it is
         return weights
-    return np.clip(weights + (observed_fit - _fit(model, rendered.points).weights), 0.0, 1.0)
+    again = _estimate(model, regressor, rendered.points, _fit(model, rendered.points))
+    return np.clip(weights + (observed - again), 0.0, 1.0)
 
 
 __all__ = ["StartExpression", "read_start_expression"]
