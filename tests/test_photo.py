@@ -1,6 +1,7 @@
 """Start from a photo, with the real MediaPipe face mesh: renders of the default head at known expressions and
 rotations go in, the fitted weights and rotation come out; bad images are refused in one sentence."""
 
+import json
 import struct
 import zlib
 
@@ -294,3 +295,28 @@ def test_landmark_model_is_cached_and_drops_the_face_outline(fitted):
     outline = {i for edge in FACEMESH_FACE_OVAL for i in edge}
     irises = {i for edge in FACEMESH_IRISES for i in edge}
     assert len(dropped & outline) > len(outline) / 2 and not dropped & irises
+
+
+def test_cli_bake_starts_from_the_photo(fitted, tmp_path, capsys):
+    """The baked .blend's first keyed frame is the photo's expression (read in the Blender process)."""
+    import subprocess
+    import sys
+
+    w, rotation, result = fitted["smirk"]
+    photo = write_render(tmp_path / "smirk.png", w, rotation)
+    code = main(["bake", "look surprised", "-o", str(tmp_path / "baked"), "--start-image", str(photo),
+                 "--fps", "24", "--device", "cpu"])
+    _, err = capsys.readouterr()
+    assert code == 0, err
+    blend = tmp_path / "baked" / "look-surprised.blend"
+    probe = ("import bpy, json, sys\n"
+             f"bpy.ops.wm.open_mainfile(filepath={str(blend)!r})\n"
+             "obj = next(o for o in bpy.data.objects if o.type == 'MESH' and o.data.shape_keys)\n"
+             "bpy.context.scene.frame_set(int(obj.data.shape_keys.animation_data.action.frame_range[0]))\n"
+             "print('RESULT' + json.dumps({k.name: k.value for k in obj.data.shape_keys.key_blocks[1:]}))\n")
+    proc = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, timeout=120)
+    line = next(ln for ln in proc.stdout.splitlines() if ln.startswith("RESULT"))
+    values = json.loads(line[len("RESULT"):])
+    from model_runtime.expression_space import ARKIT_CHANNELS
+    baked = np.array([values[c] for c in ARKIT_CHANNELS])
+    np.testing.assert_allclose(baked, result.weights, atol=0.01)  # key reduction keeps within its tolerance
