@@ -252,7 +252,7 @@ def _bake(args: argparse.Namespace) -> int:
 
     validate_instruction(args.instruction)
     if args.start_image is not None:
-        _check_start_image(args.start_image)
+        _check_start_image(args.start_image, find_face=True)
     if importlib.util.find_spec("bpy") is None:
         raise InputError("Baking needs Blender's Python module: run 'pip install bpy==4.5.15' (Python 3.11) or use "
                          "Blender's own batch mode (blender --background --python i2fet_blender/batch.py -- ...).")
@@ -267,9 +267,14 @@ def _bake(args: argparse.Namespace) -> int:
     return subprocess.run(command).returncode
 
 
-def _check_start_image(path: str) -> None:
-    """Refuse an unreadable, non-image, too large or too small start image before any model is loaded (a photo
-    without a face is found out later, by the detector)."""
+def _check_start_image(path: str, find_face: bool = False) -> None:
+    """Refuse an unreadable, non-image, too large or too small start image before any model is loaded; with
+    `find_face` (bake, whose Blender process would otherwise be the first to look) also one without a face."""
+    if find_face:
+        from .photo import read_start_expression
+
+        read_start_expression(path)
+        return
     from .photo.image import load_image
 
     load_image(path)

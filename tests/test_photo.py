@@ -258,9 +258,8 @@ def test_cli_prints_photo_warnings_to_stderr(tmp_path, capsys):
 
 @pytest.mark.parametrize("command, case", [
     *[("generate", case) for case in ("no face", "1x1", "not an image", "missing", "huge")],
-    # bake refuses these before it starts Blender; a photo without a face is found in the Blender process, by the
-    # same Runtime.generate call that the generate cases test.
-    *[("bake", case) for case in ("1x1", "not an image", "missing", "huge")],
+    # bake refuses all of these, a photo without a face included, before it starts Blender.
+    *[("bake", case) for case in ("no face", "1x1", "not an image", "missing", "huge")],
 ])
 def test_cli_bad_start_image_exits_2_and_writes_nothing(bad, tmp_path, capsys, command, case):
     path, fragment = bad[case]
