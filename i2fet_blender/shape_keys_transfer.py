@@ -1,5 +1,9 @@
 """Add ARKit Shape Keys: give any head mesh the default head's 52 ARKit shapes (registration + transfer in the
-runtime's `rigs.shape_transfer`), written as ordinary relative shape keys on top of the mesh's rest shape."""
+runtime's `rigs.shape_transfer`), written as ordinary relative shape keys on top of the mesh's rest shape.
+
+The registration is automatic. To guide it, put vertex groups named `I2FET <landmark>` on the mesh (`I2FET nose_tip`,
+`I2FET chin`, `I2FET mouth_corner_left`, ... see `model_runtime.rigs.head_landmarks.LANDMARK_NAMES`); each group's
+centre is where that landmark of the default head must land."""
 
 from __future__ import annotations
 
@@ -41,6 +45,34 @@ def _triangles(obj) -> np.ndarray:
     return tris.reshape(-1, 3)
 
 
+LANDMARK_PREFIX = "I2FET "
+
+
+def user_landmarks(obj, rest: np.ndarray) -> list[tuple[int, np.ndarray]]:
+    """[(default-head vertex, target point)] from the mesh's `I2FET <landmark>` vertex groups."""
+    from model_runtime.head import load_default_head
+    from model_runtime.rigs.head_landmarks import LANDMARK_NAMES, default_head_landmarks
+
+    groups = {g.index: g.name[len(LANDMARK_PREFIX):] for g in obj.vertex_groups if g.name.startswith(LANDMARK_PREFIX)}
+    if not groups:
+        return []
+    unknown = sorted(name for name in groups.values() if name not in LANDMARK_NAMES)
+    if unknown:
+        raise InputError(f"The vertex group '{LANDMARK_PREFIX}{unknown[0]}' names no landmark; use "
+                         f"{', '.join(LANDMARK_NAMES)}.")
+    members: dict[int, list[int]] = {index: [] for index in groups}
+    for vertex in obj.data.vertices:
+        for element in vertex.groups:
+            if element.group in members and element.weight > 0.0:
+                members[element.group].append(vertex.index)
+    empty = sorted(groups[i] for i, found in members.items() if not found)
+    if empty:
+        raise InputError(f"The landmark group '{LANDMARK_PREFIX}{empty[0]}' has no vertices; assign the vertices where "
+                         f"that landmark is, or delete the group.")
+    source = default_head_landmarks(load_default_head())
+    return [(source[groups[i]], rest[found].mean(axis=0)) for i, found in members.items()]
+
+
 def check_mesh_for_transfer(obj) -> None:
     """Raise InputError unless `obj` is a local, editable mesh without ARKit shape keys yet."""
     from model_runtime.expression_space import ARKIT_CHANNELS
@@ -68,7 +100,9 @@ def add_arkit_shape_keys(obj, *, landmarks=None) -> TransferReport:
 
     check_mesh_for_transfer(obj)
     rest = _rest_coordinates(obj)
-    transfer = transfer_default_head_shapes(rest, _triangles(obj), landmarks=landmarks)
+    if landmarks is None:
+        landmarks = user_landmarks(obj, rest)
+    transfer = transfer_default_head_shapes(rest, _triangles(obj), landmarks=landmarks or None)
     bending = transfer.registration.median_bending()
     if bending > MAX_BENDING:
         raise InputError(f"{obj.name!r} does not look like a head: the default head had to bend by {bending:.0%} to "
@@ -91,6 +125,10 @@ def add_arkit_shape_keys(obj, *, landmarks=None) -> TransferReport:
     fit = float(np.median(reg.distance)) / max(size, 1e-12)
     moved = int(np.count_nonzero(np.abs(deltas).max(axis=(0, 2)) > 0))
     warnings = list(getattr(transfer, "notes", []))
+    guided = ""
+    if landmarks:
+        miss = float(np.max(reg.landmark_error)) / max(size, 1e-12)
+        guided = f" Guided by {len(landmarks)} landmarks (the farthest lands {miss:.1%} of the head's size away)."
     return TransferReport(summary=f"Added {len(ARKIT_CHANNELS)} ARKit shape keys to {obj.name!r}: {moved} of "
                                   f"{rest.shape[0]} vertices move; the default head fits this mesh to a median "
-                                  f"{fit:.2%} of its size.", warnings=warnings)
+                                  f"{fit:.2%} of its size.{guided}", warnings=warnings)

@@ -96,3 +96,34 @@ def test_a_shape_that_is_not_a_head_is_refused(addon):
     with pytest.raises(RuntimeError, match="does not look like a head"):
         bpy.ops.i2fet.add_arkit_shape_keys()
     assert _state(torus) == before
+
+
+def test_landmark_groups_guide_the_registration(addon, variant):
+    """Groups `I2FET <landmark>` placed where the default head's landmarks are on the variant are honoured."""
+    from model_runtime.head import load_default_head
+    from model_runtime.rigs.head_landmarks import default_head_landmarks
+
+    head = load_default_head()
+    obj = _mesh_object(variant.vertices, variant.triangles)
+    # Where each default-head landmark sits on the variant: the variant's nearest vertex to its posed position.
+    for name, index in default_head_landmarks(head).items():
+        posed = variant.scale * head.vertices[index] @ variant.rotation.T + variant.translation
+        nearest = int(np.argmin(np.linalg.norm(variant.vertices - posed, axis=1)))
+        obj.vertex_groups.new(name=f"I2FET {name}").add([nearest], 1.0, "REPLACE")
+    from i2fet_blender.shape_keys_transfer import add_arkit_shape_keys
+
+    report = add_arkit_shape_keys(obj)
+    assert "Guided by 8 landmarks" in report.summary
+    moving = np.abs(variant.truth[:, variant.face]).max(axis=(1, 2)) > 1e-3
+    errors = relative_errors(_key_deltas(obj).astype(np.float64), variant.truth, variant.face)[moving]
+    assert errors.mean() <= 0.10
+
+
+@pytest.mark.parametrize("group, message", [("I2FET nose", "names no landmark"), ("I2FET chin", "has no vertices")])
+def test_bad_landmark_groups_are_refused(addon, variant, group, message):
+    obj = _mesh_object(variant.vertices, variant.triangles)
+    obj.vertex_groups.new(name=group)
+    before = _state(obj)
+    with pytest.raises(RuntimeError, match=message):
+        bpy.ops.i2fet.add_arkit_shape_keys()
+    assert _state(obj) == before
