@@ -176,18 +176,24 @@ def find_rig(obj):
     return parent if parent is not None and parent.type == "ARMATURE" else None
 
 
-def expression_keys(obj) -> list[str]:
-    """The `Exp###` shape keys of `obj`, ordered by their number (Exp000 first)."""
-    numbered = []
+def expression_keys(obj) -> dict[int, str]:
+    """The `Exp###` shape keys of `obj`: {FLAME expression component: key name}, ordered by component."""
+    numbered = {}
     for name in writer.shape_key_names(obj):
         found = EXP_KEY.match(name)
         if found:
-            numbered.append((int(found.group(1)), name))
-    return [name for _, name in sorted(numbered)]
+            numbered.setdefault(int(found.group(1)), name)
+    return dict(sorted(numbered.items()))
 
 
 def is_flame_head(obj) -> bool:
-    return obj is not None and obj.type == "MESH" and bool(expression_keys(obj))
+    """A mesh with Exp### keys and no ARKit-named ones (an ARKit face with one stray `Exp01` key stays ARKit)."""
+    from model_runtime.rig_names import match_channels
+
+    if obj is None or obj.type != "MESH" or not expression_keys(obj):
+        return False
+    match = match_channels(writer.shape_key_names(obj))
+    return not match.mapping and not getattr(match, "split", None)
 
 
 def _bone(rig, *names):
@@ -203,7 +209,7 @@ def _bone(rig, *names):
 @dataclass
 class FlameTarget:
     obj: bpy.types.Object
-    expression_keys: list[str]
+    expression_keys: dict[int, str]  # FLAME expression component -> its Exp### key
     rig: bpy.types.Object | None
     jaw_bone: str | None
     eye_bones: tuple[str, str] | None
@@ -251,9 +257,10 @@ def check_flame_target(obj, model) -> FlameTarget:
     if made_from and made_from != model.sha256:
         raise InputError(f"{obj.name!r} was made from another FLAME file than the one in the preferences; choose "
                          f"that file again.")
-    if len(keys) > model.num_expression:
-        warnings.append(f"{obj.name!r} has {len(keys)} Exp keys but the model only {model.num_expression}; the "
-                        f"extra keys are left alone.")
+    beyond = [name for number, name in keys.items() if number >= model.num_expression]
+    if beyond:
+        warnings.append(f"{obj.name!r} has Exp keys beyond the model's {model.num_expression} components "
+                        f"({beyond[0]}, ...); they are left alone.")
     rig = find_rig(obj)
     if rig is not None and writer.is_linked(rig):
         raise InputError(f"The rig {rig.name!r} is linked from another file; make it local first.")
@@ -333,11 +340,14 @@ def write_flame_animation(target: FlameTarget, expression: np.ndarray, jaw_pose:
     frames = expression.shape[0]
     key = target.obj.data.shape_keys
     curves, clipped = [], 0
-    for i, key_name in enumerate(target.expression_keys[:expression.shape[1]]):
+    for number, key_name in target.expression_keys.items():
+        if number >= expression.shape[1]:
+            continue
         block = key.key_blocks[key_name]
-        values = expression[:, i]
+        values = expression[:, number]
         clipped += int(np.sum((values < block.slider_min) | (values > block.slider_max)))
         curves.append((writer.shape_key_path(key_name), 0, np.clip(values, block.slider_min, block.slider_max)))
+    missing = [i for i in range(expression.shape[1]) if i not in target.expression_keys and np.any(expression[:, i])]
     rig_curves = []
     if target.jaw_bone is not None:
         rig_curves += _rotation_curves(target, target.jaw_bone, jaw_pose)
@@ -345,6 +355,9 @@ def write_flame_animation(target: FlameTarget, expression: np.ndarray, jaw_pose:
         rig_curves += _rotation_curves(target, target.eye_bones[0], eye_pose[:, :3])
         rig_curves += _rotation_curves(target, target.eye_bones[1], eye_pose[:, 3:])
     warnings = list(target.warnings)
+    if missing:
+        warnings.append(f"{len(missing)} expression components have no Exp key on {target.obj.name!r} (e.g. "
+                        f"Exp{missing[0]:03d}); they were skipped.")
     if clipped:
         warnings.append(f"{clipped} expression values were beyond the Exp keys' slider range and were clamped.")
     common = dict(start_frame=start_frame, name=name, anim=anim, fps=fps, reduce=reduce, tolerance=tolerance)
@@ -356,25 +369,37 @@ def write_flame_animation(target: FlameTarget, expression: np.ndarray, jaw_pose:
                             clipped=clipped, warnings=warnings)
 
 
-def read_flame_parameters(target: FlameTarget, frames) -> tuple[np.ndarray, np.ndarray]:
-    """Evaluate the head's animated Exp keys and jaw at `frames` -> expression (T, K), jaw axis-angles (T, 3)."""
+def _flame_rotation(target: FlameTarget, bone_name: str) -> np.ndarray:
+    """The bone's current pose as a FLAME axis-angle (the inverse of `_rotation_curves`)."""
+    pose_bone = target.rig.pose.bones[bone_name]
+    rest = np.array(pose_bone.bone.matrix_local.to_3x3(), dtype=np.float64)
+    local = np.array(pose_bone.matrix_basis.to_3x3(), dtype=np.float64)
+    from model_runtime.rigs.flame_layer import axis_angle_np
+
+    return axis_angle_np(target.flame_axes.T @ rest @ local @ rest.T @ target.flame_axes)
+
+
+def read_flame_parameters(target: FlameTarget, frames) -> tuple[np.ndarray, np.ndarray, np.ndarray | None]:
+    """The head's evaluated FLAME parameters at `frames` (NLA and drivers included, as the viewport shows them):
+    expression (T, highest Exp number + 1; components without a key are 0), jaw (T, 3), eyes (T, 6) or None."""
     frames = list(frames)
-    sampled = writer.sample_curves(target.obj, frames)
-    key = target.obj.data.shape_keys
-    expression = np.stack([sampled.get(name, np.full(len(frames), key.key_blocks[name].value, dtype=np.float32))
-                           for name in target.expression_keys], axis=1)
+    scene = bpy.context.scene
+    keep = scene.frame_current
+    blocks = target.obj.data.shape_keys.key_blocks
+    width = max(target.expression_keys) + 1
+    expression = np.zeros((len(frames), width), dtype=np.float32)
     jaw = np.zeros((len(frames), 3))
-    if target.jaw_bone is not None:
-        scene = bpy.context.scene
-        keep = scene.frame_current
-        pose_bone = target.rig.pose.bones[target.jaw_bone]
-        rest = np.array(pose_bone.bone.matrix_local.to_3x3(), dtype=np.float64)
-        axes = target.flame_axes
+    eyes = np.zeros((len(frames), 6)) if target.eye_bones is not None else None
+    try:
         for t, frame in enumerate(frames):
             scene.frame_set(int(frame))
-            local = np.array(pose_bone.matrix_basis.to_3x3(), dtype=np.float64)
-            flame_rot = axes.T @ rest @ local @ rest.T @ axes
-            axis, angle = Matrix(flame_rot.tolist()).to_quaternion().to_axis_angle()
-            jaw[t] = np.array(axis) * angle
+            for number, name in target.expression_keys.items():
+                expression[t, number] = blocks[name].value
+            if target.jaw_bone is not None:
+                jaw[t] = _flame_rotation(target, target.jaw_bone)
+            if eyes is not None:
+                eyes[t] = np.r_[_flame_rotation(target, target.eye_bones[0]),
+                                _flame_rotation(target, target.eye_bones[1])]
+    finally:
         scene.frame_set(keep)
-    return expression, jaw
+    return expression, jaw, eyes

@@ -71,10 +71,12 @@ def write_generated_flame(context, obj, anim, *, start: int, fps: float, mirror:
     Every check runs before the first write."""
     from model_runtime.expression_space import mirror_weights
 
+    from model_runtime.rigs.flame_convert import canonical_frames
+
     model = flame_model(context)
     target = flame_head.check_flame_target(obj, model)
     fmap = flame_map(context)
-    frames = np.asarray(anim.frames, dtype=np.float32)
+    frames = canonical_frames(anim)
     if mirror:
         frames = np.asarray(mirror_weights(frames), dtype=np.float32)
     frames = keymath.resample(frames, float(anim.fps), float(fps))
@@ -162,15 +164,21 @@ class I2FET_OT_import_flame_sequence(bpy.types.Operator, ImportHelper):
                 writer.check_target(obj)
                 weights = flame_map(context).to_arkit(expression, jaw, eyes)
                 anim = Animation(frames=weights, fps=max(1, int(round(fps))), instruction=name)
-                result = writer.write_animation(obj, anim, start_frame=start, fps=fps, name=name)
+                # Already at the scene's exact rate: keyed frame by frame, not resampled a second time.
+                result = writer.write_animation(obj, anim, start_frame=start, fps=anim.fps, name=name)
                 end, warnings = result.end_frame, result.warnings
         except I2FETError as exc:
             return _fail(self, exc)
         if end > scene.frame_end:
             scene.frame_end = end
+        ignored = [name for name, value in (("global", sequence.global_pose), ("neck", sequence.neck_pose))
+                   if value is not None and np.any(value)]
+        if ignored:
+            warnings.append(f"The sequence's {' and '.join(ignored)} rotation was not keyed (only expression, jaw and "
+                            f"eyes are).")
         for note in sequence.notes + warnings:
             self.report({"WARNING"}, note)
-        self.report({"INFO"}, f"Keyed {sequence.num_frames} FLAME frames on {obj.name!r} (frames {start}-{end}).")
+        self.report({"INFO"}, f"Keyed {sequence.num_frames} FLAME frames on {obj.name!r} as frames {start}-{end}.")
         return {"FINISHED"}
 
 
@@ -194,8 +202,7 @@ class I2FET_OT_export_flame_sequence(bpy.types.Operator, ExportHelper):
             frames = _animated_range(obj)
             if flame_head.is_flame_head(obj):
                 target = flame_head.check_flame_target(obj, flame_model(context))
-                expression, jaw = flame_head.read_flame_parameters(target, frames)
-                eyes = None
+                expression, jaw, eyes = flame_head.read_flame_parameters(target, frames)
             else:
                 writer.check_target(obj)
                 weights = arkit_weights(obj, frames)

@@ -171,6 +171,8 @@ def _flame_output(args: argparse.Namespace):
     output = Path(args.flame_output)
     if output.suffix.lower() != ".npz":
         raise InputError(f"The FLAME output must be an .npz file; {output.name} is not.")
+    if output.resolve() == Path(args.output).resolve():
+        raise InputError("The animation and the FLAME parameters need two different files.")
     check_writable_folder(output)
     from .rigs import load_flame
     from .rigs.flame_map import flame_map_for
@@ -187,6 +189,13 @@ def _train_photo(args: argparse.Namespace) -> int:
             argv += [flag, str(value)]
     if args.faces is not None and args.faces < 100:
         raise InputError(f"Train the photo regressor on at least 100 faces; {args.faces} were asked for.")
+    if args.out is not None:  # found out before minutes of rendering, not after
+        from .paths import check_writable_folder
+
+        if Path(args.out).suffix != ".safetensors":
+            raise InputError(f"The photo regressor is written as .safetensors (a .json goes beside it); "
+                             f"{Path(args.out).name} is not.")
+        check_writable_folder(Path(args.out))
     train.main(argv)
     return 0
 
@@ -218,6 +227,9 @@ def _flame(args: argparse.Namespace) -> int:
         from .paths import StagedOutputs
         from .rigs.flame_convert import flame_to_animation
 
+        if args.fps is not None and sequence.fps is not None and abs(args.fps - sequence.fps) > 1e-6:
+            print(f"i2fet: warning: the sequence says {sequence.fps:g} fps; --fps {args.fps} was not used.",
+                  file=sys.stderr)
         anim = flame_to_animation(sequence, fmap, fps=args.fps, name=Path(args.to_arkit).stem)
         with StagedOutputs() as staged:
             anim.save(staged.stage(Path(args.output)))

@@ -71,6 +71,10 @@ def test_generate_also_writes_flame_parameters(head_flame, tmp_path, capsys):
     (["flame", "{model}", "--to-arkit", "{tmp}/wide.npz", "-o", "{tmp}/x.json"], "only 50"),
     (["flame", "{model}", "--to-arkit", "{tmp}/seq.npz", "-o", "{tmp}/x.json"], "frame rate"),
     (["flame", "{tmp}/seq.npz"], "lacks"),
+    (["generate", "smile", "-o", "{tmp}/same.npz", "--flame-model", "{model}", "--flame-output", "{tmp}/same.npz"],
+     "two different files"),
+    (["train-photo", "--out", "{tmp}/regressor.json"], "written as .safetensors"),
+    (["train-photo", "--out", "{tmp}/missing/r.safetensors"], "does not exist"),
 ])
 def test_bad_flame_arguments(head_flame, tmp_path, capsys, args, message):
     np.savez(tmp_path / "seq.npz", expression=np.zeros((3, 50)))

@@ -170,3 +170,17 @@ def test_bad_parameter_shapes(model):
         FlameLayer(model)(torch.zeros(2, 3), None, torch.zeros(1, 15))
     with pytest.raises(InputError, match="translation"):
         flame_forward_np(model, None, None, np.zeros((1, 15)), np.zeros((1, 2)))
+
+
+def test_axis_angle_inverts_rodrigues_at_all_angles():
+    from model_runtime.rigs.flame_layer import axis_angle_np, rodrigues_np
+
+    rng = np.random.default_rng(4)
+    axes = rng.normal(size=(200, 3))
+    axes /= np.linalg.norm(axes, axis=1, keepdims=True)
+    angles = np.r_[0.0, 1e-9, 1e-6, 1e-3, rng.uniform(0, np.pi - 1e-3, 196)]
+    aa = axes * angles[:, None]
+    np.testing.assert_allclose(axis_angle_np(rodrigues_np(aa)), aa, atol=1e-9)
+    # a rotation held in float32 (as Blender holds bone matrices) still reads small angles to ~1e-7, not ~1e-4
+    small = np.array([[2e-4, -1e-4, 5e-5]])
+    np.testing.assert_allclose(axis_angle_np(rodrigues_np(small).astype(np.float32)), small, atol=1e-6)

@@ -76,6 +76,7 @@ def test_cache_is_used_and_a_corrupt_cache_is_rebuilt(head_flame, cache_root, mo
     cached = flame_map_for(head_flame.model)
     assert cached.from_cache
     np.testing.assert_array_equal(cached.expression, head_flame.map.expression)
+    assert cached.notes == head_flame.map.notes
     map_cache_path(head_flame.model).write_bytes(b"not an npz")
     import model_runtime.rigs.flame_map as module
     calls = []

@@ -10,14 +10,23 @@ from .flame_map import FlameMap
 from .flame_sequence import FlameSequence
 
 
-def animation_to_flame(anim: Animation, fmap: FlameMap) -> FlameSequence:
-    """An ARKit animation as FLAME expression, jaw and eye rotations per frame, at the animation's frame rate."""
+def canonical_frames(anim: Animation) -> np.ndarray:
+    """The animation's (T, 52) weights in ARKIT_CHANNELS order, whatever order it stores them in."""
     from ..expression_space import ARKIT_CHANNELS
 
     frames = np.asarray(anim.frames, dtype=np.float32)
-    if list(anim.channels) != list(ARKIT_CHANNELS):
-        frames = frames[:, [list(anim.channels).index(c) for c in ARKIT_CHANNELS]]
-    expression, jaw, eyes = fmap.to_flame(frames)
+    channels = list(anim.channels)
+    if channels != list(ARKIT_CHANNELS):
+        missing = [c for c in ARKIT_CHANNELS if c not in channels]
+        if missing:
+            raise InputError(f"The animation lacks the ARKit channel {missing[0]}.")
+        frames = frames[:, [channels.index(c) for c in ARKIT_CHANNELS]]
+    return frames
+
+
+def animation_to_flame(anim: Animation, fmap: FlameMap) -> FlameSequence:
+    """An ARKit animation as FLAME expression, jaw and eye rotations per frame, at the animation's frame rate."""
+    expression, jaw, eyes = fmap.to_flame(canonical_frames(anim))
     return FlameSequence(expression=expression, jaw_pose=jaw, eye_pose=eyes, fps=float(anim.fps))
 
 

@@ -61,6 +61,19 @@ def rodrigues_np(aa: np.ndarray) -> np.ndarray:
     return np.eye(3) + a[..., None, None] * k + b[..., None, None] * (k @ k)
 
 
+def axis_angle_np(rot: np.ndarray) -> np.ndarray:
+    """(..., 3, 3) rotations -> (..., 3) axis-angles (angles below pi); the inverse of `rodrigues_np`. The angle comes
+    from atan2 of the sine and cosine parts, which stays accurate for small angles (arccos of the trace does not)."""
+    rot = np.asarray(rot, dtype=np.float64)
+    vee = 0.5 * np.stack([rot[..., 2, 1] - rot[..., 1, 2], rot[..., 0, 2] - rot[..., 2, 0],
+                          rot[..., 1, 0] - rot[..., 0, 1]], axis=-1)
+    sin = np.linalg.norm(vee, axis=-1)
+    cos = 0.5 * (np.trace(rot, axis1=-2, axis2=-1) - 1.0)
+    angle = np.arctan2(sin, cos)
+    factor = np.where(sin > 1e-12, angle / np.maximum(sin, 1e-12), 1.0)
+    return vee * factor[..., None]
+
+
 def flame_forward_np(model: FlameModel, shape, expression, pose, translation=None) -> tuple[np.ndarray, np.ndarray]:
     """Batched FLAME in float64 numpy: returns vertices (B, V, 3) and joints (B, 5, 3)."""
     pose = None if pose is None else np.asarray(pose, dtype=np.float64)

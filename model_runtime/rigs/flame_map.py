@@ -33,9 +33,9 @@ from ..errors import InputError
 from ..expression_space import ARKIT_CHANNELS, NUM_CHANNELS
 from ..paths import atomic_output, cache_dir
 from .flame_file import NUM_JOINTS, FlameModel
-from .flame_layer import FlameLayer, flame_forward_np
+from .flame_layer import FlameLayer, axis_angle_np, flame_forward_np
 
-MAP_VERSION = 1
+MAP_VERSION = 2  # part of the cache key: bump it whenever the registration, the transfer or the fit changes
 JAW_JOINT, LEFT_EYE_JOINT, RIGHT_EYE_JOINT = 2, 3, 4
 NUM_POSE_PARAMS = 9  # jaw (3) + left eye (3) + right eye (3), axis-angles
 EXPRESSION_REG = 1e-4  # ridge on expression coefficients, relative to each shape's own squared size
@@ -165,17 +165,6 @@ def _linear_basis(model: FlameModel) -> np.ndarray:
     return basis
 
 
-def _rotation_to_axis_angle(rot: np.ndarray) -> np.ndarray:
-    """(..., 3, 3) rotation matrices -> (..., 3) axis-angles (angles below pi)."""
-    cos = np.clip((np.trace(rot, axis1=-2, axis2=-1) - 1.0) / 2.0, -1.0, 1.0)
-    angle = np.arccos(cos)
-    skew = np.stack([rot[..., 2, 1] - rot[..., 1, 2], rot[..., 0, 2] - rot[..., 2, 0],
-                     rot[..., 1, 0] - rot[..., 0, 1]], axis=-1)
-    sin = np.sin(angle)
-    factor = np.where(sin > 1e-9, angle / np.maximum(2.0 * sin, 1e-12), 0.5)
-    return skew * factor[..., None]
-
-
 def eye_rotations(head) -> np.ndarray:
     """(52, 6) FLAME-axes rotations of the left and right eyeball in each of the default head's ARKit shapes.
 
@@ -191,7 +180,7 @@ def eye_rotations(head) -> np.ndarray:
             moved = rest + head.deltas[k, index]
             u, _, vt = np.linalg.svd((moved - moved.mean(0)).T @ centred)
             rot = u @ np.diag([1.0, 1.0, np.sign(np.linalg.det(u @ vt))]) @ vt
-            out[k, 3 * side:3 * side + 3] = blender_to_flame(_rotation_to_axis_angle(rot))
+            out[k, 3 * side:3 * side + 3] = blender_to_flame(axis_angle_np(rot))
     return out
 
 
@@ -319,12 +308,13 @@ def _read_cached(path: Path, model: FlameModel) -> FlameMap | None:
         with np.load(path, allow_pickle=False) as f:
             arrays = {name: np.array(f[name]) for name in _FIELDS}
             errors = np.array(f["roundtrip"], dtype=np.float64)
+            notes = [str(n) for n in f["notes"]]
     except Exception:  # noqa: BLE001 -- a bad cache is rebuilt
         return None
     if arrays["expression"].shape != (NUM_CHANNELS, model.num_expression):
         return None
     return FlameMap(**arrays, roundtrip_weight_error=float(errors[0]), roundtrip_vertex_error=float(errors[1]),
-                    model_sha256=model.sha256, from_cache=True)
+                    model_sha256=model.sha256, from_cache=True, notes=notes)
 
 
 def flame_map_for(model: FlameModel, *, landmarks=None, device: str | torch.device = "cpu") -> FlameMap:
@@ -338,6 +328,7 @@ def flame_map_for(model: FlameModel, *, landmarks=None, device: str | torch.devi
     if landmarks is None:
         buffer = io.BytesIO()
         np.savez(buffer, roundtrip=np.array([fmap.roundtrip_weight_error, fmap.roundtrip_vertex_error]),
+                 notes=np.array(fmap.notes, dtype=np.str_).reshape(-1),
                  **{name: getattr(fmap, name) for name in _FIELDS})
         path.parent.mkdir(parents=True, exist_ok=True)
         try:

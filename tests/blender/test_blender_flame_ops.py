@@ -122,7 +122,7 @@ def test_generate_on_a_flame_head_keys_expression_and_jaw(head_flame, cache_root
     anim = make_animation(num_frames=61, fps=30, instruction="open the mouth wide", seed=0)
     expression, jaw, _ = head_flame.map.to_flame(anim.frames)
     target = check_flame_target(obj, head_flame.model)
-    got_exp, got_jaw = read_flame_parameters(target, range(1, 62))
+    got_exp, got_jaw, _ = read_flame_parameters(target, range(1, 62))
     np.testing.assert_allclose(got_exp, np.clip(expression, -5, 5), atol=2e-3)  # key reduction tolerance
     np.testing.assert_allclose(got_jaw, jaw, atol=2e-3)
     assert np.abs(got_jaw[:, 0]).max() > 0.05  # the jaw really moves
@@ -167,3 +167,63 @@ def test_generate_on_a_flame_head_of_another_model_changes_nothing(flame_pref, f
         bpy.ops.i2fet.generate()
     assert _state() == before and fake_runtime.calls == []
     assert bpy.context.active_object.data.shape_keys.animation_data is None
+
+
+def test_an_arkit_face_with_a_stray_exp_key_stays_arkit(fake_runtime, monkeypatch):
+    monkeypatch.delenv("I2FET_FLAME_MODEL", raising=False)
+    bpy.ops.i2fet.add_default_head()
+    obj = bpy.context.active_object
+    obj.shape_key_add(name="Exp01", from_mix=False)
+    assert bpy.ops.i2fet.generate() == {"FINISHED"}
+    assert obj.data.shape_keys.animation_data.action.get("i2fet")
+
+
+def test_import_at_a_fractional_scene_rate_resamples_once(flame_pref, tmp_path, head_flame, cache_root):
+    head_flame.install()
+    scene = bpy.context.scene
+    scene.render.fps, scene.render.fps_base = 30, 1.001  # 29.97
+    _sequence(tmp_path / "long.npz", frames=3001, fps=np.float64(30))  # 100 s
+    scene.frame_current = 1
+    bpy.ops.i2fet.add_flame_head(correctives=False)
+    flame = bpy.context.active_object
+    bpy.ops.i2fet.import_flame_sequence(filepath=str(tmp_path / "long.npz"))
+    bpy.ops.i2fet.add_default_head()
+    arkit = bpy.context.active_object
+    bpy.ops.i2fet.import_flame_sequence(filepath=str(tmp_path / "long.npz"))
+    expected = 1 + int(round(100.0 * 30 / 1.001))
+    for obj in (flame, arkit):
+        assert tuple(obj.data.shape_keys.animation_data.action.frame_range) == (1.0, float(expected)), obj.name
+
+
+def test_exp_keys_are_matched_by_their_number_not_their_position(flame_pref, tmp_path):
+    from i2fet_blender.flame_head import check_flame_target, write_flame_animation
+    from model_runtime.rigs import load_flame
+
+    bpy.ops.i2fet.add_flame_head(correctives=False)
+    obj = bpy.context.active_object
+    obj.shape_key_remove(obj.data.shape_keys.key_blocks["Exp001"])
+    target = check_flame_target(obj, load_flame(flame_pref))
+    expression = np.zeros((2, 50))
+    expression[:, 1] = 1.0  # only the component whose key is gone
+    expression[:, 2] = 0.5
+    result = write_flame_animation(target, expression, np.zeros((2, 3)), start_frame=1)
+    bpy.context.scene.frame_set(1)
+    assert obj.data.shape_keys.key_blocks["Exp002"].value == pytest.approx(0.5)
+    assert any("no Exp key" in w and "Exp001" in w for w in result.warnings)
+
+
+def test_generate_then_export_keeps_the_gaze(head_flame, cache_root, fake_runtime, monkeypatch, tmp_path):
+    head_flame.install()
+    monkeypatch.setenv("I2FET_FLAME_MODEL", str(head_flame.path))
+    bpy.context.scene.render.fps = 30
+    bpy.context.scene.frame_current = 1
+    bpy.ops.i2fet.add_flame_head(correctives=False)
+    bpy.context.scene.i2fet.reduce_keys = False
+    assert bpy.ops.i2fet.generate() == {"FINISHED"}
+    assert bpy.ops.i2fet.export_flame_sequence(filepath=str(tmp_path / "gaze.npz")) == {"FINISHED"}
+    from blender_helpers import make_animation
+
+    _, _, eyes = head_flame.map.to_flame(make_animation(num_frames=61, fps=30, instruction="x", seed=0).frames)
+    with np.load(tmp_path / "gaze.npz", allow_pickle=False) as f:
+        np.testing.assert_allclose(f["eye_pose"], eyes, atol=1e-4)
+    assert np.abs(eyes).max() > 0.01
