@@ -16,6 +16,7 @@ from bpy.props import BoolProperty, StringProperty
 from bpy_extras.io_utils import ExportHelper, ImportHelper
 
 from . import flame_head, keys as keymath, writer
+from .operators import ObjectModeOperator
 from .preferences import get_prefs
 
 _memo: dict = {}
@@ -86,7 +87,7 @@ def write_generated_flame(context, obj, anim, *, start: int, fps: float, mirror:
                                             reduce=reduce, tolerance=tolerance)
 
 
-class I2FET_OT_add_flame_head(bpy.types.Operator):
+class I2FET_OT_add_flame_head(ObjectModeOperator):
     """Add a FLAME head (Exp shape keys, jaw and eye bones) from your FLAME model file, in the scene's units"""
 
     bl_idname = "i2fet.add_flame_head"
@@ -95,10 +96,6 @@ class I2FET_OT_add_flame_head(bpy.types.Operator):
 
     correctives: BoolProperty(name="Pose Correctives", default=True,
                               description="Add FLAME's pose-corrective shape keys, driven by the neck, jaw and eyes")
-
-    @classmethod
-    def poll(cls, context):
-        return context.mode == "OBJECT"
 
     def execute(self, context):
         from model_runtime.errors import I2FETError
@@ -248,16 +245,12 @@ def arkit_weights(obj, frames) -> np.ndarray:
     return out
 
 
-class I2FET_OT_add_arkit_shape_keys(bpy.types.Operator):
+class I2FET_OT_add_arkit_shape_keys(ObjectModeOperator):
     """Give the target head mesh the 52 ARKit shape keys, transferred from the default head by registering the two"""
 
     bl_idname = "i2fet.add_arkit_shape_keys"
     bl_label = "Add ARKit Shape Keys"
     bl_options = {"REGISTER", "UNDO"}
-
-    @classmethod
-    def poll(cls, context):
-        return context.mode == "OBJECT"
 
     def execute(self, context):
         from model_runtime.errors import I2FETError

@@ -13,7 +13,7 @@ import bpy
 from bpy.props import EnumProperty, IntProperty, StringProperty
 from bpy_extras.io_utils import ExportHelper
 
-from . import flame_head, flame_ops, properties, runtime_cache, runtime_env, writer
+from . import properties, runtime_cache, runtime_env, writer
 from .preferences import PACKAGE, get_prefs, load_settings
 
 _last_log = ""
@@ -43,6 +43,8 @@ def run_generate(op, context, instruction: str | None = None, seed: int | None =
     """Validate, generate and write; the body of Generate and of re-running a history entry."""
     from model_runtime.errors import I2FETError, InputError
     from model_runtime.instructions import validate_instruction
+
+    from . import flame_head, flame_ops  # flame_ops builds on this module's operator base
 
     scene = context.scene
     settings = scene.i2fet
@@ -91,16 +93,20 @@ def run_generate(op, context, instruction: str | None = None, seed: int | None =
     return {"FINISHED"}
 
 
-class I2FET_OT_add_default_head(bpy.types.Operator):
+class ObjectModeOperator(bpy.types.Operator):
+    """Operators that add or rebuild objects: only in Object Mode."""
+
+    @classmethod
+    def poll(cls, context):
+        return context.mode == "OBJECT"
+
+
+class I2FET_OT_add_default_head(ObjectModeOperator):
     """Add the default head (52 ARKit shape keys) at the 3D cursor"""
 
     bl_idname = "i2fet.add_default_head"
     bl_label = "Add Default Head"
     bl_options = {"REGISTER", "UNDO"}
-
-    @classmethod
-    def poll(cls, context):
-        return context.mode == "OBJECT"
 
     def execute(self, context):
         from model_runtime.errors import I2FETError
