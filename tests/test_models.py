@@ -238,7 +238,6 @@ def test_mismatched_weights_raise_weights_error(encoder, tmp_path):
         load_learned(bad3, encoder=encoder, device="cpu")
 
 
-@pytest.mark.skipif(not DEFAULT_WEIGHTS.is_file(), reason="shipped weights not built yet")
 def test_shipped_weights_load_and_match_card(encoder):
     digest = sha256_file(DEFAULT_WEIGHTS)
     sidecar = json.loads(DEFAULT_WEIGHTS.with_suffix(".json").read_text())
