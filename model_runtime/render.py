@@ -20,6 +20,7 @@ import numpy as np
 
 from .errors import InputError, OutputError
 from .expression_space import CHANNEL_INDEX, NUM_CHANNELS
+from .geometry import vertex_normals
 from .head import DefaultHead, load_default_head
 from .paths import atomic_output
 
@@ -388,16 +389,6 @@ def _rasterize(screen: np.ndarray, tris: np.ndarray, width: int, height: int, cu
     return covered, zbuf[covered], ids[tri], w1, w2
 
 
-def _vertex_normals(verts: np.ndarray, tris: np.ndarray) -> np.ndarray:
-    face_n = np.cross(verts[tris[:, 1]] - verts[tris[:, 0]], verts[tris[:, 2]] - verts[tris[:, 0]])  # area-weighted
-    normals = np.zeros_like(verts)
-    flat = tris.reshape(-1)
-    for k in range(3):
-        normals[:, k] = np.bincount(flat, weights=np.repeat(face_n[:, k], 3), minlength=verts.shape[0])
-    normals /= np.maximum(np.linalg.norm(normals, axis=1, keepdims=True), 1e-12)
-    return normals
-
-
 def rotation_matrix(yaw: float = 0.0, pitch: float = 0.0, roll: float = 0.0) -> np.ndarray:
     """(3,3) head rotation in Blender axes from angles in degrees: R = Rz(yaw) @ Rx(pitch) @ Ry(roll).
 
@@ -436,7 +427,7 @@ def _render_one(verts: np.ndarray, setup: _Setup, size: int, rotation_deg=None) 
         # view rotation (the light stays with the camera); the mouth's depth darkening follows the unturned head.
         shown = verts if rotation_deg is None else (verts - setup.pivot) @ rotation_matrix(*rotation_deg).T
         attrs = np.empty((verts.shape[0], 7), dtype=np.float32)
-        attrs[:, :3] = _vertex_normals(shown.astype(np.float64), tris)
+        attrs[:, :3] = vertex_normals(shown.astype(np.float64), tris)
         attrs[:, 3:6] = setup.colors
         if setup.inside.size:
             depth = verts[setup.inside, 1] - setup.lip_front - 0.006

@@ -35,7 +35,7 @@ from ..paths import atomic_output, cache_dir
 from .flame_file import NUM_JOINTS, FlameModel
 from .flame_layer import FlameLayer, axis_angle_np, flame_forward_np
 
-MAP_VERSION = 2  # part of the cache key: bump it whenever the registration, the transfer or the fit changes
+MAP_VERSION = 3  # part of the cache key: bump it whenever the registration, the transfer or the fit changes
 JAW_JOINT, LEFT_EYE_JOINT, RIGHT_EYE_JOINT = 2, 3, 4
 NUM_POSE_PARAMS = 9  # jaw (3) + left eye (3) + right eye (3), axis-angles
 EXPRESSION_REG = 1e-4  # ridge on expression coefficients, relative to each shape's own squared size

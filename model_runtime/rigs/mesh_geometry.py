@@ -53,17 +53,6 @@ def triangle_normals(vertices: np.ndarray, triangles: np.ndarray) -> tuple[np.nd
     return normals, 0.5 * length
 
 
-def vertex_normals(vertices: np.ndarray, triangles: np.ndarray) -> np.ndarray:
-    """Area-weighted unit vertex normals (V,3); zero for vertices in no triangle."""
-    a, b, c = (vertices[triangles[:, i]] for i in range(3))
-    cross = np.cross(b - a, c - a)
-    out = np.zeros_like(vertices)
-    for i in range(3):
-        np.add.at(out, triangles[:, i], cross)
-    length = np.linalg.norm(out, axis=1)
-    return out / np.where(length > 0, length, 1.0)[:, None]
-
-
 def mesh_edges(triangles: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """Unique undirected edges (E,2) and how many triangles use each (E,)."""
     e = np.concatenate([triangles[:, [0, 1]], triangles[:, [1, 2]], triangles[:, [2, 0]]])

@@ -30,7 +30,8 @@ import numpy as np
 import torch
 
 from ..errors import InputError
-from .mesh_geometry import Surface, check_mesh, farthest_points, knn, mesh_edges, sample_surface, vertex_normals
+from ..geometry import vertex_normals
+from .mesh_geometry import Surface, check_mesh, farthest_points, knn, mesh_edges, sample_surface
 
 NODE_COUNT = 400
 OVER_RELAXATION = 1.8

@@ -17,7 +17,8 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from ..errors import InputError
-from .mesh_geometry import Surface, check_mesh, vertex_normals
+from ..geometry import vertex_normals
+from .mesh_geometry import Surface, check_mesh
 from .registration import Registration, register
 
 MATCH_COS = 0.0  # a target vertex copies only source surface facing the same half-space as itself
