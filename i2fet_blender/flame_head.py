@@ -221,22 +221,16 @@ class FlameTarget:
 
 
 def _data_rotation(obj, model) -> np.ndarray:
-    """Rotation taking FLAME's axes to the mesh data's, measured by a similarity fit of the mesh to the template."""
-    count = len(obj.data.vertices)
-    coords = np.empty(count * 3, dtype=np.float64)
-    key = obj.data.shape_keys
-    source = key.reference_key.data if key is not None and key.reference_key is not None else obj.data.vertices
-    source.foreach_get("co", coords)
-    mesh = coords.reshape(count, 3)
+    """Rotation taking FLAME's axes to the mesh data's, measured by a similarity fit of the mesh to the template (a
+    mirrored mesh cannot be fitted by a proper rotation, so it ends up far apart and is refused too)."""
+    from model_runtime.rigs.registration import umeyama
+
+    mesh = writer.rest_coordinates(obj)
     tmpl = np.asarray(model.v_template, dtype=np.float64)
-    a, b = tmpl - tmpl.mean(0), mesh - mesh.mean(0)
-    u, _, vt = np.linalg.svd(b.T @ a)
-    d = np.sign(np.linalg.det(u @ vt))
-    rot = u @ np.diag([1.0, 1.0, d]) @ vt
-    scale = np.sum(b * (a @ rot.T)) / max(np.sum(a * a), 1e-18)
-    mismatch = np.sqrt(np.mean(np.sum((b - scale * a @ rot.T) ** 2, 1))) / max(np.sqrt(np.mean(np.sum(b * b, 1))),
-                                                                               1e-18)
-    if d < 0 or mismatch > MAX_TEMPLATE_MISMATCH:
+    rot, scale, shift = umeyama(tmpl, mesh)
+    spread = np.sqrt(np.mean(np.sum((mesh - mesh.mean(0)) ** 2, 1)))
+    mismatch = np.sqrt(np.mean(np.sum((mesh - scale * tmpl @ rot.T - shift) ** 2, 1))) / max(spread, 1e-18)
+    if mismatch > MAX_TEMPLATE_MISMATCH:
         raise InputError(f"{obj.name!r} has the FLAME vertex count but its shape does not match the FLAME model's "
                          f"template ({mismatch:.0%} apart); use the FLAME file it was made from.")
     return rot

@@ -16,7 +16,7 @@ from bpy.props import BoolProperty, StringProperty
 from bpy_extras.io_utils import ExportHelper, ImportHelper
 
 from . import flame_head, keys as keymath, writer
-from .operators import ObjectModeOperator
+from .operators import ObjectModeOperator, one_sentence, scene_fps, target_object
 from .preferences import get_prefs
 
 _memo: dict = {}
@@ -60,22 +60,17 @@ def flame_map(context):
 
 
 def _fail(op, exc) -> set[str]:
-    from .operators import _one_sentence
-
-    op.report({"ERROR"}, _one_sentence(exc))
+    op.report({"ERROR"}, one_sentence(exc))
     return {"CANCELLED"}
 
 
-def write_generated_flame(context, obj, anim, *, start: int, fps: float, mirror: bool, reduce: bool,
+def write_generated_flame(context, target, anim, *, start: int, fps: float, mirror: bool, reduce: bool,
                           tolerance: float):
-    """Generate's FLAME branch: ARKit frames -> FLAME expression, jaw and eyes through the map -> keys on the head.
-    Every check runs before the first write."""
+    """Generate's FLAME branch: ARKit frames -> FLAME expression, jaw and eyes through the map -> keys on the head
+    (`target`: what `flame_head.check_flame_target` returned, before anything was generated)."""
     from model_runtime.expression_space import mirror_weights
-
     from model_runtime.rigs.flame_convert import canonical_frames
 
-    model = flame_model(context)
-    target = flame_head.check_flame_target(obj, model)
     fmap = flame_map(context)
     frames = canonical_frames(anim)
     if mirror:
@@ -111,12 +106,6 @@ class I2FET_OT_add_flame_head(ObjectModeOperator):
         return {"FINISHED"}
 
 
-def _target(context):
-    from .operators import target_object
-
-    return target_object(context)
-
-
 class I2FET_OT_import_flame_sequence(bpy.types.Operator, ImportHelper):
     """Key a FLAME parameter sequence (DECA, EMOCA, SMIRK: .npz or .pkl) onto the target: directly on a FLAME head,
     through the ARKit<->FLAME map on an ARKit face"""
@@ -131,10 +120,8 @@ class I2FET_OT_import_flame_sequence(bpy.types.Operator, ImportHelper):
         from model_runtime.errors import I2FETError
         from model_runtime.rigs.flame_sequence import load_flame_sequence
 
-        from .operators import scene_fps
-
         scene = context.scene
-        obj = _target(context)
+        obj = target_object(context)
         fps = scene_fps(scene)
         try:
             sequence = load_flame_sequence(bpy.path.abspath(self.filepath))
@@ -191,10 +178,8 @@ class I2FET_OT_export_flame_sequence(bpy.types.Operator, ExportHelper):
         from model_runtime.errors import I2FETError
         from model_runtime.rigs.flame_sequence import FlameSequence, save_flame_sequence
 
-        from .operators import scene_fps
-
         scene = context.scene
-        obj = _target(context)
+        obj = target_object(context)
         try:
             frames = _animated_range(obj)
             if flame_head.is_flame_head(obj):
@@ -258,7 +243,7 @@ class I2FET_OT_add_arkit_shape_keys(ObjectModeOperator):
         from . import shape_keys_transfer
 
         try:
-            obj = _target(context)
+            obj = target_object(context)
             report = shape_keys_transfer.add_arkit_shape_keys(obj)
         except I2FETError as exc:
             return _fail(self, exc)

@@ -19,7 +19,7 @@ from .preferences import PACKAGE, get_prefs, load_settings
 _last_log = ""
 
 
-def _one_sentence(exc: BaseException) -> str:
+def one_sentence(exc: BaseException) -> str:
     from model_runtime.errors import I2FETError
 
     if isinstance(exc, I2FETError):
@@ -51,9 +51,9 @@ def run_generate(op, context, instruction: str | None = None, seed: int | None =
     try:
         text = validate_instruction(instruction if instruction is not None else settings.instruction)
         obj = target_object(context)
-        on_flame = flame_head.is_flame_head(obj)
-        if on_flame:
-            flame_head.check_flame_target(obj, flame_ops.flame_model(context))
+        flame_target = None
+        if flame_head.is_flame_head(obj):
+            flame_target = flame_head.check_flame_target(obj, flame_ops.flame_model(context))
         else:
             writer.check_target(obj)
         fps_exact = scene_fps(scene) if settings.use_scene_fps else float(settings.fps)
@@ -68,15 +68,15 @@ def run_generate(op, context, instruction: str | None = None, seed: int | None =
             start_image = bpy.path.abspath(settings.start_image)
         anim = runtime.generate(text, fps=fps, seed=seed, duration=None if settings.auto_duration else settings.duration,
                                 intensity=settings.intensity, start_image=start_image)
-        if on_flame:
-            result = flame_ops.write_generated_flame(context, obj, anim, start=start, fps=fps_exact,
+        if flame_target is not None:
+            result = flame_ops.write_generated_flame(context, flame_target, anim, start=start, fps=fps_exact,
                                                      mirror=settings.mirror, reduce=settings.reduce_keys,
                                                      tolerance=settings.tolerance)
         else:
             result = writer.write_animation(obj, anim, start_frame=start, fps=fps_exact, mirror=settings.mirror,
                                             reduce=settings.reduce_keys, tolerance=settings.tolerance)
     except (I2FETError, ImportError) as exc:
-        op.report({"ERROR"}, _one_sentence(exc))
+        op.report({"ERROR"}, one_sentence(exc))
         return {"CANCELLED"}
     if result.end_frame > scene.frame_end:
         scene.frame_end = result.end_frame
@@ -166,7 +166,7 @@ class I2FET_OT_generate(bpy.types.Operator):
         self._timer = None
         if state != "loaded":
             error = runtime_cache.take_error()
-            message = _one_sentence(error) if error else "The model could not be loaded."
+            message = one_sentence(error) if error else "The model could not be loaded."
             context.scene.i2fet.status = message
             self.report({"ERROR"}, message)
             return {"CANCELLED"}

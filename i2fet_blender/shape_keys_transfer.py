@@ -28,15 +28,6 @@ class TransferReport:
     warnings: list[str] = field(default_factory=list)
 
 
-def _rest_coordinates(obj) -> np.ndarray:
-    count = len(obj.data.vertices)
-    coords = np.empty(count * 3, dtype=np.float32)
-    key = obj.data.shape_keys
-    source = key.reference_key.data if key is not None and key.reference_key is not None else obj.data.vertices
-    source.foreach_get("co", coords)
-    return coords.reshape(count, 3).astype(np.float64)
-
-
 def _triangles(obj) -> np.ndarray:
     mesh = obj.data
     mesh.calc_loop_triangles()
@@ -99,7 +90,7 @@ def add_arkit_shape_keys(obj, *, landmarks=None) -> TransferReport:
     from model_runtime.rigs.shape_transfer import transfer_default_head_shapes
 
     check_mesh_for_transfer(obj)
-    rest = _rest_coordinates(obj)
+    rest = writer.rest_coordinates(obj)
     if landmarks is None:
         landmarks = user_landmarks(obj, rest)
     transfer = transfer_default_head_shapes(rest, _triangles(obj), landmarks=landmarks or None)

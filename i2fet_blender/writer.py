@@ -65,6 +65,16 @@ def shape_key_names(obj) -> list[str]:
     return [kb.name for kb in key.key_blocks if ref is None or kb.name != ref.name]
 
 
+def rest_coordinates(obj) -> np.ndarray:
+    """(V,3) float64 rest positions: the reference (Basis) key where there are shape keys, else the mesh's own."""
+    count = len(obj.data.vertices)
+    coords = np.empty(count * 3, dtype=np.float32)
+    key = obj.data.shape_keys
+    source = key.reference_key.data if key is not None and key.reference_key is not None else obj.data.vertices
+    source.foreach_get("co", coords)
+    return coords.reshape(count, 3).astype(np.float64)
+
+
 def check_target(obj):
     """Raise InputError (one sentence) unless `obj` can take generated animation; returns the ChannelMatch."""
     from model_runtime.rig_names import match_channels

@@ -34,6 +34,7 @@ from ..expression_space import ARKIT_CHANNELS, NUM_CHANNELS
 from ..paths import atomic_output, cache_dir
 from .flame_file import NUM_JOINTS, FlameModel
 from .flame_layer import FlameLayer, axis_angle_np, flame_forward_np
+from .registration import umeyama
 
 MAP_VERSION = 3  # part of the cache key: bump it whenever the registration, the transfer or the fit changes
 JAW_JOINT, LEFT_EYE_JOINT, RIGHT_EYE_JOINT = 2, 3, 4
@@ -175,11 +176,8 @@ def eye_rotations(head) -> np.ndarray:
     for side, part in enumerate((1, 2)):  # eye_left, eye_right in head.PART_NAMES
         index = np.flatnonzero(head.vertex_parts == part)
         rest = head.vertices[index].astype(np.float64)
-        centred = rest - rest.mean(0)
         for k in range(NUM_CHANNELS):
-            moved = rest + head.deltas[k, index]
-            u, _, vt = np.linalg.svd((moved - moved.mean(0)).T @ centred)
-            rot = u @ np.diag([1.0, 1.0, np.sign(np.linalg.det(u @ vt))]) @ vt
+            rot, _, _ = umeyama(rest, rest + head.deltas[k, index])
             out[k, 3 * side:3 * side + 3] = blender_to_flame(axis_angle_np(rot))
     return out
 
