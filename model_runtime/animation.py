@@ -60,7 +60,18 @@ class Animation:
     warnings: list[str] = field(default_factory=list)
 
     def __post_init__(self) -> None:
+        """Checked on creation, so no path (a damaged model, a bad conversion) can save or key NaN or stray values."""
         self.frames = np.ascontiguousarray(self.frames, dtype=np.float32)
+        if self.frames.ndim != 2 or self.frames.shape[1] != len(self.channels):
+            raise InputError(f"An animation needs one row of {len(self.channels)} weights per frame, not an array of "
+                             f"shape {self.frames.shape}.")
+        bad_rows = np.flatnonzero(~np.isfinite(self.frames).all(axis=1))
+        if bad_rows.size:
+            raise InputError(f"The animation holds NaN or infinite weights (first at frame {int(bad_rows[0])}); "
+                             f"nothing was written.")
+        if self.rig == "arkit52" and self.frames.size and (
+                self.frames.min() < -_VALUE_TOLERANCE or self.frames.max() > 1 + _VALUE_TOLERANCE):
+            raise InputError("ARKit weights must lie in [0, 1]; the animation holds values outside it.")
 
     @property
     def num_frames(self) -> int:

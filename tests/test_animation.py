@@ -142,3 +142,18 @@ def test_saved_files_get_ordinary_permissions(tmp_path):
     finally:
         os.umask(mask)
     assert stat.S_IMODE(path.stat().st_mode) == 0o644
+
+
+@pytest.mark.parametrize("bad_value, message", [(float("nan"), "NaN or infinite"), (float("inf"), "NaN or infinite"),
+                                                (-0.5, r"\[0, 1\]"), (1.5, r"\[0, 1\]")])
+def test_an_animation_cannot_hold_non_finite_or_out_of_range_weights(tmp_path, bad_value, message):
+    frames = make_anim().frames.copy()
+    frames[7, 3] = bad_value  # one value in one row is enough
+    with pytest.raises(InputError, match=message):
+        Animation(frames=frames, fps=30)
+    assert not list(tmp_path.iterdir())
+
+
+def test_an_animation_needs_one_column_per_channel():
+    with pytest.raises(InputError, match="one row of 52 weights"):
+        Animation(frames=np.zeros((5, 51), np.float32), fps=30)

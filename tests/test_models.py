@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import hashlib
 import json
+import os
 import shutil
 from pathlib import Path
 
@@ -187,11 +189,16 @@ def _copy(src: Path, dst_dir: Path, name="w.safetensors") -> Path:
     return dst
 
 
+def _write_checksum(path: Path) -> None:
+    """A sidecar that matches the file, so the checks after the checksum are the ones under test."""
+    path.with_suffix(".json").write_text(json.dumps({"sha256": hashlib.sha256(path.read_bytes()).hexdigest()}))
+
+
 def test_corrupt_weights_raise_weights_error(tiny, encoder, tmp_path):
-    # truncated (checksum sidecar removed, so the format check itself must catch it)
+    # truncated, with a sidecar naming the truncated file's own hash, so the format check itself must catch it
     p = _copy(tiny, tmp_path, "trunc.safetensors")
     p.write_bytes(p.read_bytes()[:-1000])
-    p.with_suffix(".json").unlink()
+    _write_checksum(p)
     with pytest.raises(WeightsError, match="cannot be read"):
         load_learned(p, encoder=encoder, device="cpu")
     # a flipped byte with the checksum beside it
@@ -204,6 +211,26 @@ def test_corrupt_weights_raise_weights_error(tiny, encoder, tmp_path):
     # missing
     with pytest.raises(WeightsError, match="does not exist"):
         load_learned(tmp_path / "nope.safetensors", encoder=encoder, device="cpu")
+
+
+def test_weights_without_their_checksum_file_are_refused(tiny, encoder, tmp_path):
+    p = _copy(tiny, tmp_path)
+    load_learned(p, encoder=encoder, device="cpu")
+    p.with_suffix(".json").unlink()
+    with pytest.raises(WeightsError, match="no checksum file"):
+        load_learned(p, encoder=encoder, device="cpu")
+
+
+def test_tampered_weights_with_the_mtime_restored_are_refused(tiny, encoder, tmp_path):
+    p = _copy(tiny, tmp_path)
+    load_learned(p, encoder=encoder, device="cpu")
+    st = p.stat()
+    raw = bytearray(p.read_bytes())
+    raw[-10] ^= 0xFF
+    p.write_bytes(bytes(raw))
+    os.utime(p, ns=(st.st_atime_ns, st.st_mtime_ns))
+    with pytest.raises(WeightsError, match="corrupt"):
+        load_learned(p, encoder=encoder, device="cpu")
 
 
 def test_mismatched_weights_raise_weights_error(encoder, tmp_path):
@@ -222,6 +249,7 @@ def test_mismatched_weights_raise_weights_error(encoder, tmp_path):
     state[key] = torch.zeros(52, 7)
     bad = tmp_path / "shape.safetensors"
     save_file(state, str(bad), metadata=meta)
+    _write_checksum(bad)
     with pytest.raises(WeightsError, match="does not fit"):
         load_learned(bad, encoder=encoder, device="cpu")
     # made for another encoder width
@@ -229,11 +257,19 @@ def test_mismatched_weights_raise_weights_error(encoder, tmp_path):
     other = dict(meta, encoder_dim="512")
     bad2 = tmp_path / "enc.safetensors"
     save_file(state, str(bad2), metadata=other)
+    _write_checksum(bad2)
     with pytest.raises(WeightsError, match="text encoder"):
         load_learned(bad2, encoder=encoder, device="cpu")
+    # made with other weights of the same encoder (a tampered or swapped encoder file)
+    bad4 = tmp_path / "sha.safetensors"
+    save_file(state, str(bad4), metadata=dict(meta, encoder_sha256="0" * 64))
+    _write_checksum(bad4)
+    with pytest.raises(WeightsError, match="trained with other"):
+        load_learned(bad4, encoder=encoder, device="cpu")
     # not an I2FET file at all
     bad3 = tmp_path / "other.safetensors"
     save_file({"x": torch.zeros(2)}, str(bad3))
+    _write_checksum(bad3)
     with pytest.raises(WeightsError):
         load_learned(bad3, encoder=encoder, device="cpu")
 

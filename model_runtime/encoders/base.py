@@ -7,8 +7,6 @@ L2-normalised sentence vector per text. Encoders are loaded from local files onl
 from __future__ import annotations
 
 import abc
-import contextlib
-import json
 import os
 from dataclasses import dataclass
 from pathlib import Path
@@ -17,7 +15,7 @@ from typing import Sequence
 import torch
 
 from ..errors import WeightsError
-from ..paths import atomic_output, cache_dir, sha256_file
+from ..paths import sha256_file
 
 
 @dataclass
@@ -63,52 +61,14 @@ def check_texts(texts: Sequence[str]) -> list[str]:
     return out
 
 
-# --- checksum verification with a cache keyed by (path, size, mtime_ns) ------------------------------------------
-
-_VERIFY_CACHE_NAME = "verified_weights.json"
-
-
-def _cache_file() -> Path:
-    return cache_dir() / _VERIFY_CACHE_NAME
-
-
-def _read_cache() -> dict:
-    with contextlib.suppress(OSError, ValueError):
-        data = json.loads(_cache_file().read_text(encoding="utf-8"))
-        if isinstance(data, dict):
-            return data
-    return {}
-
-
-def _write_cache(data: dict) -> None:
-    # The cache only saves time; failing to write it must never stop a load.
-    with contextlib.suppress(Exception):
-        with atomic_output(_cache_file(), "w") as handle:
-            json.dump(data, handle, indent=0, sort_keys=True)
-
-
-def file_sha256_cached(path: str | os.PathLike) -> str:
-    """sha256 of a file, re-hashed only when its (resolved path, size, mtime_ns) changed since the last hash."""
-    p = Path(path).resolve()
-    st = p.stat()
-    key = str(p)
-    cache = _read_cache()
-    entry = cache.get(key)
-    if isinstance(entry, dict) and entry.get("size") == st.st_size and entry.get("mtime_ns") == st.st_mtime_ns:
-        digest = entry.get("sha256")
-        if isinstance(digest, str) and len(digest) == 64:
-            return digest
-    digest = sha256_file(p)
-    cache = _read_cache()  # re-read: another process may have added entries meanwhile
-    cache[key] = {"size": st.st_size, "mtime_ns": st.st_mtime_ns, "sha256": digest}
-    _write_cache(cache)
-    return digest
-
+# --- checksum verification --------------------------------------------------------------------------------------
+# Every load hashes the file it is about to read. A cache keyed by path, size and mtime was faster but could be fooled
+# (flip bytes, restore the mtime), and hashing 90 MB costs about 50 ms.
 
 def verify_sha256(path: str | os.PathLike, expected: str, what: str) -> str:
     """Raise WeightsError unless the file's sha256 equals `expected`; returns the digest."""
     try:
-        digest = file_sha256_cached(path)
+        digest = sha256_file(path)
     except OSError as exc:
         raise WeightsError(f"Cannot read the {what} weights file {path}: {exc.strerror or exc}.") from None
     if digest != expected:

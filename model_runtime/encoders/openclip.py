@@ -34,7 +34,8 @@ from torch import nn
 
 from ..device import select_device
 from ..errors import InputError, WeightsError
-from .base import TextEmbedding, TextEncoder, adopt_state_dict, check_texts, file_sha256_cached
+from ..paths import sha256_file
+from .base import TextEmbedding, TextEncoder, adopt_state_dict, check_texts
 
 CONFIG_NAME = "open_clip_config.json"
 PREFERRED_WEIGHTS = ("open_clip_model.safetensors", "open_clip_pytorch_model.bin")
@@ -416,7 +417,7 @@ class OpenCLIPEncoder(TextEncoder):
         self.weights_path = weights
         self.model_name = f"OpenCLIP text tower ({Path(weights).name})"
         try:
-            self.checksum = file_sha256_cached(weights)
+            self.checksum = sha256_file(weights)
         except OSError as exc:
             raise WeightsError(f"Cannot read the OpenCLIP checkpoint {weights}: {exc.strerror or exc}.") from None
         kwargs, state = _convert(_read_state(weights), cfg, weights)

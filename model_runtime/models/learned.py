@@ -85,11 +85,13 @@ def _read_metadata(path: Path) -> dict:
         raise WeightsError(f"The I2FET weights file {path} cannot be read as safetensors ({detail}).") from None
 
 
-def expected_sha256(path: Path) -> str | None:
-    """The sha256 recorded beside the weights (the JSON sidecar training writes), or None when there is none."""
+def expected_sha256(path: Path) -> str:
+    """The sha256 recorded beside the weights (the JSON sidecar training writes). Without it nothing could tell a
+    tampered or damaged file from a good one, so a missing sidecar is refused, not skipped."""
     sidecar = path.with_suffix(".json")
     if not sidecar.is_file():
-        return None
+        raise WeightsError(f"The I2FET weights file {path} has no checksum file {sidecar.name} beside it; copy both "
+                           f"files together (training writes them as a pair).")
     try:
         digest = json.loads(sidecar.read_text(encoding="utf-8"))["sha256"]
     except (OSError, ValueError, KeyError, TypeError):
@@ -103,14 +105,13 @@ def load_learned(weights_path: str | Path | None = None, encoder=None, device="a
     """Load the learned generator; `encoder` is a loaded text encoder (the one named in the weights is loaded when
     None); `device` is "auto" | "cpu" | "cuda" or a torch.device."""
     from ..device import select_device
-    from ..encoders.base import file_sha256_cached, load_safetensors, verify_sha256
+    from ..encoders.base import load_safetensors, verify_sha256
 
     path = Path(weights_path) if weights_path is not None else DEFAULT_WEIGHTS
     if not path.is_file():
         raise WeightsError(f"The I2FET weights file {path} does not exist; train it with 'i2fet train' or reinstall.")
     torch_device = device if isinstance(device, torch.device) else select_device(device)
-    expected = expected_sha256(path)
-    digest = verify_sha256(path, expected, "I2FET") if expected else file_sha256_cached(path)
+    digest = verify_sha256(path, expected_sha256(path), "I2FET")
     meta = _read_metadata(path)
     if meta.get("format") != FORMAT:
         raise WeightsError(f"The file {path} is not an I2FET weights file of format {FORMAT}.")
@@ -125,6 +126,10 @@ def load_learned(weights_path: str | Path | None = None, encoder=None, device="a
         from ..encoders import load_text_encoder
 
         encoder = load_text_encoder(meta.get("encoder", "minilm"), device=str(torch_device))
+    if meta.get("encoder_sha256") not in (None, encoder.checksum):
+        raise WeightsError(f"The I2FET weights {path.name} were trained with other {meta.get('encoder_model')} "
+                           f"weights (sha256 {meta['encoder_sha256'][:12]}...) than the text encoder loaded "
+                           f"({encoder.checksum[:12]}...); use the encoder they were trained with.")
     if encoder.token_dim != cfg.ifed.text_dim or str(encoder.token_dim) != meta.get("encoder_dim"):
         raise WeightsError(f"The I2FET weights {path.name} expect a {meta.get('encoder_model')} text encoder with "
                            f"{cfg.ifed.text_dim}-d tokens, but {encoder.model_name} gives {encoder.token_dim}-d.")
