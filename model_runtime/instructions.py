@@ -129,10 +129,11 @@ _QTY_WORDS = (
 _UNIT_SECONDS = ("s", "sec", "secs", "second", "seconds")
 _UNIT_MS = ("ms", "msec", "msecs", "millisecond", "milliseconds", "millisec", "millisecs")
 _UNIT_MIN = ("min", "mins", "minute", "minutes")
+_UNIT_HOURS = ("h", "hr", "hrs", "hour", "hours")  # read so that "over 2 hours" meets the length limit, not the encoder
 _UNIT_FRAMES = ("frame", "frames", "fr", "frm")
-_UNIT_ANY = _alt(_UNIT_SECONDS + _UNIT_MS + _UNIT_MIN + _UNIT_FRAMES)
+_UNIT_ANY = _alt(_UNIT_SECONDS + _UNIT_MS + _UNIT_MIN + _UNIT_HOURS + _UNIT_FRAMES)
 _UNIT_LONG = _alt(("sec", "secs", "second", "seconds", "millisecond", "milliseconds", "min", "mins",
-                   "minute", "minutes", "frame", "frames"))
+                   "minute", "minutes", "hour", "hours", "frame", "frames"))
 _DURATION = (
     rf"(?:(?P<num>{_NUM})\s*-?\s*(?P<unit>{_UNIT_ANY})|(?P<qty>{_QTY_WORDS})[\s-]+(?P<wunit>{_UNIT_LONG}))"
     rf"(?P<half>\s+and\s+a\s+half)?{_E}"
@@ -480,6 +481,8 @@ def _timing(piece: _Piece, m: re.Match[str], offset: int) -> None:
         value /= 1000.0
     elif unit in _UNIT_MIN:
         value *= 60.0
+    elif unit in _UNIT_HOURS:
+        value *= 3600.0
     _set_once(piece, role + "_s", value, phrase)
 
 

@@ -5,6 +5,7 @@ import pytest
 
 from model_runtime.dynamics import eased_frames, smootherstep
 from model_runtime.errors import InputError
+from model_runtime.instructions import parse_instruction
 from model_runtime.timeline import HOLD_S, TRANSITION_S, frame_spans, plan_segments
 
 
@@ -84,3 +85,18 @@ def test_eased_frames_hit_every_target_exactly_and_stay_in_range():
     assert frames.min() >= 0 and frames.max() <= 1
     mid = (spans[1].start_frame + spans[1].apex_frame) // 2
     assert 0.2 < frames[mid, 3] < 0.8
+
+
+@pytest.mark.parametrize("text, what", [("smile over 2 hours", "transition"), ("smile for 0.5 h", "hold"),
+                                        ("smile over 9999 hours", "transition"),
+                                        ("frown over half an hour", "transition")])
+def test_hours_are_read_and_meet_the_length_limit(text, what):
+    parsed = parse_instruction(text)
+    assert not parsed.unplaced and parsed.segments[0].text in ("smile", "frown")
+    with pytest.raises(InputError, match=f"The {what} time of .* must be between 0 and 600 seconds"):
+        plan_segments(parsed.segments, 30, None)
+
+
+def test_a_fraction_of_an_hour_within_the_limit_is_used():
+    plan = plan_segments(parse_instruction("smile in 0.001 hours").segments, 30, None)
+    assert plan[0].transition_s == pytest.approx(3.6)
