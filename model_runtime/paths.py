@@ -26,7 +26,11 @@ def cache_dir() -> Path:
     else:
         base = os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
         path = Path(base) / "i2fet"
-    path.mkdir(parents=True, exist_ok=True)
+    try:
+        path.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise OutputError(f"The cache folder {path} cannot be used ({exc.strerror or exc}); set I2FET_CACHE_DIR to a "
+                          f"writable folder.") from None
     return path
 
 
@@ -61,9 +65,11 @@ def atomic_output(path: str | os.PathLike, mode: str = "wb") -> Iterator:
             handle.flush()
             os.fsync(handle.fileno())
         os.replace(tmp_name, target)
-    except BaseException:
+    except BaseException as exc:
         with contextlib.suppress(OSError):
             os.unlink(tmp_name)
+        if isinstance(exc, OSError):  # a full disk, a quota, a file-size limit: one sentence, nothing left behind
+            raise OutputError(f"Cannot write {target}: {exc.strerror or exc}.") from None
         raise
 
 
@@ -94,14 +100,21 @@ class StagedOutputs:
         return self
 
     def __exit__(self, exc_type, exc, tb) -> None:
-        if exc_type is None:
-            for tmp, target in self._pending:
-                os.replace(tmp, target)
-        else:
-            for tmp, _ in self._pending:
+        names = ", ".join(str(target) for _, target in self._pending) or "the outputs"
+        try:
+            if exc_type is not None and issubclass(exc_type, OSError):  # a full disk while writing: one sentence
+                raise OutputError(f"Cannot write {names}: {exc.strerror or exc}.") from None
+            if exc_type is None:
+                for tmp, target in self._pending:
+                    try:
+                        os.replace(tmp, target)
+                    except OSError as err:
+                        raise OutputError(f"Cannot write {target}: {err.strerror or err}.") from None
+        finally:
+            for tmp, _ in self._pending:  # after a success none is left; after any failure, all are removed
                 with contextlib.suppress(OSError):
                     os.unlink(tmp)
-        self._pending.clear()
+            self._pending.clear()
 
 
 def check_writable_folder(path: str | os.PathLike) -> None:

@@ -125,9 +125,42 @@ def test_failed_preview_removes_the_animation_too(tmp_path, capsys, monkeypatch)
         raise OSError("disk full")
 
     monkeypatch.setattr(render, "write_contact_sheet", boom)
-    with pytest.raises(OSError):
-        main(["generate", "smile", "-o", str(tmp_path / "a.json"), "--preview", str(tmp_path / "a.png")])
+    code, _, err = run(["generate", "smile", "-o", str(tmp_path / "a.json"), "--preview", str(tmp_path / "a.png")],
+                       capsys)
+    assert code == 2 and "Cannot write" in err and "disk full" in err and err.count("\n") == 1
     assert list(tmp_path.iterdir()) == []
+
+
+_FILE_SIZE_LIMITED = """
+import resource, signal, sys
+signal.signal(signal.SIGXFSZ, signal.SIG_IGN)  # writes past the limit then fail with EFBIG, as on a full disk
+resource.setrlimit(resource.RLIMIT_FSIZE, (2000, 2000))
+from model_runtime.cli import main
+sys.exit(main(sys.argv[1:]))
+"""
+
+
+@pytest.mark.parametrize("extra", [[], ["--preview", "{d}/a.png"]])
+def test_a_full_disk_is_one_sentence_and_leaves_nothing(tmp_path, extra):
+    args = ["generate", "smile, then frown", "-o", str(tmp_path / "a.json"), "--model", "baseline"]
+    args += [a.replace("{d}", str(tmp_path)) for a in extra]
+    env = dict(os.environ, PYTHONPATH=str(Path(__file__).resolve().parents[1]))
+    proc = subprocess.run([sys.executable, "-c", _FILE_SIZE_LIMITED, *args], capture_output=True, text=True, env=env,
+                          timeout=300)
+    assert proc.returncode == 2 and "Traceback" not in proc.stderr, proc.stderr
+    assert "Cannot write" in proc.stderr and "too large" in proc.stderr.lower()
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_a_cache_folder_that_is_a_file_is_one_sentence(tmp_path):
+    blocker = tmp_path / "not-a-folder"
+    blocker.write_text("x")
+    env = dict(os.environ, PYTHONPATH=str(Path(__file__).resolve().parents[1]), I2FET_CACHE_DIR=str(blocker / "c"))
+    proc = subprocess.run([sys.executable, "-m", "model_runtime", "generate", "smile", "-o", str(tmp_path / "a.json")],
+                          capture_output=True, text=True, env=env, timeout=300)
+    assert proc.returncode == 2 and "Traceback" not in proc.stderr and proc.stderr.count("\n") == 1, proc.stderr
+    assert "cache folder" in proc.stderr and "I2FET_CACHE_DIR" in proc.stderr
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["not-a-folder"]
 
 
 def test_module_entry_point_and_info_in_a_new_process(tmp_path):

@@ -209,6 +209,22 @@ def test_bad_images_are_one_sentence(bad, case):
     assert fragment in message and message.endswith(".") and "\n" not in message
 
 
+def test_a_fifo_as_start_image_is_refused_without_blocking(tmp_path):
+    import os
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    fifo = tmp_path / "pipe.png"
+    os.mkfifo(fifo)
+    probe = ("import sys\nfrom model_runtime.photo.image import load_image\nfrom model_runtime.errors import InputError\n"
+             "try:\n    load_image(sys.argv[1])\nexcept InputError as exc:\n    print(exc)\n")
+    env = dict(os.environ, PYTHONPATH=str(Path(__file__).resolve().parents[1]))
+    # Opening a FIFO with no writer blocks forever, so the reader runs in a child that a timeout can end.
+    proc = subprocess.run([sys.executable, "-c", probe, str(fifo)], capture_output=True, text=True, env=env, timeout=60)
+    assert "not a regular file" in proc.stdout, proc.stdout + proc.stderr
+
+
 def test_limit_is_forty_megapixels(tmp_path):
     assert MAX_PIXELS == 40_000_000
     with pytest.raises(InputError, match="megapixels"):

@@ -24,6 +24,8 @@ def load_image(path: str | os.PathLike) -> tuple[np.ndarray, float]:
     source = Path(path)
     if source.is_dir():
         raise InputError(f"The start image {source} is a folder, not an image file.")
+    if source.exists() and not source.is_file():  # a FIFO or device would block or never end
+        raise InputError(f"The start image {source} is not a regular file (a pipe or a device); give an image file.")
     try:
         with Image.open(source) as image:
             width, height = image.size
