@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-bpy = pytest.importorskip("bpy")
+import bpy  # noqa: E402 - a missing bpy must fail the run, never skip the Blender tests
 
 
 def make_animation(num_frames: int = 31, fps: int = 30, instruction: str = "test smile", seed: int = 0):

@@ -11,7 +11,7 @@ os.environ.setdefault("BLENDER_USER_RESOURCES", _USER_RESOURCES)
 
 import pytest  # noqa: E402
 
-bpy = pytest.importorskip("bpy")
+import bpy  # noqa: E402 - a missing bpy must fail the run, never skip the Blender tests
 
 from blender_helpers import FakeRuntime, make_animation  # noqa: E402
 

@@ -6,7 +6,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-bpy = pytest.importorskip("bpy")
+import bpy  # noqa: E402 - a missing bpy must fail the run, never skip the Blender tests
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from flame_samples import head_flame_arrays  # noqa: E402
