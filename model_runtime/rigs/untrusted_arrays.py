@@ -3,7 +3,7 @@ they carry and without allocating more memory than their checked, declared shape
 
 Pickles (`restricted_unpickle`): `find_class` admits only numpy's own array reconstruction, scipy.sparse csc/csr
 matrices and chumpy `Ch` through local stand-ins (neither scipy nor chumpy is imported), copyreg._reconstructor for
-those stand-ins, _codecs.encode for latin-1 text (how protocols 0-2 carry bytes) and set/frozenset (chumpy's state
+those stand-ins, _codecs.encode for latin-1 text and bytes() (how protocols 0-2 carry bytes) and set/frozenset (chumpy's state
 holds sets). The numpy pieces are gated too:
   * a dtype must be a plain number type (bool, fixed-size ints and floats, either byte order) and its pickled state
     must equal the state numpy itself writes for that type: a forged state could clear an object dtype's flags and
@@ -267,6 +267,13 @@ def _latin1_bytes(text, encoding="latin1"):
     return text.encode("latin1")
 
 
+def _empty_bytes(*args):
+    """builtins.bytes as Python 3 uses it to pickle b'' at protocols 0-2 (an empty array's data)."""
+    if args:
+        raise UntrustedFileError("it builds bytes in a way pickles never do")
+    return b""
+
+
 def _stand_in_reconstructor(cls, base, state):
     """copyreg._reconstructor (pickle protocols 0 and 1), limited to the stand-in classes on a plain object base."""
     if cls not in STAND_INS or base is not object or state is not None:
@@ -278,6 +285,7 @@ def _allowed_globals() -> dict[tuple[str, str], object]:
     allowed: dict[tuple[str, str], object] = {("numpy", "ndarray"): _NDARRAY, ("numpy", "dtype"): _Gate(_pickled_dtype),
                                               ("copyreg", "_reconstructor"): _Gate(_stand_in_reconstructor),
                                               ("_codecs", "encode"): _Gate(_latin1_bytes),
+                                              ("builtins", "bytes"): _Gate(_empty_bytes),
                                               # chumpy's pickled state holds sets; object is copyreg's base class
                                               ("builtins", "set"): set, ("builtins", "frozenset"): frozenset,
                                               ("builtins", "object"): object}
@@ -403,7 +411,8 @@ def nested_size(value, limit: int) -> int:
 class NpzArrays:
     """The arrays of an npz file, each read only when asked for and only after its header was checked.
 
-    `header(name)` gives (shape, dtype) without reading data; `read(name)` reads exactly the declared bytes."""
+    `header(name)` gives (shape, dtype) without reading data, for the caller to check (the sizes are not capped
+    here); `read(name)` reads exactly the declared bytes."""
 
     def __init__(self, path: Path):
         try:
@@ -439,7 +448,8 @@ class NpzArrays:
             raise UntrustedFileError(f"its '{name}' cannot be read ({type(exc).__name__})") from None
         if not plain_dtype(dtype):
             raise UntrustedFileError(f"its '{name}' holds {dtype} values, not plain numbers")
-        _count(shape)
+        if not all(type(n) is int and n >= 0 for n in shape):
+            raise UntrustedFileError(f"its '{name}' declares the shape {shape}")
         return shape, dtype
 
     def read(self, name: str) -> np.ndarray:
