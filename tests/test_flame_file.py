@@ -250,3 +250,24 @@ def test_posedirs_layouts_and_no_expression(tmp_path):
     model["posedirs"] = model["posedirs"].T.copy()
     again = load_flame(write_npz(tmp_path / "flame2.npz", model))
     np.testing.assert_array_equal(again.posedirs, loaded.posedirs)
+
+
+@pytest.mark.parametrize("indices, message", [
+    ([10**30] * 3, "indices that are not a one-dimensional array"),
+    (np.full(3, 1e30), "indices that are not integers"),
+    (np.full(3, 2**64 - 1, dtype=np.uint64), "inconsistent indices or shape"),
+    (np.full(3, 10**18, dtype=np.int64), "inconsistent indices or shape"),
+    (np.array([-1, 0, 1]), "inconsistent indices or shape"),
+])
+def test_sparse_indices_out_of_any_range_are_one_sentence(tmp_path, indices, message):
+    from hostile_files import ForgedSparse
+
+    model = tiny_model()
+    regressor = scipy.sparse.csc_matrix((np.ones(3), ([0, 1, 2], [0, 1, 2])), shape=(5, V))  # three entries
+    model["J_regressor"] = ForgedSparse(regressor, indices=indices)
+    path = tmp_path / "flame2023.pkl"
+    path.write_bytes(pickle.dumps(model, protocol=2))
+    with pytest.raises(WeightsError, match=message) as info:
+        load_flame(path)
+    text = str(info.value)
+    assert text.endswith(".") and "\n" not in text

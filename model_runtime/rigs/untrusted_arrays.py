@@ -237,9 +237,12 @@ class SparseMatrix:
         rows, cols = self.declared_shape
         s = self.state
         data, indices, indptr = (s.get(k) for k in ("data", "indices", "indptr"))
-        if not all(isinstance(a, np.ndarray) and a.ndim == 1 for a in (data, indices, indptr)):
-            raise UntrustedFileError("a sparse matrix in it is incomplete (needs data, indices, indptr, shape)")
-        if indices.dtype.kind not in "iu" or indptr.dtype.kind not in "iu" or indices.shape != data.shape:
+        for name, value in (("data", data), ("indices", indices), ("indptr", indptr)):
+            if not isinstance(value, np.ndarray) or value.ndim != 1:
+                raise UntrustedFileError(f"a sparse matrix in it has {name} that are not a one-dimensional array")
+        if indices.dtype.kind not in "iu" or indptr.dtype.kind not in "iu":
+            raise UntrustedFileError("a sparse matrix in it has indices that are not integers")
+        if indices.shape != data.shape:
             raise UntrustedFileError("a sparse matrix in it has inconsistent data and indices")
         outer, inner = (cols, rows) if self.compressed_columns else (rows, cols)
         if (indptr.shape != (outer + 1,) or indptr[0] != 0 or indptr[-1] != data.size or np.any(indptr[1:] <
