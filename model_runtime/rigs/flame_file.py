@@ -54,6 +54,11 @@ CACHE_VERSION = 1
 MAX_VERTICES = 50_000
 MAX_FACES = 4 * MAX_VERTICES
 MAX_COMPONENTS = 500
+# What makes a template a plausible head for fitting ARKit shapes (FLAME's: 5023 vertices, about 0.35 m across,
+# median edge about 1% of that): fewer vertices, another scale, triangles across the head or a flat cloud are refused.
+MIN_HEAD_VERTICES = 1_000
+HEAD_DIAGONAL_M = (0.1, 1.0)
+MAX_MEDIAN_EDGE_SHARE = 0.05
 
 EDITION_2020 = "FLAME 2020"
 EDITION_2023 = "FLAME 2023"
@@ -226,6 +231,32 @@ def _normalise(raw: dict, where: str) -> dict:
 
 
 _ARRAY_FIELDS = ("v_template", "shapedirs", "exprdirs", "posedirs", "J_regressor", "kintree_table", "weights", "f")
+
+
+def check_head_template(v_template: np.ndarray, faces: np.ndarray) -> None:
+    """Refuse a template that is not a plausible head mesh before ARKit shapes are fitted to it: a random 60-vertex
+    "FLAME" model would otherwise get a map with residuals of 10^12 %."""
+    v = v_template.shape[0]
+    if v < MIN_HEAD_VERTICES:
+        raise WeightsError(f"The FLAME model has only {v} vertices, too few for a head (FLAME has 5023), so ARKit "
+                           f"shapes cannot be fitted to it.")
+    used = np.unique(faces).size if faces.size else 0
+    if faces.shape[0] < v or used < 0.9 * v:
+        raise WeightsError(f"The FLAME model's template is not a surface: {faces.shape[0]} triangles cover {used} of "
+                           f"its {v} vertices.")
+    diagonal = float(np.linalg.norm(np.ptp(v_template, axis=0)))
+    if not HEAD_DIAGONAL_M[0] <= diagonal <= HEAD_DIAGONAL_M[1]:
+        raise WeightsError(f"The FLAME model's template is {diagonal:.3g} m across, not a head in metres (FLAME's is "
+                           f"about 0.35 m).")
+    corners = v_template[faces]
+    edges = np.linalg.norm(corners - np.roll(corners, 1, axis=1), axis=2)
+    areas = np.linalg.norm(np.cross(corners[:, 1] - corners[:, 0], corners[:, 2] - corners[:, 0]), axis=1)
+    spread = np.linalg.svd(v_template - v_template.mean(axis=0), compute_uv=False)
+    if (np.median(edges) > MAX_MEDIAN_EDGE_SHARE * diagonal or np.mean(areas <= 1e-12 * diagonal**2) > 0.01
+            or spread[2] < 0.1 * spread[0]):
+        raise WeightsError("The FLAME model's template is not a head mesh (its triangles span the head, are "
+                           "degenerate, or the vertices lie nearly in a plane), so ARKit shapes cannot be fitted to "
+                           "it.")
 
 
 def detect_edition(source: str, filename: str) -> str:
