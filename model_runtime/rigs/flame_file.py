@@ -334,7 +334,8 @@ def load_flame(path: str | Path) -> FlameModel:
         else:
             raw, saw_chumpy = _read_pickle(path)
             source = "chumpy" if saw_chumpy else "pickle"
-        arrays = _normalise(raw, str(path))
+        with np.errstate(all="ignore"):  # overflowing values are refused by the checks, not reported as warnings
+            arrays = _normalise(raw, str(path))
         _write_cache(cache_file, arrays, source)
 
     edition = detect_edition(source, path.name)

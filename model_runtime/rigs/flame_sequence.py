@@ -206,7 +206,11 @@ def _pose_parts(data: dict, jaw_key, where: str) -> tuple[dict, list[str]]:
 
 def load_flame_sequence(path: str | Path) -> FlameSequence:
     """Read a FLAME parameter sequence; bad files raise InputError with one sentence naming the problem."""
-    path = Path(path)
+    with np.errstate(all="ignore"):  # overflowing values are refused by the checks, not reported as warnings
+        return _load(Path(path))
+
+
+def _load(path: Path) -> FlameSequence:
     where = str(path)
     data, names = _read_raw(path)
     exp_key, exp_value = _first(data, EXPRESSION_KEYS)
