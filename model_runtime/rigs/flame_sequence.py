@@ -12,9 +12,9 @@ Reading accepts an .npz (never with pickles inside) or a .pkl read through the F
   fps         `fps` or `frame_rate` (a number), optional
 
 Only the first key of each kind is read (an npz member's header is checked before its data), and an array may hold
-at most MAX_VALUES numbers. Leading batch axes of size one (EMOCA saves (1, N) per frame) are dropped. A 3-value `pose` next to no jaw key is
-refused, since it could be either rotation. Writing produces `expression` (T, N) and `jaw_pose` (T, 3) float32, plus
-`fps` and the other rotations when known.
+at most MAX_VALUES numbers. Leading batch axes of size one (EMOCA saves (1, N) per frame) are dropped. A 3-value
+`pose` next to no jaw key is refused, since it could be either rotation. Writing produces `expression` (T, N) and
+`jaw_pose` (T, 3) float32, plus `fps` and the other rotations when known.
 """
 
 from __future__ import annotations

@@ -3,8 +3,8 @@ they carry and without allocating more memory than their checked, declared shape
 
 Pickles (`restricted_unpickle`): `find_class` admits only numpy's own array reconstruction, scipy.sparse csc/csr
 matrices and chumpy `Ch` through local stand-ins (neither scipy nor chumpy is imported), copyreg._reconstructor for
-those stand-ins, _codecs.encode for latin-1 text and bytes() (how protocols 0-2 carry bytes) and set/frozenset (chumpy's state
-holds sets). The numpy pieces are gated too:
+those stand-ins, _codecs.encode for latin-1 text and bytes() (how protocols 0-2 carry bytes) and set/frozenset
+(chumpy's state holds sets). The numpy pieces are gated too:
   * a dtype must be a plain number type (bool, fixed-size ints and floats, either byte order) and its pickled state
     must equal the state numpy itself writes for that type: a forged state could clear an object dtype's flags and
     let raw bytes become an object array of forged pointers (a memory fault when it is read);
