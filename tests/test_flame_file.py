@@ -250,3 +250,92 @@ def test_posedirs_layouts_and_no_expression(tmp_path):
     model["posedirs"] = model["posedirs"].T.copy()
     again = load_flame(write_npz(tmp_path / "flame2.npz", model))
     np.testing.assert_array_equal(again.posedirs, loaded.posedirs)
+
+
+@pytest.mark.parametrize("indices, message", [
+    ([10**30] * 3, "indices that are not a one-dimensional array"),
+    (np.full(3, 1e30), "indices that are not integers"),
+    (np.full(3, 2**64 - 1, dtype=np.uint64), "inconsistent indices or shape"),
+    (np.full(3, 10**18, dtype=np.int64), "inconsistent indices or shape"),
+    (np.array([-1, 0, 1]), "inconsistent indices or shape"),
+])
+def test_sparse_indices_out_of_any_range_are_one_sentence(tmp_path, indices, message):
+    from hostile_files import ForgedSparse
+
+    model = tiny_model()
+    regressor = scipy.sparse.csc_matrix((np.ones(3), ([0, 1, 2], [0, 1, 2])), shape=(5, V))  # three entries
+    model["J_regressor"] = ForgedSparse(regressor, indices=indices)
+    path = tmp_path / "flame2023.pkl"
+    path.write_bytes(pickle.dumps(model, protocol=2))
+    with pytest.raises(WeightsError, match=message) as info:
+        load_flame(path)
+    text = str(info.value)
+    assert text.endswith(".") and "\n" not in text
+
+
+def sphere(radius=0.15, rings=40, segments=60):
+    """A closed UV sphere the size of a head: vertices (N, 3) and triangles (F, 3)."""
+    theta = np.linspace(0, np.pi, rings + 2)[1:-1]
+    phi = np.linspace(0, 2 * np.pi, segments, endpoint=False)
+    t, p = np.meshgrid(theta, phi, indexing="ij")
+    points = radius * np.stack([np.sin(t) * np.cos(p), np.cos(t), np.sin(t) * np.sin(p)], -1).reshape(-1, 3)
+    points = np.vstack([points, [[0, radius, 0], [0, -radius, 0]]])
+    top, bottom = len(points) - 2, len(points) - 1
+    faces = []
+    for r in range(rings - 1):
+        for s in range(segments):
+            a, b = r * segments + s, r * segments + (s + 1) % segments
+            faces += [(a, a + segments, b), (b, a + segments, b + segments)]
+    for s in range(segments):
+        faces += [(top, (s + 1) % segments, s), (bottom, (rings - 1) * segments + s,
+                                                 (rings - 1) * segments + (s + 1) % segments)]
+    return points, np.array(faces, dtype=np.int64)
+
+
+def test_head_sized_meshes_pass_the_plausibility_check():
+    from model_runtime.rigs.flame_file import check_head_template
+
+    points, faces = sphere()
+    check_head_template(points, faces)
+    check_head_template(points * [1.0, 1.3, 1.1], faces)  # elongated like a head
+
+
+@pytest.mark.parametrize("variant, message", [
+    ("sixty", "only 60 vertices"),
+    ("random_triangles", "not a head mesh"),
+    ("flat", "not a head mesh"),
+    ("centimetres", "100 m across"),
+    ("points_only", "not a surface"),
+    ("collapsed", "not a head mesh"),
+])
+def test_implausible_head_templates_are_refused(variant, message):
+    from model_runtime.rigs.flame_file import check_head_template
+
+    points, faces = sphere()
+    rng = np.random.default_rng(0)
+    if variant == "sixty":
+        points, faces = tiny_flame_arrays()["v_template"], tiny_flame_arrays()["f"].astype(np.int64)
+    elif variant == "random_triangles":
+        faces = rng.integers(0, len(points), faces.shape)
+    elif variant == "flat":
+        points = points * [1.0, 1.0, 0.02]
+    elif variant == "centimetres":
+        points = points * 100 / np.linalg.norm(np.ptp(points, 0)) * 1.0
+    elif variant == "points_only":
+        faces = faces[: len(points) // 2]
+    else:
+        points = points.copy()
+        points[faces[: len(faces) // 2].ravel()] = 0.0  # half the triangles shrink to a point
+        points[0] = [0.15, 0.15, 0.15]
+    with pytest.raises(WeightsError, match=message) as info:
+        check_head_template(points, faces)
+    assert str(info.value).endswith(".") and "\n" not in str(info.value)
+
+
+def test_cli_refuses_a_tiny_random_model_instead_of_mapping_it(tmp_path, capsys):
+    from model_runtime.cli import main
+
+    path = write_npz(tmp_path / "flame.npz", tiny_model())
+    assert main(["flame", str(path)]) == 2
+    out, err = capsys.readouterr()
+    assert out == "" and "only 60 vertices, too few for a head" in err and err.count("\n") == 1

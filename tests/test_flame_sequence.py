@@ -145,3 +145,41 @@ def test_bad_files_are_refused_with_one_sentence(tmp_path, monkeypatch, case, me
 def test_missing_file(tmp_path):
     with pytest.raises(InputError, match="does not exist"):
         load_flame_sequence(tmp_path / "nope.npz")
+
+
+@pytest.mark.parametrize("content, message", [
+    ({"exp": np.zeros((0, 50))}, "holds no frames"),
+    ({"exp": np.zeros((1, 0, 50))}, "holds no frames"),
+    ({"exp": [[10**400] * 50] * 3}, "not an array of ordinary numbers"),
+    ({"exp": EXP, "fps": 10**400}, "'fps' in .* is not an array of ordinary numbers"),
+    ({"exp": EXP, "fps": 1e300}, "a frame rate is between 1 and 1000"),
+    ({"exp": EXP, "fps": np.zeros(0)}, "'fps' in .* is empty"),
+    ({"exp": EXP, "jaw_pose": [[10**400, 0, 0]] * T}, "not an array of ordinary numbers"),
+    ({"exp": [1j] * 50}, "tries to load builtins.complex"),
+    ({"exp": "abc"}, "not an array of ordinary numbers"),
+    ([{"exp": EXP[0]}] * 3 + [{"exp": EXP[0, :10]}], "not have the same size in every frame"),
+])
+def test_edge_cases_are_one_sentence(tmp_path, content, message):
+    path = _pickle(tmp_path / "seq.pkl", content)
+    with pytest.raises(InputError, match=message) as info:
+        load_flame_sequence(path)
+    text = str(info.value)
+    assert text.endswith(".") and "\n" not in text
+
+
+def test_sparse_matrix_as_expression_is_one_sentence(tmp_path):
+    import scipy.sparse
+
+    from hostile_files import ForgedSparse
+
+    matrix = scipy.sparse.csc_matrix((np.ones(3), ([0, 1, 2], [0, 1, 2])), shape=(T, 50))
+    path = _pickle(tmp_path / "seq.pkl", {"exp": ForgedSparse(matrix, indices=[10**30] * 3)}, protocol=2)
+    with pytest.raises(InputError, match="not an array of ordinary numbers"):
+        load_flame_sequence(path)
+
+
+def test_empty_npz_expression_is_one_sentence(tmp_path):
+    path = tmp_path / "seq.npz"
+    np.savez(path, exp=np.zeros((0, 50)))
+    with pytest.raises(InputError, match="holds no frames"):
+        load_flame_sequence(path)

@@ -6,12 +6,9 @@ FLAME files cannot be redistributed, so users point the runtime at their own dow
   * FLAME 2023 / 2023 Open pickles hold numpy arrays and scipy.sparse matrices;
   * .npz conversions hold plain arrays.
 
-Pickles are read with `_FlameUnpickler`, whose `find_class` admits only numpy array reconstruction, scipy.sparse
-csc/csr matrices and chumpy `Ch` (plus copyreg._reconstructor limited to those stand-ins, _codecs.encode limited
-to latin-1 text, which protocols 0-2 use for objects and bytes, and the containers set and frozenset, which chumpy's
-pickled state holds). chumpy and scipy are never imported: both are replaced by small local stand-ins
-that capture the pickled state and turn it into a numpy array. Any other global (os.system, builtins.eval, ...) is
-refused before it can be called.
+Pickles and npz files are read by untrusted_arrays.py: no code a file carries runs (chumpy and scipy are never
+imported; small stand-ins turn their pickled state into numpy arrays), only plain numeric dtypes are admitted, and the
+declared shapes are checked against each other and against the caps below before any data are read or densified.
 
 The converted arrays are cached as an .npz in `cache_dir()/flame/<sha256>.npz`; a corrupt cache file is rebuilt.
 
@@ -37,9 +34,7 @@ The licence line always says that the edition was inferred and that the user mus
 from __future__ import annotations
 
 import io
-import pickle
 import re
-import zipfile
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -47,12 +42,23 @@ import numpy as np
 
 from ..errors import InputError, WeightsError
 from ..paths import atomic_output, cache_dir, sha256_file
+from .untrusted_arrays import (NpzArrays, UnreadableFile, UntrustedFileError, declared_shape, restricted_unpickle,
+                               to_plain_array)
 
 SHAPE_COMPONENTS = 300
 NUM_JOINTS = 5
 NUM_POSE_FEATURES = 9 * (NUM_JOINTS - 1)
 REQUIRED_KEYS = ("v_template", "shapedirs", "posedirs", "J_regressor", "kintree_table", "weights", "f")
 CACHE_VERSION = 1
+# Caps on declared sizes, checked before data are read: FLAME has 5023 vertices, 9976 faces and 400 components.
+MAX_VERTICES = 50_000
+MAX_FACES = 4 * MAX_VERTICES
+MAX_COMPONENTS = 500
+# What makes a template a plausible head for fitting ARKit shapes (FLAME's: 5023 vertices, about 0.35 m across,
+# median edge about 1% of that): fewer vertices, another scale, triangles across the head or a flat cloud are refused.
+MIN_HEAD_VERTICES = 1_000
+HEAD_DIAGONAL_M = (0.1, 1.0)
+MAX_MEDIAN_EDGE_SHARE = 0.05
 
 EDITION_2020 = "FLAME 2020"
 EDITION_2023 = "FLAME 2023"
@@ -109,189 +115,77 @@ class FlameModel:
 
 
 # ----------------------------------------------------------------------------------------------------------------
-# Restricted unpickling
+# Reading (see untrusted_arrays.py for what a pickle or npz may hold)
 
 
-class _ChStandIn:
-    """Takes the place of chumpy.ch.Ch: keeps the pickled state; the array is state['x']."""
-
-    def __init__(self, *args, **kwargs):
-        self.state = {}
-
-    def __setstate__(self, state):
-        self.state = state
-
-    def to_array(self) -> np.ndarray:
-        x = self.state.get("x") if isinstance(self.state, dict) else None
-        if not isinstance(x, np.ndarray):
-            raise WeightsError("A chumpy array in the FLAME file holds no numpy array under 'x'.")
-        return x
-
-
-class _SparseStandIn:
-    """Takes the place of a scipy.sparse csc/csr matrix: keeps the pickled state and densifies it with numpy."""
-
-    compressed_columns = True
-
-    def __init__(self, *args, **kwargs):
-        self.state = {}
-
-    def __setstate__(self, state):
-        self.state = state
-
-    def to_array(self) -> np.ndarray:
-        s = self.state if isinstance(self.state, dict) else {}
-        shape = s.get("_shape", s.get("shape"))
-        try:
-            data = np.asarray(s["data"])
-            indices = np.asarray(s["indices"], dtype=np.int64)
-            indptr = np.asarray(s["indptr"], dtype=np.int64)
-            rows, cols = (int(shape[0]), int(shape[1]))
-        except (KeyError, TypeError, ValueError, IndexError):
-            raise WeightsError("A sparse matrix in the FLAME file is incomplete (needs data, indices, indptr, "
-                               "shape).") from None
-        if data.dtype == object or data.ndim != 1 or indices.shape != data.shape:
-            raise WeightsError("A sparse matrix in the FLAME file has inconsistent data and indices.")
-        outer, inner = (cols, rows) if self.compressed_columns else (rows, cols)
-        if (rows < 0 or cols < 0 or rows * cols > 10**9 or indptr.shape != (outer + 1,) or indptr[0] != 0
-                or indptr[-1] != data.size or np.any(np.diff(indptr) < 0)
-                or (indices.size and (indices.min() < 0 or indices.max() >= inner))):
-            raise WeightsError("A sparse matrix in the FLAME file has inconsistent indices or shape.")
-        dense = np.zeros((outer, inner), dtype=np.float64)
-        major = np.repeat(np.arange(outer), np.diff(indptr))
-        np.add.at(dense, (major, indices), data.astype(np.float64))
-        return dense.T if self.compressed_columns else dense
-
-
-class _CsrStandIn(_SparseStandIn):
-    compressed_columns = False
-
-
-def _numpy_core():
-    try:
-        from numpy._core import multiarray, numeric  # numpy >= 2
-    except ImportError:  # numpy 1.x
-        from numpy.core import multiarray, numeric
-    return multiarray, numeric
-
-
-def _allowed_globals() -> dict[tuple[str, str], object]:
-    multiarray, numeric = _numpy_core()
-    allowed: dict[tuple[str, str], object] = {}
-    for core in ("numpy.core", "numpy._core"):
-        allowed[(f"{core}.multiarray", "_reconstruct")] = multiarray._reconstruct
-        allowed[(f"{core}.multiarray", "scalar")] = multiarray.scalar
-        # numpy's own reconstruction for pickle protocol 5 (the Python 3 default), an array from a byte buffer.
-        allowed[(f"{core}.numeric", "_frombuffer")] = numeric._frombuffer
-    allowed[("numpy", "ndarray")] = np.ndarray
-    allowed[("numpy", "dtype")] = np.dtype
-    for module in ("scipy.sparse", "scipy.sparse.csc", "scipy.sparse._csc", "scipy.sparse.csr",
-                   "scipy.sparse._csr", "scipy.sparse.compressed", "scipy.sparse._compressed"):
-        for name, stand_in in (("csc_matrix", _SparseStandIn), ("csc_array", _SparseStandIn),
-                               ("csr_matrix", _CsrStandIn), ("csr_array", _CsrStandIn)):
-            allowed[(module, name)] = stand_in
-    allowed[("chumpy.ch", "Ch")] = _ChStandIn
-    allowed[("chumpy", "Ch")] = _ChStandIn
-    return allowed
-
-
-_STAND_IN_CLASSES = (_ChStandIn, _SparseStandIn, _CsrStandIn)
-
-
-def _latin1_bytes(text, encoding="latin1"):
-    """_codecs.encode as Python 3 uses it to pickle bytes at protocols 0-2; only the latin-1 form is accepted."""
-    if not isinstance(text, str) or str(encoding).lower().replace("-", "").replace("_", "") not in ("latin1", "l1",
-                                                                                                   "iso88591"):
-        raise WeightsError("The FLAME file was refused: it encodes text in a way a FLAME model never does.")
-    return text.encode("latin1")
-
-
-def _safe_reconstructor(cls, base, state):
-    """copyreg._reconstructor (pickle protocols 0 and 1), limited to the stand-in classes on a plain object base."""
-    if cls not in _STAND_IN_CLASSES or base is not object or state is not None:
-        raise WeightsError("The FLAME file was refused: it rebuilds an object a FLAME model never contains.")
-    return cls()
-
-
-_PY2_MODULES = {"copy_reg": "copyreg", "__builtin__": "builtins"}
-# chumpy's pickled state holds sets (e.g. '_dirty_vars'); object is the base copyreg._reconstructor names.
-_SAFE_BUILTINS = {"object": object, "set": set, "frozenset": frozenset}
-
-
-class _FlameUnpickler(pickle.Unpickler):
-    def __init__(self, handle):
-        super().__init__(handle, encoding="latin1", fix_imports=True)
-        self._allowed = _allowed_globals()
-        self.saw_chumpy = False
-
-    def find_class(self, module, name):
-        module = _PY2_MODULES.get(module, module)  # what fix_imports would do for Python 2 pickles
-        found = self._allowed.get((module, name))
-        if found is _ChStandIn:
-            self.saw_chumpy = True
-        if found is not None:
-            return found
-        if (module, name) == ("copyreg", "_reconstructor"):
-            return _safe_reconstructor
-        if (module, name) == ("_codecs", "encode"):
-            return _latin1_bytes
-        if module == "builtins" and name in _SAFE_BUILTINS:
-            return _SAFE_BUILTINS[name]
-        raise WeightsError(f"The FLAME file was refused: the file tries to load {module}.{name}, which a FLAME model "
-                           "never contains.")
-
-    def persistent_load(self, pid):
-        raise WeightsError("The FLAME file was refused: it refers to external objects, which a FLAME model never "
-                           "contains.")
-
-
-def _to_array(value, key: str) -> np.ndarray:
-    if isinstance(value, _STAND_IN_CLASSES):
-        value = value.to_array()
-    if not isinstance(value, np.ndarray):
-        raise WeightsError(f"The FLAME file's '{key}' is not an array (found {type(value).__name__}).")
-    if value.dtype == object or value.dtype.kind not in "biuf":
-        raise WeightsError(f"The FLAME file's '{key}' is not a numeric array (dtype {value.dtype}).")
-    return value
-
-
-def safe_unpickle(path: Path, what: str = "a FLAME model") -> tuple[object, bool]:
-    """Unpickle `path` admitting only arrays (see the module docstring); returns (object, whether chumpy was seen).
-
-    Also used for FLAME parameter sequences, which DECA-style tools save as pickles of numpy arrays."""
-    try:
-        with open(path, "rb") as handle:
-            unpickler = _FlameUnpickler(handle)
-            data = unpickler.load()
-    except WeightsError:
-        raise
-    except Exception as exc:  # any malformed pickle: the message names the file, not the parser's internals
-        raise WeightsError(f"{path} is not {what}: it is neither a readable pickle nor an npz "
-                           f"({type(exc).__name__}).") from None
-    return data, unpickler.saw_chumpy
+def _check_shapes(shapes: dict[str, tuple], where: str) -> None:
+    """Check the declared shapes of the required arrays against each other and FLAME's sizes, before their data are
+    read or densified, so an oversized or inconsistent file is refused without allocating it."""
+    v_template = shapes["v_template"]
+    if len(v_template) != 2 or v_template[1] != 3 or not 1 <= v_template[0] <= MAX_VERTICES:
+        raise WeightsError(f"The FLAME file {where} has v_template of shape {v_template}; it must be (V, 3) with V "
+                           f"at most {MAX_VERTICES:,}.")
+    v = v_template[0]
+    dirs = shapes["shapedirs"]
+    components = dirs[-1] if len(dirs) == 3 and dirs[:2] == (v, 3) or len(dirs) == 2 and dirs[0] == v * 3 else None
+    if components is None or components > MAX_COMPONENTS:
+        raise WeightsError(f"The FLAME file {where} has shapedirs of shape {dirs}; it must be ({v}, 3, K) with K at "
+                           f"most {MAX_COMPONENTS}.")
+    if shapes["posedirs"] not in ((v, 3, NUM_POSE_FEATURES), (v * 3, NUM_POSE_FEATURES), (NUM_POSE_FEATURES, v * 3)):
+        raise WeightsError(f"The FLAME file {where} has posedirs of shape {shapes['posedirs']}; it must be ({v}, 3, "
+                           f"{NUM_POSE_FEATURES}), ({v * 3}, {NUM_POSE_FEATURES}) or ({NUM_POSE_FEATURES}, {v * 3}).")
+    if shapes["J_regressor"] != (NUM_JOINTS, v):
+        raise WeightsError(f"The FLAME file {where} has J_regressor of shape {shapes['J_regressor']}; it must be "
+                           f"({NUM_JOINTS}, {v}).")
+    if shapes["kintree_table"] != (2, NUM_JOINTS):
+        raise WeightsError(f"The FLAME file {where} has kintree_table of shape {shapes['kintree_table']}; it must be "
+                           f"(2, {NUM_JOINTS}).")
+    if shapes["weights"] != (v, NUM_JOINTS):
+        raise WeightsError(f"The FLAME file {where} has weights of shape {shapes['weights']}; it must be ({v}, "
+                           f"{NUM_JOINTS}), one row per vertex.")
+    faces = shapes["f"]
+    if len(faces) != 2 or faces[1] != 3 or faces[0] > MAX_FACES:
+        raise WeightsError(f"The FLAME file {where} has f of shape {faces}; it must be (F, 3) with F at most "
+                           f"{MAX_FACES:,}.")
 
 
 def _read_pickle(path: Path) -> tuple[dict, bool]:
-    data, saw_chumpy = safe_unpickle(path)
-    if not isinstance(data, dict):
-        raise WeightsError(f"{path} is not a FLAME model: the pickle holds a {type(data).__name__}, not a dictionary.")
-    missing = [k for k in REQUIRED_KEYS if k not in data]
-    if missing:
-        raise WeightsError(f"The FLAME file {path} lacks {', '.join(missing)}.")
-    return {k: _to_array(data[k], k) for k in REQUIRED_KEYS}, saw_chumpy
+    try:
+        data, saw_chumpy = restricted_unpickle(path, "a FLAME model")
+        if not isinstance(data, dict):
+            raise WeightsError(f"{path} is not a FLAME model: the pickle holds a {type(data).__name__}, not a "
+                               f"dictionary.")
+        missing = [k for k in REQUIRED_KEYS if k not in data]
+        if missing:
+            raise WeightsError(f"The FLAME file {path} lacks {', '.join(missing)}.")
+        shapes = {}
+        for key in REQUIRED_KEYS:
+            try:
+                shapes[key] = declared_shape(data[key])
+            except UntrustedFileError:
+                raise WeightsError(f"The FLAME file's '{key}' is not an array (found {type(data[key]).__name__}).") \
+                    from None
+        _check_shapes(shapes, str(path))
+        return {k: to_plain_array(data[k]) for k in REQUIRED_KEYS}, saw_chumpy
+    except UnreadableFile as exc:
+        raise WeightsError(f"{path} is not a FLAME model: it is neither a readable pickle nor an npz ({exc}).") \
+            from None
+    except UntrustedFileError as exc:
+        raise WeightsError(f"The FLAME file {path} was refused: {exc}.") from None
 
 
 def _read_npz(path: Path) -> dict:
     try:
-        with np.load(path, allow_pickle=False) as f:
-            missing = [k for k in REQUIRED_KEYS if k not in f.files]
+        with NpzArrays(path) as npz:
+            missing = [k for k in REQUIRED_KEYS if k not in npz.names]
             if missing:
                 raise WeightsError(f"The FLAME file {path} lacks {', '.join(missing)}.")
-            return {k: _to_array(f[k], k) for k in REQUIRED_KEYS}
-    except WeightsError:
-        raise
-    except (OSError, ValueError, zipfile.BadZipFile, EOFError) as exc:
+            _check_shapes({k: npz.header(k)[0] for k in REQUIRED_KEYS}, str(path))
+            return {k: npz.read(k) for k in REQUIRED_KEYS}
+    except UnreadableFile as exc:
         raise WeightsError(f"{path} is not a readable FLAME npz file ({exc}).") from None
+    except UntrustedFileError as exc:
+        raise WeightsError(f"The FLAME file {path} was refused: {exc}.") from None
 
 
 # ----------------------------------------------------------------------------------------------------------------
@@ -299,56 +193,33 @@ def _read_npz(path: Path) -> dict:
 
 
 def _normalise(raw: dict, where: str) -> dict:
+    _check_shapes({k: np.shape(raw[k]) for k in REQUIRED_KEYS}, where)
     v_template = np.asarray(raw["v_template"], dtype=np.float64)
-    if v_template.ndim != 2 or v_template.shape[1] != 3 or v_template.shape[0] < 1:
-        raise WeightsError(f"The FLAME file {where} has v_template of shape {v_template.shape}; it must be (V, 3).")
     v = v_template.shape[0]
-
-    dirs = np.asarray(raw["shapedirs"], dtype=np.float64)
-    if dirs.ndim == 2 and dirs.shape[0] == v * 3:
-        dirs = dirs.reshape(v, 3, -1)
-    if dirs.ndim != 3 or dirs.shape[:2] != (v, 3):
-        raise WeightsError(f"The FLAME file {where} has shapedirs of shape {dirs.shape}; it must be ({v}, 3, K).")
+    dirs = np.asarray(raw["shapedirs"], dtype=np.float64).reshape(v, 3, -1)
     split = SHAPE_COMPONENTS if dirs.shape[2] > SHAPE_COMPONENTS else dirs.shape[2]
     shapedirs, exprdirs = dirs[:, :, :split], dirs[:, :, split:]
 
     pose = np.asarray(raw["posedirs"], dtype=np.float64)
-    if pose.shape == (v, 3, NUM_POSE_FEATURES):
-        posedirs = pose.reshape(v * 3, NUM_POSE_FEATURES).T
-    elif pose.shape == (v * 3, NUM_POSE_FEATURES):
-        posedirs = pose.T
-    elif pose.shape == (NUM_POSE_FEATURES, v * 3):
-        posedirs = pose
-    else:
-        raise WeightsError(f"The FLAME file {where} has posedirs of shape {pose.shape}; it must be ({v}, 3, "
-                           f"{NUM_POSE_FEATURES}), ({v * 3}, {NUM_POSE_FEATURES}) or ({NUM_POSE_FEATURES}, {v * 3}).")
-
+    posedirs = pose if pose.shape == (NUM_POSE_FEATURES, v * 3) else pose.reshape(v * 3, NUM_POSE_FEATURES).T
     regressor = np.asarray(raw["J_regressor"], dtype=np.float64)
-    if regressor.shape != (NUM_JOINTS, v):
-        raise WeightsError(f"The FLAME file {where} has J_regressor of shape {regressor.shape}; it must be "
-                           f"({NUM_JOINTS}, {v}).")
 
     kintree = np.asarray(raw["kintree_table"])
-    if kintree.shape != (2, NUM_JOINTS):
-        raise WeightsError(f"The FLAME file {where} has kintree_table of shape {kintree.shape}; it must be "
-                           f"(2, {NUM_JOINTS}).")
+    if kintree.dtype.kind not in "iuf" or not np.all(np.abs(kintree) < 2**62):
+        raise WeightsError(f"The FLAME file {where} has a kintree_table that is not a joint tree rooted at joint 0.")
     kintree = kintree.astype(np.int64)
     if list(kintree[1]) != list(range(NUM_JOINTS)) or any(
             not 0 <= kintree[0, j] < j for j in range(1, NUM_JOINTS)) or 0 <= kintree[0, 0] < NUM_JOINTS:
         raise WeightsError(f"The FLAME file {where} has a kintree_table that is not a joint tree rooted at joint 0.")
 
     weights = np.asarray(raw["weights"], dtype=np.float64)
-    if weights.shape != (v, NUM_JOINTS):
-        raise WeightsError(f"The FLAME file {where} has weights of shape {weights.shape}; it must be ({v}, "
-                           f"{NUM_JOINTS}), one row per vertex.")
-
     faces = np.asarray(raw["f"])
-    if faces.ndim != 2 or faces.shape[1] != 3 or faces.dtype.kind not in "iu":
+    if faces.dtype.kind not in "iu":
         raise WeightsError(f"The FLAME file {where} has f of shape {faces.shape} ({faces.dtype}); it must be integer "
                            "(F, 3).")
-    faces = faces.astype(np.int64)
     if faces.size and (faces.min() < 0 or faces.max() >= v):
         raise WeightsError(f"The FLAME file {where} has faces that index vertices outside 0..{v - 1}.")
+    faces = faces.astype(np.int64)
 
     out = {"v_template": v_template, "shapedirs": np.ascontiguousarray(shapedirs),
            "exprdirs": np.ascontiguousarray(exprdirs), "posedirs": np.ascontiguousarray(posedirs),
@@ -360,6 +231,32 @@ def _normalise(raw: dict, where: str) -> dict:
 
 
 _ARRAY_FIELDS = ("v_template", "shapedirs", "exprdirs", "posedirs", "J_regressor", "kintree_table", "weights", "f")
+
+
+def check_head_template(v_template: np.ndarray, faces: np.ndarray) -> None:
+    """Refuse a template that is not a plausible head mesh before ARKit shapes are fitted to it: a random 60-vertex
+    "FLAME" model would otherwise get a map with residuals of 10^12 %."""
+    v = v_template.shape[0]
+    if v < MIN_HEAD_VERTICES:
+        raise WeightsError(f"The FLAME model has only {v} vertices, too few for a head (FLAME has 5023), so ARKit "
+                           f"shapes cannot be fitted to it.")
+    used = np.unique(faces).size if faces.size else 0
+    if faces.shape[0] < v or used < 0.9 * v:
+        raise WeightsError(f"The FLAME model's template is not a surface: {faces.shape[0]} triangles cover {used} of "
+                           f"its {v} vertices.")
+    diagonal = float(np.linalg.norm(np.ptp(v_template, axis=0)))
+    if not HEAD_DIAGONAL_M[0] <= diagonal <= HEAD_DIAGONAL_M[1]:
+        raise WeightsError(f"The FLAME model's template is {diagonal:.3g} m across, not a head in metres (FLAME's is "
+                           f"about 0.35 m).")
+    corners = v_template[faces]
+    edges = np.linalg.norm(corners - np.roll(corners, 1, axis=1), axis=2)
+    areas = np.linalg.norm(np.cross(corners[:, 1] - corners[:, 0], corners[:, 2] - corners[:, 0]), axis=1)
+    spread = np.linalg.svd(v_template - v_template.mean(axis=0), compute_uv=False)
+    if (np.median(edges) > MAX_MEDIAN_EDGE_SHARE * diagonal or np.mean(areas <= 1e-12 * diagonal**2) > 0.01
+            or spread[2] < 0.1 * spread[0]):
+        raise WeightsError("The FLAME model's template is not a head mesh (its triangles span the head, are "
+                           "degenerate, or the vertices lie nearly in a plane), so ARKit shapes cannot be fitted to "
+                           "it.")
 
 
 def detect_edition(source: str, filename: str) -> str:
@@ -437,7 +334,8 @@ def load_flame(path: str | Path) -> FlameModel:
         else:
             raw, saw_chumpy = _read_pickle(path)
             source = "chumpy" if saw_chumpy else "pickle"
-        arrays = _normalise(raw, str(path))
+        with np.errstate(all="ignore"):  # overflowing values are refused by the checks, not reported as warnings
+            arrays = _normalise(raw, str(path))
         _write_cache(cache_file, arrays, source)
 
     edition = detect_edition(source, path.name)

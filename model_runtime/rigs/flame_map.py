@@ -32,7 +32,7 @@ import torch
 from ..errors import InputError
 from ..expression_space import ARKIT_CHANNELS, NUM_CHANNELS
 from ..paths import atomic_output, cache_dir
-from .flame_file import NUM_JOINTS, FlameModel
+from .flame_file import NUM_JOINTS, FlameModel, check_head_template
 from .flame_layer import FlameLayer, axis_angle_np, flame_forward_np
 from .registration import umeyama
 
@@ -260,6 +260,7 @@ def derive_flame_map(model: FlameModel, *, landmarks=None, device: str | torch.d
     began = time.perf_counter()
     if model.num_expression == 0:
         raise InputError("This FLAME model has no expression components, so ARKit shapes cannot be mapped onto it.")
+    check_head_template(model.v_template, model.f)
     template_b = flame_to_blender(model.v_template)
     transfer = transfer_default_head_shapes(template_b, np.asarray(model.f, dtype=np.int64), landmarks=landmarks)
     targets = blender_to_flame(np.asarray(transfer.deltas, dtype=np.float64))  # (52, V, 3)

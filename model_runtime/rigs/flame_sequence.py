@@ -11,23 +11,24 @@ Reading accepts an .npz (never with pickles inside) or a .pkl read through the F
   neck, eyes  `neck_pose` (T, 3), `eye_pose` (T, 6)
   fps         `fps` or `frame_rate` (a number), optional
 
-Leading batch axes of size one (EMOCA saves (1, N) per frame) are dropped. A 3-value `pose` next to no jaw key is
-refused, since it could be either rotation. Writing produces `expression` (T, N) and `jaw_pose` (T, 3) float32, plus
-`fps` and the other rotations when known.
+Only the first key of each kind is read (an npz member's header is checked before its data), and an array may hold
+at most MAX_VALUES numbers. Leading batch axes of size one (EMOCA saves (1, N) per frame) are dropped. A 3-value
+`pose` next to no jaw key is refused, since it could be either rotation. Writing produces `expression` (T, N) and
+`jaw_pose` (T, 3) float32, plus `fps` and the other rotations when known.
 """
 
 from __future__ import annotations
 
 import io
-import zipfile
+import math
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
 
-from ..errors import I2FETError, InputError
+from ..errors import InputError
 from ..paths import atomic_output
-from .flame_file import safe_unpickle
+from .untrusted_arrays import NpzArrays, UnreadableFile, UntrustedFileError, nested_size, restricted_unpickle
 
 EXPRESSION_KEYS = ("expression", "exp", "expcode", "expression_params", "exp_params")
 JAW_KEYS = ("jaw_pose", "jaw", "jaw_params")
@@ -39,6 +40,8 @@ FPS_KEYS = ("fps", "frame_rate")
 MAX_EXPRESSION = 20.0  # FLAME coefficients are in standard deviations; beyond this the file holds something else
 MAX_ANGLE = np.pi  # radians; an axis-angle beyond half a turn is not a face pose
 MAX_FRAMES = 1_000_000
+MAX_VALUES = 20_000_000  # per array: 100 expression values per frame for over 2 hours at 25 fps
+KEY_GROUPS = (EXPRESSION_KEYS, JAW_KEYS, POSE_KEYS, GLOBAL_KEYS, NECK_KEYS, EYE_KEYS, FPS_KEYS)
 
 
 @dataclass(frozen=True)
@@ -67,12 +70,22 @@ def _first(data: dict, keys: tuple[str, ...]):
     return None, None
 
 
+def _numbers(value, key: str, where: str, checked: bool = False) -> np.ndarray:
+    """`value` as a float64 array, its size checked before numpy builds it (a pickle can repeat one list many times)
+    unless the caller `checked` it."""
+    try:
+        if not checked:
+            nested_size(value, MAX_VALUES)
+        return np.asarray(value, dtype=np.float64)
+    except UntrustedFileError as exc:
+        raise InputError(f"'{key}' in {where} was refused: {exc}.") from None
+    except (TypeError, ValueError, OverflowError):
+        raise InputError(f"'{key}' in {where} is not an array of ordinary numbers.") from None
+
+
 def _frames(value, key: str, where: str, width: int | None = None) -> np.ndarray:
     """An (T, width) float array from (T, width), (width,) or with extra axes of size one."""
-    try:
-        array = np.asarray(value, dtype=np.float64)
-    except (TypeError, ValueError):
-        raise InputError(f"'{key}' in {where} is not a numeric array.") from None
+    array = _numbers(value, key, where)
     if array.ndim == 0:
         raise InputError(f"'{key}' in {where} is a single number, not per-frame values.")
     squeezed = array.reshape([n for n in array.shape[:-1] if n != 1] + [array.shape[-1]])
@@ -81,6 +94,8 @@ def _frames(value, key: str, where: str, width: int | None = None) -> np.ndarray
     if squeezed.ndim != 2 or (width is not None and squeezed.shape[1] != width):
         want = f"(frames, {width})" if width is not None else "(frames, values)"
         raise InputError(f"'{key}' in {where} has shape {array.shape}; expected {want}.")
+    if squeezed.shape[0] == 0:
+        raise InputError(f"'{key}' in {where} has shape {array.shape}: it holds no frames.")
     if squeezed.shape[0] > MAX_FRAMES or squeezed.shape[1] == 0:
         raise InputError(f"'{key}' in {where} has shape {array.shape}, which is not a FLAME parameter sequence.")
     if not np.all(np.isfinite(squeezed)):
@@ -90,23 +105,57 @@ def _frames(value, key: str, where: str, width: int | None = None) -> np.ndarray
 
 def _stack_frames(items: list, where: str) -> dict:
     """A list of per-frame dictionaries -> one dictionary of stacked arrays."""
+    if len(items) > MAX_FRAMES:
+        raise InputError(f"{where} holds {len(items):,} frames, more than the {MAX_FRAMES:,} a sequence may have.")
     if not items or not all(isinstance(item, dict) for item in items):
         raise InputError(f"{where} holds a list that is not a list of per-frame dictionaries of FLAME parameters.")
     keys = set(items[0])
     if any(set(item) != keys for item in items):
         raise InputError(f"The per-frame dictionaries in {where} do not all have the same keys.")
     stacked = {}
-    for key in keys:
-        try:
-            stacked[key] = np.stack([np.asarray(item[key], dtype=np.float64).reshape(-1) for item in items])
-        except (TypeError, ValueError):
-            if key not in FPS_KEYS:
-                raise InputError(f"'{key}' in {where} does not have the same size in every frame.") from None
+    wanted = {_first(items[0], group)[0] for group in KEY_GROUPS} - {None}
+    for key in keys & wanted:
+        if key in FPS_KEYS:
             stacked[key] = items[0][key]
+            continue
+        try:
+            nested_size([item[key] for item in items], MAX_VALUES)
+        except UntrustedFileError as exc:
+            raise InputError(f"'{key}' in {where} was refused: {exc}.") from None
+        rows = [_numbers(item[key], str(key), where, checked=True).reshape(-1) for item in items]
+        if any(row.size != rows[0].size for row in rows):
+            raise InputError(f"'{key}' in {where} does not have the same size in every frame.")
+        stacked[key] = np.stack(rows)
     return stacked
 
 
-def _read_raw(path: Path) -> dict:
+def _read_npz(path: Path) -> tuple[dict, list[str]]:
+    """The first key of each kind from an npz (headers checked before data); also every array name, for messages."""
+    where = str(path)
+    try:
+        with NpzArrays(path) as npz:
+            data = {}
+            for group in KEY_GROUPS:
+                key = next((k for k in group if k in npz.names), None)
+                if key is None:
+                    continue
+                shape, _ = npz.header(key)
+                if math.prod(shape) > MAX_VALUES:
+                    raise InputError(f"'{key}' in {where} has shape {shape}, more than the {MAX_VALUES:,} values a "
+                                     f"FLAME parameter sequence may hold.")
+                data[key] = npz.read(key)
+            return data, npz.names
+    except UnreadableFile as exc:
+        raise InputError(f"{where} is not a readable npz file ({exc}).") from None
+    except UntrustedFileError as exc:
+        if "not plain numbers" in str(exc):
+            raise InputError(f"{where} holds pickled objects or other non-numbers inside the npz ({exc}); save "
+                             f"plain numeric arrays.") from None
+        raise InputError(f"The FLAME sequence {where} was refused: {exc}.") from None
+
+
+def _read_raw(path: Path) -> tuple[dict, list[str]]:
+    """The file's parameters by key (npz: only the keys that will be used) and the names of every key it holds."""
     where = str(path)
     if not path.is_file():
         raise InputError(f"The FLAME sequence file {path} does not exist." if not path.exists()
@@ -117,22 +166,21 @@ def _read_raw(path: Path) -> dict:
     except OSError as exc:
         raise InputError(f"Cannot read the FLAME sequence file {path}: {exc.strerror or exc}.") from None
     if magic.startswith(b"PK"):
-        try:
-            with np.load(path, allow_pickle=False) as f:
-                return {k: f[k] for k in f.files}
-        except ValueError:
-            raise InputError(f"{where} holds pickled objects inside the npz; save plain numeric arrays.") from None
-        except (OSError, zipfile.BadZipFile, EOFError) as exc:
-            raise InputError(f"{where} is not a readable npz file ({exc}).") from None
+        return _read_npz(path)
     try:
-        data, _ = safe_unpickle(path, "a FLAME parameter sequence")
-    except I2FETError as exc:
-        raise InputError(str(exc).replace("The FLAME file", f"The FLAME sequence {where}")) from None
+        data, _ = restricted_unpickle(path, "a FLAME parameter sequence")
+    except UnreadableFile as exc:
+        raise InputError(f"{where} is not a FLAME parameter sequence: it is neither a readable pickle nor an npz "
+                         f"({exc}).") from None
+    except UntrustedFileError as exc:
+        raise InputError(f"The FLAME sequence {where} was refused: {exc}.") from None
+    names = [str(k)[:40] for k in (data[0] if isinstance(data, list) and data and isinstance(data[0], dict)
+                                    else data if isinstance(data, dict) else ())]
     if isinstance(data, list):
-        return _stack_frames(data, where)
+        data = _stack_frames(data, where)
     if not isinstance(data, dict):
         raise InputError(f"{where} holds a {type(data).__name__}, not a dictionary of FLAME parameters.")
-    return data
+    return data, names
 
 
 def _pose_parts(data: dict, jaw_key, where: str) -> tuple[dict, list[str]]:
@@ -158,13 +206,17 @@ def _pose_parts(data: dict, jaw_key, where: str) -> tuple[dict, list[str]]:
 
 def load_flame_sequence(path: str | Path) -> FlameSequence:
     """Read a FLAME parameter sequence; bad files raise InputError with one sentence naming the problem."""
-    path = Path(path)
+    with np.errstate(all="ignore"):  # overflowing values are refused by the checks, not reported as warnings
+        return _load(Path(path))
+
+
+def _load(path: Path) -> FlameSequence:
     where = str(path)
-    data = _read_raw(path)
+    data, names = _read_raw(path)
     exp_key, exp_value = _first(data, EXPRESSION_KEYS)
     if exp_key is None:
         raise InputError(f"{where} has no FLAME expression ({' / '.join(EXPRESSION_KEYS)}); it has "
-                         f"{', '.join(sorted(map(str, data))[:8]) or 'no keys'}.")
+                         f"{', '.join(sorted(names)[:8]) or 'no keys'}.")
     expression = _frames(exp_value, exp_key, where)
     frames = expression.shape[0]
     if np.abs(expression).max() > MAX_EXPRESSION:
@@ -195,10 +247,10 @@ def load_flame_sequence(path: str | Path) -> FlameSequence:
     fps = None
     fps_key, fps_value = _first(data, FPS_KEYS)
     if fps_key is not None:
-        try:
-            fps = float(np.asarray(fps_value, dtype=np.float64).reshape(-1)[0])
-        except (TypeError, ValueError, IndexError):
-            raise InputError(f"'{fps_key}' in {where} is not a number.") from None
+        fps_values = _numbers(fps_value, fps_key, where).reshape(-1)
+        if fps_values.size == 0:
+            raise InputError(f"'{fps_key}' in {where} is empty, not a number.")
+        fps = float(fps_values[0])
         if not np.isfinite(fps) or not 1.0 <= fps <= 1000.0:
             raise InputError(f"'{fps_key}' in {where} is {fps!r}; a frame rate is between 1 and 1000.")
 
