@@ -1,0 +1,81 @@
+"""The one cache helper (paths.NpzCache) and the caches built on it: a cache is trusted only when it was made from
+the same data and still holds what was written (issue 11, item 3)."""
+
+import numpy as np
+import pytest
+
+from model_runtime.paths import NpzCache, arrays_sha256, content_key
+
+
+@pytest.fixture(autouse=True)
+def _cache(tmp_path, monkeypatch):
+    monkeypatch.setenv("I2FET_CACHE_DIR", str(tmp_path / "cache"))
+
+
+def _arrays():
+    return {"x": np.arange(12, dtype=np.float32).reshape(3, 4), "ids": np.array([3, 1, 2]), "name": np.str_("a")}
+
+
+def _cache_of(key="k1", **kw):
+    return NpzCache("sub/thing.npz", key, fields=("x", "ids"), **kw)
+
+
+def test_round_trip_and_build_once(tmp_path):
+    calls = []
+    first = _cache_of().get(lambda: calls.append(1) or _arrays())
+    second = _cache_of().get(lambda: calls.append(1) or _arrays())
+    assert calls == [1]
+    assert (tmp_path / "cache" / "sub" / "thing.npz").is_file()
+    for name, value in _arrays().items():
+        np.testing.assert_array_equal(second[name], value)
+        np.testing.assert_array_equal(first[name], value)
+
+
+def _rewrite(path, **changes):
+    with np.load(path) as data:
+        arrays = dict(data)
+    arrays.update(changes)
+    np.savez(path, **arrays)
+
+
+@pytest.mark.parametrize("change", [
+    {"x": np.full((3, 4), 7.0, np.float32)},  # edited, hash kept
+    {"extra": np.zeros(2)},  # an array added
+])
+def test_content_that_does_not_match_its_hash_is_refused(change):
+    cache = _cache_of()
+    cache.write(_arrays())
+    _rewrite(cache.path, **change)
+    assert cache.read() is None
+
+
+def test_non_finite_missing_field_wrong_source_and_failed_check_are_refused():
+    cache = _cache_of()
+    bad = {**_arrays(), "x": np.full((3, 4), np.nan, np.float32)}
+    cache.write(bad)  # even with a matching hash
+    assert cache.read() is None
+    cache.write({"x": np.zeros((3, 4), np.float32)})
+    assert cache.read() is None  # 'ids' missing
+    cache.write(_arrays())
+    assert _cache_of("k2").read() is None  # made from other data
+    assert _cache_of(check=lambda a: a["x"].shape == (4, 3)).read() is None
+    assert _cache_of(check=lambda a: a["x"].shape == (3, 4)).read() is not None
+    for garbage in (b"not a zip", cache.path.read_bytes()[:100]):
+        cache.path.write_bytes(garbage)
+        assert cache.read() is None
+
+
+def test_unwritable_cache_only_costs_time(tmp_path, monkeypatch):
+    blocker = tmp_path / "file"
+    blocker.write_text("a file where the cache folder should be")
+    monkeypatch.setenv("I2FET_CACHE_DIR", str(blocker))
+    arrays = _cache_of().get(_arrays)
+    np.testing.assert_array_equal(arrays["ids"], [3, 1, 2])
+
+
+def test_keys_and_hashes_are_stable_and_sensitive():
+    assert content_key("a", [1, 2]) == content_key("a", [1, 2]) != content_key("a", [2, 1])
+    a = _arrays()
+    assert arrays_sha256(a) == arrays_sha256(dict(reversed(list(a.items()))))
+    assert arrays_sha256(a) != arrays_sha256({**a, "x": a["x"].reshape(4, 3)})
+    assert arrays_sha256(a) != arrays_sha256({**a, "ids": a["ids"].astype(np.int32)})
