@@ -23,7 +23,7 @@ class _Parser(argparse.ArgumentParser):
 
 def build_parser() -> argparse.ArgumentParser:
     from .device import DEVICE_CHOICES
-    from .runtime import DEFAULT_MODEL, MODEL_NAMES
+    from .generators.registry import DEFAULT_MODEL, MODEL_NAMES
 
     parser = _Parser(prog="i2fet", description="Instruction-driven facial expression animation (ARKit 52).")
     commands = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
@@ -332,7 +332,7 @@ def _info(args: argparse.Namespace) -> int:
     from .encoders import load_text_encoder
     from .head import load_default_head
     from .paths import cache_dir
-    from .runtime import MODEL_NAMES
+    from .generators.registry import MODEL_NAMES
 
     encoder = load_text_encoder(args.encoder, path=args.encoder_path, device=str(select_device(args.device)))
     head = load_default_head()

@@ -37,7 +37,7 @@ from .models.data import (
 )
 from .models.generator import gram_matrix, vertex_loss, weight_loss
 from .models.ifed import info_nce
-from .models.learned import I2FETModel, save_weights
+from .generators.learned import I2FETModel, save_weights
 from .paths import atomic_output, cache_dir
 
 DEFAULT_CONFIG = Path(__file__).resolve().parents[1] / "configs" / "i2fet.toml"
@@ -450,9 +450,9 @@ def jerk(frames: np.ndarray) -> float:
 
 @torch.no_grad()
 def sanity_metrics(model: I2FETModel, encoder, device, n: int = 400) -> dict:
-    from .baseline import ConceptIndex
+    from .generators.base import ConceptIndex
     from .knowledge import all_concepts, concept_weights, get_concept
-    from .models.learned import LearnedGenerator
+    from .generators.learned import LearnedGenerator
     from .timeline import FrameSpan
 
     from .models.data import train_split_concepts

@@ -79,3 +79,22 @@ def test_keys_and_hashes_are_stable_and_sensitive():
     assert arrays_sha256(a) == arrays_sha256(dict(reversed(list(a.items()))))
     assert arrays_sha256(a) != arrays_sha256({**a, "x": a["x"].reshape(4, 3)})
     assert arrays_sha256(a) != arrays_sha256({**a, "ids": a["ids"].astype(np.int32)})
+
+
+def _poison(path, name, fill):
+    with np.load(path) as data:
+        arrays = dict(data)
+    arrays[name] = np.full_like(arrays[name], fill)
+    np.savez(path, **arrays)
+
+
+def test_concept_index_cache_filled_with_nan_is_rebuilt(tmp_path):
+    from model_runtime import Runtime
+    from model_runtime.knowledge import get_concept
+
+    first = Runtime.load(model="baseline", device="cpu").generate("look disgusted").segments[0]
+    [path] = (tmp_path / "cache").glob("concept-index-*.npz")
+    _poison(path, "embeddings", np.nan)  # same shape, same keys
+    again = Runtime.load(model="baseline", device="cpu").generate("look disgusted").segments[0]
+    assert get_concept(again["concept"]).family == "disgust"
+    assert again["label"] == first["label"] and again["confidence"] == first["confidence"] > 0

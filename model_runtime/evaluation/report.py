@@ -320,7 +320,7 @@ def _load_model(name: str, device: str):
 
     runtime = Runtime.load(model=name, device=device)
     if name == "baseline":
-        from ..baseline import RetrievalBaseline
+        from ..generators.baseline import RetrievalBaseline
         from ..models.data import train_split_concepts
 
         runtime.generator = RetrievalBaseline(runtime.encoder, concepts=train_split_concepts())

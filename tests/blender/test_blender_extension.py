@@ -36,7 +36,7 @@ out = {
     "runtime_from": model_runtime.__file__,
     "prefs": type(bpy.context.preferences.addons["bl_ext.user_default.i2fet"].preferences).__name__,
 }
-from model_runtime.models import learned
+from model_runtime.generators import learned
 out["weights_from"] = str(learned.load_learned(device="cpu") and learned.DEFAULT_WEIGHTS)
 from model_runtime.photo import regressor
 from model_runtime.photo.correspondence import load_landmark_model
