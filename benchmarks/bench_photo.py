@@ -43,7 +43,7 @@ def main() -> None:
     parser.add_argument("--repeats", type=int, default=20)
     parser.add_argument("--faces", type=int, default=24)
     parser.add_argument("--seed", type=int, default=2,
-                        help="the faces' seed; the regressor's training faces come from another (photo/train.py)")
+                        help="the faces' seed; the regressor's training faces come from another (training/photo.py)")
     args = parser.parse_args()
     print(f"machine: {os.cpu_count()} CPUs, python {sys.version.split()[0]}")
 

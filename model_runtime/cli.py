@@ -181,7 +181,7 @@ def _flame_output(args: argparse.Namespace):
 
 
 def _train_photo(args: argparse.Namespace) -> int:
-    from .photo import train
+    from .training import photo as train
 
     argv = ["--workers", str(args.workers)]
     for flag, value in (("--out", args.out), ("--faces", args.faces), ("--seed", args.seed)):
@@ -293,7 +293,7 @@ def _check_start_image(path: str, find_face: bool = False) -> None:
 
 
 def _train(args: argparse.Namespace) -> int:
-    from .training import DEFAULT_CONFIG, DEFAULT_OUT_DIR, train
+    from .training.train import DEFAULT_CONFIG, DEFAULT_OUT_DIR, train
 
     if args.steps is not None and args.steps < 1:
         raise InputError(f"--steps must be at least 1, not {args.steps}.")

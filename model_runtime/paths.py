@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import contextlib
 import hashlib
-import io
 import json
 import logging
 import os
@@ -148,7 +147,8 @@ def arrays_sha256(arrays: dict[str, np.ndarray]) -> str:
 
 
 class NpzCache:
-    """One cache file of named arrays under `cache_dir()`, trusted only after checking.
+    """One cache file of named arrays at `relative` under `cache_dir()` (an absolute path is used as it is), trusted
+    only after checking.
 
     The file records `source_key` (the hash of what the arrays were built from) and the sha256 of the arrays
     themselves. `read()` returns the arrays only when the file loads without pickles, both hashes match, every
@@ -201,13 +201,11 @@ class NpzCache:
         stored = {name: np.asarray(value) for name, value in arrays.items()}
         stored[_CONTENT_FIELD] = np.str_(arrays_sha256(stored))
         stored[_SOURCE_FIELD] = np.str_(self.source_key)
-        buffer = io.BytesIO()
-        (np.savez_compressed if self.compress else np.savez)(buffer, **stored)
         try:
             path = self.path
             path.parent.mkdir(parents=True, exist_ok=True)
             with atomic_output(path) as handle:
-                handle.write(buffer.getvalue())
+                (np.savez_compressed if self.compress else np.savez)(handle, **stored)
         except (OSError, OutputError) as exc:
             log.debug("cache %s not written: %s", self.relative, exc)
 

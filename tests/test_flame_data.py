@@ -11,7 +11,7 @@ from model_runtime.errors import InputError
 from model_runtime.rigs.flame_layer import rodrigues_torch
 from model_runtime.models.flame import (FLAME_DIM, FlameExpressionLayer, apex_index,
                                         load_flame_model, load_flame_sequences)
-from model_runtime.training import train
+from model_runtime.training.train import train
 
 V = 80
 

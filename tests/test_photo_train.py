@@ -4,7 +4,7 @@ import json
 
 import numpy as np
 
-from model_runtime.photo import train
+from model_runtime.training import photo as train
 from model_runtime.photo.regressor import read_regressor
 
 

@@ -9,7 +9,7 @@ import pytest
 from safetensors.torch import load_file
 
 from model_runtime.errors import InputError
-from model_runtime.training import train
+from model_runtime.training.train import train
 
 TINY_TOML = """
 name = "tiny-test"

@@ -1,6 +1,6 @@
 """`i2fet evaluate`: every model on the same held-out items in one run, one table with the models side by side.
 
-Per split (held-out concepts, held-out phrasings; items from `model_runtime.models.data.heldout_items`):
+Per split (held-out concepts, held-out phrasings; items from `model_runtime.training.arkit_data.heldout_items`):
 
 a. AU precision / recall of the apex expression (`active_aus` of the segment's apex frame) against the concept's core
    AUs (`concept_aus`, less AU11, which no ARKit pose can show apart from 6+10: `knowledge.UNDECODABLE_AUS`).
@@ -321,7 +321,7 @@ def _load_model(name: str, device: str):
     runtime = Runtime.load(model=name, device=device)
     if name == "baseline":
         from ..generators.baseline import RetrievalBaseline
-        from ..models.data import train_split_concepts
+        from ..training.arkit_data import train_split_concepts
 
         runtime.generator = RetrievalBaseline(runtime.encoder, concepts=train_split_concepts())
     return runtime
@@ -332,7 +332,7 @@ def run_evaluation(models: Sequence[str] = DEFAULT_MODELS, splits: Sequence[str]
     """Evaluate each model on the same held-out items (a..f in the module docstring); a model that cannot be loaded
     is listed as not evaluated rather than failing the run. `judge=False` skips the FER judge (b);
     `evaluator_config` (a retrieval_evaluator.EvaluatorConfig) overrides the retrieval evaluator's default."""
-    from ..models.data import heldout_items
+    from ..training.arkit_data import heldout_items
     from .retrieval_evaluator import load_evaluator
 
     began = time.perf_counter()

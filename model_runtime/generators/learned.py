@@ -24,7 +24,7 @@ from ..errors import WeightsError
 from ..expression_space import NUM_CHANNELS
 from ..knowledge import all_concepts, concept_weights, get_concept
 from ..models.config import I2FETConfig, config_from_dict
-from ..models.data import manner_vector
+from ..models.features import manner_vector
 from ..models.generator import SIDE_INDEX, KeyGenerator
 from ..models.transition import TransitionModel, fill_span
 from ..paths import WEIGHTS_DIR, atomic_output, sha256_file

@@ -106,7 +106,7 @@ def read_regressor(path: Path, landmark_ids: np.ndarray) -> PhotoRegressor:
         raise RegressorUnavailable(f"{path.name} lacks the tensor {exc}") from None
     if not np.array_equal(ids, np.asarray(landmark_ids, dtype=np.int64)):
         raise RegressorUnavailable(f"{path.name} was trained on another landmark model (another MediaPipe version "
-                                   f"or head); retrain it with `python -m model_runtime.photo.train`")
+                                   f"or head); retrain it with `python -m model_runtime.training.photo`")
     width = NUM_CHANNELS + 2 * ids.size
     ok = mean.shape == (width,) and std.shape == (width,) and np.all(std > 0)
     inputs = width
