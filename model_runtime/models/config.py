@@ -41,7 +41,7 @@ class TrainConfig:
 @dataclass(frozen=True)
 class DataConfig:
     space: str = "arkit"  # "arkit" | "flame"
-    flame_model: str | None = None  # FLAME-format .npz (see models/flame.py)
+    flame_model: str | None = None  # a FLAME file or compact npz (see rigs/flame_layer.load_flame_model)
     flame_sequences: str | None = None  # folder of per-sequence .npz files
 
 

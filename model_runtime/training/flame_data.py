@@ -1,5 +1,7 @@
 """FLAME-space training data: sequences of FLAME parameters (50 expression + 3 jaw) with the instructions that
-describe them, and optionally the FLAME model for the vertex loss, both read through `rigs/`."""
+describe them, and optionally the FLAME model for the vertex loss, both read through `rigs/`: any sequence file
+`rigs.flame_sequence` reads (DECA, EMOCA, SMIRK, plain npz) with a `text`, and a full FLAME file or the compact
+npz of `rigs.flame_layer.load_flame_model`."""
 
 from __future__ import annotations
 
@@ -11,7 +13,8 @@ import torch
 from ..errors import InputError
 from ..models.config import I2FETConfig
 from ..models.features import manner_vector
-from ..models.flame import apex_index, load_flame_model, load_flame_sequences
+from ..rigs.flame_layer import load_flame_model
+from ..rigs.flame_sequence import load_flame_sequences
 from . import say
 from .texts import encode_texts
 
@@ -77,3 +80,9 @@ class FlameData:
 def _resolve(base: Path, path: str) -> Path:
     p = Path(path)
     return p if p.is_absolute() else (base / p)
+
+
+def apex_index(frames: np.ndarray, start: np.ndarray | None = None) -> int:
+    """The frame farthest from the first one: where the expression peaks."""
+    ref = frames[0] if start is None else start
+    return int(np.argmax(np.abs(frames - ref).sum(-1)))
