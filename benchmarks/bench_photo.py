@@ -49,12 +49,12 @@ def main() -> None:
 
     from PIL import Image
 
-    from model_runtime.head import load_default_head
+    from model_runtime.heads.head import load_default_head
     from model_runtime.photo import read_start_expression
     from model_runtime.photo.correspondence import load_landmark_model
     from model_runtime.photo.image import load_image
     from model_runtime.photo.landmarks import get_detector
-    from model_runtime.render import render_expressions
+    from model_runtime.heads.render import render_expressions
 
     begin = time.perf_counter()
     load_landmark_model(load_default_head())

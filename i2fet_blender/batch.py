@@ -155,7 +155,7 @@ def run_job(job: Job, load: LoadSettings, log=print) -> list[str]:
     """One job: generate, write keys, save the outputs together. Returns the paths written."""
     from model_runtime.errors import InputError
     from model_runtime.paths import StagedOutputs, check_writable_folder
-    from model_runtime.preview import write_animation_preview
+    from model_runtime.heads.preview import write_animation_preview
 
     from . import fbx_export, writer
 

@@ -122,7 +122,7 @@ def _generate(args: argparse.Namespace) -> int:
     from .animation import SAVE_FORMATS, check_output_suffix
     from .instructions import validate_instruction
     from .paths import StagedOutputs, check_writable_folder
-    from .preview import write_animation_preview
+    from .heads.preview import write_animation_preview
     from .runtime import Runtime
 
     output = Path(args.output)
@@ -330,7 +330,7 @@ def _info(args: argparse.Namespace) -> int:
     from . import __version__
     from .device import select_device
     from .encoders import load_text_encoder
-    from .head import load_default_head
+    from .heads.head import load_default_head
     from .paths import cache_dir
     from .generators.registry import MODEL_NAMES
 

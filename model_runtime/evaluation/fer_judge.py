@@ -151,7 +151,7 @@ class FerJudge:
 
     def classify_weights(self, weights: np.ndarray, chunk: int = 32) -> np.ndarray:
         """(N, 52) or (52,) ARKit weights -> (N, 7) probabilities, rendering the default head front-on."""
-        from ..render import render_expressions
+        from ..heads.render import render_expressions
 
         w = np.asarray(weights, dtype=np.float32).reshape(-1, 52)
         parts = [self.classify_renders(render_expressions(w[i:i + chunk], RENDER_SIZE))

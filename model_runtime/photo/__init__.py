@@ -45,7 +45,7 @@ class StartExpression:
 def read_start_expression(path: str | os.PathLike) -> StartExpression:
     """The starting expression of the largest face in the image at `path`; InputError (one sentence) when the file
     cannot be used: missing, not an image, too large or small, or no face in it."""
-    from ..head import load_default_head
+    from ..heads.head import load_default_head
     from .correspondence import load_landmark_model
     from .fit import euler_deg
     from .image import load_image
@@ -97,7 +97,7 @@ def _estimate(model, regressor, points: np.ndarray, fit) -> np.ndarray:
 
 def _refined(weights, observed, rotation, model, regressor, head, detector) -> np.ndarray:
     """One render-and-compare step: weights + (reading of the photo - reading of the head rendered with weights)."""
-    from ..render import render_expressions
+    from ..heads.render import render_expressions
 
     image = render_expressions(weights.astype(np.float32), REFINE_SIZE, head, rotation_deg=rotation)
     try:

@@ -32,7 +32,7 @@ import numpy as np
 
 from ..errors import InputError
 from ..expression_space import CHANNEL_INDEX, NUM_CHANNELS
-from ..head import DefaultHead, load_default_head
+from ..heads.head import DefaultHead, load_default_head
 from ..paths import atomic_output, cache_dir
 from .landmarks import get_detector, mediapipe_version
 
@@ -120,7 +120,7 @@ def _surface_points(head: DefaultHead, tri: np.ndarray, bary: np.ndarray, vertic
 
 def build_landmark_model(head: DefaultHead) -> dict[str, np.ndarray]:
     """Render, detect and measure (about 20 s on two cores); returns the arrays that are cached."""
-    from ..render import project_points, render_expressions, surface_at
+    from ..heads.render import project_points, render_expressions, surface_at
 
     pose_weights = np.stack([_weights(e) for e in POSE_EXPRESSIONS])
     shots = [(w, view) for view in VIEWS for w in pose_weights]
@@ -172,7 +172,7 @@ def _triangulate(head: DefaultHead, seen: np.ndarray) -> np.ndarray:
     """(K,3) head-space points that best explain where the detector put each landmark in the neutral renders from
     every view in VIEWS (seen: (views, K, 2) pixels): the landmarks' 3D positions as the detector sees them, depth
     included, so that a turned head moves them the way the detector reports."""
-    from ..render import project_points
+    from ..heads.render import project_points
 
     basis = np.concatenate([np.zeros((1, 3)), np.eye(3)])
     rows, rhs = [], []
@@ -188,7 +188,7 @@ def _triangulate(head: DefaultHead, seen: np.ndarray) -> np.ndarray:
 
 def _pixels_per_metre(head: DefaultHead) -> float:
     """The calibration renders' scale (the renderer's own framing), to turn render pixels into millimetres."""
-    from ..render import project_points
+    from ..heads.render import project_points
 
     top, bottom = project_points(np.array([[0.0, 0.0, 0.0], [0.0, 0.0, -1.0]]), RENDER_SIZE, head)[:, 1]
     return float(bottom - top)

@@ -254,7 +254,7 @@ def _roundtrip(params: np.ndarray, gram: np.ndarray, rhs_map: np.ndarray, a_cols
 
 def derive_flame_map(model: FlameModel, *, landmarks=None, device: str | torch.device = "cpu") -> FlameMap:
     """Derive the ARKit <-> FLAME map for `model` (see the module docstring); not cached (see `flame_map_for`)."""
-    from ..head import load_default_head
+    from ..heads.head import load_default_head
     from .shape_transfer import transfer_default_head_shapes
 
     began = time.perf_counter()
@@ -285,7 +285,7 @@ def derive_flame_map(model: FlameModel, *, landmarks=None, device: str | torch.d
 
 
 def _head_key() -> str:
-    from ..head import load_default_head
+    from ..heads.head import load_default_head
 
     head = load_default_head()
     digest = hashlib.sha256()

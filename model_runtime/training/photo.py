@@ -21,14 +21,14 @@ from safetensors.numpy import save_file
 
 from ..errors import InputError
 from ..expression_space import LEFT_CHANNELS, NUM_CHANNELS, RIGHT_CHANNELS
-from ..head import load_default_head
+from ..heads.head import load_default_head
 from ..knowledge import all_concepts, sample_concept_weights
 from ..paths import atomic_output, sha256_file
 from ..photo.correspondence import load_landmark_model, model_key
 from ..photo.fit import fit_landmarks
 from ..photo.landmarks import get_detector
 from ..photo.regressor import DEFAULT_PATH, FORMAT, features, read_regressor
-from ..render import render_expressions
+from ..heads.render import render_expressions
 
 TRAIN_SEED = 20_240_601  # the training faces' seed; the tests and the benchmark draw theirs from other seeds
 MAX_ROTATION_DEG = 10.0

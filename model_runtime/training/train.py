@@ -27,7 +27,7 @@ from ..errors import InputError
 from ..expression_space import NUM_CHANNELS
 from ..generators.base import ConceptIndex
 from ..generators.learned import I2FETModel, LearnedGenerator, save_weights
-from ..head import load_default_head
+from ..heads.head import load_default_head
 from ..instructions import parse_instruction
 from ..knowledge import all_concepts, concept_weights, get_concept
 from ..models.config import I2FETConfig, load_config

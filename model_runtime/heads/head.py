@@ -23,9 +23,9 @@ from typing import ClassVar
 
 import numpy as np
 
-from .errors import InputError, WeightsError
-from .expression_space import ARKIT_CHANNELS, NUM_CHANNELS
-from .paths import atomic_output, cache_dir
+from ..errors import InputError, WeightsError
+from ..expression_space import ARKIT_CHANNELS, NUM_CHANNELS
+from ..paths import atomic_output, cache_dir
 
 PART_NAMES: tuple[str, ...] = ("skin", "eye_left", "eye_right", "teeth", "tongue")
 

@@ -18,11 +18,11 @@ from typing import Sequence
 
 import numpy as np
 
-from .errors import InputError, OutputError
-from .expression_space import CHANNEL_INDEX, NUM_CHANNELS
+from ..errors import InputError, OutputError
+from ..expression_space import CHANNEL_INDEX, NUM_CHANNELS
 from .geometry import vertex_normals
 from .head import DefaultHead, load_default_head
-from .paths import atomic_output
+from ..paths import atomic_output
 
 SUPERSAMPLE = 2  # render at 2x and box-filter down
 BACKGROUND = np.array([0.80, 0.81, 0.83], dtype=np.float32)
