@@ -98,3 +98,20 @@ def test_concept_index_cache_filled_with_nan_is_rebuilt(tmp_path):
     again = Runtime.load(model="baseline", device="cpu").generate("look disgusted").segments[0]
     assert get_concept(again["concept"]).family == "disgust"
     assert again["label"] == first["label"] and again["confidence"] == first["confidence"] > 0
+
+
+def test_flame_cache_with_a_changed_v_template_is_not_returned_as_the_model(tmp_path):
+    from flame_samples import tiny_flame_arrays
+    from model_runtime.rigs import load_flame
+
+    arrays = tiny_flame_arrays(4)
+    np.savez(tmp_path / "flame.npz", **arrays)
+    first = load_flame(tmp_path / "flame.npz")
+    [cached] = (tmp_path / "cache" / "flame").glob("*.npz")
+    with np.load(cached) as data:
+        stored = dict(data)
+    stored["v_template"] = stored["v_template"] + 0.05  # plausible, finite, same shape; the stored hashes kept
+    np.savez(cached, **stored)
+    second = load_flame(tmp_path / "flame.npz")
+    np.testing.assert_allclose(second.v_template, arrays["v_template"])
+    np.testing.assert_array_equal(second.v_template, first.v_template)

@@ -23,7 +23,6 @@ renders, once per head and MediaPipe version (about 20 s on two cores; cached as
 from __future__ import annotations
 
 import hashlib
-import io
 import threading
 import weakref
 from dataclasses import dataclass
@@ -33,7 +32,7 @@ import numpy as np
 from ..errors import InputError
 from ..expression_space import CHANNEL_INDEX, NUM_CHANNELS
 from ..heads.head import DefaultHead, load_default_head
-from ..paths import atomic_output, cache_dir
+from ..paths import NpzCache
 from .landmarks import get_detector, mediapipe_version
 
 BUILD_VERSION = "photo-landmarks-v5"  # bump when anything below changes, so old caches are ignored
@@ -214,20 +213,13 @@ _MEMO: "weakref.WeakKeyDictionary[DefaultHead, LandmarkModel]" = weakref.WeakKey
 _LOCK = threading.Lock()
 
 
-def _load_cached(path, head: DefaultHead) -> dict[str, np.ndarray] | None:
-    try:
-        with np.load(path, allow_pickle=False) as data:
-            arrays = {name: data[name] for name in _FIELDS}
-    except Exception:  # missing, corrupt or foreign: rebuilt
-        return None
+def _fits(arrays: dict[str, np.ndarray], head: DefaultHead) -> bool:
     k = arrays["landmark_ids"].shape[0]
-    ok = (k > 0 and arrays["tri"].shape == (k,) and arrays["bary"].shape == (k, 3)
-          and arrays["seen_neutral"].shape == (k, 3)
-          and arrays["seen_shift"].shape == (len(RESPONSE_LEVELS), NUM_CHANNELS, k, 2)
-          and arrays["sigma_mm"].shape == (k,)
-          and 0 <= arrays["tri"].min() and arrays["tri"].max() < head.triangles().shape[0]
-          and all(np.isfinite(arrays[n]).all() for n in ("bary", "seen_neutral", "seen_shift", "sigma_mm")))
-    return arrays if ok else None
+    return (k > 0 and arrays["tri"].shape == (k,) and arrays["bary"].shape == (k, 3)
+            and arrays["seen_neutral"].shape == (k, 3)
+            and arrays["seen_shift"].shape == (len(RESPONSE_LEVELS), NUM_CHANNELS, k, 2)
+            and arrays["sigma_mm"].shape == (k,)
+            and 0 <= arrays["tri"].min() and arrays["tri"].max() < head.triangles().shape[0])
 
 
 def load_landmark_model(head: DefaultHead | None = None) -> LandmarkModel:
@@ -237,17 +229,10 @@ def load_landmark_model(head: DefaultHead | None = None) -> LandmarkModel:
         model = _MEMO.get(head)
         if model is not None:
             return model
-        path = cache_dir() / f"photo_landmarks_{model_key(head)}.npz"
-        arrays = _load_cached(path, head)
-        if arrays is None:
-            arrays = build_landmark_model(head)
-            buffer = io.BytesIO()
-            np.savez_compressed(buffer, **arrays)
-            try:
-                with atomic_output(path, "wb") as handle:
-                    handle.write(buffer.getvalue())
-            except Exception:  # the cache is an optimisation; a read-only cache folder must not stop the fit
-                pass
+        key = model_key(head)
+        cache = NpzCache(f"photo_landmarks_{key}.npz", key, fields=_FIELDS, compress=True,
+                         check=lambda arrays: _fits(arrays, head))
+        arrays = cache.get(lambda: build_landmark_model(head))
         model = _to_model(head, arrays)
         _MEMO[head] = model
         return model
