@@ -9,11 +9,13 @@ from typing import Sequence
 import numpy as np
 
 from .animation import FPS_RANGE, Animation
+from .device import select_device
 from .errors import InputError
 from .expression_space import NUM_CHANNELS
 from .generators.base import Generator
 from .generators.registry import DEFAULT_MODEL, MODEL_NAMES, check_choice, load_generator
 from .instructions import parse_instruction, validate_instruction
+from .photo import read_start_expression
 from .timeline import check_duration, frame_spans, plan_segments
 
 MAX_INTENSITY_SCALE = 2.0
@@ -31,8 +33,7 @@ class Runtime:
     def load(cls, model: str = DEFAULT_MODEL, device: str = "auto", encoder: str = "minilm",
              encoder_path: str | None = None, weights: str | None = None) -> "Runtime":
         """`model` "i2fet" uses the shipped weights (or `weights`, a .safetensors path); "baseline" needs none."""
-        from .device import select_device
-        from .encoders import load_text_encoder
+        from .encoders import load_text_encoder  # torch: `import model_runtime.runtime` stays light
 
         check_choice(model, weights)
         torch_device = select_device(device)
@@ -64,8 +65,6 @@ class Runtime:
         texts = [validate_instruction(text) for text in instructions]
         photo_warnings: list[str] = []
         if start_image is not None:
-            from .photo import read_start_expression
-
             photo = read_start_expression(start_image)
             start_weights, photo_warnings = photo.weights, list(photo.warnings)
         parsed = [parse_instruction(text) for text in texts]

@@ -7,6 +7,7 @@ from typing import Callable
 
 from ..errors import InputError
 from .base import Generator
+from .baseline import RetrievalBaseline
 
 
 def _learned(encoder, device, weights) -> Generator:
@@ -16,8 +17,6 @@ def _learned(encoder, device, weights) -> Generator:
 
 
 def _baseline(encoder, device, weights) -> Generator:
-    from .baseline import RetrievalBaseline
-
     return RetrievalBaseline(encoder)
 
 

@@ -17,6 +17,7 @@ from dataclasses import dataclass
 from typing import Sequence
 
 import numpy as np
+from PIL import Image, ImageDraw, ImageFont
 
 from ..errors import InputError, OutputError, WeightsError
 from ..expression_space import CHANNEL_INDEX, NUM_CHANNELS
@@ -115,8 +116,6 @@ def _hm08_uv_masks() -> dict[str, np.ndarray] | None:
 
 
 def _build_uv_masks(base, textures) -> dict[str, np.ndarray]:
-    from PIL import Image
-
     uvs: list[list[float]] = []
     corner_v: list[int] = []
     corner_t: list[int] = []
@@ -527,8 +526,6 @@ def surface_at(weights: np.ndarray, points: np.ndarray, size: int = 256, head: D
 # Contact sheet
 
 def _font(px: int):
-    from PIL import ImageFont
-
     try:
         return ImageFont.load_default(size=px)
     except TypeError:  # Pillow < 10.1: fixed-size bitmap font
@@ -552,8 +549,6 @@ def write_contact_sheet(
     size: int = 192,
 ) -> None:
     """Render each row of `weights` and write a PNG grid with a caption under each cell (and an optional title)."""
-    from PIL import Image, ImageDraw
-
     w = np.asarray(weights, dtype=np.float32)
     if w.ndim == 1:
         w = w[None]

@@ -32,6 +32,8 @@ import numpy as np
 from ..errors import InputError
 from ..expression_space import CHANNEL_INDEX, NUM_CHANNELS
 from ..heads.head import DefaultHead, load_default_head
+from ..heads.render import project_points, render_expressions, surface_at
+from ..knowledge import all_concepts, sample_concept_weights
 from ..paths import NpzCache
 from .landmarks import get_detector, mediapipe_version
 
@@ -71,8 +73,6 @@ def segment_parts(weights: np.ndarray) -> np.ndarray:
 def training_faces() -> np.ndarray:
     """The faces the detector's response is measured on: every channel alone at each level, random instances of
     every knowledge-base concept (faces as they come), and random mixes of 3 to 8 channels (faces as they may)."""
-    from ..knowledge import all_concepts, sample_concept_weights
-
     rng = np.random.default_rng(RESPONSE_SEED)
     singles = [np.eye(NUM_CHANNELS) * level for level in RESPONSE_LEVELS]
     concepts = [sample_concept_weights(c, rng) for c in all_concepts()]
@@ -119,8 +119,6 @@ def _surface_points(head: DefaultHead, tri: np.ndarray, bary: np.ndarray, vertic
 
 def build_landmark_model(head: DefaultHead) -> dict[str, np.ndarray]:
     """Render, detect and measure (about 20 s on two cores); returns the arrays that are cached."""
-    from ..heads.render import project_points, render_expressions, surface_at
-
     pose_weights = np.stack([_weights(e) for e in POSE_EXPRESSIONS])
     shots = [(w, view) for view in VIEWS for w in pose_weights]
     images = np.concatenate([render_expressions(pose_weights, RENDER_SIZE, head, rotation_deg=view)
@@ -171,8 +169,6 @@ def _triangulate(head: DefaultHead, seen: np.ndarray) -> np.ndarray:
     """(K,3) head-space points that best explain where the detector put each landmark in the neutral renders from
     every view in VIEWS (seen: (views, K, 2) pixels): the landmarks' 3D positions as the detector sees them, depth
     included, so that a turned head moves them the way the detector reports."""
-    from ..heads.render import project_points
-
     basis = np.concatenate([np.zeros((1, 3)), np.eye(3)])
     rows, rhs = [], []
     for view, points in zip(VIEWS, seen):
@@ -187,8 +183,6 @@ def _triangulate(head: DefaultHead, seen: np.ndarray) -> np.ndarray:
 
 def _pixels_per_metre(head: DefaultHead) -> float:
     """The calibration renders' scale (the renderer's own framing), to turn render pixels into millimetres."""
-    from ..heads.render import project_points
-
     top, bottom = project_points(np.array([[0.0, 0.0, 0.0], [0.0, 0.0, -1.0]]), RENDER_SIZE, head)[:, 1]
     return float(bottom - top)
 

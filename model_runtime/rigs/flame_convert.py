@@ -6,14 +6,13 @@ import numpy as np
 
 from ..animation import FPS_RANGE, Animation
 from ..errors import InputError
+from ..expression_space import ARKIT_CHANNELS
 from .flame_map import FlameMap
 from .flame_sequence import FlameSequence
 
 
 def canonical_frames(anim: Animation) -> np.ndarray:
     """The animation's (T, 52) weights in ARKIT_CHANNELS order, whatever order it stores them in."""
-    from ..expression_space import ARKIT_CHANNELS
-
     frames = np.asarray(anim.frames, dtype=np.float32)
     channels = list(anim.channels)
     if channels != list(ARKIT_CHANNELS):

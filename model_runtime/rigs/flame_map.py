@@ -30,10 +30,12 @@ import torch
 
 from ..errors import InputError
 from ..expression_space import ARKIT_CHANNELS, NUM_CHANNELS
+from ..heads.head import load_default_head
 from ..paths import NpzCache
 from .flame_file import NUM_JOINTS, FlameModel
 from .flame_layer import FlameLayer, axis_angle_np, flame_forward_np
 from .registration import umeyama
+from .shape_transfer import transfer_default_head_shapes
 
 MAP_VERSION = 3  # part of the cache key: bump it whenever the registration, the transfer or the fit changes
 JAW_JOINT, LEFT_EYE_JOINT, RIGHT_EYE_JOINT = 2, 3, 4
@@ -253,9 +255,6 @@ def _roundtrip(params: np.ndarray, gram: np.ndarray, rhs_map: np.ndarray, a_cols
 
 def derive_flame_map(model: FlameModel, *, landmarks=None, device: str | torch.device = "cpu") -> FlameMap:
     """Derive the ARKit <-> FLAME map for `model` (see the module docstring); not cached (see `flame_map_for`)."""
-    from ..heads.head import load_default_head
-    from .shape_transfer import transfer_default_head_shapes
-
     began = time.perf_counter()
     if model.num_expression == 0:
         raise InputError("This FLAME model has no expression components, so ARKit shapes cannot be mapped onto it.")
@@ -284,8 +283,6 @@ def derive_flame_map(model: FlameModel, *, landmarks=None, device: str | torch.d
 
 
 def _head_key() -> str:
-    from ..heads.head import load_default_head
-
     head = load_default_head()
     digest = hashlib.sha256()
     digest.update(np.ascontiguousarray(head.vertices).tobytes())
