@@ -50,7 +50,8 @@ def build_parser() -> argparse.ArgumentParser:
     gen.add_argument("instruction", help='what the face should do, e.g. "slowly smile, then look shocked"')
     gen.add_argument("-o", "--output", required=True, help="animation file: .json, .npz or .csv (Live Link Face)")
     gen.add_argument("--preview", help="also write a contact sheet of frames rendered on the default head (.png)")
-    gen.add_argument("--fps", type=int, default=30, help=f"frames per second, {FPS_RANGE[0]}-{FPS_RANGE[1]} (default 30)")
+    gen.add_argument("--fps", type=int, default=30,
+                     help=f"frames per second, {FPS_RANGE[0]}-{FPS_RANGE[1]} (default 30)")
     gen.add_argument("--seed", type=int, default=0, help="random seed for models that sample (default 0)")
     gen.add_argument("--duration", type=float, help="stretch the whole animation to this many seconds (0-600]")
     gen.add_argument("--intensity", type=float, default=1.0, help="scale every expression (0-2, default 1)")

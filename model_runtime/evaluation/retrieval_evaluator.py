@@ -9,8 +9,9 @@ sometimes one-sided). It is a judge, like the FER classifier, so it is trained o
 held-out ones included: it must know what an "awed" face looks like to say whether a generator produced one.
 
 Every batch holds distinct concepts, so no positive pair is ever treated as a negative. Training takes a few seconds
-on CPU (about 10 s on two idle cores; the budget is 60 s) and is deterministic for a seed; the weights are cached (paths.NpzCache) in `cache_dir()` under a key made of
-the config, the text encoder's checksum and a fingerprint of the knowledge base.
+on CPU (about 10 s on two idle cores; the budget is 60 s) and is deterministic for a seed; the weights are cached
+(paths.NpzCache) in `cache_dir()` under a key made of the config, the text encoder's checksum and a fingerprint of
+the knowledge base.
 """
 
 from __future__ import annotations

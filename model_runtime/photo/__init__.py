@@ -8,9 +8,10 @@
 Pipeline: load the image (image.py) -> MediaPipe face mesh, largest face (landmarks.py) -> the landmarks the
 project has measured as reliable, with their measured response to each channel (correspondence.py) -> a joint fit of
 weights and a weak-perspective pose (fit.py) -> the photo regressor's correction of the fitted weights (regressor.py,
-trained by training/photo.py). Without a usable regressor file the fit's weights are refined instead by FIT_ONLY_REFINE_STEPS
-rounds of render-and-compare (the default head is rendered with the current estimate, the detector is run on that
-render, and the estimate is moved by the difference between the two readings), with a warning.
+trained by training/photo.py). Without a usable regressor file the fit's weights are refined instead by
+FIT_ONLY_REFINE_STEPS rounds of render-and-compare (the default head is rendered with the current estimate, the
+detector is run on that render, and the estimate is moved by the difference between the two readings), with a
+warning.
 
 Never imports bpy.
 """

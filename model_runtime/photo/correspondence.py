@@ -1,6 +1,6 @@
 """Which detector landmarks to trust, where the detector puts each on the default head, and how each channel moves it.
 
-Established by the project itself, by rendering the default head (render.py) and running the same detector on the
+Established by the project itself, by rendering the default head (heads/render.py) and running the same detector on the
 renders, once per head and MediaPipe version (about 20 s on two cores; cached as .npz in `cache_dir()`):
 
 1. Surface points. The neutral, mouth-open and smiling head is rendered from five views (front, +-14 deg yaw,

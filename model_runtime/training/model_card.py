@@ -43,7 +43,8 @@ def write_model_card(out_dir: Path, cfg: I2FETConfig, summary: dict, config_path
         "- Dynamics: quadratic ease-in-out with per-channel time warps by face region (brows lead, jaw and Duchenne cheek",
         "  lag) scaled by speed/manner, plus occasional blinks.",
         f"- Held out (never trained on): concepts {', '.join(HELDOUT_CONCEPTS)}; one phrase of each concept with >= 5",
-        f"  phrases; templates {', '.join(repr(t) for t in HELDOUT_TEMPLATES)}. See `model_runtime/training/arkit_data.py`.",
+        f"  phrases; templates {', '.join(repr(t) for t in HELDOUT_TEMPLATES)}. "
+        "See `model_runtime/training/arkit_data.py`.",
         "",
         "## Training",
         "```",

@@ -2,7 +2,7 @@
 
     python -m model_runtime.training.photo [--out weights] [--faces 3000] [--workers 2]   (or `i2fet train-photo`)
 
-The training faces are rendered here (render.py) and run through the same detector as a user's photo; see
+The training faces are rendered here (heads/render.py) and run through the same detector as a user's photo; see
 `training_expressions` for how they are drawn. Everything is seeded, so the same command gives the same file.
 """
 
