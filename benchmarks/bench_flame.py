@@ -37,7 +37,7 @@ def main() -> None:
     os.environ["I2FET_CACHE_DIR"] = str(work / "cache")
 
     from model_runtime.expression_space import ARKIT_CHANNELS, NUM_CHANNELS
-    from model_runtime.head import load_default_head
+    from model_runtime.heads.head import load_default_head
     from model_runtime.rigs import load_flame
     from model_runtime.rigs import flame_map as fm
     from model_runtime.rigs.shape_transfer import transfer_default_head_shapes

@@ -34,7 +34,7 @@ def batch_instructions(count: int, seed: int = 0) -> list[str]:
     """A realistic batch: held-out single items and 'X, then Y' sequences of them (about one in three)."""
     import numpy as np
 
-    from model_runtime.models.data import heldout_items
+    from model_runtime.training.arkit_data import heldout_items
 
     items = heldout_items("heldout_phrasings") + heldout_items("heldout_concepts")
     rng = np.random.default_rng(seed)

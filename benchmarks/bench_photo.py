@@ -43,18 +43,18 @@ def main() -> None:
     parser.add_argument("--repeats", type=int, default=20)
     parser.add_argument("--faces", type=int, default=24)
     parser.add_argument("--seed", type=int, default=2,
-                        help="the faces' seed; the regressor's training faces come from another (photo/train.py)")
+                        help="the faces' seed; the regressor's training faces come from another (training/photo.py)")
     args = parser.parse_args()
     print(f"machine: {os.cpu_count()} CPUs, python {sys.version.split()[0]}")
 
     from PIL import Image
 
-    from model_runtime.head import load_default_head
+    from model_runtime.heads.head import load_default_head
     from model_runtime.photo import read_start_expression
     from model_runtime.photo.correspondence import load_landmark_model
     from model_runtime.photo.image import load_image
     from model_runtime.photo.landmarks import get_detector
-    from model_runtime.render import render_expressions
+    from model_runtime.heads.render import render_expressions
 
     begin = time.perf_counter()
     load_landmark_model(load_default_head())

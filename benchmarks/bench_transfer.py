@@ -26,7 +26,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
 
 from mesh_variants import closest_point_copy, relative_errors, skin, standard_variants  # noqa: E402
 from model_runtime.expression_space import ARKIT_CHANNELS  # noqa: E402
-from model_runtime.head import load_default_head  # noqa: E402
+from model_runtime.heads.head import load_default_head  # noqa: E402
 from model_runtime.rigs.shape_transfer import transfer_shapes  # noqa: E402
 
 

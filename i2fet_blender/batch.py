@@ -153,9 +153,10 @@ def _open_scene(job: Job):
 
 def run_job(job: Job, load: LoadSettings, log=print) -> list[str]:
     """One job: generate, write keys, save the outputs together. Returns the paths written."""
+    from model_runtime.animation import FPS_RANGE
     from model_runtime.errors import InputError
     from model_runtime.paths import StagedOutputs, check_writable_folder
-    from model_runtime.preview import write_animation_preview
+    from model_runtime.heads.preview import write_animation_preview
 
     from . import fbx_export, writer
 
@@ -172,8 +173,8 @@ def run_job(job: Job, load: LoadSettings, log=print) -> list[str]:
         scene.render.fps, scene.render.fps_base = 30, 1.0
     fps_exact = scene.render.fps / (scene.render.fps_base or 1.0)
     runtime = get_runtime(load)
-    anim = runtime.generate(job.instruction, fps=max(1, min(240, int(round(fps_exact)))), seed=job.seed,
-                            duration=job.duration, intensity=job.intensity, start_image=job.start_image)
+    anim = runtime.generate(job.instruction, fps=max(FPS_RANGE[0], min(FPS_RANGE[1], int(round(fps_exact)))),
+                            seed=job.seed, duration=job.duration, intensity=job.intensity, start_image=job.start_image)
     for warning in anim.warnings:
         print(f"i2fet batch: warning: {warning}", file=sys.stderr, flush=True)
     result = writer.write_animation(obj, anim, start_frame=job.start_frame, fps=fps_exact, mirror=job.mirror,

@@ -191,7 +191,7 @@ def expression_keys(obj) -> dict[int, str]:
 
 def is_flame_head(obj) -> bool:
     """A mesh with Exp### keys and no ARKit-named ones (an ARKit face with one stray `Exp01` key stays ARKit)."""
-    from model_runtime.rig_names import match_channels
+    from model_runtime.heads.rig_names import match_channels
 
     if obj is None or obj.type != "MESH" or not expression_keys(obj):
         return False

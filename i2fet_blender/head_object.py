@@ -76,7 +76,7 @@ def add_shape_keys(obj, head) -> None:
 def add_default_head(context, location=None, subdivision_levels: int = 1, head=None) -> bpy.types.Object:
     """Add the default head at the 3D cursor (or `location`) to the active collection, select it, make it active."""
     if head is None:
-        from model_runtime.head import load_default_head
+        from model_runtime.heads.head import load_default_head
 
         head = load_default_head()
     mesh = build_mesh(head)

@@ -41,6 +41,7 @@ def scene_fps(scene) -> float:
 
 def run_generate(op, context, instruction: str | None = None, seed: int | None = None) -> set[str]:
     """Validate, generate and write; the body of Generate and of re-running a history entry."""
+    from model_runtime.animation import FPS_RANGE
     from model_runtime.errors import I2FETError, InputError
     from model_runtime.instructions import validate_instruction
 
@@ -57,7 +58,7 @@ def run_generate(op, context, instruction: str | None = None, seed: int | None =
         else:
             writer.check_target(obj)
         fps_exact = scene_fps(scene) if settings.use_scene_fps else float(settings.fps)
-        fps = max(1, min(240, int(round(fps_exact))))
+        fps = max(FPS_RANGE[0], min(FPS_RANGE[1], int(round(fps_exact))))
         start = scene.frame_current if settings.use_current_frame else settings.start_frame
         seed = settings.seed if seed is None else seed
         runtime = runtime_cache.get_runtime(load_settings(context))

@@ -5,6 +5,7 @@ from __future__ import annotations
 import bpy
 from bpy.props import (BoolProperty, CollectionProperty, FloatProperty, IntProperty, PointerProperty,
                        StringProperty)
+from model_runtime.animation import FPS_RANGE
 
 MAX_HISTORY = 12
 
@@ -33,7 +34,7 @@ class I2FET_PG_settings(bpy.types.PropertyGroup):
                                 description="What the face should do, in plain words")
     use_scene_fps: BoolProperty(name="Scene Frame Rate", default=True,
                                 description="Key at the scene's frame rate (otherwise at the rate below)")
-    fps: IntProperty(name="FPS", default=30, min=1, max=240)
+    fps: IntProperty(name="FPS", default=30, min=FPS_RANGE[0], max=FPS_RANGE[1])
     use_current_frame: BoolProperty(name="From Current Frame", default=True,
                                     description="Start at the current frame (otherwise at the frame below)")
     start_frame: IntProperty(name="Start Frame", default=1)

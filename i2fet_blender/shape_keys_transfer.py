@@ -41,8 +41,8 @@ LANDMARK_PREFIX = "I2FET "
 
 def user_landmarks(obj, rest: np.ndarray) -> list[tuple[int, np.ndarray]]:
     """[(default-head vertex, target point)] from the mesh's `I2FET <landmark>` vertex groups."""
-    from model_runtime.head import load_default_head
-    from model_runtime.rigs.head_landmarks import LANDMARK_NAMES, default_head_landmarks
+    from model_runtime.heads.head import load_default_head
+    from model_runtime.heads.landmarks import LANDMARK_NAMES, default_head_landmarks
 
     groups = {g.index: g.name[len(LANDMARK_PREFIX):] for g in obj.vertex_groups if g.name.startswith(LANDMARK_PREFIX)}
     if not groups:
@@ -67,7 +67,7 @@ def user_landmarks(obj, rest: np.ndarray) -> list[tuple[int, np.ndarray]]:
 def check_mesh_for_transfer(obj) -> None:
     """Raise InputError unless `obj` is a local, editable mesh without ARKit shape keys yet."""
     from model_runtime.expression_space import ARKIT_CHANNELS
-    from model_runtime.rig_names import match_channels
+    from model_runtime.heads.rig_names import match_channels
 
     if obj is None or obj.type != "MESH":
         raise InputError("Select a head mesh to give ARKit shape keys to.")

@@ -77,7 +77,7 @@ def rest_coordinates(obj) -> np.ndarray:
 
 def check_target(obj):
     """Raise InputError (one sentence) unless `obj` can take generated animation; returns the ChannelMatch."""
-    from model_runtime.rig_names import match_channels
+    from model_runtime.heads.rig_names import match_channels
 
     if obj is None:
         raise InputError("Select a mesh with ARKit shape keys first (or use Add default head).")

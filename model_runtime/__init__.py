@@ -2,6 +2,12 @@
 
 Heavy modules load on first use so that `import model_runtime` stays cheap (the Blender extension imports it at
 registration time).
+
+Layout: `runtime` (load once, generate), `cli` (the `i2fet` command), `animation` (the result and its files), `paths`
+(atomic writes, the cache helper); the instruction language (`instructions`, `timeline`), the knowledge base
+(`knowledge`, `expression_space`), `generators/` (what turns segments into keys and frames), `models/` (the learned
+model's parts), `encoders/`, `heads/` (the default head, renderer, preview), `rigs/` (FLAME, shape transfer),
+`photo/` (a start expression from a picture), `training/` and `evaluation/`.
 """
 
 from __future__ import annotations

@@ -1,15 +1,36 @@
-"""The `i2fet` command line. User mistakes end in one sentence on stderr and exit status 2, never a traceback."""
+"""The `i2fet` command line. User mistakes end in one sentence on stderr and exit status 2, never a traceback.
+
+Commands import what loads torch (encoders, rigs, training, evaluation) when they run, so `i2fet --help` stays
+quick.
+"""
 
 from __future__ import annotations
 
 import argparse
+import importlib.util
 import json
 import platform
+import subprocess
 import sys
 from pathlib import Path
 from typing import Sequence
 
+import numpy
+
+from . import __version__
+from .animation import FPS_RANGE, SAVE_FORMATS, check_output_suffix
+from .device import DEVICE_CHOICES, select_device
+from .encoders import ENCODER_NAMES
 from .errors import I2FETError, InputError
+from .expression_space import ARKIT_CHANNELS
+from .generators.registry import DEFAULT_MODEL, MODEL_NAMES
+from .heads.head import load_default_head
+from .heads.preview import write_animation_preview
+from .instructions import validate_instruction
+from .paths import StagedOutputs, atomic_output, cache_dir, check_writable_folder
+from .photo import read_start_expression
+from .photo.image import load_image
+from .runtime import Runtime
 
 PREVIEW_SUFFIX = ".png"
 
@@ -22,9 +43,6 @@ class _Parser(argparse.ArgumentParser):
 
 
 def build_parser() -> argparse.ArgumentParser:
-    from .device import DEVICE_CHOICES
-    from .runtime import DEFAULT_MODEL, MODEL_NAMES
-
     parser = _Parser(prog="i2fet", description="Instruction-driven facial expression animation (ARKit 52).")
     commands = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
 
@@ -32,7 +50,8 @@ def build_parser() -> argparse.ArgumentParser:
     gen.add_argument("instruction", help='what the face should do, e.g. "slowly smile, then look shocked"')
     gen.add_argument("-o", "--output", required=True, help="animation file: .json, .npz or .csv (Live Link Face)")
     gen.add_argument("--preview", help="also write a contact sheet of frames rendered on the default head (.png)")
-    gen.add_argument("--fps", type=int, default=30, help="frames per second, 1-240 (default 30)")
+    gen.add_argument("--fps", type=int, default=30,
+                     help=f"frames per second, {FPS_RANGE[0]}-{FPS_RANGE[1]} (default 30)")
     gen.add_argument("--seed", type=int, default=0, help="random seed for models that sample (default 0)")
     gen.add_argument("--duration", type=float, help="stretch the whole animation to this many seconds (0-600]")
     gen.add_argument("--intensity", type=float, default=1.0, help="scale every expression (0-2, default 1)")
@@ -96,9 +115,6 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def _add_runtime_options(command: argparse.ArgumentParser) -> None:
-    from .device import DEVICE_CHOICES
-    from .encoders import ENCODER_NAMES
-
     command.add_argument("--device", default="auto", choices=DEVICE_CHOICES, help="torch device (default auto)")
     command.add_argument("--encoder", default="minilm", choices=ENCODER_NAMES, help="text encoder (default minilm)")
     command.add_argument("--encoder-path", help="local encoder weights: a MiniLM model folder, or an OpenCLIP "
@@ -119,12 +135,6 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 
 def _generate(args: argparse.Namespace) -> int:
-    from .animation import SAVE_FORMATS, check_output_suffix
-    from .instructions import validate_instruction
-    from .paths import StagedOutputs, check_writable_folder
-    from .preview import write_animation_preview
-    from .runtime import Runtime
-
     output = Path(args.output)
     check_output_suffix(output, SAVE_FORMATS, "animation")
     check_writable_folder(output)
@@ -136,7 +146,6 @@ def _generate(args: argparse.Namespace) -> int:
     if args.start_image is not None:
         _check_start_image(args.start_image)
     flame_output, fmap = _flame_output(args)
-
     runtime = Runtime.load(model=args.model, device=args.device, encoder=args.encoder, encoder_path=args.encoder_path)
     anim = runtime.generate(instruction, fps=args.fps, seed=args.seed, duration=args.duration,
                             intensity=args.intensity, start_image=args.start_image)
@@ -162,8 +171,6 @@ def _generate(args: argparse.Namespace) -> int:
 
 def _flame_output(args: argparse.Namespace):
     """Check --flame-model/--flame-output together, before any model loads; derive (or read) the map."""
-    from .paths import check_writable_folder
-
     if (args.flame_model is None) != (args.flame_output is None):
         raise InputError("Give --flame-model and --flame-output together.")
     if args.flame_output is None:
@@ -181,7 +188,7 @@ def _flame_output(args: argparse.Namespace):
 
 
 def _train_photo(args: argparse.Namespace) -> int:
-    from .photo import train
+    from .training import photo as train
 
     argv = ["--workers", str(args.workers)]
     for flag, value in (("--out", args.out), ("--faces", args.faces), ("--seed", args.seed)):
@@ -190,8 +197,6 @@ def _train_photo(args: argparse.Namespace) -> int:
     if args.faces is not None and args.faces < 100:
         raise InputError(f"Train the photo regressor on at least 100 faces; {args.faces} were asked for.")
     if args.out is not None:  # found out before minutes of rendering, not after
-        from .paths import check_writable_folder
-
         if Path(args.out).suffix != ".safetensors":
             raise InputError(f"The photo regressor is written as .safetensors (a .json goes beside it); "
                              f"{Path(args.out).name} is not.")
@@ -201,16 +206,12 @@ def _train_photo(args: argparse.Namespace) -> int:
 
 
 def _flame(args: argparse.Namespace) -> int:
-    from .expression_space import ARKIT_CHANNELS
     from .rigs import load_flame
     from .rigs.flame_map import flame_map_for, map_cache_path
 
     if (args.to_arkit is None) != (args.output is None):
         raise InputError("Give --to-arkit and --output together.")
     if args.output is not None:
-        from .animation import SAVE_FORMATS, check_output_suffix
-        from .paths import check_writable_folder
-
         check_output_suffix(Path(args.output), SAVE_FORMATS, "animation")
         check_writable_folder(Path(args.output))
     sequence = None
@@ -224,7 +225,6 @@ def _flame(args: argparse.Namespace) -> int:
                          f"{model.num_expression}.")
     fmap = flame_map_for(model)
     if sequence is not None:
-        from .paths import StagedOutputs
         from .rigs.flame_convert import flame_to_animation
 
         if args.fps is not None and sequence.fps is not None and abs(args.fps - sequence.fps) > 1e-6:
@@ -257,11 +257,6 @@ def _flame(args: argparse.Namespace) -> int:
 
 def _bake(args: argparse.Namespace) -> int:
     """Run the Blender batch baker in its own process, so that this package never imports bpy."""
-    import importlib.util
-    import subprocess
-
-    from .instructions import validate_instruction
-
     validate_instruction(args.instruction)
     if args.start_image is not None:
         _check_start_image(args.start_image, find_face=True)
@@ -283,17 +278,13 @@ def _check_start_image(path: str, find_face: bool = False) -> None:
     """Refuse an unreadable, non-image, too large or too small start image before any model is loaded; with
     `find_face` (bake, whose Blender process would otherwise be the first to look) also one without a face."""
     if find_face:
-        from .photo import read_start_expression
-
         read_start_expression(path)
         return
-    from .photo.image import load_image
-
     load_image(path)
 
 
 def _train(args: argparse.Namespace) -> int:
-    from .training import DEFAULT_CONFIG, DEFAULT_OUT_DIR, train
+    from .training.train import DEFAULT_CONFIG, DEFAULT_OUT_DIR, train
 
     if args.steps is not None and args.steps < 1:
         raise InputError(f"--steps must be at least 1, not {args.steps}.")
@@ -305,9 +296,7 @@ def _train(args: argparse.Namespace) -> int:
 
 
 def _evaluate(args: argparse.Namespace) -> int:
-    from .animation import check_output_suffix
     from .evaluation.report import run_evaluation
-    from .paths import atomic_output, check_writable_folder
 
     if args.n < 1:
         raise InputError(f"--n must be at least 1, not {args.n}.")
@@ -324,15 +313,9 @@ def _evaluate(args: argparse.Namespace) -> int:
 
 
 def _info(args: argparse.Namespace) -> int:
-    import numpy
-    import torch
+    import torch  # see the module docstring
 
-    from . import __version__
-    from .device import select_device
     from .encoders import load_text_encoder
-    from .head import load_default_head
-    from .paths import cache_dir
-    from .runtime import MODEL_NAMES
 
     encoder = load_text_encoder(args.encoder, path=args.encoder_path, device=str(select_device(args.device)))
     head = load_default_head()

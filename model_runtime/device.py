@@ -9,7 +9,7 @@ DEVICE_CHOICES = ("auto", "cpu", "cuda")
 
 def select_device(requested: str = "auto"):
     """Map 'auto' | 'cpu' | 'cuda' (or 'cuda:N') to a torch.device; 'auto' prefers CUDA when it is usable."""
-    import torch
+    import torch  # only when a device is chosen: naming the choices (the CLI's --help) needs no torch
 
     name = (requested or "auto").strip().lower()
     if name == "auto":

@@ -1,15 +1,23 @@
-"""Where the runtime keeps derived files, and how it writes files so no half-written one is ever left behind."""
+"""Where the runtime keeps derived files, how it caches derived arrays, and how it writes files so no half-written
+one is ever left behind."""
 
 from __future__ import annotations
 
 import contextlib
 import hashlib
+import json
+import logging
 import os
 import tempfile
+import zipfile
 from pathlib import Path
-from typing import Iterator
+from typing import Callable, Iterator
 
-from .errors import OutputError
+import numpy as np
+
+from .errors import I2FETError, OutputError
+
+log = logging.getLogger(__name__)
 
 
 # A checkout keeps the shipped weights in the repository's weights/; an installed runtime (the Blender extension's
@@ -127,3 +135,101 @@ def check_writable_folder(path: str | os.PathLike) -> None:
         raise OutputError(f"Cannot write {target}: the folder {parent} does not exist.")
     if not os.access(parent, os.W_OK | os.X_OK):
         raise OutputError(f"Cannot write {target}: the folder {parent} is not writable.")
+
+
+# ----------------------------------------------------------------------------------------------------------------
+# Derived-array caches
+
+_SOURCE_FIELD = "cache_source_key"
+_CONTENT_FIELD = "cache_content_sha256"
+
+
+def content_key(*parts) -> str:
+    """A short stable hash of JSON-able `parts` (names, versions, file hashes, phrase lists): a cache key."""
+    return hashlib.sha256(json.dumps(parts, sort_keys=True, default=str).encode()).hexdigest()[:24]
+
+
+def arrays_sha256(arrays: dict[str, np.ndarray]) -> str:
+    """sha256 over the names, dtypes, shapes and bytes of `arrays` (in name order)."""
+    digest = hashlib.sha256()
+    for name in sorted(arrays):
+        array = np.ascontiguousarray(arrays[name])
+        digest.update(f"{name}|{array.dtype.str}|{array.shape}\n".encode())
+        digest.update(array.tobytes())
+    return digest.hexdigest()
+
+
+class NpzCache:
+    """One cache file of named arrays at `relative` under `cache_dir()` (an absolute path is used as it is), trusted
+    only after checking.
+
+    The file records `source_key` (the hash of what the arrays were built from) and the sha256 of the arrays
+    themselves. `read()` returns the arrays only when the file loads without pickles, both hashes match, every
+    field in `fields` is there, no float array holds NaN or inf and `check(arrays)` (the owner's shape test) is
+    true; anything else means None, and the caller rebuilds. Writing is atomic; a cache that cannot be written only
+    costs time, so `write()` never fails.
+    """
+
+    def __init__(self, relative: str | os.PathLike, source_key: str, *, fields: tuple[str, ...] = (),
+                 check: Callable[[dict[str, np.ndarray]], bool] | None = None, compress: bool = False):
+        self.relative = Path(relative)
+        self.source_key = source_key
+        self.fields = tuple(fields)
+        self.check = check
+        self.compress = compress
+
+    @property
+    def path(self) -> Path:
+        return cache_dir() / self.relative
+
+    def read(self) -> dict[str, np.ndarray] | None:
+        try:
+            path = self.path
+            if not path.is_file():
+                return None
+            with np.load(path, allow_pickle=False) as data:
+                arrays = {name: data[name] for name in data.files}
+        except (OSError, ValueError, EOFError, zipfile.BadZipFile) as exc:
+            return self._reject(f"unreadable ({exc})")
+        source = arrays.pop(_SOURCE_FIELD, None)
+        content = arrays.pop(_CONTENT_FIELD, None)
+        if source is None or content is None or str(source) != self.source_key:
+            return self._reject("made from other data")
+        if str(content) != arrays_sha256(arrays):
+            return self._reject("its content does not match its hash")
+        missing = [name for name in self.fields if name not in arrays]
+        if missing:
+            return self._reject(f"{missing[0]!r} is missing")
+        if any(a.dtype.kind in "fc" and not np.isfinite(a).all() for a in arrays.values()):
+            return self._reject("it holds non-finite values")
+        try:
+            fits = self.check is None or bool(self.check(arrays))
+        except (I2FETError, ValueError, TypeError, IndexError, KeyError):
+            fits = False
+        if not fits:
+            return self._reject("its arrays have the wrong shapes")
+        return arrays
+
+    def write(self, arrays: dict[str, np.ndarray]) -> None:
+        stored = {name: np.asarray(value) for name, value in arrays.items()}
+        stored[_CONTENT_FIELD] = np.str_(arrays_sha256(stored))
+        stored[_SOURCE_FIELD] = np.str_(self.source_key)
+        try:
+            path = self.path
+            path.parent.mkdir(parents=True, exist_ok=True)
+            with atomic_output(path) as handle:
+                (np.savez_compressed if self.compress else np.savez)(handle, **stored)
+        except (OSError, OutputError) as exc:
+            log.debug("cache %s not written: %s", self.relative, exc)
+
+    def get(self, build: Callable[[], dict[str, np.ndarray]]) -> dict[str, np.ndarray]:
+        """The cached arrays, or `build()`'s, which are then cached."""
+        arrays = self.read()
+        if arrays is None:
+            arrays = build()
+            self.write(arrays)
+        return arrays
+
+    def _reject(self, why: str) -> None:
+        log.debug("cache %s rebuilt: %s", self.relative, why)
+        return None

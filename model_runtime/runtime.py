@@ -9,20 +9,22 @@ from typing import Sequence
 import numpy as np
 
 from .animation import FPS_RANGE, Animation
+from .device import select_device
 from .errors import InputError
 from .expression_space import NUM_CHANNELS
+from .generators.base import Generator
+from .generators.registry import DEFAULT_MODEL, MODEL_NAMES, check_choice, load_generator
 from .instructions import parse_instruction, validate_instruction
+from .photo import read_start_expression
 from .timeline import check_duration, frame_spans, plan_segments
 
-MODEL_NAMES = ("i2fet", "baseline")
-DEFAULT_MODEL = "i2fet"
 MAX_INTENSITY_SCALE = 2.0
 
 
 class Runtime:
     """A text encoder and a generator on one device; thread-compatible for reads, load once per process."""
 
-    def __init__(self, encoder, generator, device):
+    def __init__(self, encoder, generator: Generator, device):
         self.encoder = encoder
         self.generator = generator
         self.device = device
@@ -31,23 +33,12 @@ class Runtime:
     def load(cls, model: str = DEFAULT_MODEL, device: str = "auto", encoder: str = "minilm",
              encoder_path: str | None = None, weights: str | None = None) -> "Runtime":
         """`model` "i2fet" uses the shipped weights (or `weights`, a .safetensors path); "baseline" needs none."""
-        from .device import select_device
-        from .encoders import load_text_encoder
+        from .encoders import load_text_encoder  # torch: `import model_runtime.runtime` stays light
 
-        if model not in MODEL_NAMES:
-            raise InputError(f"Unknown model {model!r}; choose one of {', '.join(MODEL_NAMES)}.")
-        if weights is not None and model != "i2fet":
-            raise InputError("A weights file can only be given for the i2fet model.")
+        check_choice(model, weights)
         torch_device = select_device(device)
         text_encoder = load_text_encoder(encoder, path=encoder_path, device=str(torch_device))
-        if model == "i2fet":
-            from .models.learned import load_learned
-
-            generator = load_learned(weights_path=weights, encoder=text_encoder, device=torch_device)
-        else:
-            from .baseline import RetrievalBaseline
-
-            generator = RetrievalBaseline(text_encoder)
+        generator = load_generator(model, text_encoder, torch_device, weights)
         return cls(text_encoder, generator, torch_device)
 
     def generate(self, instruction: str, fps: int = 30, seed: int = 0, duration: float | None = None,
@@ -74,8 +65,6 @@ class Runtime:
         texts = [validate_instruction(text) for text in instructions]
         photo_warnings: list[str] = []
         if start_image is not None:
-            from .photo import read_start_expression
-
             photo = read_start_expression(start_image)
             start_weights, photo_warnings = photo.weights, list(photo.warnings)
         parsed = [parse_instruction(text) for text in texts]
@@ -86,7 +75,7 @@ class Runtime:
             spans = frame_spans(plan, fps)
             targets = np.stack([k.weights for k in plan_keys]) * intensity
             first = targets[0] if plan[0].is_start else start_weights
-            frames = _frames(self.generator, spans, np.clip(targets, 0, 1), first, plan)
+            frames = self.generator.transition_frames(spans, np.clip(targets, 0, 1), first, plan=plan)
             segments = [{"text": seg.text, "start_frame": span.start_frame, "end_frame": span.end_frame,
                          "label": key.label, "intensity": round(key.intensity, 4),
                          "confidence": round(key.confidence, 4), "concept": key.concept, "kind": seg.kind,
@@ -100,15 +89,6 @@ class Runtime:
         return {"name": self.generator.name, "weights": getattr(self.generator, "weights_name", self.generator.name),
                 "sha256": getattr(self.generator, "weights_sha256", None), "text_encoder": self.encoder.model_name,
                 "text_encoder_sha256": self.encoder.checksum}
-
-
-def _frames(generator, spans, targets: np.ndarray, start: np.ndarray, plan) -> np.ndarray:
-    """The generator's own transition model when it has one, else the baseline's eased lock-step frames."""
-    if hasattr(generator, "transition_frames"):
-        return generator.transition_frames(spans, targets, start, plan=plan)
-    from .dynamics import eased_frames
-
-    return eased_frames(spans, targets, start)
 
 
 def _warnings(parsed) -> list[str]:

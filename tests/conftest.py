@@ -2,7 +2,7 @@ import os
 
 import pytest
 
-from model_runtime import head as head_module
+from model_runtime.heads import head as head_module
 
 
 @pytest.fixture(scope="module")

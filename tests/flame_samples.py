@@ -51,7 +51,7 @@ def head_flame_arrays(num_vertices=HEAD_FLAME_VERTICES, num_expression=HEAD_FLAM
 
     Returns (arrays for an npz, dict of facts: the jaw pivot, skin vertex count, ...)."""
     from model_runtime.expression_space import ARKIT_CHANNELS
-    from model_runtime.head import load_default_head
+    from model_runtime.heads.head import load_default_head
     from model_runtime.rigs.flame_map import blender_to_flame
 
     head = load_default_head()

@@ -15,8 +15,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from model_runtime.head import DefaultHead
-from model_runtime.geometry import vertex_normals
+from model_runtime.heads.head import DefaultHead
+from model_runtime.heads.geometry import vertex_normals
 from model_runtime.rigs.mesh_geometry import Surface
 
 FACE_MOTION_M = 5e-4  # a vertex is "face" when some shape moves it at least this much on the default head

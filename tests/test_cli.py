@@ -13,7 +13,7 @@ from PIL import Image
 
 from model_runtime.animation import Animation
 from model_runtime.cli import main
-from model_runtime.preview import preview_frames
+from model_runtime.heads.preview import preview_frames
 
 
 def run(args, capsys):
@@ -119,7 +119,7 @@ def test_unwritable_folder_exits_2(tmp_path, capsys):
 
 
 def test_failed_preview_removes_the_animation_too(tmp_path, capsys, monkeypatch):
-    import model_runtime.render as render
+    import model_runtime.heads.render as render
 
     def boom(*args, **kwargs):
         raise OSError("disk full")

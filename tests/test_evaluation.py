@@ -92,7 +92,7 @@ def test_duration_diversity_and_ranks():
 
 def test_fer_judge_reads_a_strong_smile_as_happy():
     from model_runtime.evaluation.fer_judge import FER_CLASSES, load_judge, model_path, preprocess
-    from model_runtime.render import render_expressions
+    from model_runtime.heads.render import render_expressions
 
     assert model_path().name == "emotion_model_quantized.tflite"
     judge = load_judge()

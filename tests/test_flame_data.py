@@ -8,10 +8,10 @@ import pytest
 import torch
 
 from model_runtime.errors import InputError
-from model_runtime.rigs.flame_layer import rodrigues_torch
-from model_runtime.models.flame import (FLAME_DIM, FlameExpressionLayer, apex_index,
-                                        load_flame_model, load_flame_sequences)
-from model_runtime.training import train
+from model_runtime.rigs.flame_layer import FlameExpressionLayer, load_flame_model, rodrigues_torch
+from model_runtime.rigs.flame_sequence import FLAME_DIM, load_flame_sequences
+from model_runtime.training.flame_data import apex_index
+from model_runtime.training.train import train
 
 V = 80
 
@@ -106,3 +106,36 @@ flame_sequences = "sequences"
     with safe_open(summary["weights"], "pt") as f:
         assert "flame" in f.metadata()["config"]
         assert f.get_tensor("generator.out.3.weight").shape[0] == FLAME_DIM
+
+
+def test_training_reads_a_full_flame_file_and_deca_style_sequences(tmp_path):
+    """One FLAME stack: training's layer and sequences come through rigs/, so real FLAME files and the sequence
+    layouts of DECA/EMOCA (exp + 6-value pose) read as well as the compact formats."""
+    from flame_samples import S, V as FULL_V, tiny_flame_arrays
+    from model_runtime.rigs import FlameLayer, load_flame
+
+    rng = np.random.default_rng(5)
+    arrays = tiny_flame_arrays(5, posedirs_scale=0.0)
+    arrays["shapedirs"] = rng.normal(0, 1e-3, (FULL_V, 3, S + 60))
+    np.savez(tmp_path / "flame2023.npz", **arrays)
+    layer = load_flame_model(tmp_path / "flame2023.npz")
+    assert layer.num_vertices == FULL_V
+    params = torch.zeros(1, FLAME_DIM)
+    params[0, 50] = 0.3  # jaw only: FLAME's own forward pass is the reference
+    pose = torch.zeros(1, 15)
+    pose[0, 6] = 0.3
+    exact, _ = FlameLayer(load_flame(tmp_path / "flame2023.npz"))(None, None, pose)
+    torch.testing.assert_close(layer(params), exact, atol=1e-6, rtol=0)
+
+    seqs = tmp_path / "deca"
+    seqs.mkdir()
+    exp = rng.normal(0, 0.5, (6, 50)).astype(np.float32)
+    posecode = np.zeros((6, 6), np.float32)
+    posecode[:, 3] = np.linspace(0, 0.2, 6)
+    np.savez(seqs / "clip.npz", exp=exp, pose=posecode, text=np.array(["open the mouth"]))
+    [seq] = load_flame_sequences(seqs)
+    assert seq.texts == ("open the mouth",)
+    np.testing.assert_allclose(seq.frames, np.concatenate([exp, posecode[:, 3:6]], 1))
+    np.savez(seqs / "mute.npz", exp=exp, pose=posecode)  # no text: nothing to learn from
+    with pytest.raises(InputError, match="text"):
+        load_flame_sequences(seqs)

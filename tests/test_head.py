@@ -4,10 +4,10 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from model_runtime import head as head_module
+from model_runtime.heads import head as head_module
 from model_runtime.errors import InputError, WeightsError
 from model_runtime.expression_space import ARKIT_CHANNELS, CHANNEL_INDEX, NUM_CHANNELS
-from model_runtime.head import PART_NAMES, DefaultHead, load_default_head
+from model_runtime.heads.head import PART_NAMES, DefaultHead, load_default_head
 
 
 @pytest.fixture(scope="module")

@@ -2,8 +2,8 @@
 
 import numpy as np
 
-from model_runtime.head import load_default_head
-from model_runtime.rigs.head_landmarks import LANDMARK_NAMES, default_head_landmarks
+from model_runtime.heads.head import load_default_head
+from model_runtime.heads.landmarks import LANDMARK_NAMES, default_head_landmarks
 
 
 def test_landmarks_are_where_their_names_say(cache_root):

@@ -15,9 +15,9 @@ import torch
 from model_runtime.errors import WeightsError
 from model_runtime.instructions import parse_instruction
 from model_runtime.knowledge import all_concepts, get_concept
-from model_runtime.models import data as D
+from model_runtime.training import arkit_data as D
 from model_runtime.models.config import config_from_dict
-from model_runtime.models.learned import (DEFAULT_WEIGHTS, I2FETModel, LearnedGenerator, load_learned,
+from model_runtime.generators.learned import (DEFAULT_WEIGHTS, I2FETModel, LearnedGenerator, load_learned,
                                           save_weights)
 from model_runtime.paths import sha256_file
 from model_runtime.timeline import FrameSpan, frame_spans, plan_segments

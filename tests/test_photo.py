@@ -14,11 +14,11 @@ from model_runtime.animation import Animation
 from model_runtime.cli import main
 from model_runtime.errors import InputError
 from model_runtime.expression_space import CHANNEL_INDEX, NUM_CHANNELS
-from model_runtime.head import load_default_head
+from model_runtime.heads.head import load_default_head
 from model_runtime.knowledge import get_concept, sample_concept_weights
 from model_runtime.photo import read_start_expression
 from model_runtime.photo.image import MAX_PIXELS
-from model_runtime.render import project_points, render_expressions, surface_at
+from model_runtime.heads.render import project_points, render_expressions, surface_at
 
 SIZE = 320
 

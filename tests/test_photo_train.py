@@ -4,7 +4,7 @@ import json
 
 import numpy as np
 
-from model_runtime.photo import train
+from model_runtime.training import photo as train
 from model_runtime.photo.regressor import read_regressor
 
 
@@ -15,7 +15,7 @@ def test_training_writes_a_usable_regressor(tmp_path, monkeypatch):
     meta = json.loads(out.with_suffix(".json").read_text())
     assert meta["training"]["faces"] + meta["training"]["faces_lost_by_detector"] == 40
     assert 0.0 <= meta["validation"]["mae_active"] <= 1.0
-    from model_runtime.head import load_default_head
+    from model_runtime.heads.head import load_default_head
     from model_runtime.photo.correspondence import load_landmark_model
 
     model = load_landmark_model(load_default_head())

@@ -4,11 +4,11 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from model_runtime import render as render_module
+from model_runtime.heads import render as render_module
 from model_runtime.errors import InputError, OutputError
 from model_runtime.expression_space import CHANNEL_INDEX, NUM_CHANNELS
-from model_runtime.head import load_default_head
-from model_runtime.render import render_expressions, write_contact_sheet
+from model_runtime.heads.head import load_default_head
+from model_runtime.heads.render import render_expressions, write_contact_sheet
 
 SIZE = 128
 
@@ -171,7 +171,7 @@ def test_contact_sheet_leaves_nothing_behind_on_failure(head, tmp_path):
 
 
 def test_view_rotation_turns_the_head_and_defaults_to_the_front_view(head):
-    from model_runtime.render import project_points
+    from model_runtime.heads.render import project_points
 
     nose = head.vertices[int(np.argmin(head.vertices[:, 1]))][None]  # the tip of the nose
     front = project_points(nose, SIZE, head)[0]

@@ -1,7 +1,7 @@
 import pytest
 
 from model_runtime.expression_space import ARKIT_CHANNELS
-from model_runtime.rig_names import ChannelMatch, match_channels, normalize_channel_name, parse_channel_name
+from model_runtime.heads.rig_names import ChannelMatch, match_channels, normalize_channel_name, parse_channel_name
 
 POSITIVE = [
     # Apple / ICT-FaceKit / generic DCC spellings

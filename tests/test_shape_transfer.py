@@ -9,7 +9,7 @@ import pytest
 from mesh_variants import (STANDARD, closest_point_copy, make_variant, relative_errors, rotation_about, skin,
                            standard_variants)
 from model_runtime.errors import InputError
-from model_runtime.head import load_default_head
+from model_runtime.heads.head import load_default_head
 from model_runtime.rigs.registration import register
 from model_runtime.rigs.shape_transfer import transfer_default_head_shapes, transfer_shapes
 

@@ -9,7 +9,7 @@ import pytest
 from safetensors.torch import load_file
 
 from model_runtime.errors import InputError
-from model_runtime.training import train
+from model_runtime.training.train import train
 
 TINY_TOML = """
 name = "tiny-test"
@@ -53,7 +53,7 @@ def test_train_writes_weights_and_card(tiny_config, tmp_path):
     assert summary["sha256"] in (tmp_path / "out" / "MODEL_CARD.md").read_text()
     assert [h["step"] for h in summary["history"]] == [2, 4, 6, 8]
     assert all(np.isfinite(h["total"]) for h in summary["history"])
-    from model_runtime.models.learned import load_learned
+    from model_runtime.generators.learned import load_learned
 
     gen = load_learned(weights, device="cpu")
     assert gen.weights_sha256 == summary["sha256"]

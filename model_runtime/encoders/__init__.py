@@ -9,18 +9,26 @@
 from __future__ import annotations
 
 from ..errors import InputError
-from .base import TextEmbedding, TextEncoder
 
 ENCODER_NAMES = ("minilm", "openclip")
 
 __all__ = ["ENCODER_NAMES", "TextEmbedding", "TextEncoder", "load_text_encoder"]
 
 
-def load_text_encoder(name: str = "minilm", path: str | None = None, device: str = "auto") -> TextEncoder:
+def __getattr__(name: str):
+    # The interface types and the encoders import torch; naming the encoders (the CLI's --help) must not.
+    if name in ("TextEmbedding", "TextEncoder"):
+        from . import base
+
+        return getattr(base, name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
+
+def load_text_encoder(name: str = "minilm", path: str | None = None, device: str = "auto") -> "TextEncoder":
     """Load a text encoder by name; `path` is the MiniLM model folder (optional) or the OpenCLIP checkpoint (required)."""
     key = (name or "minilm").strip().lower()
     if key == "minilm":
-        from .minilm import MiniLMEncoder
+        from .minilm import MiniLMEncoder  # torch: only once an encoder is loaded
 
         return MiniLMEncoder(path, device=device)
     if key == "openclip":

@@ -13,8 +13,9 @@ from pathlib import Path
 from typing import Sequence
 
 import torch
+from safetensors import SafetensorError, safe_open
 
-from ..errors import WeightsError
+from ..errors import InputError, WeightsError
 from ..paths import sha256_file
 
 
@@ -50,8 +51,6 @@ class TextEncoder(abc.ABC):
 
 def check_texts(texts: Sequence[str]) -> list[str]:
     """Accept a sequence of str (a bare str is a common slip: it would be encoded character by character)."""
-    from ..errors import InputError
-
     if isinstance(texts, str):
         raise InputError("encode() takes a list of texts, not a single string; wrap it in a list.")
     out = list(texts)
@@ -81,8 +80,6 @@ def verify_sha256(path: str | os.PathLike, expected: str, what: str) -> str:
 
 def load_safetensors(path: str | os.PathLike, device: torch.device, what: str) -> dict[str, torch.Tensor]:
     """Read every tensor of a .safetensors file onto `device`, turning format errors into one-sentence WeightsErrors."""
-    from safetensors import SafetensorError, safe_open
-
     try:
         with safe_open(str(path), framework="pt", device=str(device)) as handle:
             return {key: handle.get_tensor(key) for key in handle.keys()}

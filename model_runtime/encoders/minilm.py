@@ -14,6 +14,7 @@ from typing import Sequence
 
 import torch
 import torch.nn.functional as F
+from tokenizers import Tokenizer
 from torch import nn
 
 from ..device import select_device
@@ -136,8 +137,6 @@ class MiniLMEncoder(TextEncoder):
     model_name = "all-MiniLM-L6-v2"
 
     def __init__(self, model_dir: str | Path | None = None, device: str = "auto"):
-        from tokenizers import Tokenizer
-
         self.device = select_device(device)
         folder = default_model_dir() if model_dir is None else Path(model_dir)
         if not folder.is_dir():

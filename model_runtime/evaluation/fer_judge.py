@@ -31,8 +31,11 @@ from functools import lru_cache
 from pathlib import Path
 
 import numpy as np
+from PIL import Image
 
 from ..errors import InputError
+from ..heads.render import render_expressions
+from ..knowledge import concept_weights, sample_concept_weights
 
 FER_CLASSES: tuple[str, ...] = ("angry", "disgust", "fear", "happy", "sad", "surprise", "neutral")
 FAMILY_TO_FER: dict[str, str] = {
@@ -93,8 +96,6 @@ def pad_pixels(size: int) -> int:
 
 def preprocess(renders: np.ndarray) -> np.ndarray:
     """(N, H, H, 3) uint8 renders -> (N, len(SHIFTS)**2, 64, 64, 1) float32 in [-1, 1] (the crops to average over)."""
-    from PIL import Image
-
     renders = np.asarray(renders)
     if renders.ndim == 3:
         renders = renders[None]
@@ -116,7 +117,7 @@ class FerJudge:
 
     def __init__(self, path: str | os.PathLike | None = None, num_threads: int = 1):
         try:
-            from ai_edge_litert.interpreter import Interpreter
+            from ai_edge_litert.interpreter import Interpreter  # an optional evaluation dependency
         except ImportError:
             raise InputError("The emotion judge needs ai-edge-litert: pip install -r requirements/eval.txt.") from None
         self.path = Path(path) if path is not None else model_path()
@@ -151,8 +152,6 @@ class FerJudge:
 
     def classify_weights(self, weights: np.ndarray, chunk: int = 32) -> np.ndarray:
         """(N, 52) or (52,) ARKit weights -> (N, 7) probabilities, rendering the default head front-on."""
-        from ..render import render_expressions
-
         w = np.asarray(weights, dtype=np.float32).reshape(-1, 52)
         parts = [self.classify_renders(render_expressions(w[i:i + chunk], RENDER_SIZE))
                  for i in range(0, w.shape[0], chunk)]
@@ -173,8 +172,6 @@ def prototype_ceiling(judge: FerJudge, samples_per_class: int = 8, seed: int = 0
     """The classifier's accuracy on the knowledge base's own basic prototypes (one per FER class, rendered): the best
     a generator that reproduces the prototypes exactly could expect under this judge. Also its accuracy on
     `samples_per_class` jittered instances of each prototype (`sample_concept_weights`), a less noisy figure."""
-    from ..knowledge import concept_weights, sample_concept_weights
-
     classes = list(BASIC_CONCEPT_FOR_CLASS)
     rng = np.random.default_rng(seed)
     protos = [concept_weights(BASIC_CONCEPT_FOR_CLASS[c]) for c in classes]

@@ -1,6 +1,6 @@
 """`i2fet evaluate`: every model on the same held-out items in one run, one table with the models side by side.
 
-Per split (held-out concepts, held-out phrasings; items from `model_runtime.models.data.heldout_items`):
+Per split (held-out concepts, held-out phrasings; items from `model_runtime.training.arkit_data.heldout_items`):
 
 a. AU precision / recall of the apex expression (`active_aus` of the segment's apex frame) against the concept's core
    AUs (`concept_aus`, less AU11, which no ARKit pose can show apart from 6+10: `knowledge.UNDECODABLE_AUS`).
@@ -27,8 +27,14 @@ from typing import Sequence
 import numpy as np
 
 from ..errors import InputError
+from ..generators.baseline import RetrievalBaseline
+from ..instructions import parse_instruction
 from ..knowledge import UNDECODABLE_AUS, active_aus, concept_aus, concept_weights
+from ..runtime import Runtime
+from ..training.arkit_data import heldout_items, train_split_concepts
 from . import metrics
+from .fer_judge import FAMILY_TO_FER, load_judge, prototype_ceiling
+from .retrieval_evaluator import load_evaluator
 
 SPLITS: tuple[str, ...] = ("heldout_concepts", "heldout_phrasings")
 DEFAULT_MODELS: tuple[str, ...] = ("i2fet", "baseline")
@@ -186,8 +192,6 @@ def _apexes(animations) -> np.ndarray:
 
 
 def _segment_texts(items) -> list[str]:
-    from ..instructions import parse_instruction
-
     texts = []
     for item in items:
         segs = parse_instruction(item.instruction).segments
@@ -262,8 +266,6 @@ def _durations(runtime, sequences, seed: int) -> tuple[list[float], int]:
 
 
 def _evaluate_split(runtime, items, evaluator, judge, text_emb, pools, seed: int) -> dict:
-    from .fer_judge import FAMILY_TO_FER
-
     anims = runtime.generate_batch([i.instruction for i in items], fps=FPS, seed=seed)
     apexes = _apexes(anims)
     pr = [metrics.au_precision_recall(active_aus(a), _reference_aus(i.concept)) for a, i in zip(apexes, items)]
@@ -302,8 +304,6 @@ def _evaluate_split(runtime, items, evaluator, judge, text_emb, pools, seed: int
 def _fer_reference(judge, items) -> dict:
     """The judge's accuracy on the knowledge-base prototypes of the judged items' concepts (each concept rendered
     once): what a generator that reproduced the prototypes exactly would score on row b."""
-    from .fer_judge import FAMILY_TO_FER
-
     judged = [i for i in items if i.family in FAMILY_TO_FER]
     concepts = sorted({i.concept for i in judged})
     if not concepts:
@@ -316,13 +316,8 @@ def _fer_reference(judge, items) -> dict:
 def _load_model(name: str, device: str):
     """The learned model as shipped; the baseline restricted to what training saw (the full knowledge base holds the
     held-out phrases verbatim, which would let retrieval read the answers)."""
-    from ..runtime import Runtime
-
     runtime = Runtime.load(model=name, device=device)
     if name == "baseline":
-        from ..baseline import RetrievalBaseline
-        from ..models.data import train_split_concepts
-
         runtime.generator = RetrievalBaseline(runtime.encoder, concepts=train_split_concepts())
     return runtime
 
@@ -332,9 +327,6 @@ def run_evaluation(models: Sequence[str] = DEFAULT_MODELS, splits: Sequence[str]
     """Evaluate each model on the same held-out items (a..f in the module docstring); a model that cannot be loaded
     is listed as not evaluated rather than failing the run. `judge=False` skips the FER judge (b);
     `evaluator_config` (a retrieval_evaluator.EvaluatorConfig) overrides the retrieval evaluator's default."""
-    from ..models.data import heldout_items
-    from .retrieval_evaluator import load_evaluator
-
     began = time.perf_counter()
     models, splits = tuple(models), tuple(splits)
     if not models:
@@ -357,8 +349,6 @@ def run_evaluation(models: Sequence[str] = DEFAULT_MODELS, splits: Sequence[str]
 
     fer = None
     if judge:
-        from .fer_judge import load_judge, prototype_ceiling
-
         try:
             fer = load_judge()
             report.fer_ceiling = prototype_ceiling(fer, seed=seed)

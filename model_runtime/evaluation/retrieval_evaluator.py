@@ -9,8 +9,9 @@ sometimes one-sided). It is a judge, like the FER classifier, so it is trained o
 held-out ones included: it must know what an "awed" face looks like to say whether a generator produced one.
 
 Every batch holds distinct concepts, so no positive pair is ever treated as a negative. Training takes a few seconds
-on CPU (about 10 s on two idle cores; the budget is 60 s) and is deterministic for a seed; the weights are cached (safetensors) in `cache_dir()` under a key made of the
-config, the text encoder's checksum and a fingerprint of the knowledge base.
+on CPU (about 10 s on two idle cores; the budget is 60 s) and is deterministic for a seed; the weights are cached
+(paths.NpzCache) in `cache_dir()` under a key made of the config, the text encoder's checksum and a fingerprint of
+the knowledge base.
 """
 
 from __future__ import annotations
@@ -26,7 +27,8 @@ from torch import nn
 
 from ..expression_space import NUM_CHANNELS
 from ..knowledge import all_concepts, sample_concept_weights
-from ..paths import atomic_output, cache_dir
+from ..encoders import load_text_encoder
+from ..paths import NpzCache, content_key
 
 WRAPPERS: tuple[str, ...] = ("{p}", "a face that is {p}")
 """Wrappers around the knowledge-base phrases (this module's own, so the evaluator is not tied to any generator's
@@ -164,47 +166,33 @@ def _train_loop(model, opt, sched, config, pooled, bank_t, by_concept, gen, rng,
         sched.step()
 
 
-def _cache_path(encoder, config: EvaluatorConfig):
-    key = hashlib.sha256(json.dumps([asdict(config), encoder.name, encoder.checksum, knowledge_fingerprint(),
-                                     torch.__version__.split("+")[0]]).encode()).hexdigest()[:20]
-    return cache_dir() / f"retrieval-evaluator-{key}.safetensors"
+def _cache(encoder, config: EvaluatorConfig) -> NpzCache:
+    key = content_key(asdict(config), encoder.name, encoder.checksum, knowledge_fingerprint(),
+                      torch.__version__.split("+")[0])
+    return NpzCache(f"retrieval-evaluator-{key[:20]}.npz", key)
 
 
 def load_evaluator(encoder=None, config: EvaluatorConfig = EvaluatorConfig(), use_cache: bool = True
                    ) -> RetrievalEvaluator:
     """The cached evaluator for this config and encoder, training (and caching) it when there is none."""
-    from safetensors.torch import load_file
-
     if encoder is None:
-        from ..encoders import load_text_encoder
-
         encoder = load_text_encoder("minilm", device="cpu")
-    path = _cache_path(encoder, config)
-    if use_cache:
+    cache = _cache(encoder, config)
+    state = cache.read() if use_cache else None
+    if state is not None:
+        model = RetrievalEvaluator(encoder.dim, config)
         try:
-            state = load_file(str(path))
-            model = RetrievalEvaluator(encoder.dim, config)
-            model.load_state_dict(state)
+            model.load_state_dict({name: torch.from_numpy(value) for name, value in state.items()})
+        except RuntimeError:  # the arrays of another architecture: train
+            state = None
+        else:
             model.eval()
             model.encoder = encoder
             return model
-        except Exception:  # noqa: BLE001 - missing, unreadable or stale cache
-            pass  # missing or stale cache: train
     model = train_evaluator(encoder, config)
     if use_cache:
-        try:
-            state = {k: v.detach().contiguous() for k, v in model.state_dict().items()}
-            with atomic_output(path) as handle:
-                handle.write(_serialize(state))
-        except Exception:  # noqa: BLE001 - a read-only cache only costs time
-            pass
+        cache.write({name: value.detach().cpu().numpy() for name, value in model.state_dict().items()})
     return model
-
-
-def _serialize(state: dict) -> bytes:
-    from safetensors.torch import save
-
-    return save(state)
 
 
 __all__ = ["EvaluatorConfig", "RetrievalEvaluator", "WRAPPERS", "knowledge_fingerprint", "load_evaluator",

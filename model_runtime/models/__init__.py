@@ -1,8 +1,9 @@
-"""The learned I2FET model: generated data (data), IFED (ifed), key generator (generator), transitions
-(transition), FLAME-space data (flame), configuration (config) and the runtime-facing generator (learned).
+"""The learned I2FET model's parts: IFED (ifed), the key generator (generator), transitions (transition), their
+configuration (config) and the run-time features the transitions read (features). The runtime-facing generator that
+assembles them is `generators.learned`; the data that trains them is in `training/`.
 
-Heavy imports (torch) happen only when a submodule is imported: `from model_runtime.models.data import ...` needs
-numpy alone.
+Importing the package costs nothing; every submodule but `features` (numpy only, used by training data too) imports
+torch.
 """
 
-__all__ = ["config", "data", "flame", "generator", "ifed", "learned", "transition"]
+__all__ = ["config", "features", "generator", "ifed", "transition"]

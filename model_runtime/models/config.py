@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 import tomllib
-from dataclasses import asdict, dataclass, field, fields
+from dataclasses import asdict, dataclass, field, fields, replace
 from pathlib import Path
 
 from ..errors import InputError
@@ -41,7 +41,7 @@ class TrainConfig:
 @dataclass(frozen=True)
 class DataConfig:
     space: str = "arkit"  # "arkit" | "flame"
-    flame_model: str | None = None  # FLAME-format .npz (see models/flame.py)
+    flame_model: str | None = None  # a FLAME file or compact npz (see rigs/flame_layer.load_flame_model)
     flame_sequences: str | None = None  # folder of per-sequence .npz files
 
 
@@ -83,8 +83,6 @@ def config_from_dict(raw: dict) -> I2FETConfig:
     if cfg.data.space not in ("arkit", "flame"):
         raise InputError(f"The data space must be 'arkit' or 'flame', not {cfg.data.space!r}.")
     if cfg.ifed.expr_dim != expr_dim or cfg.transition.expr_dim != expr_dim:
-        from dataclasses import replace
-
         cfg = replace(cfg, ifed=replace(cfg.ifed, expr_dim=expr_dim),
                       transition=replace(cfg.transition, expr_dim=expr_dim),
                       generator=replace(cfg.generator, output=cfg.data.space))

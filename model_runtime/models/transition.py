@@ -1,7 +1,7 @@
 """The learned transition model: frames between two expressions that ease in and out and are not lock-step.
 
 Every channel c follows  f_c(u) = start_c + (end_c - start_c) * S(u + k_c u (1 - u)),  u in [0, 1], where S is the
-quadratic ease-in-out (zero velocity at both ends, least total |jerk| of rest-to-rest profiles; see data.ease) and
+quadratic ease-in-out (zero velocity at both ends, least total |jerk| of rest-to-rest profiles; see features.ease) and
 k_c in [-K, K] is a per-channel time warp
 predicted by a small network from the start and end expressions and the segment's speed/manner words. The warp is
 monotone and fixes 0 and 1, so f(0) = start and f(1) = end exactly, every frame lies between start and end (so
@@ -16,7 +16,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from .data import MANNER_VOCAB, WARP_LIMIT, ease
+from .features import MANNER_VOCAB, WARP_LIMIT, ease
 
 
 @dataclass(frozen=True)
@@ -28,7 +28,7 @@ class TransitionConfig:
 
 
 def ease_t(u: torch.Tensor) -> torch.Tensor:
-    """Torch twin of data.ease (quadratic ease-in-out)."""
+    """Torch twin of features.ease (quadratic ease-in-out)."""
     u = u.clamp(0.0, 1.0)
     return torch.where(u < 0.5, 2.0 * u * u, 1.0 - 2.0 * (1.0 - u) * (1.0 - u))
 

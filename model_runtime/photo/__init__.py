@@ -8,9 +8,10 @@
 Pipeline: load the image (image.py) -> MediaPipe face mesh, largest face (landmarks.py) -> the landmarks the
 project has measured as reliable, with their measured response to each channel (correspondence.py) -> a joint fit of
 weights and a weak-perspective pose (fit.py) -> the photo regressor's correction of the fitted weights (regressor.py,
-trained by train.py). Without a usable regressor file the fit's weights are refined instead by FIT_ONLY_REFINE_STEPS
-rounds of render-and-compare (the default head is rendered with the current estimate, the detector is run on that
-render, and the estimate is moved by the difference between the two readings), with a warning.
+trained by training/photo.py). Without a usable regressor file the fit's weights are refined instead by
+FIT_ONLY_REFINE_STEPS rounds of render-and-compare (the default head is rendered with the current estimate, the
+detector is run on that render, and the estimate is moved by the difference between the two readings), with a
+warning.
 
 Never imports bpy.
 """
@@ -23,6 +24,13 @@ from dataclasses import dataclass
 import numpy as np
 
 from ..errors import InputError
+from ..heads.head import load_default_head
+from ..heads.render import render_expressions
+from .correspondence import load_landmark_model
+from .fit import euler_deg, fit_landmarks
+from .image import load_image
+from .landmarks import get_detector
+from .regressor import features, load_regressor
 
 REFINE_STEPS = 0  # with the regressor: measured, a render-and-compare round made it worse (0.110 -> 0.145)
 FIT_ONLY_REFINE_STEPS = 2  # without it (its file missing or unusable)
@@ -45,13 +53,6 @@ class StartExpression:
 def read_start_expression(path: str | os.PathLike) -> StartExpression:
     """The starting expression of the largest face in the image at `path`; InputError (one sentence) when the file
     cannot be used: missing, not an image, too large or small, or no face in it."""
-    from ..head import load_default_head
-    from .correspondence import load_landmark_model
-    from .fit import euler_deg
-    from .image import load_image
-    from .landmarks import get_detector
-    from .regressor import load_regressor
-
     rgb, _ = load_image(path)
     detector = get_detector()
     detection = detector.detect(rgb)
@@ -81,8 +82,6 @@ def read_start_expression(path: str | os.PathLike) -> StartExpression:
 
 
 def _fit(model, points: np.ndarray):
-    from .fit import fit_landmarks
-
     return fit_landmarks(points[model.landmark_ids, :2], model.points0, model.slopes, model.segments, model.sigma_mm)
 
 
@@ -90,15 +89,11 @@ def _estimate(model, regressor, points: np.ndarray, fit) -> np.ndarray:
     """The weights read from one detection: the regressor's, or the fit's where there is no regressor."""
     if regressor is None:
         return fit.weights
-    from .regressor import features
-
     return regressor.predict(features(model, points[model.landmark_ids, :2], fit)).astype(np.float64)
 
 
 def _refined(weights, observed, rotation, model, regressor, head, detector) -> np.ndarray:
     """One render-and-compare step: weights + (reading of the photo - reading of the head rendered with weights)."""
-    from ..render import render_expressions
-
     image = render_expressions(weights.astype(np.float32), REFINE_SIZE, head, rotation_deg=rotation)
     try:
         rendered = detector.detect(image)

@@ -1,6 +1,6 @@
 """Which detector landmarks to trust, where the detector puts each on the default head, and how each channel moves it.
 
-Established by the project itself, by rendering the default head (render.py) and running the same detector on the
+Established by the project itself, by rendering the default head (heads/render.py) and running the same detector on the
 renders, once per head and MediaPipe version (about 20 s on two cores; cached as .npz in `cache_dir()`):
 
 1. Surface points. The neutral, mouth-open and smiling head is rendered from five views (front, +-14 deg yaw,
@@ -23,7 +23,6 @@ renders, once per head and MediaPipe version (about 20 s on two cores; cached as
 from __future__ import annotations
 
 import hashlib
-import io
 import threading
 import weakref
 from dataclasses import dataclass
@@ -32,8 +31,10 @@ import numpy as np
 
 from ..errors import InputError
 from ..expression_space import CHANNEL_INDEX, NUM_CHANNELS
-from ..head import DefaultHead, load_default_head
-from ..paths import atomic_output, cache_dir
+from ..heads.head import DefaultHead, load_default_head
+from ..heads.render import project_points, render_expressions, surface_at
+from ..knowledge import all_concepts, sample_concept_weights
+from ..paths import NpzCache
 from .landmarks import get_detector, mediapipe_version
 
 BUILD_VERSION = "photo-landmarks-v5"  # bump when anything below changes, so old caches are ignored
@@ -72,8 +73,6 @@ def segment_parts(weights: np.ndarray) -> np.ndarray:
 def training_faces() -> np.ndarray:
     """The faces the detector's response is measured on: every channel alone at each level, random instances of
     every knowledge-base concept (faces as they come), and random mixes of 3 to 8 channels (faces as they may)."""
-    from ..knowledge import all_concepts, sample_concept_weights
-
     rng = np.random.default_rng(RESPONSE_SEED)
     singles = [np.eye(NUM_CHANNELS) * level for level in RESPONSE_LEVELS]
     concepts = [sample_concept_weights(c, rng) for c in all_concepts()]
@@ -120,8 +119,6 @@ def _surface_points(head: DefaultHead, tri: np.ndarray, bary: np.ndarray, vertic
 
 def build_landmark_model(head: DefaultHead) -> dict[str, np.ndarray]:
     """Render, detect and measure (about 20 s on two cores); returns the arrays that are cached."""
-    from ..render import project_points, render_expressions, surface_at
-
     pose_weights = np.stack([_weights(e) for e in POSE_EXPRESSIONS])
     shots = [(w, view) for view in VIEWS for w in pose_weights]
     images = np.concatenate([render_expressions(pose_weights, RENDER_SIZE, head, rotation_deg=view)
@@ -172,8 +169,6 @@ def _triangulate(head: DefaultHead, seen: np.ndarray) -> np.ndarray:
     """(K,3) head-space points that best explain where the detector put each landmark in the neutral renders from
     every view in VIEWS (seen: (views, K, 2) pixels): the landmarks' 3D positions as the detector sees them, depth
     included, so that a turned head moves them the way the detector reports."""
-    from ..render import project_points
-
     basis = np.concatenate([np.zeros((1, 3)), np.eye(3)])
     rows, rhs = [], []
     for view, points in zip(VIEWS, seen):
@@ -188,8 +183,6 @@ def _triangulate(head: DefaultHead, seen: np.ndarray) -> np.ndarray:
 
 def _pixels_per_metre(head: DefaultHead) -> float:
     """The calibration renders' scale (the renderer's own framing), to turn render pixels into millimetres."""
-    from ..render import project_points
-
     top, bottom = project_points(np.array([[0.0, 0.0, 0.0], [0.0, 0.0, -1.0]]), RENDER_SIZE, head)[:, 1]
     return float(bottom - top)
 
@@ -214,20 +207,13 @@ _MEMO: "weakref.WeakKeyDictionary[DefaultHead, LandmarkModel]" = weakref.WeakKey
 _LOCK = threading.Lock()
 
 
-def _load_cached(path, head: DefaultHead) -> dict[str, np.ndarray] | None:
-    try:
-        with np.load(path, allow_pickle=False) as data:
-            arrays = {name: data[name] for name in _FIELDS}
-    except Exception:  # missing, corrupt or foreign: rebuilt
-        return None
+def _fits(arrays: dict[str, np.ndarray], head: DefaultHead) -> bool:
     k = arrays["landmark_ids"].shape[0]
-    ok = (k > 0 and arrays["tri"].shape == (k,) and arrays["bary"].shape == (k, 3)
-          and arrays["seen_neutral"].shape == (k, 3)
-          and arrays["seen_shift"].shape == (len(RESPONSE_LEVELS), NUM_CHANNELS, k, 2)
-          and arrays["sigma_mm"].shape == (k,)
-          and 0 <= arrays["tri"].min() and arrays["tri"].max() < head.triangles().shape[0]
-          and all(np.isfinite(arrays[n]).all() for n in ("bary", "seen_neutral", "seen_shift", "sigma_mm")))
-    return arrays if ok else None
+    return (k > 0 and arrays["tri"].shape == (k,) and arrays["bary"].shape == (k, 3)
+            and arrays["seen_neutral"].shape == (k, 3)
+            and arrays["seen_shift"].shape == (len(RESPONSE_LEVELS), NUM_CHANNELS, k, 2)
+            and arrays["sigma_mm"].shape == (k,)
+            and 0 <= arrays["tri"].min() and arrays["tri"].max() < head.triangles().shape[0])
 
 
 def load_landmark_model(head: DefaultHead | None = None) -> LandmarkModel:
@@ -237,17 +223,10 @@ def load_landmark_model(head: DefaultHead | None = None) -> LandmarkModel:
         model = _MEMO.get(head)
         if model is not None:
             return model
-        path = cache_dir() / f"photo_landmarks_{model_key(head)}.npz"
-        arrays = _load_cached(path, head)
-        if arrays is None:
-            arrays = build_landmark_model(head)
-            buffer = io.BytesIO()
-            np.savez_compressed(buffer, **arrays)
-            try:
-                with atomic_output(path, "wb") as handle:
-                    handle.write(buffer.getvalue())
-            except Exception:  # the cache is an optimisation; a read-only cache folder must not stop the fit
-                pass
+        key = model_key(head)
+        cache = NpzCache(f"photo_landmarks_{key}.npz", key, fields=_FIELDS, compress=True,
+                         check=lambda arrays: _fits(arrays, head))
+        arrays = cache.get(lambda: build_landmark_model(head))
         model = _to_model(head, arrays)
         _MEMO[head] = model
         return model

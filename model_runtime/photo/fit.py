@@ -16,7 +16,7 @@ import numpy as np
 
 from ..expression_space import LEFT_CHANNELS, NUM_CHANNELS, RIGHT_CHANNELS
 
-_P = np.array([[1.0, 0.0, 0.0], [0.0, 0.0, -1.0]])  # head axes -> image axes (x right, y down)
+PROJECTION = np.array([[1.0, 0.0, 0.0], [0.0, 0.0, -1.0]])  # head axes -> image axes (x right, y down)
 OUTER_ITERATIONS = 12
 RIDGE = 0.5  # pulls every weight toward 0 (neutral), per unit of weight squared
 SPARSITY = 0.5  # a linear cost per unit of weight: only channels the landmarks ask for switch on
@@ -144,12 +144,12 @@ def fit_landmarks(observed: np.ndarray, points0: np.ndarray, slopes: np.ndarray,
     for _ in range(OUTER_ITERATIONS):
         shape = points0 + np.tensordot(parts, flat_slopes, axes=1)
         turned = shape @ rotation.T
-        resid = (scale * turned @ _P.T + shift - observed) * to_mm  # (K,2)
+        resid = (scale * turned @ PROJECTION.T + shift - observed) * to_mm  # (K,2)
         jac = np.empty((count, 2, 6 + num_var))
-        jac[:, :, :3] = -scale * to_mm * np.einsum("ij,kjl->kil", _P, _skew(turned))
-        jac[:, :, 3] = scale * to_mm * turned @ _P.T
+        jac[:, :, :3] = -scale * to_mm * np.einsum("ij,kjl->kil", PROJECTION, _skew(turned))
+        jac[:, :, 3] = scale * to_mm * turned @ PROJECTION.T
         jac[:, :, 4:6] = to_mm * np.eye(2)
-        jac[:, :, 6:] = scale * to_mm * np.einsum("ij,ckj->kic", _P @ rotation, flat_slopes)
+        jac[:, :, 6:] = scale * to_mm * np.einsum("ij,ckj->kic", PROJECTION @ rotation, flat_slopes)
         jw = (jac * root).reshape(-1, 6 + num_var)
         rhs = (resid * root[:, :, 0]).reshape(-1) - jw[:, 6:] @ parts  # residual with the weights' part removed
         h = jw.T @ jw
@@ -168,7 +168,7 @@ def fit_landmarks(observed: np.ndarray, points0: np.ndarray, slopes: np.ndarray,
         if change < 1e-4 and float(np.max(np.abs(step[:4]))) < 1e-6:
             break
     shape = points0 + np.tensordot(parts, flat_slopes, axes=1)
-    resid = (scale * (shape @ rotation.T) @ _P.T + shift - observed) * 1000.0 / scale
+    resid = (scale * (shape @ rotation.T) @ PROJECTION.T + shift - observed) * 1000.0 / scale
     rms = float(np.sqrt(np.sum(conf * np.sum(resid**2, axis=1)) / np.sum(conf)))
     return FitResult(weights=np.clip(merge @ parts, 0.0, 1.0), rotation=rotation, scale=scale, shift=shift,
                      rms_mm=rms)

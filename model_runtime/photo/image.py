@@ -6,6 +6,7 @@ import os
 from pathlib import Path
 
 import numpy as np
+from PIL import Image, ImageOps, UnidentifiedImageError
 
 from ..errors import InputError
 
@@ -19,8 +20,6 @@ _BACKDROP = (128, 128, 128)  # what transparent pixels are laid over
 def load_image(path: str | os.PathLike) -> tuple[np.ndarray, float]:
     """The photo as (H,W,3) uint8 RGB, upright by its EXIF orientation and at most ANALYSIS_SIDE pixels long, and
     the factor it was scaled by (analysed pixels per original pixel)."""
-    from PIL import Image, ImageOps, UnidentifiedImageError
-
     source = Path(path)
     if source.is_dir():
         raise InputError(f"The start image {source} is a folder, not an image file.")
@@ -61,8 +60,6 @@ def load_image(path: str | os.PathLike) -> tuple[np.ndarray, float]:
 
 def _to_rgb(image):
     """Any Pillow mode -> RGB: transparency over a neutral grey, 16-bit and float greyscale scaled to 8 bits."""
-    from PIL import Image
-
     if image.mode in ("I", "I;16", "I;16B", "I;16L", "F"):
         values = np.asarray(image, dtype=np.float64)
         top = 65535.0 if image.mode.startswith("I;16") else max(float(values.max()), 1.0)

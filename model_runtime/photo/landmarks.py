@@ -8,6 +8,7 @@ points of the canonical face mesh plus 5 per iris.
 from __future__ import annotations
 
 import contextlib
+import importlib.metadata
 import os
 import sys
 import threading
@@ -30,8 +31,6 @@ class Detection:
 
 def mediapipe_version() -> str:
     try:
-        import importlib.metadata
-
         return importlib.metadata.version("mediapipe")
     except Exception:
         return "unknown"

@@ -20,9 +20,11 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
+from safetensors.numpy import load_file
 
 from ..expression_space import NUM_CHANNELS
-from ..paths import WEIGHTS_DIR
+from ..paths import WEIGHTS_DIR, sha256_file
+from .fit import PROJECTION
 
 FORMAT = "i2fet.photo-regressor/1"
 DEFAULT_PATH = WEIGHTS_DIR / "photo-regressor.safetensors"
@@ -33,9 +35,7 @@ _LAYERS = ("layer0", "layer1", "layer2")
 def features(model, observed: np.ndarray, fit) -> np.ndarray:
     """The regressor's input for one face: the fit's 52 weights, then each used landmark's (x, y) offset from the
     fitted neutral head (observed: (K,2) pixels of the used landmarks; fit: fit.FitResult)."""
-    from .fit import _P
-
-    neutral = fit.scale * (model.points0 @ fit.rotation.T) @ _P.T + fit.shift
+    neutral = fit.scale * (model.points0 @ fit.rotation.T) @ PROJECTION.T + fit.shift
     offsets = (observed - neutral) * (1000.0 / fit.scale / OFFSET_SCALE_MM)
     return np.concatenate([fit.weights, offsets.reshape(-1)])
 
@@ -68,8 +68,6 @@ class RegressorUnavailable(Exception):
 
 
 def _sha256(path: Path) -> str:
-    from ..paths import sha256_file
-
     return sha256_file(path)
 
 
@@ -90,7 +88,6 @@ def read_regressor(path: Path, landmark_ids: np.ndarray) -> PhotoRegressor:
     try:
         if _sha256(path) != meta.get("sha256"):
             raise RegressorUnavailable(f"{path.name} does not match the checksum in {meta_path.name}")
-        from safetensors.numpy import load_file
 
         tensors = load_file(str(path))
     except RegressorUnavailable:
@@ -106,7 +103,7 @@ def read_regressor(path: Path, landmark_ids: np.ndarray) -> PhotoRegressor:
         raise RegressorUnavailable(f"{path.name} lacks the tensor {exc}") from None
     if not np.array_equal(ids, np.asarray(landmark_ids, dtype=np.int64)):
         raise RegressorUnavailable(f"{path.name} was trained on another landmark model (another MediaPipe version "
-                                   f"or head); retrain it with `python -m model_runtime.photo.train`")
+                                   f"or head); retrain it with `python -m model_runtime.training.photo`")
     width = NUM_CHANNELS + 2 * ids.size
     ok = mean.shape == (width,) and std.shape == (width,) and np.all(std > 0)
     inputs = width

@@ -4,16 +4,15 @@ from __future__ import annotations
 
 import numpy as np
 
-from ..animation import Animation
+from ..animation import FPS_RANGE, Animation
 from ..errors import InputError
+from ..expression_space import ARKIT_CHANNELS
 from .flame_map import FlameMap
 from .flame_sequence import FlameSequence
 
 
 def canonical_frames(anim: Animation) -> np.ndarray:
     """The animation's (T, 52) weights in ARKIT_CHANNELS order, whatever order it stores them in."""
-    from ..expression_space import ARKIT_CHANNELS
-
     frames = np.asarray(anim.frames, dtype=np.float32)
     channels = list(anim.channels)
     if channels != list(ARKIT_CHANNELS):
@@ -36,8 +35,9 @@ def flame_to_animation(sequence: FlameSequence, fmap: FlameMap, fps: int | None 
     rate = sequence.fps if sequence.fps is not None else fps
     if rate is None:
         raise InputError("The FLAME sequence does not say its frame rate; give one (--fps).")
-    if abs(rate - round(rate)) > 1e-6 or not 1 <= round(rate) <= 240:
-        raise InputError(f"ARKit animations need a whole frame rate from 1 to 240; the sequence has {rate:g}.")
+    if abs(rate - round(rate)) > 1e-6 or not FPS_RANGE[0] <= round(rate) <= FPS_RANGE[1]:
+        raise InputError(f"ARKit animations need a whole frame rate from {FPS_RANGE[0]} to {FPS_RANGE[1]}; the sequence "
+                         f"has {rate:g}.")
     weights = fmap.to_arkit(sequence.expression, sequence.jaw_pose, sequence.eye_pose)
     return Animation(frames=weights, fps=int(round(rate)), instruction=name, warnings=list(sequence.notes),
                      segments=[{"text": name, "label": "FLAME", "start_frame": 0,

@@ -10,7 +10,8 @@ Pickles and npz files are read by untrusted_arrays.py: no code a file carries ru
 imported; small stand-ins turn their pickled state into numpy arrays), only plain numeric dtypes are admitted, and the
 declared shapes are checked against each other and against the caps below before any data are read or densified.
 
-The converted arrays are cached as an .npz in `cache_dir()/flame/<sha256>.npz`; a corrupt cache file is rebuilt.
+The converted arrays are cached as an .npz in `cache_dir()/flame/<sha256>.npz` (paths.NpzCache: a cache that does not
+match its own hash, or fails the checks a fresh file gets, is rebuilt).
 
 Normalised layout of `FlameModel` (all float arrays float64):
   v_template (V, 3); shapedirs (V, 3, S); exprdirs (V, 3, E) -- FLAME stores both in one `shapedirs`, the first 300
@@ -33,7 +34,6 @@ The licence line always says that the edition was inferred and that the user mus
 
 from __future__ import annotations
 
-import io
 import re
 from dataclasses import dataclass
 from pathlib import Path
@@ -41,7 +41,7 @@ from pathlib import Path
 import numpy as np
 
 from ..errors import InputError, WeightsError
-from ..paths import atomic_output, cache_dir, sha256_file
+from ..paths import NpzCache, sha256_file
 from .untrusted_arrays import (NpzArrays, UnreadableFile, UntrustedFileError, declared_shape, restricted_unpickle,
                                to_plain_array)
 
@@ -272,40 +272,25 @@ def detect_edition(source: str, filename: str) -> str:
     return EDITION_UNKNOWN
 
 
-def _cache_path(sha: str) -> Path:
-    folder = cache_dir() / "flame"
-    folder.mkdir(parents=True, exist_ok=True)
-    return folder / f"{sha}.npz"
+def _cache(sha: str) -> NpzCache:
+    return NpzCache(Path("flame") / f"{sha}.npz", f"{sha}-v{CACHE_VERSION}", fields=(*_ARRAY_FIELDS, "source"))
 
 
-def _read_cache(path: Path, where: str) -> tuple[dict, str] | None:
-    if not path.is_file():
+def _read_cache(sha: str, where: str) -> tuple[dict, str] | None:
+    arrays = _cache(sha).read()
+    if arrays is None:
         return None
+    source = str(arrays.pop("source"))
+    # The cache gets the same checks as a fresh file, so a damaged one is caught and rebuilt.
+    raw = dict(arrays)
     try:
-        with np.load(path, allow_pickle=False) as f:
-            if int(f["cache_version"]) != CACHE_VERSION:
-                return None
-            arrays = {k: f[k] for k in _ARRAY_FIELDS}
-            source = str(f["source"])
-        # The cache gets the same checks as a fresh file, so a damaged one is caught and rebuilt.
-        raw = dict(arrays)
         raw["shapedirs"] = np.concatenate([arrays["shapedirs"], arrays["exprdirs"]], axis=2)
         normalised = _normalise(raw, where)
-        if source not in ("chumpy", "pickle", "npz") or normalised["exprdirs"].shape != arrays["exprdirs"].shape:
-            return None
-        return normalised, source
     except Exception:  # noqa: BLE001 -- any damage to the cache just means it is rebuilt
         return None
-
-
-def _write_cache(path: Path, arrays: dict, source: str) -> None:
-    buffer = io.BytesIO()
-    np.savez(buffer, cache_version=np.int64(CACHE_VERSION), source=np.str_(source), **arrays)
-    try:
-        with atomic_output(path) as handle:
-            handle.write(buffer.getvalue())
-    except Exception:  # noqa: BLE001 -- an unwritable cache only costs speed next time
-        pass
+    if source not in ("chumpy", "pickle", "npz") or normalised["exprdirs"].shape != arrays["exprdirs"].shape:
+        return None
+    return normalised, source
 
 
 def load_flame(path: str | Path) -> FlameModel:
@@ -324,8 +309,7 @@ def load_flame(path: str | Path) -> FlameModel:
     if not magic:
         raise WeightsError(f"The FLAME model file {path} is empty.")
 
-    cache_file = _cache_path(sha)
-    cached = _read_cache(cache_file, str(path))
+    cached = _read_cache(sha, str(path))
     if cached is not None:
         arrays, source = cached
     else:
@@ -336,7 +320,7 @@ def load_flame(path: str | Path) -> FlameModel:
             source = "chumpy" if saw_chumpy else "pickle"
         with np.errstate(all="ignore"):  # overflowing values are refused by the checks, not reported as warnings
             arrays = _normalise(raw, str(path))
-        _write_cache(cache_file, arrays, source)
+        _cache(sha).write({**arrays, "source": np.str_(source)})
 
     edition = detect_edition(source, path.name)
     for value in arrays.values():

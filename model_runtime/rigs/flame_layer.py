@@ -12,16 +12,27 @@
 Inputs are batched: shape (B, S') and expression (B, E') with S' <= S and E' <= E (missing coefficients are zero;
 None means all zero), pose (B, 15) axis-angles, translation (B, 3) or None. Outputs: vertices (B, V, 3), joints
 (B, 5, 3), in the model's units (metres).
+
+Training's vertex loss in FLAME space uses `FlameExpressionLayer`: (B, 53) parameters (50 expression + 3 jaw) ->
+vertices, jaw-only skinning about a fixed joint. `load_flame_model` builds it from a compact npz (v_template,
+shapedirs, jaw_joint, jaw_weights) or from any FLAME file `load_flame` reads.
 """
 
 from __future__ import annotations
+
+import zipfile
+from pathlib import Path
 
 import numpy as np
 import torch
 from torch import nn
 
 from ..errors import InputError
-from .flame_file import NUM_JOINTS, FlameModel
+from .flame_file import NUM_JOINTS, FlameModel, load_flame
+from .flame_sequence import PARAM_EXPRESSION
+
+JAW_JOINT = 2  # global, neck, jaw, left eye, right eye
+COMPACT_KEYS = ("v_template", "shapedirs", "jaw_joint", "jaw_weights")
 
 _SMALL_ANGLE = 1e-4
 
@@ -193,3 +204,64 @@ class FlameLayer(nn.Module):
             vertices = vertices + translation.to(dtype)[:, None, :]
             joints = joints + translation.to(dtype)[:, None, :]
         return vertices, joints
+
+
+class FlameExpressionLayer(nn.Module):
+    """(B, 53) FLAME parameters (50 expression + 3 jaw axis-angle) -> (B, V, 3) vertices.
+
+    The jaw turns the vertices it skins (`jaw_weights`) about the fixed `jaw_joint`; the rest of the head stays.
+    `shapedirs` (V, 3, K) ends with the expression basis: its last `num_expression` columns are used.
+    """
+
+    def __init__(self, v_template, shapedirs, jaw_joint, jaw_weights, num_expression: int = PARAM_EXPRESSION):
+        super().__init__()
+        shapedirs = np.asarray(shapedirs, dtype=np.float32)
+        if shapedirs.ndim != 3 or shapedirs.shape[2] < num_expression:
+            raise InputError(f"The FLAME shapedirs must be (V, 3, >= {num_expression}), got {shapedirs.shape}.")
+        self.register_buffer("v_template", torch.as_tensor(np.asarray(v_template, dtype=np.float32)))
+        self.register_buffer("expr_dirs", torch.as_tensor(shapedirs[:, :, -num_expression:].copy()))
+        self.register_buffer("jaw_joint", torch.as_tensor(np.asarray(jaw_joint, dtype=np.float32)))
+        self.register_buffer("jaw_weights", torch.as_tensor(np.asarray(jaw_weights, dtype=np.float32)))
+        v = self.v_template.shape[0]
+        if self.v_template.shape != (v, 3) or self.expr_dirs.shape[0] != v or self.jaw_weights.shape != (v,) \
+                or self.jaw_joint.shape != (3,):
+            raise InputError("The FLAME model arrays disagree in their number of vertices or shapes.")
+        self.num_expression = num_expression
+
+    @classmethod
+    def from_model(cls, model: FlameModel) -> "FlameExpressionLayer":
+        """The layer of a full FLAME model: its template, its first 50 expression directions, its jaw joint at rest
+        and its jaw skinning weights (pose correctives and the joint's shift with expression are left out)."""
+        if model.num_expression < PARAM_EXPRESSION:
+            raise InputError(f"The FLAME model has {model.num_expression} expression directions; training needs "
+                             f"{PARAM_EXPRESSION}.")
+        joint = np.asarray(model.J_regressor, dtype=np.float64)[JAW_JOINT] @ model.v_template
+        return cls(model.v_template, model.exprdirs[:, :, :PARAM_EXPRESSION], joint, model.weights[:, JAW_JOINT])
+
+    @property
+    def num_vertices(self) -> int:
+        return int(self.v_template.shape[0])
+
+    def forward(self, params: torch.Tensor) -> torch.Tensor:
+        expr, jaw = params[..., :self.num_expression], params[..., self.num_expression:self.num_expression + 3]
+        shaped = self.v_template + torch.einsum("bk,vck->bvc", expr, self.expr_dirs)
+        rot = rodrigues_torch(jaw)  # (B, 3, 3)
+        local = shaped - self.jaw_joint
+        rotated = torch.einsum("bij,bvj->bvi", rot, local) + self.jaw_joint
+        w = self.jaw_weights[None, :, None]
+        return w * rotated + (1.0 - w) * shaped
+
+
+def load_flame_model(path: str | Path) -> FlameExpressionLayer:
+    """Training's FLAME layer from a compact npz (COMPACT_KEYS) or from any FLAME file `load_flame` reads."""
+    path = Path(path)
+    if not zipfile.is_zipfile(path):  # a pickled FLAME model (or no file: load_flame says which)
+        return FlameExpressionLayer.from_model(load_flame(path))
+    try:
+        with np.load(path, allow_pickle=False) as f:
+            compact = {k: f[k] for k in COMPACT_KEYS} if "jaw_joint" in f.files else None
+    except (OSError, KeyError, ValueError, zipfile.BadZipFile) as exc:
+        raise InputError(f"Cannot read the FLAME model {path} (needs {', '.join(COMPACT_KEYS)}): {exc}.") from None
+    if compact is None:
+        return FlameExpressionLayer.from_model(load_flame(path))
+    return FlameExpressionLayer(**compact)

@@ -21,7 +21,6 @@ The map is cached per FLAME file hash (and head and algorithm version) as an npz
 from __future__ import annotations
 
 import hashlib
-import io
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -31,10 +30,12 @@ import torch
 
 from ..errors import InputError
 from ..expression_space import ARKIT_CHANNELS, NUM_CHANNELS
-from ..paths import atomic_output, cache_dir
+from ..heads.head import load_default_head
+from ..paths import NpzCache
 from .flame_file import NUM_JOINTS, FlameModel, check_head_template
 from .flame_layer import FlameLayer, axis_angle_np, flame_forward_np
 from .registration import umeyama
+from .shape_transfer import transfer_default_head_shapes
 
 MAP_VERSION = 3  # part of the cache key: bump it whenever the registration, the transfer or the fit changes
 JAW_JOINT, LEFT_EYE_JOINT, RIGHT_EYE_JOINT = 2, 3, 4
@@ -254,9 +255,6 @@ def _roundtrip(params: np.ndarray, gram: np.ndarray, rhs_map: np.ndarray, a_cols
 
 def derive_flame_map(model: FlameModel, *, landmarks=None, device: str | torch.device = "cpu") -> FlameMap:
     """Derive the ARKit <-> FLAME map for `model` (see the module docstring); not cached (see `flame_map_for`)."""
-    from ..head import load_default_head
-    from .shape_transfer import transfer_default_head_shapes
-
     began = time.perf_counter()
     if model.num_expression == 0:
         raise InputError("This FLAME model has no expression components, so ARKit shapes cannot be mapped onto it.")
@@ -286,8 +284,6 @@ def derive_flame_map(model: FlameModel, *, landmarks=None, device: str | torch.d
 
 
 def _head_key() -> str:
-    from ..head import load_default_head
-
     head = load_default_head()
     digest = hashlib.sha256()
     digest.update(np.ascontiguousarray(head.vertices).tobytes())
@@ -295,44 +291,32 @@ def _head_key() -> str:
     return digest.hexdigest()[:16]
 
 
+def _cache(model: FlameModel) -> NpzCache:
+    key = f"{model.sha256[:32]}-{_head_key()}-v{MAP_VERSION}"
+    return NpzCache(Path("flame_map") / f"{key}.npz", key, fields=(*_FIELDS, "roundtrip", "notes"),
+                    check=lambda arrays: arrays["expression"].shape == (NUM_CHANNELS, model.num_expression))
+
+
 def map_cache_path(model: FlameModel) -> Path:
-    return cache_dir() / "flame_map" / f"{model.sha256[:32]}-{_head_key()}-v{MAP_VERSION}.npz"
+    return _cache(model).path
 
 
 _FIELDS = ("expression", "pose", "residuals", "inverse_gram", "inverse_rhs")
 
 
-def _read_cached(path: Path, model: FlameModel) -> FlameMap | None:
-    try:
-        with np.load(path, allow_pickle=False) as f:
-            arrays = {name: np.array(f[name]) for name in _FIELDS}
-            errors = np.array(f["roundtrip"], dtype=np.float64)
-            notes = [str(n) for n in f["notes"]]
-    except Exception:  # noqa: BLE001 -- a bad cache is rebuilt
-        return None
-    if arrays["expression"].shape != (NUM_CHANNELS, model.num_expression):
-        return None
-    return FlameMap(**arrays, roundtrip_weight_error=float(errors[0]), roundtrip_vertex_error=float(errors[1]),
-                    model_sha256=model.sha256, from_cache=True, notes=notes)
-
-
 def flame_map_for(model: FlameModel, *, landmarks=None, device: str | torch.device = "cpu") -> FlameMap:
     """The map for `model`, from the cache when it was derived before (user landmarks bypass the cache)."""
-    path = map_cache_path(model)
-    if landmarks is None and path.is_file():
-        cached = _read_cached(path, model)
-        if cached is not None:
-            return cached
+    cache = _cache(model)
+    if landmarks is None:
+        arrays = cache.read()
+        if arrays is not None:
+            errors = arrays["roundtrip"].astype(np.float64)
+            return FlameMap(**{name: arrays[name] for name in _FIELDS}, roundtrip_weight_error=float(errors[0]),
+                            roundtrip_vertex_error=float(errors[1]), model_sha256=model.sha256, from_cache=True,
+                            notes=[str(n) for n in arrays["notes"]])
     fmap = derive_flame_map(model, landmarks=landmarks, device=device)
     if landmarks is None:
-        buffer = io.BytesIO()
-        np.savez(buffer, roundtrip=np.array([fmap.roundtrip_weight_error, fmap.roundtrip_vertex_error]),
-                 notes=np.array(fmap.notes, dtype=np.str_).reshape(-1),
-                 **{name: getattr(fmap, name) for name in _FIELDS})
-        path.parent.mkdir(parents=True, exist_ok=True)
-        try:
-            with atomic_output(path) as handle:
-                handle.write(buffer.getvalue())
-        except Exception:  # noqa: BLE001 -- an unwritable cache only costs time next time
-            pass
+        cache.write({"roundtrip": np.array([fmap.roundtrip_weight_error, fmap.roundtrip_vertex_error]),
+                     "notes": np.array(fmap.notes, dtype=np.str_).reshape(-1),
+                     **{name: getattr(fmap, name) for name in _FIELDS}})
     return fmap

@@ -10,11 +10,13 @@ Reading accepts an .npz (never with pickles inside) or a .pkl read through the F
               `global_pose`, `global_orient` are the global rotation alone
   neck, eyes  `neck_pose` (T, 3), `eye_pose` (T, 6)
   fps         `fps` or `frame_rate` (a number), optional
+  text        `text`: one or more instructions describing the sequence, optional (training reads them)
 
 Only the first key of each kind is read (an npz member's header is checked before its data), and an array may hold
 at most MAX_VALUES numbers. Leading batch axes of size one (EMOCA saves (1, N) per frame) are dropped. A 3-value
 `pose` next to no jaw key is refused, since it could be either rotation. Writing produces `expression` (T, N) and
-`jaw_pose` (T, 3) float32, plus `fps` and the other rotations when known.
+`jaw_pose` (T, 3) float32, plus `fps`, `text` and the other rotations when known. `load_flame_sequences` reads a
+folder of described sequences for training.
 """
 
 from __future__ import annotations
@@ -37,11 +39,14 @@ GLOBAL_KEYS = ("global_pose", "global_orient", "pose_params")
 NECK_KEYS = ("neck_pose",)
 EYE_KEYS = ("eye_pose", "eyes_pose")
 FPS_KEYS = ("fps", "frame_rate")
+TEXT_KEY = "text"
 MAX_EXPRESSION = 20.0  # FLAME coefficients are in standard deviations; beyond this the file holds something else
 MAX_ANGLE = np.pi  # radians; an axis-angle beyond half a turn is not a face pose
 MAX_FRAMES = 1_000_000
 MAX_VALUES = 20_000_000  # per array: 100 expression values per frame for over 2 hours at 25 fps
-KEY_GROUPS = (EXPRESSION_KEYS, JAW_KEYS, POSE_KEYS, GLOBAL_KEYS, NECK_KEYS, EYE_KEYS, FPS_KEYS)
+KEY_GROUPS = (EXPRESSION_KEYS, JAW_KEYS, POSE_KEYS, GLOBAL_KEYS, NECK_KEYS, EYE_KEYS, FPS_KEYS, (TEXT_KEY,))
+PARAM_EXPRESSION = 50  # expression coefficients in the parameter frames of the I2FET model's FLAME space
+FLAME_DIM = PARAM_EXPRESSION + 3  # ... followed by the jaw's axis-angle
 
 
 @dataclass(frozen=True)
@@ -53,10 +58,19 @@ class FlameSequence:
     eye_pose: np.ndarray | None = None  # (T, 6) left then right
     fps: float | None = None
     notes: list[str] = field(default_factory=list)  # what the reader assumed, for the user's report
+    texts: tuple[str, ...] = ()  # instructions describing the sequence (training data)
 
     @property
     def num_frames(self) -> int:
         return int(self.expression.shape[0])
+
+    @property
+    def frames(self) -> np.ndarray:
+        """(T, FLAME_DIM) float32: the first PARAM_EXPRESSION expression coefficients and the jaw (training's space)."""
+        expression = self.expression[:, :PARAM_EXPRESSION]
+        if expression.shape[1] < PARAM_EXPRESSION:
+            expression = np.pad(expression, ((0, 0), (0, PARAM_EXPRESSION - expression.shape[1])))
+        return np.concatenate([expression, self.jaw_pose], 1).astype(np.float32)
 
     @property
     def num_expression(self) -> int:
@@ -115,7 +129,7 @@ def _stack_frames(items: list, where: str) -> dict:
     stacked = {}
     wanted = {_first(items[0], group)[0] for group in KEY_GROUPS} - {None}
     for key in keys & wanted:
-        if key in FPS_KEYS:
+        if key in FPS_KEYS or key == TEXT_KEY:
             stacked[key] = items[0][key]
             continue
         try:
@@ -139,11 +153,11 @@ def _read_npz(path: Path) -> tuple[dict, list[str]]:
                 key = next((k for k in group if k in npz.names), None)
                 if key is None:
                     continue
-                shape, _ = npz.header(key)
+                shape, _ = npz.header(key, text=key == TEXT_KEY)
                 if math.prod(shape) > MAX_VALUES:
                     raise InputError(f"'{key}' in {where} has shape {shape}, more than the {MAX_VALUES:,} values a "
                                      f"FLAME parameter sequence may hold.")
-                data[key] = npz.read(key)
+                data[key] = npz.read(key, text=key == TEXT_KEY)
             return data, npz.names
     except UnreadableFile as exc:
         raise InputError(f"{where} is not a readable npz file ({exc}).") from None
@@ -254,11 +268,35 @@ def _load(path: Path) -> FlameSequence:
         if not np.isfinite(fps) or not 1.0 <= fps <= 1000.0:
             raise InputError(f"'{fps_key}' in {where} is {fps!r}; a frame rate is between 1 and 1000.")
 
+    texts: tuple[str, ...] = ()
+    if data.get(TEXT_KEY) is not None:
+        value = data[TEXT_KEY]
+        items = list(value) if isinstance(value, (list, tuple)) else list(np.atleast_1d(value))
+        if not items or not all(isinstance(t, str) and t.strip() for t in items):
+            raise InputError(f"'{TEXT_KEY}' in {where} must be one or more non-empty instructions.")
+        texts = tuple(str(t) for t in items)
+
     def f32(name):
         return None if name not in parts else np.ascontiguousarray(parts[name], dtype=np.float32)
 
     return FlameSequence(expression=expression.astype(np.float32), jaw_pose=f32("jaw"), global_pose=f32("global"),
-                         neck_pose=f32("neck"), eye_pose=f32("eyes"), fps=fps, notes=notes)
+                         neck_pose=f32("neck"), eye_pose=f32("eyes"), fps=fps, notes=notes, texts=texts)
+
+
+def load_flame_sequences(folder: str | Path) -> list[FlameSequence]:
+    """Every sequence file (.npz, .pkl) in `folder`, each with its `text`: FLAME-space training data."""
+    folder = Path(folder)
+    files = sorted(p for p in folder.glob("*") if p.suffix.lower() in (".npz", ".pkl"))
+    if not files:
+        raise InputError(f"No FLAME sequence files (*.npz, *.pkl) in {folder}.")
+    sequences = []
+    for path in files:
+        sequence = load_flame_sequence(path)
+        if not sequence.texts or sequence.num_frames < 2:
+            raise InputError(f"The FLAME training sequence {path} needs a '{TEXT_KEY}' describing it and at least two "
+                             f"frames.")
+        sequences.append(sequence)
+    return sequences
 
 
 def save_flame_sequence(path: str | Path, sequence: FlameSequence) -> Path:
@@ -274,6 +312,8 @@ def save_flame_sequence(path: str | Path, sequence: FlameSequence) -> Path:
             arrays[name] = np.asarray(value, dtype=np.float32)
     if sequence.fps is not None:
         arrays["fps"] = np.float32(sequence.fps)
+    if sequence.texts:
+        arrays[TEXT_KEY] = np.array(sequence.texts, dtype=np.str_)
     buffer = io.BytesIO()
     np.savez(buffer, **arrays)
     with atomic_output(path) as handle:

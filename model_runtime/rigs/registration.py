@@ -30,7 +30,7 @@ import numpy as np
 import torch
 
 from ..errors import InputError
-from ..geometry import vertex_normals
+from ..heads.geometry import vertex_normals
 from .mesh_geometry import Surface, check_mesh, farthest_points, knn, mesh_edges, sample_surface
 
 NODE_COUNT = 400

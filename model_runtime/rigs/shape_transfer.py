@@ -17,7 +17,8 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from ..errors import InputError
-from ..geometry import vertex_normals
+from ..heads.geometry import vertex_normals
+from ..heads.head import PART_NAMES, load_default_head
 from .mesh_geometry import Surface, check_mesh
 from .registration import Registration, register
 
@@ -98,8 +99,6 @@ def transfer_default_head_shapes(target_vertices, target_triangles, *, landmarks
     eyes are among the parts (face error below 0.1%, against 14.5% when its eyeballs copy the nearest skin); on a skin
     with open eye and mouth holes (FLAME-like) adding eyes, teeth and tongue moves the error by under 0.01 points.
     """
-    from ..head import PART_NAMES, load_default_head
-
     parts = PART_NAMES if parts is None else tuple(parts)
 
     unknown = [p for p in parts if p not in PART_NAMES]

@@ -442,22 +442,24 @@ class NpzArrays:
             shape, fortran, dtype = readers[version](handle)
         return handle, shape, fortran, dtype
 
-    def header(self, name: str) -> tuple[tuple, np.dtype]:
-        """(shape, dtype) of member `name`, refusing anything but plain numbers."""
+    def header(self, name: str, text: bool = False) -> tuple[tuple, np.dtype]:
+        """(shape, dtype) of member `name`, refusing anything but plain numbers (or, with `text`, fixed-width
+        unicode strings, which hold characters and no pointers)."""
         try:
             handle, shape, _, dtype = self._open(name)
             handle.close()
         except Exception as exc:  # noqa: BLE001 -- numpy's header parser raises what its tokenizer raises
             raise UntrustedFileError(f"its '{name}' cannot be read ({type(exc).__name__})") from None
-        if not plain_dtype(dtype):
+        is_text = text and dtype.kind == "U" and dtype.fields is None and dtype.subdtype is None
+        if not (plain_dtype(dtype) or is_text):
             raise UntrustedFileError(f"its '{name}' holds {dtype} values, not plain numbers")
         if not all(type(n) is int and n >= 0 for n in shape):
             raise UntrustedFileError(f"its '{name}' declares the shape {shape}")
         return shape, dtype
 
-    def read(self, name: str) -> np.ndarray:
+    def read(self, name: str, text: bool = False) -> np.ndarray:
         """Member `name` as a read-only array (check `header` first: this reads what the header declares)."""
-        shape, dtype = self.header(name)
+        shape, dtype = self.header(name, text)
         size = math.prod(shape) * dtype.itemsize
         try:
             handle, _, fortran, _ = self._open(name)

@@ -16,7 +16,7 @@ from model_runtime.expression_space import ARKIT_CHANNELS  # noqa: E402
 
 @pytest.fixture(scope="module")
 def variant(cache_root):
-    from model_runtime.head import load_default_head
+    from model_runtime.heads.head import load_default_head
 
     return make_variant(load_default_head(), "remeshed, Y-up, cm", remesh="quads", rotation=Y_UP, scale=100.0,
                         translation=(3.0, 150.0, 0.0), seed=3)
@@ -100,8 +100,8 @@ def test_a_shape_that_is_not_a_head_is_refused(addon):
 
 def test_landmark_groups_guide_the_registration(addon, variant):
     """Groups `I2FET <landmark>` placed where the default head's landmarks are on the variant are honoured."""
-    from model_runtime.head import load_default_head
-    from model_runtime.rigs.head_landmarks import default_head_landmarks
+    from model_runtime.heads.head import load_default_head
+    from model_runtime.heads.landmarks import default_head_landmarks
 
     head = load_default_head()
     obj = _mesh_object(variant.vertices, variant.triangles)

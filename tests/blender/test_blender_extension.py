@@ -36,11 +36,11 @@ out = {
     "runtime_from": model_runtime.__file__,
     "prefs": type(bpy.context.preferences.addons["bl_ext.user_default.i2fet"].preferences).__name__,
 }
-from model_runtime.models import learned
+from model_runtime.generators import learned
 out["weights_from"] = str(learned.load_learned(device="cpu") and learned.DEFAULT_WEIGHTS)
 from model_runtime.photo import regressor
 from model_runtime.photo.correspondence import load_landmark_model
-from model_runtime.head import load_default_head
+from model_runtime.heads.head import load_default_head
 ids = load_landmark_model(load_default_head()).landmark_ids
 out["photo_regressor"] = [str(regressor.DEFAULT_PATH), type(regressor.load_regressor(ids)).__name__]
 out["flame_ops"] = [op for op in ("add_flame_head", "import_flame_sequence", "export_flame_sequence",

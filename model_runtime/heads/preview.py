@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from . import render
+
 MAX_PREVIEW_FRAMES = 12
 
 
@@ -23,10 +25,8 @@ def preview_frames(anim) -> list[tuple[int, str]]:
 
 def write_animation_preview(anim, path) -> None:
     """A contact sheet of the frames `preview_frames` picks, captioned with time and label."""
-    from .render import write_contact_sheet
-
     picks = preview_frames(anim)
     captions = [f"{frame / anim.fps:.2f}s  {label}" for frame, label in picks]
     weights = anim.frames[[frame for frame, _ in picks]]
     title = anim.instruction if len(anim.instruction) <= 90 else anim.instruction[:87] + "..."
-    write_contact_sheet(path, weights, captions, title=title)
+    render.write_contact_sheet(path, weights, captions, title=title)

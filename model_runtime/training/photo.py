@@ -1,20 +1,34 @@
 """Train the photo regressor: detector landmarks of the default head -> the 52 weights that made them.
 
-    python -m model_runtime.photo.train [--out weights] [--faces 3000] [--workers 2]
+    python -m model_runtime.training.photo [--out weights] [--faces 3000] [--workers 2]   (or `i2fet train-photo`)
 
-The training faces are rendered here (render.py) and run through the same detector as a user's photo; see
+The training faces are rendered here (heads/render.py) and run through the same detector as a user's photo; see
 `training_expressions` for how they are drawn. Everything is seeded, so the same command gives the same file.
 """
 
 from __future__ import annotations
 
 import argparse
+import json
+import multiprocessing
+import os
+import tempfile
 import time
 from pathlib import Path
 
 import numpy as np
+from safetensors.numpy import save_file
 
+from ..errors import InputError
 from ..expression_space import LEFT_CHANNELS, NUM_CHANNELS, RIGHT_CHANNELS
+from ..heads.head import load_default_head
+from ..knowledge import all_concepts, sample_concept_weights
+from ..paths import atomic_output, sha256_file
+from ..photo.correspondence import load_landmark_model, model_key
+from ..photo.fit import fit_landmarks
+from ..photo.landmarks import get_detector
+from ..photo.regressor import DEFAULT_PATH, FORMAT, features, read_regressor
+from ..heads.render import render_expressions
 
 TRAIN_SEED = 20_240_601  # the training faces' seed; the tests and the benchmark draw theirs from other seeds
 MAX_ROTATION_DEG = 10.0
@@ -33,8 +47,6 @@ def training_expressions(count: int, seed: int) -> tuple[np.ndarray, np.ndarray,
     """(count,52) weights, (count,3) head rotations in degrees and (count,) render sizes: half random instances of
     the knowledge base's concepts (at 0.5 to 1.1 of their intensity, some with one to three extra channels), the rest
     random sparse mixes of 1 to 8 channels (left/right pairs kept together half of the time), a few neutral."""
-    from ..knowledge import all_concepts, sample_concept_weights
-
     rng = np.random.default_rng(seed)
     concepts = all_concepts()
     mirror = np.arange(NUM_CHANNELS)
@@ -63,14 +75,6 @@ def training_expressions(count: int, seed: int) -> tuple[np.ndarray, np.ndarray,
 
 def _detect_one(args) -> np.ndarray:
     """Render one face, detect it and return the regressor's features (NaN where the detector finds no face)."""
-    from ..errors import InputError
-    from ..head import load_default_head
-    from ..render import render_expressions
-    from .correspondence import load_landmark_model
-    from .fit import fit_landmarks
-    from .landmarks import get_detector
-    from .regressor import features
-
     weights, rotation, size = args
     model = load_landmark_model(load_default_head())
     image = render_expressions(weights, int(size), rotation_deg=tuple(float(a) for a in rotation))
@@ -87,8 +91,6 @@ def face_features(weights: np.ndarray, rotations: np.ndarray, sizes: np.ndarray,
     jobs = list(zip(weights, rotations, sizes))
     if workers <= 1:
         return np.stack([_detect_one(job) for job in jobs])
-    import multiprocessing
-
     with multiprocessing.get_context("spawn").Pool(workers) as pool:
         return np.stack(pool.map(_detect_one, jobs, chunksize=16))
 
@@ -96,7 +98,7 @@ def face_features(weights: np.ndarray, rotations: np.ndarray, sizes: np.ndarray,
 def train_network(x: np.ndarray, y: np.ndarray, seed: int, epochs: int = EPOCHS, hidden: int = HIDDEN):
     """Fit the MLP (squared error of the fit's weights plus its output, AdamW, one-cycle schedule); returns its
     tensors (numpy)."""
-    import torch
+    import torch  # here, not at the top: the spawned render workers import this module and need no torch
 
     torch.manual_seed(seed)
     mean = x.mean(axis=0).astype(np.float32)
@@ -139,15 +141,6 @@ def active_mae(predicted: np.ndarray, truth: np.ndarray) -> tuple[float, float]:
 
 
 def main(argv=None) -> None:
-    import json
-
-    from safetensors.numpy import save_file
-
-    from ..head import load_default_head
-    from ..paths import atomic_output, sha256_file
-    from .correspondence import load_landmark_model, model_key
-    from .regressor import DEFAULT_PATH, FORMAT, read_regressor
-
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--out", default=str(DEFAULT_PATH), help="the .safetensors to write (a .json goes beside it)")
     parser.add_argument("--faces", type=int, default=FACES)
@@ -156,7 +149,7 @@ def main(argv=None) -> None:
     parser.add_argument("--workers", type=int, default=2)
     parser.add_argument("--data", help="an .npz of features from an earlier run: reused if there, else written")
     args = parser.parse_args(argv)
-    import torch
+    import torch  # see train_network
 
     torch.set_num_threads(max(1, args.workers))
     begin = time.perf_counter()
@@ -190,7 +183,7 @@ def main(argv=None) -> None:
     meta = {"format": FORMAT, "file": out.name, "sha256": sha256_file(out), "bytes": out.stat().st_size,
             "landmark_model": model_key(head), "landmarks": int(model.landmark_ids.size),
             "network": f"{tensors['mean'].size}-{HIDDEN}-{HIDDEN}-{NUM_CHANNELS} MLP, GELU, output added to the fit's weights",
-            "training": {"command": "python -m model_runtime.photo.train", "seed": args.seed, "faces": int(seen.sum()),
+            "training": {"command": "python -m model_runtime.training.photo", "seed": args.seed, "faces": int(seen.sum()),
                          "faces_lost_by_detector": int((~seen).sum()), "epochs": args.epochs,
                          "render_sizes": list(SIZES), "max_rotation_deg": MAX_ROTATION_DEG,
                          "data": "training_expressions(faces, seed): random instances of the knowledge base's "
@@ -214,9 +207,6 @@ def main(argv=None) -> None:
 
 
 def _safetensors_bytes(tensors, save_file) -> bytes:
-    import os
-    import tempfile
-
     with tempfile.TemporaryDirectory() as tmp:
         path = os.path.join(tmp, "r.safetensors")
         save_file({k: np.ascontiguousarray(v) for k, v in tensors.items()}, path)

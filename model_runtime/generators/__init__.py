@@ -1,0 +1,1 @@
+"""Generators: instruction segments -> key expressions -> frames. `registry` names them for `Runtime.load`."""
