@@ -1,4 +1,4 @@
-"""Operators: Add default head, Generate (+ re-run from history), Clear generated animation, Export FBX, and the
+"""Operators: Add default head, Generate (+ re-run from history), Clear generated animation, Export Face FBX, and the
 runtime tools of the preferences (check environment, copy log, install runtime, release memory).
 
 Bad input ends with one sentence in the status bar (`report({'ERROR'}, ...)`) and {'CANCELLED'}, before anything in
@@ -14,6 +14,7 @@ import bpy
 from bpy.props import EnumProperty, IntProperty, StringProperty
 from bpy_extras.io_utils import ExportHelper
 
+from model_runtime.bake_options import DEFAULT_PRESET, FBX_PRESETS
 from model_runtime.errors import I2FETError, InputError
 from model_runtime.instructions import validate_instruction
 
@@ -179,10 +180,8 @@ class I2FET_OT_export_fbx(bpy.types.Operator, ExportHelper):
     bl_label = "Export Face FBX"
     filename_ext = ".fbx"
     filter_glob: StringProperty(default="*.fbx", options={"HIDDEN"})
-    preset: EnumProperty(name="Preset", default="UNITY", items=[
-        ("UNITY", "Unity", "Y up, -Z forward, unit scale applied"),
-        ("UNREAL", "Unreal", "Z up, -Y forward, centimetres"),
-        ("BLENDER", "Blender", "Blender axes and units")])
+    preset: EnumProperty(name="Preset", default=DEFAULT_PRESET, items=[
+        (name, preset.label, preset.description) for name, preset in FBX_PRESETS.items()])
 
     def execute(self, context):
         try:

@@ -6,6 +6,10 @@ import bpy
 from bpy.props import (BoolProperty, CollectionProperty, FloatProperty, IntProperty, PointerProperty,
                        StringProperty)
 
+from model_runtime.animation import FPS_RANGE
+
+from .shape_keys import DEFAULT_TOLERANCE
+
 MAX_HISTORY = 12
 
 
@@ -33,7 +37,7 @@ class I2FET_PG_settings(bpy.types.PropertyGroup):
                                 description="What the face should do, in plain words")
     use_scene_fps: BoolProperty(name="Scene Frame Rate", default=True,
                                 description="Key at the scene's frame rate (otherwise at the rate below)")
-    fps: IntProperty(name="FPS", default=30, min=1, max=240)
+    fps: IntProperty(name="FPS", default=30, min=FPS_RANGE[0], max=FPS_RANGE[1])
     use_current_frame: BoolProperty(name="From Current Frame", default=True,
                                     description="Start at the current frame (otherwise at the frame below)")
     start_frame: IntProperty(name="Start Frame", default=1)
@@ -51,7 +55,7 @@ class I2FET_PG_settings(bpy.types.PropertyGroup):
     mirror: BoolProperty(name="Mirror", default=False, description="Swap the left and right sides")
     reduce_keys: BoolProperty(name="Reduce Keys", default=True,
                               description="Drop keys that their neighbours reproduce (easier to edit)")
-    tolerance: FloatProperty(name="Tolerance", default=0.002, min=0.0, max=0.1, precision=4,
+    tolerance: FloatProperty(name="Tolerance", default=DEFAULT_TOLERANCE, min=0.0, max=0.1, precision=4,
                              description="Largest weight error allowed by key reduction")
     segments: CollectionProperty(type=I2FET_PG_segment)
     history: CollectionProperty(type=I2FET_PG_history)
