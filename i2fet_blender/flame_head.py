@@ -11,6 +11,7 @@ bone's XYZ Euler rotation (simple expressions, so they run without Python auto-e
 Heads from elsewhere (the FLAME add-on, imports) are recognised by their `Exp###` keys and a jaw bone in an Armature
 modifier's rig; how their data and bones are oriented relative to FLAME is measured (Procrustes of the mesh against
 the FLAME template, and each bone's rest matrix) rather than assumed.
+`model_runtime.rigs` (torch) is imported inside the functions that need it, so the extension registers without it.
 """
 
 from __future__ import annotations
@@ -23,6 +24,7 @@ import numpy as np
 from mathutils import Matrix
 
 from model_runtime.errors import InputError
+from model_runtime.rig_names import match_channels
 
 from . import shape_keys
 
@@ -191,8 +193,6 @@ def expression_keys(obj) -> dict[int, str]:
 
 def is_flame_head(obj) -> bool:
     """A mesh with Exp### keys and no ARKit-named ones (an ARKit face with one stray `Exp01` key stays ARKit)."""
-    from model_runtime.rig_names import match_channels
-
     if obj is None or obj.type != "MESH" or not expression_keys(obj):
         return False
     match = match_channels(shape_keys.shape_key_names(obj))

@@ -12,6 +12,8 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from model_runtime.errors import InputError
+from model_runtime.expression_space import ARKIT_CHANNELS
+from model_runtime.rig_names import match_channels
 
 from . import shape_keys
 
@@ -65,9 +67,6 @@ def user_landmarks(obj, rest: np.ndarray) -> list[tuple[int, np.ndarray]]:
 
 def check_mesh_for_transfer(obj) -> None:
     """Raise InputError unless `obj` is a local, editable mesh without ARKit shape keys yet."""
-    from model_runtime.expression_space import ARKIT_CHANNELS
-    from model_runtime.rig_names import match_channels
-
     if obj is None or obj.type != "MESH":
         raise InputError("Select a head mesh to give ARKit shape keys to.")
     if shape_keys.is_linked(obj):
@@ -85,7 +84,6 @@ def check_mesh_for_transfer(obj) -> None:
 
 def add_arkit_shape_keys(obj, *, landmarks=None) -> TransferReport:
     """Transfer the 52 shapes onto `obj`; nothing is written unless the whole transfer succeeded."""
-    from model_runtime.expression_space import ARKIT_CHANNELS
     from model_runtime.rigs.shape_transfer import transfer_default_head_shapes
 
     check_mesh_for_transfer(obj)

@@ -6,6 +6,7 @@ Two kinds of face today, told apart here and nowhere else (`face_target`):
 * a FLAME head: `Exp###` keys and a jaw bone (`flame_head`); ARKit animation reaches it through the same map.
 The map belongs to the user's FLAME model file (`FlameFile`), which an ARKit face needs only for FLAME sequences.
 Generate, batch baking and the FLAME operators all key through a target, so another kind of head is another class here.
+`model_runtime.rigs` needs torch, so it is imported where a FLAME file is used, never when the extension registers.
 """
 
 from __future__ import annotations

@@ -13,6 +13,8 @@ import bpy
 import numpy as np
 
 from model_runtime.errors import InputError
+from model_runtime.expression_space import ARKIT_CHANNELS, mirror_weights
+from model_runtime.rig_names import match_channels
 
 from . import keys as keymath
 from .shape_keys import DEFAULT_TOLERANCE, INTERPOLATIONS, is_linked, shape_key_names, shape_key_path, write_curves
@@ -35,8 +37,6 @@ class WriteResult:
 
 def check_target(obj):
     """Raise InputError (one sentence) unless `obj` can take generated animation; returns the ChannelMatch."""
-    from model_runtime.rig_names import match_channels
-
     if obj is None:
         raise InputError("Select a mesh with ARKit shape keys first (or use Add default head).")
     if obj.type != "MESH":
@@ -73,8 +73,6 @@ def write_animation(obj, anim, *, start_frame: int = 1, fps: float | None = None
     right; `amplify` scales the weights (clamped to each shape key's slider range); `reduce` drops keys that linear
     interpolation of the kept neighbours reproduces within `tolerance`.
     """
-    from model_runtime.expression_space import ARKIT_CHANNELS, mirror_weights
-
     if interpolation not in INTERPOLATIONS:
         raise InputError(f"Interpolation must be one of {', '.join(INTERPOLATIONS)}, not {interpolation!r}.")
     match = check_target(obj)
