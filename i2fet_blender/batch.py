@@ -9,9 +9,11 @@ Run as any of:
                                   (writes OUTDIR/<slug>.blend, .fbx and .png; what `i2fet bake` runs)
     blender --background --python i2fet_blender/batch.py -- ARGS     (the same ARGS after `--`)
 
-Shared options: --fps N (default: the .blend's scene rate, 30 for the default head), --seed N, --duration S,
---intensity X, --mirror, --reduce-keys, --preset UNITY|UNREAL|BLENDER, --device auto|cpu|cuda, --start-image PHOTO
-(start from the expression of the face in a photo; its warnings go to stderr).
+Shared options (`model_runtime.bake_options`, the same as `i2fet bake`'s): --fps N (default: the .blend's scene rate,
+30 for the default head), --seed N, --duration S, --intensity X, --preset UNITY|UNREAL|BLENDER, --device auto|cpu|cuda,
+--start-image PHOTO (start from the expression of the face in a photo; its warnings go to stderr), --flame-model FILE
+(the FLAME model of a face that is a FLAME head; default I2FET_FLAME_MODEL); and --mirror, --reduce-keys.
+Any face `targets.face_target` accepts can be baked: an ARKit face, or a FLAME head through the ARKit<->FLAME map.
 Every job's outputs appear together or not at all (`model_runtime.paths.StagedOutputs`).
 Exit status: 0 all jobs done, 1 some job failed (each named on stderr), 2 bad arguments.
 """
@@ -33,7 +35,19 @@ if __package__ in (None, ""):  # run as a script: `blender --python i2fet_blende
 
 import bpy  # noqa: E402
 
+from model_runtime.bake_options import DEFAULT_PRESET, add_bake_options, check_bake_options  # noqa: E402
+from model_runtime.errors import I2FETError, InputError, OutputError  # noqa: E402
+from model_runtime.paths import StagedOutputs, check_writable_folder  # noqa: E402
+from model_runtime.heads.preview import write_animation_preview  # noqa: E402
+
+from . import targets  # noqa: E402
+from .head_object import add_default_head  # noqa: E402
+from .ops_base import generation_fps, scene_fps  # noqa: E402
 from .runtime_cache import LoadSettings, get_runtime  # noqa: E402
+
+# How a batch run names the FLAME model file, for the sentence asking for it.
+FLAME_FILE_SOURCES = ("This face is a FLAME head: give your FLAME model file with --flame-model, a job's flame_model "
+                      "field or I2FET_FLAME_MODEL")
 
 
 @dataclass
@@ -52,8 +66,9 @@ class Job:
     intensity: float = 1.0
     mirror: bool = False
     reduce_keys: bool = False
-    preset: str = "UNITY"
+    preset: str = DEFAULT_PRESET
     start_image: str | None = None
+    flame_model: str | None = None
     name: str = field(default="")
 
     def outputs(self) -> list[str]:
@@ -78,8 +93,6 @@ _CASTS = {"start_frame": int, "fps": int, "seed": int, "duration": float, "inten
 
 def read_jobs(path: str | os.PathLike, defaults: dict) -> list[Job]:
     """Rows of a .json (a list of objects) or .csv (a header row) file; relative paths are taken from its folder."""
-    from model_runtime.errors import InputError
-
     source = Path(path)
     try:
         text = source.read_text(encoding="utf-8")
@@ -114,22 +127,22 @@ def read_jobs(path: str | os.PathLike, defaults: dict) -> list[Job]:
                 values[k] = _CASTS[k](v) if k in _CASTS else str(v)
             except (TypeError, ValueError):
                 raise InputError(f"Job {i} of {source}: {k} must be a number, not {v!r}.") from None
-        for k in ("blend", "out", "fbx", "preview", "animation", "start_image"):
+        for k in ("blend", "out", "fbx", "preview", "animation", "start_image", "flame_model"):
             if values.get(k) and not os.path.isabs(values[k]):
                 values[k] = str(source.parent / values[k])
         if not values.get("instruction"):
             raise InputError(f"Job {i} of {source} has no instruction.")
+        try:
+            check_bake_options(values)
+        except InputError as exc:
+            raise InputError(f"Job {i} of {source}: {exc}") from None
         values["name"] = f"job {i} ({values['instruction'][:40]!r})"
         jobs.append(Job(**values))
     return jobs
 
 
 def _open_scene(job: Job):
-    """Open the job's .blend (or an empty scene with the default head) and return the target object."""
-    from model_runtime.errors import InputError
-
-    from .head_object import add_default_head
-
+    """Open the job's .blend (or an empty scene with the default head) and return the face object."""
     if job.blend:
         if not os.path.isfile(job.blend):
             raise InputError(f"The file {job.blend} does not exist.")
@@ -153,36 +166,32 @@ def _open_scene(job: Job):
 
 def run_job(job: Job, load: LoadSettings, log=print) -> list[str]:
     """One job: generate, write keys, save the outputs together. Returns the paths written."""
-    from model_runtime.animation import FPS_RANGE
-    from model_runtime.errors import InputError
-    from model_runtime.paths import StagedOutputs, check_writable_folder
-    from model_runtime.heads.preview import write_animation_preview
-
-    from . import fbx_export, writer
-
     if not job.outputs():
         raise InputError("Give at least one output (--out, --fbx, --preview or --animation).")
     for path in job.outputs():
         check_writable_folder(path)
-    obj = _open_scene(job)
-    writer.check_target(obj)
+    flame_model = job.flame_model or os.environ.get("I2FET_FLAME_MODEL", "")
+    target = targets.face_target(_open_scene(job), targets.FlameFile(flame_model, FLAME_FILE_SOURCES))
+    obj = target.obj
     scene = bpy.context.scene
     if job.fps:
         scene.render.fps, scene.render.fps_base = int(job.fps), 1.0
     elif not job.blend:
         scene.render.fps, scene.render.fps_base = 30, 1.0
-    fps_exact = scene.render.fps / (scene.render.fps_base or 1.0)
+    fps_exact = scene_fps(scene)
     runtime = get_runtime(load)
-    anim = runtime.generate(job.instruction, fps=max(FPS_RANGE[0], min(FPS_RANGE[1], int(round(fps_exact)))),
-                            seed=job.seed, duration=job.duration, intensity=job.intensity, start_image=job.start_image)
+    anim = runtime.generate(job.instruction, fps=generation_fps(fps_exact), seed=job.seed, duration=job.duration,
+                            intensity=job.intensity, start_image=job.start_image)
     for warning in anim.warnings:
         print(f"i2fet batch: warning: {warning}", file=sys.stderr, flush=True)
-    result = writer.write_animation(obj, anim, start_frame=job.start_frame, fps=fps_exact, mirror=job.mirror,
-                                    reduce=job.reduce_keys)
+    result = target.write(anim, start_frame=job.start_frame, fps=fps_exact, mirror=job.mirror, reduce=job.reduce_keys)
+    for warning in result.warnings:
+        if warning not in anim.warnings:
+            print(f"i2fet batch: warning: {warning}", file=sys.stderr, flush=True)
     scene.frame_start = min(scene.frame_start, result.start_frame) if job.blend else result.start_frame
     scene.frame_end = max(scene.frame_end, result.end_frame) if job.blend else result.end_frame
     scene.frame_set(result.start_frame)
-    log(f"  keyed {len(result.matched) + len(result.split)} channels on {obj.name!r}, frames "
+    log(f"  keyed {result.num_keys} keys on the {target.kind} {obj.name!r}, frames "
         f"{result.start_frame}-{result.end_frame} at {fps_exact:g} fps")
     with StagedOutputs() as staged:
         if job.animation:
@@ -190,9 +199,9 @@ def run_job(job: Job, load: LoadSettings, log=print) -> list[str]:
         if job.preview:
             write_animation_preview(anim, staged.stage(job.preview))
         if job.fbx:
-            fbx_export.export_face(bpy.context, obj, job.fbx, preset=job.preset,
-                                   frame_range=(result.start_frame, result.end_frame),
-                                   staged_path=str(staged.stage(job.fbx)))
+            targets.export_fbx(bpy.context, obj, job.fbx, preset=job.preset,
+                               frame_range=(result.start_frame, result.end_frame),
+                               staged_path=str(staged.stage(job.fbx)))
         if job.out:
             tmp = staged.stage(job.out)
             os.unlink(tmp)  # let Blender create it (saving over an existing file leaves a .blend1 backup)
@@ -202,11 +211,9 @@ def run_job(job: Job, load: LoadSettings, log=print) -> list[str]:
 
 def bake(instruction: str, outdir: str | os.PathLike, blend: str | None = None, object_name: str | None = None,
          fps: int | None = 30, seed: int = 0, duration: float | None = None, intensity: float = 1.0,
-         start_frame: int = 1, preset: str = "UNITY", device: str = "auto", start_image: str | None = None,
-         log=print) -> dict[str, str]:
+         start_frame: int = 1, preset: str = DEFAULT_PRESET, device: str = "auto", start_image: str | None = None,
+         flame_model: str | None = None, log=print) -> dict[str, str]:
     """Bake one instruction to OUTDIR/<slug>.blend, .fbx and .png (on the default head unless `blend` is given)."""
-    from model_runtime.errors import OutputError
-
     folder = Path(outdir)
     try:
         folder.mkdir(parents=True, exist_ok=True)
@@ -216,38 +223,26 @@ def bake(instruction: str, outdir: str | os.PathLike, blend: str | None = None, 
     job = Job(instruction=instruction, blend=blend, object=object_name, start_frame=start_frame,
               out=str(base) + ".blend", fbx=str(base) + ".fbx", preview=str(base) + ".png",
               fps=None if (blend and fps is None) else fps, seed=seed, duration=duration, intensity=intensity,
-              preset=preset, start_image=start_image, name=instruction)
+              preset=preset, start_image=start_image, flame_model=flame_model, name=instruction)
     run_job(job, LoadSettings(device=device), log=log)
     return {"blend": job.out, "fbx": job.fbx, "preview": job.preview}
 
 
 def build_parser() -> argparse.ArgumentParser:
-    from model_runtime.device import DEVICE_CHOICES
-
-    from . import fbx_export
-
     p = argparse.ArgumentParser(prog="python -m i2fet_blender.batch", description=__doc__.split("\n\n")[0])
     what = p.add_mutually_exclusive_group(required=True)
     what.add_argument("--instruction", help="one job: what the face should do")
     what.add_argument("--jobs", help="many jobs: a .json list or a .csv table with the option names as fields")
     what.add_argument("--bake", metavar="INSTRUCTION", help="bake to OUTDIR/<slug>.blend/.fbx/.png (needs -o)")
     p.add_argument("-o", "--outdir", help="output folder for --bake")
-    p.add_argument("--blend", help="input .blend (default: a new scene with the default head)")
-    p.add_argument("--object", help="the face mesh in --blend")
+    add_bake_options(p)
     p.add_argument("--start-frame", type=int, default=1)
     p.add_argument("--out", help="output .blend")
     p.add_argument("--fbx", help="output .fbx")
     p.add_argument("--preview", help="output .png contact sheet")
     p.add_argument("--animation", help="output .json/.npz/.csv animation")
-    p.add_argument("--fps", type=int, default=None)
-    p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--duration", type=float, default=None)
-    p.add_argument("--intensity", type=float, default=1.0)
     p.add_argument("--mirror", action="store_true")
     p.add_argument("--reduce-keys", action="store_true")
-    p.add_argument("--preset", default="UNITY", choices=tuple(fbx_export.PRESETS))
-    p.add_argument("--device", default="auto", choices=DEVICE_CHOICES)
-    p.add_argument("--start-image", help="start from the expression of the face in this photo")
     return p
 
 
@@ -257,21 +252,21 @@ def script_args(argv: list[str]) -> list[str]:
 
 
 def main(argv: list[str] | None = None) -> int:
-    from model_runtime.errors import I2FETError
-
     args = build_parser().parse_args(script_args(sys.argv[1:] if argv is None else argv))
     load = LoadSettings(device=args.device)
     shared = dict(blend=args.blend, object=args.object, start_frame=args.start_frame, fps=args.fps, seed=args.seed,
                   duration=args.duration, intensity=args.intensity, mirror=args.mirror,
-                  reduce_keys=args.reduce_keys, preset=args.preset, start_image=args.start_image)
+                  reduce_keys=args.reduce_keys, preset=args.preset, start_image=args.start_image,
+                  flame_model=args.flame_model)
     try:
+        check_bake_options(shared)
         if args.bake is not None:
             if not args.outdir:
                 raise I2FETError("--bake needs an output folder: -o OUTDIR.")
             paths = bake(args.bake, args.outdir, blend=args.blend, object_name=args.object,
                          fps=args.fps if args.fps or args.blend else 30, seed=args.seed, duration=args.duration,
                          intensity=args.intensity, start_frame=args.start_frame, preset=args.preset,
-                         device=args.device, start_image=args.start_image)
+                         device=args.device, start_image=args.start_image, flame_model=args.flame_model)
             print("Wrote " + ", ".join(paths.values()), flush=True)
             return 0
         if args.jobs:

@@ -2,8 +2,9 @@
 
 Always exported with `bake_anim_use_nla_strips=False` and `bake_anim_use_all_actions=False`: the exporter then bakes
 what the scene plays (active action over the NLA) over the scene's frame range, one take (per-strip and per-action
-takes only cover objects, not shape-key datablocks, so they would drop the face's animation). Modifiers are not applied (`use_mesh_modifiers=False`)
-because an evaluated mesh carries no shape keys.
+takes only cover objects, not shape-key datablocks, so they would drop the face's animation). Modifiers are not
+applied (`use_mesh_modifiers=False`) because an evaluated mesh carries no shape keys. The presets (axes and scale per
+engine) are `model_runtime.bake_options.FBX_PRESETS`, shared with the command line.
 """
 
 from __future__ import annotations
@@ -13,19 +14,11 @@ from dataclasses import dataclass, field
 
 import bpy
 
+from model_runtime.bake_options import DEFAULT_PRESET, FBX_PRESETS, check_fbx_preset
+from model_runtime.errors import InputError, OutputError
+from model_runtime.paths import StagedOutputs
+
 from .utils import action_compat as compat
-
-# Axes and scale per target engine. Unity: Y up, -Z forward, scale baked so objects import at 1.0 with no -90° X.
-# Unreal: Z up, -Y forward (Unreal converts), Blender metres written as FBX centimetres (UnitScaleFactor 100).
-PRESETS: dict[str, dict] = {
-    "UNITY": dict(axis_forward="-Z", axis_up="Y", apply_unit_scale=True, apply_scale_options="FBX_SCALE_ALL",
-                  bake_space_transform=True, global_scale=1.0),
-    "UNREAL": dict(axis_forward="-Y", axis_up="Z", apply_unit_scale=True, apply_scale_options="FBX_SCALE_NONE",
-                   bake_space_transform=False, global_scale=1.0),
-    "BLENDER": dict(axis_forward="-Z", axis_up="Y", apply_unit_scale=True, apply_scale_options="FBX_SCALE_NONE",
-                    bake_space_transform=False, global_scale=1.0),
-}
-
 
 @dataclass
 class Preflight:
@@ -111,18 +104,14 @@ def preflight(obj, scene, use_mesh_modifiers: bool = False) -> Preflight:
     return result
 
 
-def export_face(context, obj, filepath: str, preset: str = "UNITY", frame_range: tuple[int, int] | None = None,
+def export_face(context, obj, filepath: str, preset: str = DEFAULT_PRESET, frame_range: tuple[int, int] | None = None,
                 staged_path: str | None = None) -> ExportReport:
     """Export `obj` alone with its shape-key animation. Raises InputError naming what would drop the animation.
 
     `frame_range`: (start, end) to export instead of the scene range (the scene's own range is restored after).
     `staged_path`: write here instead of `filepath` (the caller moves it into place, see model_runtime.paths).
     """
-    from model_runtime.errors import InputError, OutputError
-    from model_runtime.paths import StagedOutputs
-
-    if preset not in PRESETS:
-        raise InputError(f"Unknown FBX preset {preset!r}; choose one of {', '.join(PRESETS)}.")
+    check_fbx_preset(preset)
     if not filepath:
         raise InputError("Choose a file to export to.")
     scene = context.scene
@@ -164,4 +153,4 @@ def _run_exporter(path: str, preset: str) -> None:
         use_mesh_modifiers=False, mesh_smooth_type="FACE", add_leaf_bones=False, use_custom_props=False,
         bake_anim=True, bake_anim_use_all_bones=False, bake_anim_use_nla_strips=False,
         bake_anim_use_all_actions=False, bake_anim_force_startend_keying=True, bake_anim_step=1.0,
-        bake_anim_simplify_factor=0.0, path_mode="AUTO", **PRESETS[preset])
+        bake_anim_simplify_factor=0.0, path_mode="AUTO", **FBX_PRESETS[preset].exporter)

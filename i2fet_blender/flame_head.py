@@ -11,6 +11,7 @@ bone's XYZ Euler rotation (simple expressions, so they run without Python auto-e
 Heads from elsewhere (the FLAME add-on, imports) are recognised by their `Exp###` keys and a jaw bone in an Armature
 modifier's rig; how their data and bones are oriented relative to FLAME is measured (Procrustes of the mesh against
 the FLAME template, and each bone's rest matrix) rather than assumed.
+`model_runtime.rigs` (torch) is imported inside the functions that need it, so the extension registers without it.
 """
 
 from __future__ import annotations
@@ -23,8 +24,9 @@ import numpy as np
 from mathutils import Matrix
 
 from model_runtime.errors import InputError
+from model_runtime.heads.rig_names import match_channels
 
-from . import writer
+from . import shape_keys
 
 OBJECT_NAME = "FLAME Head"
 RIG_NAME = "FLAME Rig"
@@ -182,7 +184,7 @@ def find_rig(obj):
 def expression_keys(obj) -> dict[int, str]:
     """The `Exp###` shape keys of `obj`: {FLAME expression component: key name}, ordered by component."""
     numbered = {}
-    for name in writer.shape_key_names(obj):
+    for name in shape_keys.shape_key_names(obj):
         found = EXP_KEY.match(name)
         if found:
             numbered.setdefault(int(found.group(1)), name)
@@ -191,11 +193,9 @@ def expression_keys(obj) -> dict[int, str]:
 
 def is_flame_head(obj) -> bool:
     """A mesh with Exp### keys and no ARKit-named ones (an ARKit face with one stray `Exp01` key stays ARKit)."""
-    from model_runtime.heads.rig_names import match_channels
-
     if obj is None or obj.type != "MESH" or not expression_keys(obj):
         return False
-    match = match_channels(writer.shape_key_names(obj))
+    match = match_channels(shape_keys.shape_key_names(obj))
     return not match.mapping and not getattr(match, "split", None)
 
 
@@ -225,7 +225,7 @@ def _data_rotation(obj, model) -> np.ndarray:
     mirrored mesh cannot be fitted by a proper rotation, so it ends up far apart and is refused too)."""
     from model_runtime.rigs.registration import umeyama
 
-    mesh = writer.rest_coordinates(obj)
+    mesh = shape_keys.rest_coordinates(obj)
     tmpl = np.asarray(model.v_template, dtype=np.float64)
     rot, scale, shift = umeyama(tmpl, mesh)
     spread = np.sqrt(np.mean(np.sum((mesh - mesh.mean(0)) ** 2, 1)))
@@ -240,7 +240,7 @@ def check_flame_target(obj, model) -> FlameTarget:
     """Raise InputError (one sentence) unless `obj` is a FLAME head of `model` that can take keyframes."""
     if obj is None or obj.type != "MESH":
         raise InputError("Select a FLAME head mesh (Add FLAME Head makes one).")
-    if writer.is_linked(obj):
+    if shape_keys.is_linked(obj):
         raise InputError(f"{obj.name!r} is linked from another file or overridden; make it local first.")
     keys = expression_keys(obj)
     if not keys:
@@ -259,7 +259,7 @@ def check_flame_target(obj, model) -> FlameTarget:
         warnings.append(f"{obj.name!r} has Exp keys beyond the model's {model.num_expression} components "
                         f"({beyond[0]}, ...); they are left alone.")
     rig = find_rig(obj)
-    if rig is not None and writer.is_linked(rig):
+    if rig is not None and shape_keys.is_linked(rig):
         raise InputError(f"The rig {rig.name!r} is linked from another file; make it local first.")
     for owner in (obj.data.shape_keys, rig):
         ad = getattr(owner, "animation_data", None)
@@ -331,7 +331,7 @@ class FlameWriteResult:
 def write_flame_animation(target: FlameTarget, expression: np.ndarray, jaw_pose: np.ndarray,
                           eye_pose: np.ndarray | None = None, *, start_frame: int = 1, name: str = "I2FET FLAME",
                           anim=None, fps: float = 30.0, reduce: bool = False,
-                          tolerance: float = writer.DEFAULT_TOLERANCE) -> FlameWriteResult:
+                          tolerance: float = shape_keys.DEFAULT_TOLERANCE) -> FlameWriteResult:
     """Key FLAME parameters per frame: Exp### shape keys, the jaw bone and (when given and present) the eye bones."""
     expression = np.asarray(expression, dtype=np.float64)
     frames = expression.shape[0]
@@ -343,7 +343,7 @@ def write_flame_animation(target: FlameTarget, expression: np.ndarray, jaw_pose:
         block = key.key_blocks[key_name]
         values = expression[:, number]
         clipped += int(np.sum((values < block.slider_min) | (values > block.slider_max)))
-        curves.append((writer.shape_key_path(key_name), 0, np.clip(values, block.slider_min, block.slider_max)))
+        curves.append((shape_keys.shape_key_path(key_name), 0, np.clip(values, block.slider_min, block.slider_max)))
     missing = [i for i in range(expression.shape[1]) if i not in target.expression_keys and np.any(expression[:, i])]
     rig_curves = []
     if target.jaw_bone is not None:
@@ -358,10 +358,10 @@ def write_flame_animation(target: FlameTarget, expression: np.ndarray, jaw_pose:
     if clipped:
         warnings.append(f"{clipped} expression values were beyond the Exp keys' slider range and were clamped.")
     common = dict(start_frame=start_frame, name=name, anim=anim, fps=fps, reduce=reduce, tolerance=tolerance)
-    written = writer.write_curves(key, curves, **common)
+    written = shape_keys.write_curves(key, curves, **common)
     num_keys = written.num_keys
     if rig_curves:
-        num_keys += writer.write_curves(target.rig, rig_curves, **common).num_keys
+        num_keys += shape_keys.write_curves(target.rig, rig_curves, **common).num_keys
     return FlameWriteResult(start_frame=int(start_frame), end_frame=int(start_frame) + frames - 1, num_keys=num_keys,
                             clipped=clipped, warnings=warnings)
 

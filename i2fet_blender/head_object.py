@@ -1,9 +1,11 @@
-"""Build the default head (MakeHuman CC0 bust with 52 ARKit shape keys, from `model_runtime.head`) as a Blender mesh."""
+"""Build the default head (MakeHuman CC0 bust with 52 ARKit shape keys, from `model_runtime.heads.head`) as a Blender mesh."""
 
 from __future__ import annotations
 
 import bpy
 import numpy as np
+
+from model_runtime.expression_space import ARKIT_CHANNELS
 
 OBJECT_NAME = "I2FET Head"
 # Plain materials per part: (material name, base colour RGBA, roughness). Both eyes share one material.
@@ -61,8 +63,6 @@ def build_mesh(head, name: str = OBJECT_NAME) -> bpy.types.Mesh:
 
 
 def add_shape_keys(obj, head) -> None:
-    from model_runtime.expression_space import ARKIT_CHANNELS
-
     basis = obj.shape_key_add(name="Basis", from_mix=False)
     basis.interpolation = "KEY_LINEAR"
     rest = np.ascontiguousarray(head.vertices, dtype=np.float32)

@@ -1,4 +1,4 @@
-"""Operators: Add default head, Generate (+ re-run from history), Clear generated animation, Export FBX, and the
+"""Operators: Add default head, Generate (+ re-run from history), Clear generated animation, Export Face FBX, and the
 runtime tools of the preferences (check environment, copy log, install runtime, release memory).
 
 Bad input ends with one sentence in the status bar (`report({'ERROR'}, ...)`) and {'CANCELLED'}, before anything in
@@ -8,57 +8,32 @@ the scene has changed: every check runs before the first write.
 from __future__ import annotations
 
 import subprocess
+import tempfile
 
 import bpy
 from bpy.props import EnumProperty, IntProperty, StringProperty
 from bpy_extras.io_utils import ExportHelper
 
-from . import properties, runtime_cache, runtime_env, writer
-from .preferences import PACKAGE, get_prefs, load_settings
+from model_runtime.bake_options import DEFAULT_PRESET, FBX_PRESETS
+from model_runtime.errors import I2FETError, InputError
+from model_runtime.instructions import validate_instruction
+
+from . import properties, runtime_cache, runtime_env, shape_keys, targets
+from .head_object import add_default_head
+from .ops_base import ObjectModeOperator, cancel, generation_fps, one_sentence, scene_fps, target_object
+from .preferences import PACKAGE, flame_file, get_prefs, load_settings
 
 _last_log = ""
 
 
-def one_sentence(exc: BaseException) -> str:
-    from model_runtime.errors import I2FETError
-
-    if isinstance(exc, I2FETError):
-        return str(exc)
-    if isinstance(exc, ImportError):
-        return (f"The I2FET runtime is not installed ({exc.name or exc} cannot be imported); install it from the "
-                f"add-on preferences.")
-    return f"Generation failed unexpectedly: {type(exc).__name__}: {exc}"
-
-
-def target_object(context):
-    settings = context.scene.i2fet
-    return settings.target or context.active_object
-
-
-def scene_fps(scene) -> float:
-    return scene.render.fps / (scene.render.fps_base or 1.0)
-
-
 def run_generate(op, context, instruction: str | None = None, seed: int | None = None) -> set[str]:
     """Validate, generate and write; the body of Generate and of re-running a history entry."""
-    from model_runtime.animation import FPS_RANGE
-    from model_runtime.errors import I2FETError, InputError
-    from model_runtime.instructions import validate_instruction
-
-    from . import flame_head, flame_ops  # flame_ops builds on this module's operator base
-
     scene = context.scene
     settings = scene.i2fet
     try:
         text = validate_instruction(instruction if instruction is not None else settings.instruction)
-        obj = target_object(context)
-        flame_target = None
-        if flame_head.is_flame_head(obj):
-            flame_target = flame_head.check_flame_target(obj, flame_ops.flame_model(context))
-        else:
-            writer.check_target(obj)
+        target = targets.face_target(target_object(context), flame_file(context))
         fps_exact = scene_fps(scene) if settings.use_scene_fps else float(settings.fps)
-        fps = max(FPS_RANGE[0], min(FPS_RANGE[1], int(round(fps_exact))))
         start = scene.frame_current if settings.use_current_frame else settings.start_frame
         seed = settings.seed if seed is None else seed
         runtime = runtime_cache.get_runtime(load_settings(context))
@@ -67,18 +42,14 @@ def run_generate(op, context, instruction: str | None = None, seed: int | None =
             if not settings.start_image:
                 raise InputError("Choose the photo to start from, or turn Start From Photo off.")
             start_image = bpy.path.abspath(settings.start_image)
-        anim = runtime.generate(text, fps=fps, seed=seed, duration=None if settings.auto_duration else settings.duration,
+        anim = runtime.generate(text, fps=generation_fps(fps_exact), seed=seed,
+                                duration=None if settings.auto_duration else settings.duration,
                                 intensity=settings.intensity, start_image=start_image)
-        if flame_target is not None:
-            result = flame_ops.write_generated_flame(context, flame_target, anim, start=start, fps=fps_exact,
-                                                     mirror=settings.mirror, reduce=settings.reduce_keys,
-                                                     tolerance=settings.tolerance)
-        else:
-            result = writer.write_animation(obj, anim, start_frame=start, fps=fps_exact, mirror=settings.mirror,
-                                            reduce=settings.reduce_keys, tolerance=settings.tolerance)
+        result = target.write(anim, start_frame=start, fps=fps_exact, mirror=settings.mirror,
+                              reduce=settings.reduce_keys, tolerance=settings.tolerance)
     except (I2FETError, ImportError) as exc:
-        op.report({"ERROR"}, one_sentence(exc))
-        return {"CANCELLED"}
+        return cancel(op, exc)
+    obj = target.obj
     if result.end_frame > scene.frame_end:
         scene.frame_end = result.end_frame
     properties.show_segments(settings, anim.segments, start, fps_exact / anim.fps)
@@ -94,14 +65,6 @@ def run_generate(op, context, instruction: str | None = None, seed: int | None =
     return {"FINISHED"}
 
 
-class ObjectModeOperator(bpy.types.Operator):
-    """Operators that add or rebuild objects: only in Object Mode."""
-
-    @classmethod
-    def poll(cls, context):
-        return context.mode == "OBJECT"
-
-
 class I2FET_OT_add_default_head(ObjectModeOperator):
     """Add the default head (52 ARKit shape keys) at the 3D cursor"""
 
@@ -110,15 +73,10 @@ class I2FET_OT_add_default_head(ObjectModeOperator):
     bl_options = {"REGISTER", "UNDO"}
 
     def execute(self, context):
-        from model_runtime.errors import I2FETError
-
-        from .head_object import add_default_head
-
         try:
             obj = add_default_head(context)
         except I2FETError as exc:
-            self.report({"ERROR"}, str(exc))
-            return {"CANCELLED"}
+            return cancel(self, exc)
         context.scene.i2fet.target = obj
         return {"FINISHED"}
 
@@ -206,10 +164,10 @@ class I2FET_OT_clear_generated(bpy.types.Operator):
         if obj is None or obj.type != "MESH":
             self.report({"ERROR"}, "Select the mesh whose generated animation should be removed.")
             return {"CANCELLED"}
-        if writer.is_linked(obj):
+        if shape_keys.is_linked(obj):
             self.report({"ERROR"}, f"{obj.name!r} is linked from another file; make it local first.")
             return {"CANCELLED"}
-        removed = writer.clear_generated(obj)
+        removed = targets.clear_generated(obj)
         context.scene.i2fet.segments.clear()
         self.report({"INFO"}, f"Removed {removed} generated action(s) from {obj.name!r}.")
         return {"FINISHED"}
@@ -222,21 +180,14 @@ class I2FET_OT_export_fbx(bpy.types.Operator, ExportHelper):
     bl_label = "Export Face FBX"
     filename_ext = ".fbx"
     filter_glob: StringProperty(default="*.fbx", options={"HIDDEN"})
-    preset: EnumProperty(name="Preset", default="UNITY", items=[
-        ("UNITY", "Unity", "Y up, -Z forward, unit scale applied"),
-        ("UNREAL", "Unreal", "Z up, -Y forward, centimetres"),
-        ("BLENDER", "Blender", "Blender axes and units")])
+    preset: EnumProperty(name="Preset", default=DEFAULT_PRESET, items=[
+        (name, preset.label, preset.description) for name, preset in FBX_PRESETS.items()])
 
     def execute(self, context):
-        from model_runtime.errors import I2FETError
-
-        from . import fbx_export
-
         try:
-            report = fbx_export.export_face(context, target_object(context), self.filepath, preset=self.preset)
+            report = targets.export_fbx(context, target_object(context), self.filepath, preset=self.preset)
         except I2FETError as exc:
-            self.report({"ERROR"}, str(exc))
-            return {"CANCELLED"}
+            return cancel(self, exc)
         for warning in report.warnings:
             self.report({"WARNING"}, warning)
         self.report({"INFO"}, f"Exported {report.path}.")
@@ -322,8 +273,6 @@ class I2FET_OT_install_runtime(bpy.types.Operator):
         return {"RUNNING_MODAL"}
 
     def _start_next(self):
-        import tempfile
-
         cmd = self._pending.pop(0)
         self._log = tempfile.TemporaryFile(mode="w+")  # a file, not a pipe: pip's output can exceed a pipe buffer
         self._proc = subprocess.Popen(cmd, stdout=self._log, stderr=subprocess.STDOUT, text=True,

@@ -1,13 +1,16 @@
-"""Add-on preferences: model/device/encoder settings, the runtime installer and the environment check."""
+"""Add-on preferences: model/device/encoder settings, the user's FLAME model file, the runtime installer and the
+environment check."""
 
 from __future__ import annotations
 
+import os
 from types import SimpleNamespace
 
 import bpy
 from bpy.props import EnumProperty, StringProperty
 
 from .runtime_cache import LoadSettings
+from .targets import FlameFile
 
 PACKAGE = __package__
 
@@ -72,6 +75,12 @@ def load_settings(context=None) -> LoadSettings:
     prefs = get_prefs(context)
     return LoadSettings(model=prefs.model, device=prefs.device, encoder=prefs.encoder,
                         encoder_path=bpy.path.abspath(prefs.encoder_path) if prefs.encoder_path else None)
+
+
+def flame_file(context=None) -> FlameFile:
+    """The FLAME model file of the preferences (I2FET_FLAME_MODEL when the add-on is not enabled, e.g. scripts)."""
+    path = get_prefs(context).flame_model_path or os.environ.get("I2FET_FLAME_MODEL", "")
+    return FlameFile(bpy.path.abspath(path) if path else "", "in the I2FET add-on preferences")
 
 
 CLASSES = (I2FET_AP_preferences,)

@@ -7,6 +7,8 @@ from bpy.props import (BoolProperty, CollectionProperty, FloatProperty, IntPrope
                        StringProperty)
 from model_runtime.animation import FPS_RANGE
 
+from .shape_keys import DEFAULT_TOLERANCE
+
 MAX_HISTORY = 12
 
 
@@ -52,7 +54,7 @@ class I2FET_PG_settings(bpy.types.PropertyGroup):
     mirror: BoolProperty(name="Mirror", default=False, description="Swap the left and right sides")
     reduce_keys: BoolProperty(name="Reduce Keys", default=True,
                               description="Drop keys that their neighbours reproduce (easier to edit)")
-    tolerance: FloatProperty(name="Tolerance", default=0.002, min=0.0, max=0.1, precision=4,
+    tolerance: FloatProperty(name="Tolerance", default=DEFAULT_TOLERANCE, min=0.0, max=0.1, precision=4,
                              description="Largest weight error allowed by key reduction")
     segments: CollectionProperty(type=I2FET_PG_segment)
     history: CollectionProperty(type=I2FET_PG_history)

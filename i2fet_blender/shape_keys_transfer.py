@@ -9,12 +9,13 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-import bpy
 import numpy as np
 
 from model_runtime.errors import InputError
+from model_runtime.expression_space import ARKIT_CHANNELS
+from model_runtime.heads.rig_names import match_channels
 
-from . import writer
+from . import shape_keys
 
 MIN_VERTICES = 100  # fewer and it cannot be a face
 # Median ‖J − I‖ of the registration's deformation gradient over the skin. Measured: 0.02-0.13 on remeshed,
@@ -66,16 +67,13 @@ def user_landmarks(obj, rest: np.ndarray) -> list[tuple[int, np.ndarray]]:
 
 def check_mesh_for_transfer(obj) -> None:
     """Raise InputError unless `obj` is a local, editable mesh without ARKit shape keys yet."""
-    from model_runtime.expression_space import ARKIT_CHANNELS
-    from model_runtime.heads.rig_names import match_channels
-
     if obj is None or obj.type != "MESH":
         raise InputError("Select a head mesh to give ARKit shape keys to.")
-    if writer.is_linked(obj):
+    if shape_keys.is_linked(obj):
         raise InputError(f"{obj.name!r} is linked from another file or overridden; make it local first.")
     if obj.mode != "OBJECT":
         raise InputError(f"{obj.name!r} is in {obj.mode.lower().replace('_', ' ')} mode; switch to Object Mode first.")
-    existing = match_channels(writer.shape_key_names(obj))
+    existing = match_channels(shape_keys.shape_key_names(obj))
     if existing.mapping:
         raise InputError(f"{obj.name!r} already has {len(existing.mapping)} of the {len(ARKIT_CHANNELS)} ARKit shape "
                          f"keys; remove them first to transfer a fresh set.")
@@ -86,11 +84,10 @@ def check_mesh_for_transfer(obj) -> None:
 
 def add_arkit_shape_keys(obj, *, landmarks=None) -> TransferReport:
     """Transfer the 52 shapes onto `obj`; nothing is written unless the whole transfer succeeded."""
-    from model_runtime.expression_space import ARKIT_CHANNELS
     from model_runtime.rigs.shape_transfer import transfer_default_head_shapes
 
     check_mesh_for_transfer(obj)
-    rest = writer.rest_coordinates(obj)
+    rest = shape_keys.rest_coordinates(obj)
     if landmarks is None:
         landmarks = user_landmarks(obj, rest)
     transfer = transfer_default_head_shapes(rest, _triangles(obj), landmarks=landmarks or None)

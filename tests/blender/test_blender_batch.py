@@ -7,6 +7,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 from blender_helpers import FakeRuntime, bpy
@@ -101,3 +102,80 @@ def test_script_mode_like_blender_python(tmp_path):
     assert proc.returncode == 0, proc.stderr[-2000:]
     assert "[1/1]" in proc.stdout and "1 of 1 job(s) done." in proc.stdout
     assert sorted(p.name for p in tmp_path.iterdir()) == ["a.json", "a.png"]
+
+
+def _flame_blend(head_flame, path):
+    """A .blend whose only face is a FLAME head of the session's FLAME-format model."""
+    from i2fet_blender.flame_head import add_flame_head
+
+    bpy.ops.wm.read_factory_settings(use_empty=True)
+    bpy.context.scene.render.fps = 30
+    add_flame_head(bpy.context, head_flame.model, correctives=False)
+    bpy.ops.wm.save_as_mainfile(filepath=str(path))
+    return path
+
+
+@pytest.mark.parametrize("source", ["option", "job field", "environment"])
+def test_batch_bakes_onto_a_flame_head(head_flame, cache_root, fake, tmp_path, monkeypatch, source):
+    """The FLAME model file comes from --flame-model, a job's field or I2FET_FLAME_MODEL; the keys are the
+    instruction's ARKit frames through the ARKit<->FLAME map (expected values from the map itself)."""
+    head_flame.install()
+    blend = _flame_blend(head_flame, tmp_path / "flame.blend")
+    out = tmp_path / "baked.blend"
+    monkeypatch.delenv("I2FET_FLAME_MODEL", raising=False)
+    if source == "option":
+        args = ["--instruction", "open the mouth wide", "--blend", str(blend), "--out", str(out),
+                "--flame-model", str(head_flame.path)]
+    elif source == "job field":
+        jobs = tmp_path / "jobs.json"
+        jobs.write_text(json.dumps([{"instruction": "open the mouth wide", "blend": str(blend), "out": str(out),
+                                     "flame_model": str(head_flame.path)}]))
+        args = ["--jobs", str(jobs)]
+    else:
+        monkeypatch.setenv("I2FET_FLAME_MODEL", str(head_flame.path))
+        args = ["--instruction", "open the mouth wide", "--blend", str(blend), "--out", str(out)]
+    assert batch.main(args) == 0
+    bpy.ops.wm.open_mainfile(filepath=str(out))
+    from blender_helpers import make_animation
+    from i2fet_blender.flame_head import check_flame_target, read_flame_parameters
+
+    obj = bpy.data.objects["FLAME Head"]
+    anim = make_animation(num_frames=61, fps=30, instruction="open the mouth wide", seed=0)
+    expression, jaw, _ = head_flame.map.to_flame(anim.frames)
+    got_exp, got_jaw, _ = read_flame_parameters(check_flame_target(obj, head_flame.model), range(1, 62))
+    np.testing.assert_allclose(got_exp, np.clip(expression, -5, 5), atol=1e-4)
+    np.testing.assert_allclose(got_jaw, jaw, atol=1e-4)
+    assert np.abs(got_jaw[:, 0]).max() > 0.05  # the jaw really moves
+
+
+def test_batch_onto_a_flame_head_without_a_model_file_writes_nothing(head_flame, fake, tmp_path, monkeypatch, capsys):
+    blend = _flame_blend(head_flame, tmp_path / "flame.blend")
+    monkeypatch.delenv("I2FET_FLAME_MODEL", raising=False)
+    code = batch.main(["--instruction", "smile", "--blend", str(blend), "--out", str(tmp_path / "baked.blend")])
+    assert code == 1
+    assert "--flame-model" in capsys.readouterr().err
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["flame.blend"]
+
+
+def test_bake_options_reach_the_batch_baker_unchanged(tmp_path):
+    """`i2fet bake` declares its options once with the batch baker and hands them on as given (files absolute)."""
+    from model_runtime.bake_options import forward
+    from model_runtime.cli import build_parser
+
+    given = ["--blend", "face.blend", "--object", "Face", "--fps", "24", "--seed", "7", "--duration", "2.5",
+             "--intensity", "0.5", "--preset", "UNREAL", "--device", "cpu", "--start-image", "me.png",
+             "--flame-model", "flame2023.pkl"]
+    cli_args = build_parser().parse_args(["bake", "smile", "-o", str(tmp_path), *given])
+    baker_args = batch.build_parser().parse_args(["--bake", "smile", "-o", str(tmp_path), *forward(cli_args)])
+    assert (baker_args.object, baker_args.fps, baker_args.seed, baker_args.duration, baker_args.intensity,
+            baker_args.preset, baker_args.device) == ("Face", 24, 7, 2.5, 0.5, "UNREAL", "cpu")
+    for dest, name in (("blend", "face.blend"), ("start_image", "me.png"), ("flame_model", "flame2023.pkl")):
+        assert Path(getattr(baker_args, dest)) == Path.cwd() / name
+
+
+def test_bad_job_fields_are_refused_before_any_job_runs(tmp_path, fake, capsys):
+    jobs = tmp_path / "jobs.csv"
+    jobs.write_text("instruction,preset,out\nsmile,UNITY,a.blend\nfrown,MAYA,b.blend\n")
+    assert batch.main(["--jobs", str(jobs)]) == 2
+    assert "Job 2" in capsys.readouterr().err and fake.calls == []
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["jobs.csv"]

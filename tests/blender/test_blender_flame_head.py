@@ -99,7 +99,7 @@ def test_scene_units_are_applied(flame_model):
 
 
 def test_keys_flame_parameters_and_reads_them_back(flame_model):
-    from i2fet_blender import writer
+    from i2fet_blender.targets import clear_generated
     from i2fet_blender.flame_head import add_flame_head, check_flame_target, read_flame_parameters, \
         write_flame_animation
 
@@ -118,7 +118,7 @@ def test_keys_flame_parameters_and_reads_them_back(flame_model):
     bpy.context.scene.frame_set(5 + frames - 1)
     assert obj.data.shape_keys.key_blocks["Pose_jaw_22"].value == pytest.approx(np.cos(0.35) * np.cos(0.02) - 1,
                                                                                   abs=1e-3)
-    assert writer.clear_generated(obj) == 2
+    assert clear_generated(obj) == 2
     assert obj.data.shape_keys.animation_data.action is None and find_rig_action(obj) is None
 
 

@@ -141,9 +141,9 @@ def test_flame_sequence_drives_an_arkit_face_through_the_map(head_flame, cache_r
     bpy.context.scene.render.fps = 24
     bpy.context.scene.frame_current = 1
     assert bpy.ops.i2fet.import_flame_sequence(filepath=str(tmp_path / "jaw.npz")) == {"FINISHED"}
-    from i2fet_blender import writer
+    from i2fet_blender import shape_keys
 
-    curves = writer.sample_curves(obj, [1, 5])
+    curves = shape_keys.sample_curves(obj, [1, 5])
     assert curves["jawOpen"][1] > 0.5 and curves["jawOpen"][0] < 0.05
     # A bare FLAME jaw rotation is jawOpen less the lip shaping ARKit's jawOpen carries, so a little of other mouth
     # channels comes with it; jawOpen must still dominate.

@@ -7,6 +7,7 @@ import pytest
 
 from blender_helpers import add_cube_with_keys, bpy, make_animation
 from i2fet_blender import writer
+from i2fet_blender.targets import clear_generated
 from i2fet_blender.utils import action_compat as compat
 from model_runtime.errors import InputError
 from model_runtime.expression_space import ARKIT_CHANNELS
@@ -61,7 +62,7 @@ def test_previous_action_is_kept_on_an_nla_track(head, animation):
     # a second generation keeps the first one too; clearing removes both and restores the original action
     second = writer.write_animation(head, make_animation(seed=3), start_frame=1)
     assert result.action.name in bpy.data.actions and second.action != result.action
-    removed = writer.clear_generated(head)
+    removed = clear_generated(head)
     assert removed == 2
     assert key.animation_data.action == kept
     assert len(key.animation_data.nla_tracks) == 0
@@ -81,7 +82,7 @@ def test_existing_nla_tracks_are_untouched(head, animation):
     compat.new_strip(track, "LipSync", 1, lipsync, slot)
     writer.write_animation(head, animation)
     assert "Lip sync" in ad.nla_tracks and ad.nla_tracks["Lip sync"].strips[0].action == lipsync
-    writer.clear_generated(head)
+    clear_generated(head)
     assert "Lip sync" in ad.nla_tracks and ad.action is None and "LipSync" in bpy.data.actions
 
 
@@ -204,4 +205,4 @@ def test_legacy_action_api_path(head, animation, monkeypatch):
     bpy.context.scene.frame_set(5)
     assert abs(key.key_blocks["cheekPuff"].value - animation.frames[4, ARKIT_CHANNELS.index("cheekPuff")]) < 1e-5
     assert key.animation_data.nla_tracks[result.kept_track].strips[0].action == previous
-    assert writer.clear_generated(head) == 1 and key.animation_data.action == previous
+    assert clear_generated(head) == 1 and key.animation_data.action == previous
