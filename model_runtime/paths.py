@@ -189,7 +189,7 @@ class NpzCache:
                 return None
             with np.load(path, allow_pickle=False) as data:
                 arrays = {name: data[name] for name in data.files}
-        except (OSError, ValueError, EOFError, zipfile.BadZipFile) as exc:
+        except (OSError, OutputError, ValueError, EOFError, zipfile.BadZipFile) as exc:
             return self._reject(f"unreadable ({exc})")
         source = arrays.pop(_SOURCE_FIELD, None)
         content = arrays.pop(_CONTENT_FIELD, None)
