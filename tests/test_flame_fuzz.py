@@ -132,7 +132,7 @@ def test_mutated_files_give_a_model_or_one_sentence_never_a_crash(tmp_path):
     write_seeds(seeds)
     work.mkdir()
     env = dict(os.environ, PYTHONPATH=str(ROOT), I2FET_CACHE_DIR=str(tmp_path / "cache"))
-    result = subprocess.run([sys.executable, "-c", FUZZ_CHILD, str(seeds), str(work), "3000", "15"],
+    result = subprocess.run([sys.executable, "-c", FUZZ_CHILD, str(seeds), str(work), "3000", "10"],
                             capture_output=True, text=True, env=env, timeout=180)
     assert result.returncode == 0, (result.returncode, result.stderr[-3000:])  # a negative code is a signal
     report = json.loads(result.stdout)
