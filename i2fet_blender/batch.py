@@ -3,7 +3,7 @@
 Run as any of:
     python -m i2fet_blender.batch --instruction TEXT [--blend IN.blend --object NAME] [--start-frame N]
                                   [--out OUT.blend] [--fbx OUT.fbx] [--preview OUT.png] [--animation OUT.json]
-                                  [--start-image PHOTO]
+                                  [--start-image PHOTO [--neutral-image PHOTO]]
     python -m i2fet_blender.batch --jobs JOBS.json|JOBS.csv          (one job per row; same keys as the options)
     python -m i2fet_blender.batch --bake TEXT -o OUTDIR [--blend IN.blend --object NAME]
                                   (writes OUTDIR/<slug>.blend, .fbx and .png; what `i2fet bake` runs)
@@ -11,7 +11,8 @@ Run as any of:
 
 Shared options: --fps N (default: the .blend's scene rate, 30 for the default head), --seed N, --duration S,
 --intensity X, --mirror, --reduce-keys, --preset UNITY|UNREAL|BLENDER, --device auto|cpu|cuda, --start-image PHOTO
-(start from the expression of the face in a photo; its warnings go to stderr).
+(start from the expression of the face in a photo; its warnings go to stderr), --neutral-image PHOTO (the same
+person at rest, whose reading is removed).
 Every job's outputs appear together or not at all (`model_runtime.paths.StagedOutputs`).
 Exit status: 0 all jobs done, 1 some job failed (each named on stderr), 2 bad arguments.
 """
@@ -54,6 +55,7 @@ class Job:
     reduce_keys: bool = False
     preset: str = "UNITY"
     start_image: str | None = None
+    neutral_image: str | None = None
     name: str = field(default="")
 
     def outputs(self) -> list[str]:
@@ -114,7 +116,7 @@ def read_jobs(path: str | os.PathLike, defaults: dict) -> list[Job]:
                 values[k] = _CASTS[k](v) if k in _CASTS else str(v)
             except (TypeError, ValueError):
                 raise InputError(f"Job {i} of {source}: {k} must be a number, not {v!r}.") from None
-        for k in ("blend", "out", "fbx", "preview", "animation", "start_image"):
+        for k in ("blend", "out", "fbx", "preview", "animation", "start_image", "neutral_image"):
             if values.get(k) and not os.path.isabs(values[k]):
                 values[k] = str(source.parent / values[k])
         if not values.get("instruction"):
@@ -173,7 +175,8 @@ def run_job(job: Job, load: LoadSettings, log=print) -> list[str]:
     fps_exact = scene.render.fps / (scene.render.fps_base or 1.0)
     runtime = get_runtime(load)
     anim = runtime.generate(job.instruction, fps=max(1, min(240, int(round(fps_exact)))), seed=job.seed,
-                            duration=job.duration, intensity=job.intensity, start_image=job.start_image)
+                            duration=job.duration, intensity=job.intensity, start_image=job.start_image,
+                            neutral_image=job.neutral_image)
     for warning in anim.warnings:
         print(f"i2fet batch: warning: {warning}", file=sys.stderr, flush=True)
     result = writer.write_animation(obj, anim, start_frame=job.start_frame, fps=fps_exact, mirror=job.mirror,
@@ -202,7 +205,7 @@ def run_job(job: Job, load: LoadSettings, log=print) -> list[str]:
 def bake(instruction: str, outdir: str | os.PathLike, blend: str | None = None, object_name: str | None = None,
          fps: int | None = 30, seed: int = 0, duration: float | None = None, intensity: float = 1.0,
          start_frame: int = 1, preset: str = "UNITY", device: str = "auto", start_image: str | None = None,
-         log=print) -> dict[str, str]:
+         neutral_image: str | None = None, log=print) -> dict[str, str]:
     """Bake one instruction to OUTDIR/<slug>.blend, .fbx and .png (on the default head unless `blend` is given)."""
     from model_runtime.errors import OutputError
 
@@ -215,7 +218,7 @@ def bake(instruction: str, outdir: str | os.PathLike, blend: str | None = None, 
     job = Job(instruction=instruction, blend=blend, object=object_name, start_frame=start_frame,
               out=str(base) + ".blend", fbx=str(base) + ".fbx", preview=str(base) + ".png",
               fps=None if (blend and fps is None) else fps, seed=seed, duration=duration, intensity=intensity,
-              preset=preset, start_image=start_image, name=instruction)
+              preset=preset, start_image=start_image, neutral_image=neutral_image, name=instruction)
     run_job(job, LoadSettings(device=device), log=log)
     return {"blend": job.out, "fbx": job.fbx, "preview": job.preview}
 
@@ -247,6 +250,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--preset", default="UNITY", choices=tuple(fbx_export.PRESETS))
     p.add_argument("--device", default="auto", choices=DEVICE_CHOICES)
     p.add_argument("--start-image", help="start from the expression of the face in this photo")
+    p.add_argument("--neutral-image", help="the same person's face at rest, whose reading is removed")
     return p
 
 
@@ -262,7 +266,8 @@ def main(argv: list[str] | None = None) -> int:
     load = LoadSettings(device=args.device)
     shared = dict(blend=args.blend, object=args.object, start_frame=args.start_frame, fps=args.fps, seed=args.seed,
                   duration=args.duration, intensity=args.intensity, mirror=args.mirror,
-                  reduce_keys=args.reduce_keys, preset=args.preset, start_image=args.start_image)
+                  reduce_keys=args.reduce_keys, preset=args.preset, start_image=args.start_image,
+                  neutral_image=args.neutral_image)
     try:
         if args.bake is not None:
             if not args.outdir:
@@ -270,7 +275,7 @@ def main(argv: list[str] | None = None) -> int:
             paths = bake(args.bake, args.outdir, blend=args.blend, object_name=args.object,
                          fps=args.fps if args.fps or args.blend else 30, seed=args.seed, duration=args.duration,
                          intensity=args.intensity, start_frame=args.start_frame, preset=args.preset,
-                         device=args.device, start_image=args.start_image)
+                         device=args.device, start_image=args.start_image, neutral_image=args.neutral_image)
             print("Wrote " + ", ".join(paths.values()), flush=True)
             return 0
         if args.jobs:

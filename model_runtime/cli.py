@@ -38,6 +38,8 @@ def build_parser() -> argparse.ArgumentParser:
     gen.add_argument("--intensity", type=float, default=1.0, help="scale every expression (0-2, default 1)")
     gen.add_argument("--model", default=DEFAULT_MODEL, choices=MODEL_NAMES, help="generator to use")
     gen.add_argument("--start-image", help="start from the expression of the face in this photo (PNG, JPEG, ...)")
+    gen.add_argument("--neutral-image", help="a photo of the same person's face at rest, whose reading is removed "
+                                             "from --start-image's")
     gen.add_argument("--flame-model", help="your FLAME model file, to also write the animation as FLAME parameters")
     gen.add_argument("--flame-output", help="FLAME parameter sequence to write (.npz: expression, jaw_pose, eye_pose)")
     _add_runtime_options(gen)
@@ -55,6 +57,8 @@ def build_parser() -> argparse.ArgumentParser:
     bake.add_argument("--preset", default="UNITY", choices=("UNITY", "UNREAL", "BLENDER"), help="FBX axes/scale")
     bake.add_argument("--device", default="auto", choices=DEVICE_CHOICES, help="torch device")
     bake.add_argument("--start-image", help="start from the expression of the face in this photo (PNG, JPEG, ...)")
+    bake.add_argument("--neutral-image", help="a photo of the same person's face at rest, whose reading is removed "
+                                              "from --start-image's")
 
     train = commands.add_parser("train", help="train the I2FET model from a config file (resumable)")
     train.add_argument("--config", help="TOML config (default: configs/i2fet.toml)")
@@ -133,13 +137,12 @@ def _generate(args: argparse.Namespace) -> int:
         check_output_suffix(preview, (PREVIEW_SUFFIX,), "preview")
         check_writable_folder(preview)
     instruction = validate_instruction(args.instruction)
-    if args.start_image is not None:
-        _check_start_image(args.start_image)
+    _check_start_image(args)
     flame_output, fmap = _flame_output(args)
 
     runtime = Runtime.load(model=args.model, device=args.device, encoder=args.encoder, encoder_path=args.encoder_path)
     anim = runtime.generate(instruction, fps=args.fps, seed=args.seed, duration=args.duration,
-                            intensity=args.intensity, start_image=args.start_image)
+                            intensity=args.intensity, start_image=args.start_image, neutral_image=args.neutral_image)
     with StagedOutputs() as staged:
         anim.save(staged.stage(output))
         if preview is not None:
@@ -263,33 +266,40 @@ def _bake(args: argparse.Namespace) -> int:
     from .instructions import validate_instruction
 
     validate_instruction(args.instruction)
-    if args.start_image is not None:
-        _check_start_image(args.start_image, find_face=True)
+    _check_start_image(args, find_face=True)
     if importlib.util.find_spec("bpy") is None:
         raise InputError("Baking needs Blender's Python module: run 'pip install bpy==4.5.15' (Python 3.11) or use "
                          "Blender's own batch mode (blender --background --python i2fet_blender/batch.py -- ...).")
     command = [sys.executable, "-m", "i2fet_blender.batch", "--bake", args.instruction, "-o", args.outdir,
                "--seed", str(args.seed), "--intensity", str(args.intensity), "--preset", args.preset,
                "--device", args.device]
-    start_image = str(Path(args.start_image).resolve()) if args.start_image is not None else None
+    start_image, neutral_image = (str(Path(p).resolve()) if p is not None else None
+                                  for p in (args.start_image, args.neutral_image))
     for flag, value in (("--blend", args.blend), ("--object", args.object), ("--fps", args.fps),
-                        ("--duration", args.duration), ("--start-image", start_image)):
+                        ("--duration", args.duration), ("--start-image", start_image),
+                        ("--neutral-image", neutral_image)):
         if value is not None:
             command += [flag, str(value)]
     return subprocess.run(command).returncode
 
 
-def _check_start_image(path: str, find_face: bool = False) -> None:
-    """Refuse an unreadable, non-image, too large or too small start image before any model is loaded; with
-    `find_face` (bake, whose Blender process would otherwise be the first to look) also one without a face."""
+def _check_start_image(args: argparse.Namespace, find_face: bool = False) -> None:
+    """Refuse an unreadable, non-image, too large or too small start or neutral image before any model is loaded;
+    with `find_face` (bake, whose Blender process would otherwise be the first to look) also one without a face."""
+    if args.neutral_image is not None and args.start_image is None:
+        raise InputError("--neutral-image is only used with --start-image; give both or neither.")
+    if args.start_image is None:
+        return
     if find_face:
         from .photo import read_start_expression
 
-        read_start_expression(path)
+        read_start_expression(args.start_image, neutral_image=args.neutral_image)
         return
     from .photo.image import load_image
 
-    load_image(path)
+    load_image(args.start_image)
+    if args.neutral_image is not None:
+        load_image(args.neutral_image, what="neutral image")
 
 
 def _train(args: argparse.Namespace) -> int:
