@@ -93,6 +93,11 @@ def build_parser() -> argparse.ArgumentParser:
     flame.add_argument("--fps", type=int, help="frame rate when the sequence does not give one")
     flame.add_argument("--json", action="store_true", help="print the map report as JSON")
 
+    track = commands.add_parser("track", help="turn a face video into keyframes: every frame read, smoothed, at the "
+                                               "video's frame rate")
+    track.add_argument("video", help="the video (MP4, AVI, MOV, ...), one face seen from the front")
+    track.add_argument("-o", "--output", required=True, help="animation file: .json, .npz or .csv")
+    track.add_argument("--neutral-image", help="a photo of the same person's face at rest, whose reading is removed")
     info = commands.add_parser("info", help="show versions, device, encoder and model files")
     info.add_argument("--json", action="store_true", help="print machine-readable JSON")
     _add_runtime_options(info)
@@ -113,7 +118,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         args = build_parser().parse_args(argv)
         return {"generate": _generate, "bake": _bake, "train": _train, "evaluate": _evaluate,
-                "flame": _flame, "train-photo": _train_photo, "info": _info}[args.command](args)
+                "flame": _flame, "train-photo": _train_photo, "track": _track, "info": _info}[args.command](args)
     except I2FETError as exc:
         print(f"i2fet: error: {exc}", file=sys.stderr)
         return exc.exit_code
@@ -281,6 +286,33 @@ def _bake(args: argparse.Namespace) -> int:
         if value is not None:
             command += [flag, str(value)]
     return subprocess.run(command).returncode
+
+
+def _track(args: argparse.Namespace) -> int:
+    """Video -> animation file; progress on stdout, frames without a face reported on stderr."""
+    from .animation import SAVE_FORMATS, check_output_suffix
+    from .paths import StagedOutputs, check_writable_folder
+    from .photo.video import track_video
+
+    output = Path(args.output)
+    check_output_suffix(output, SAVE_FORMATS, "animation")
+    check_writable_folder(output)
+    shown = [-1]
+
+    def progress(done: int, total: int) -> None:
+        tenth = done * 10 // total
+        if tenth != shown[0] or done == total:
+            shown[0] = tenth
+            print(f"read {done}/{total} frames", flush=True)
+
+    result = track_video(args.video, neutral_image=args.neutral_image, progress=progress)
+    anim = result.animation
+    with StagedOutputs() as staged:
+        anim.save(staged.stage(output))
+    for warning in result.warnings:
+        print(f"i2fet: warning: {warning}", file=sys.stderr)
+    print(f"Wrote {output} ({anim.num_frames} frames at {anim.fps} fps, {anim.duration_s:.2f} s).")
+    return 0
 
 
 def _check_start_image(args: argparse.Namespace, find_face: bool = False) -> None:

@@ -9,7 +9,9 @@ from __future__ import annotations
 
 import importlib.util
 import math
+import sys
 import threading
+import types
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -46,6 +48,26 @@ def bundle_path() -> Path:
     return path
 
 
+def _tasks_api():
+    """mediapipe's Tasks API (vision, BaseOptions) and its Image class. mediapipe's own package __init__ imports its
+    legacy solutions and their drawing helpers, which import matplotlib.pyplot: about a second of a cold start that
+    the Tasks API does not need. So, unless mediapipe is already imported, its package is registered bare (its
+    __path__ only) and the Tasks modules are imported from it; every mediapipe module stays importable by name."""
+    if "mediapipe" not in sys.modules:
+        spec = importlib.util.find_spec("mediapipe")
+        if spec is None or not spec.submodule_search_locations:
+            raise ImportError("No module named 'mediapipe'")
+        package = types.ModuleType("mediapipe")
+        package.__path__ = list(spec.submodule_search_locations)
+        package.__spec__, package.__file__ = spec, spec.origin
+        sys.modules["mediapipe"] = package
+    from mediapipe.python._framework_bindings.image import Image
+    from mediapipe.python._framework_bindings.image_frame import ImageFormat
+    from mediapipe.tasks.python import BaseOptions, vision
+
+    return vision, BaseOptions, Image, ImageFormat
+
+
 def pose_to_euler(matrix: np.ndarray) -> tuple[float, float, float]:
     """(yaw, pitch, roll) in degrees from the landmarker's 4x4 face transform (camera space: x right, y up, z toward
     the viewer), in render.rotation_matrix's convention (Blender axes: x the character's left, y back, z up)."""
@@ -67,8 +89,7 @@ class FaceLandmarker:
         path = bundle_path()
         try:
             with _quiet_native_stderr():
-                from mediapipe.tasks.python import BaseOptions, vision
-
+                vision, BaseOptions, self._image, self._format = _tasks_api()
                 mode = vision.RunningMode.VIDEO if video else vision.RunningMode.IMAGE
                 options = vision.FaceLandmarkerOptions(
                     base_options=BaseOptions(model_asset_buffer=path.read_bytes()), running_mode=mode,
@@ -86,9 +107,7 @@ class FaceLandmarker:
     def read(self, rgb: np.ndarray, timestamp_ms: int | None = None) -> FaceReading | None:
         """The largest face in an (H,W,3) uint8 RGB image, or None when there is none. VIDEO mode needs increasing
         `timestamp_ms`."""
-        import mediapipe as mp
-
-        image = mp.Image(image_format=mp.ImageFormat.SRGB, data=np.ascontiguousarray(rgb))
+        image = self._image(image_format=self._format.SRGB, data=np.ascontiguousarray(rgb))
         with self._lock, _quiet_native_stderr():
             result = (self._task.detect_for_video(image, int(timestamp_ms)) if self._video
                       else self._task.detect(image))
