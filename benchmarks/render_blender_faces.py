@@ -3,9 +3,13 @@ material, Blender's studio light, another camera framing. The photo reader's tes
 measure how much of its accuracy is tied to the project's own renderer.
 
     python benchmarks/render_blender_faces.py [--out tests/data/renders_blender] [--size 320]
+    python benchmarks/render_blender_faces.py --calibration 600 --out DIR   (extra renders for the calibration)
 
 Writes one JPEG per face and `weights.json` (file -> 52 weights, rotation). Seeded: the same command gives the same
-weights (pixels may differ by a few levels between Blender versions).
+weights (pixels may differ by a few levels between Blender versions). With --calibration N, the faces are the
+calibration's own kind (photo/calibration.py `calibration_faces`, another seed) and each is lit by another of
+Blender's studio lights with a grey or skin-coloured material, except the test set's light (paint.sl): the test
+renders stay a look the calibration has not seen.
 """
 
 from __future__ import annotations
@@ -18,6 +22,9 @@ from pathlib import Path
 import numpy as np
 
 SEED = 77_001  # not the calibration's seed (photo/calibration.py) nor the regressor's (photo/train.py)
+CALIBRATION_SEED = 61_003
+CALIBRATION_LIGHTS = ("basic.sl", "outdoor.sl", "rim.sl", "studio.sl", "Default")
+CALIBRATION_COLORS = ((0.55, 0.55, 0.55), (0.80, 0.62, 0.52), (0.45, 0.32, 0.25), (0.70, 0.70, 0.72))
 CONCEPTS = ("neutral", "happy", "surprised", "sad", "angry", "disgusted", "grin", "laugh", "shout", "wink", "pout",
             "frown", "raise_eyebrows", "close_eyes", "kiss", "squint")
 
@@ -34,7 +41,15 @@ def faces(seed: int = SEED) -> list[tuple[str, np.ndarray, tuple[float, float, f
     return out
 
 
-def render(out_dir: Path, size: int) -> None:
+def calibration_set(count: int):
+    from model_runtime.photo.calibration import calibration_faces
+
+    weights, rotations, _ = calibration_faces(count, CALIBRATION_SEED)
+    return [(f"c{i:04d}", w, tuple(float(a) for a in np.round(r, 1))) for i, (w, r) in enumerate(zip(weights,
+                                                                                                   rotations))]
+
+
+def render(out_dir: Path, size: int, calibration: int = 0) -> None:
     import bpy
 
     from model_runtime.head import load_default_head
@@ -82,7 +97,13 @@ def render(out_dir: Path, size: int) -> None:
     out_dir.mkdir(parents=True, exist_ok=True)
     record = {}
     rest = head.vertices.astype(np.float64)
-    for name, weights, rotation in faces():
+    rng = np.random.default_rng(CALIBRATION_SEED)
+    for name, weights, rotation in (calibration_set(calibration) if calibration else faces()):
+        if calibration:
+            shading.studio_light = CALIBRATION_LIGHTS[rng.integers(len(CALIBRATION_LIGHTS))]
+            shading.single_color = CALIBRATION_COLORS[rng.integers(len(CALIBRATION_COLORS))]
+            scene.world.color = tuple(float(v) for v in rng.uniform(0.1, 0.8, 3))
+            camera_data.ortho_scale = float(rng.uniform(0.19, 0.24))
         verts = head.deform(weights).astype(np.float64)
         verts = (verts - pivot) @ rotation_matrix(*rotation).T + pivot
         mesh.vertices.foreach_set("co", verts.ravel())
@@ -92,15 +113,17 @@ def render(out_dir: Path, size: int) -> None:
         record[f"{name}.jpg"] = {"weights": [round(float(v), 4) for v in weights], "rotation_deg": list(rotation)}
     mesh.vertices.foreach_set("co", rest.ravel())
     (out_dir / "weights.json").write_text(json.dumps({"renderer": f"Blender {bpy.app.version_string} Workbench",
-                                                      "seed": SEED, "faces": record}, indent=1) + "\n")
+                                                      "seed": CALIBRATION_SEED if calibration else SEED,
+                                                      "faces": record}, indent=1) + "\n")
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--out", default="tests/data/renders_blender")
     parser.add_argument("--size", type=int, default=320)
+    parser.add_argument("--calibration", type=int, default=0, help="render this many calibration faces instead")
     args = parser.parse_args()
-    render(Path(args.out), args.size)
+    render(Path(args.out), args.size, args.calibration)
 
 
 if __name__ == "__main__":

@@ -2,13 +2,18 @@
 
 The landmarker's scores follow its own training labels, not this rig's shapes: a weight of 1 on one of the default
 head's keys reads anywhere from 0.2 to 1.0, and the default head's neutral face already reads some channels. So the
-default head is rendered (render.py) at weights it knows, the landmarker reads every render, and for each channel a
-monotone map from "score above the neutral face's score" to the weight is fitted (isotonic regression, stored as a
-piecewise-linear table). The head rotation gets a per-axis gain and offset the same way.
+default head is rendered at weights it knows, the landmarker reads every render, and for each channel a monotone map
+from "score above the neutral face's score" to the weight is fitted (isotonic regression, stored as a
+piecewise-linear table). The renders come from the project's renderer (render.py) and, given --extra-renders, from
+others (benchmarks/render_blender_faces.py --calibration: Blender's Workbench under several lights and colours), so
+that the maps follow the face rather than one renderer's look; each source's neutral reading is removed before
+pooling, and the floor kept for photos is their mean. The head rotation gets a per-axis gain and offset, from the
+project's renders.
 
-    python -m model_runtime.photo.calibration [--faces 1200] [--out weights/photo-calibration.json]
+    python benchmarks/render_blender_faces.py --calibration 600 --size 256 --out /tmp/blender-calibration
+    python -m model_runtime.photo.calibration --extra-renders /tmp/blender-calibration
 
-Everything is seeded, so the same command gives the same file (on the same mediapipe build).
+Everything is seeded, so the same commands give the same file (on the same mediapipe and Blender builds).
 """
 
 from __future__ import annotations
@@ -31,11 +36,6 @@ FACES = 1200
 MAX_ROTATION_DEG = 12.0
 SIZES = (224, 256, 320)
 KNOTS = 21  # points of each channel's piecewise-linear map
-MAX_GAIN = 2.0  # a weight is at most this times the score above the floor: renders of the synthetic head trigger some
-# channels far less than real faces do (browDown at full weight scores 0.36), and the steep maps that follow saturate
-# on real photos. Measured (benchmarks/bench_photo_real.py): uncapped 3 of 10 real photos read right with 6.7
-# channels over 0.25; capped at 2, 4 of 10 with 5.2; renders' active-channel error 0.377 -> 0.411 (project renderer),
-# 0.376 -> 0.371 (Blender).
 NEUTRAL_VIEWS = 24  # neutral renders (random rotations and sizes) whose readings give the default head's own floor
 DEFAULT_PATH = WEIGHTS_DIR / "photo-calibration.json"
 VERSION = 1
@@ -130,7 +130,6 @@ class Calibration:
         out = np.empty_like(above)
         for c in range(NUM_CHANNELS):
             out[..., c] = np.interp(above[..., c], self.knots_x[c], self.knots_y[c])
-        out = np.minimum(out, MAX_GAIN * above)
         for name in UNREAD:
             out[..., CHANNEL_INDEX[name]] = 0.0
         return np.clip(out, 0.0, 1.0)
@@ -147,15 +146,27 @@ class Calibration:
                 "rotation_offset": np.round(self.rotation_offset, 5).tolist()}
 
 
-def fit_calibration(weights, scores, read_rotations, true_rotations, neutral_scores) -> Calibration:
-    """Per-channel monotone maps and the rotation's gain/offset from renders whose weights and rotations are known."""
+def zero_floor(weights: np.ndarray, scores: np.ndarray) -> np.ndarray:
+    """Each channel's median score over the renders where its weight is 0: a source's neutral reading."""
+    return np.array([np.median(scores[weights[:, c] == 0, c]) if np.any(weights[:, c] == 0) else 0.0
+                     for c in range(NUM_CHANNELS)])
+
+
+def fit_calibration(weights, scores, read_rotations, true_rotations, neutral_scores,
+                    extra: list[tuple[np.ndarray, np.ndarray]] = ()) -> Calibration:
+    """Per-channel monotone maps and the rotation's gain/offset from the project's renders (weights, scores,
+    rotations, and the neutral face's readings), pooled with `extra` sources' (weights, scores)."""
     ok = np.all(np.isfinite(scores), axis=1)
-    floor = np.nanmedian(neutral_scores, axis=0)
+    sources = [(weights[ok], scores[ok], np.nanmedian(neutral_scores, axis=0))]
+    for w, s in extra:
+        found = np.all(np.isfinite(s), axis=1)
+        sources.append((w[found], s[found], zero_floor(w[found], s[found])))
+    floor = np.mean([f for _, _, f in sources], axis=0)
     knots_x = np.zeros((NUM_CHANNELS, KNOTS))
     knots_y = np.zeros((NUM_CHANNELS, KNOTS))
     for c in range(NUM_CHANNELS):
-        above = np.clip(scores[ok, c] - floor[c], 0.0, 1.0)
-        knots_x[c], knots_y[c] = monotone_table(above, weights[ok, c])
+        above = np.concatenate([np.clip(s[:, c] - f[c], 0.0, 1.0) for _, s, f in sources])
+        knots_x[c], knots_y[c] = monotone_table(above, np.concatenate([w[:, c] for w, _, _ in sources]))
     gain, offset = np.ones(3), np.zeros(3)
     for axis in range(3):
         read, true = read_rotations[ok, axis], true_rotations[ok, axis]
@@ -203,7 +214,25 @@ def load_calibration(path: Path | None = None) -> Calibration:
     return _MEMO[key]
 
 
-def build(faces: int = FACES, seed: int = SEED) -> tuple[Calibration, dict]:
+def read_folder(folder: Path) -> tuple[np.ndarray, np.ndarray]:
+    """(weights, scores) of the renders in `folder` (images and weights.json: name -> {"weights": [52]})."""
+    from PIL import Image
+
+    from .blendshapes import get_landmarker
+
+    faces = json.loads((Path(folder) / "weights.json").read_text())["faces"]
+    landmarker = get_landmarker()
+    weights = np.array([face["weights"] for face in faces.values()], dtype=np.float32)
+    scores = np.full((len(faces), NUM_CHANNELS), np.nan)
+    for i, name in enumerate(faces):
+        with Image.open(Path(folder) / name) as image:
+            reading = landmarker.read(np.asarray(image.convert("RGB")))
+        if reading is not None:
+            scores[i] = reading.scores
+    return weights, scores
+
+
+def build(faces: int = FACES, seed: int = SEED, extra_folders=()) -> tuple[Calibration, dict]:
     """Render, read and fit; also returns what was measured (for the record written beside the file)."""
     started = time.perf_counter()
     weights, rotations, sizes = calibration_faces(faces, seed)
@@ -212,9 +241,13 @@ def build(faces: int = FACES, seed: int = SEED) -> tuple[Calibration, dict]:
     neutral_rot = rng.uniform(-MAX_ROTATION_DEG, MAX_ROTATION_DEG, (NEUTRAL_VIEWS, 3))
     neutral_scores, _ = read_renders(np.zeros((NEUTRAL_VIEWS, NUM_CHANNELS), np.float32), neutral_rot,
                                      rng.choice(SIZES, NEUTRAL_VIEWS))
-    calibration = fit_calibration(weights, scores, read_rotations, rotations, neutral_scores)
+    extra = [read_folder(folder) for folder in extra_folders]
+    calibration = fit_calibration(weights, scores, read_rotations, rotations, neutral_scores, extra)
     found = np.all(np.isfinite(scores), axis=1)
     record = {"faces": faces, "seed": seed, "faces_without_detection": int((~found).sum()),
+              "extra_renders": [{"folder": Path(f).name, "faces": len(w), "without_detection":
+                                 int((~np.all(np.isfinite(s), axis=1)).sum())} for f, (w, s) in zip(extra_folders,
+                                                                                                     extra)],
               "seconds": round(time.perf_counter() - started, 1)}
     return calibration, record
 
@@ -231,8 +264,10 @@ def main(argv=None) -> int:
     parser.add_argument("--faces", type=int, default=FACES)
     parser.add_argument("--seed", type=int, default=SEED)
     parser.add_argument("--out", default=str(DEFAULT_PATH))
+    parser.add_argument("--extra-renders", nargs="*", default=[],
+                        help="folders of other renderers' renders of the default head (images + weights.json)")
     args = parser.parse_args(argv)
-    calibration, record = build(args.faces, args.seed)
+    calibration, record = build(args.faces, args.seed, args.extra_renders)
     digest = write_calibration(calibration, record, Path(args.out))
     print(f"wrote {args.out} ({record}); sha256 {digest[:16]}")
     return 0
