@@ -3,7 +3,7 @@
 Run as any of:
     python -m i2fet_blender.batch --instruction TEXT [--blend IN.blend --object NAME] [--start-frame N]
                                   [--out OUT.blend] [--fbx OUT.fbx] [--preview OUT.png] [--animation OUT.json]
-                                  [--start-image PHOTO]
+                                  [--start-image PHOTO [--neutral-image PHOTO]]
     python -m i2fet_blender.batch --jobs JOBS.json|JOBS.csv          (one job per row; same keys as the options)
     python -m i2fet_blender.batch --bake TEXT -o OUTDIR [--blend IN.blend --object NAME]
                                   (writes OUTDIR/<slug>.blend, .fbx and .png; what `i2fet bake` runs)
@@ -11,7 +11,8 @@ Run as any of:
 
 Shared options (`model_runtime.bake_options`, the same as `i2fet bake`'s): --fps N (default: the .blend's scene rate,
 30 for the default head), --seed N, --duration S, --intensity X, --preset UNITY|UNREAL|BLENDER, --device auto|cpu|cuda,
---start-image PHOTO (start from the expression of the face in a photo; its warnings go to stderr), --flame-model FILE
+--start-image PHOTO (start from the expression of the face in a photo; its warnings go to stderr),
+--neutral-image PHOTO (the same person at rest, whose reading is removed), --flame-model FILE
 (the FLAME model of a face that is a FLAME head; default I2FET_FLAME_MODEL); and --mirror, --reduce-keys.
 Any face `targets.face_target` accepts can be baked: an ARKit face, or a FLAME head through the ARKit<->FLAME map.
 Every job's outputs appear together or not at all (`model_runtime.paths.StagedOutputs`).
@@ -69,6 +70,7 @@ class Job:
     preset: str = DEFAULT_PRESET
     start_image: str | None = None
     flame_model: str | None = None
+    neutral_image: str | None = None
     name: str = field(default="")
 
     def outputs(self) -> list[str]:
@@ -127,7 +129,7 @@ def read_jobs(path: str | os.PathLike, defaults: dict) -> list[Job]:
                 values[k] = _CASTS[k](v) if k in _CASTS else str(v)
             except (TypeError, ValueError):
                 raise InputError(f"Job {i} of {source}: {k} must be a number, not {v!r}.") from None
-        for k in ("blend", "out", "fbx", "preview", "animation", "start_image", "flame_model"):
+        for k in ("blend", "out", "fbx", "preview", "animation", "start_image", "neutral_image", "flame_model"):
             if values.get(k) and not os.path.isabs(values[k]):
                 values[k] = str(source.parent / values[k])
         if not values.get("instruction"):
@@ -181,7 +183,7 @@ def run_job(job: Job, load: LoadSettings, log=print) -> list[str]:
     fps_exact = scene_fps(scene)
     runtime = get_runtime(load)
     anim = runtime.generate(job.instruction, fps=generation_fps(fps_exact), seed=job.seed, duration=job.duration,
-                            intensity=job.intensity, start_image=job.start_image)
+                            intensity=job.intensity, start_image=job.start_image, neutral_image=job.neutral_image)
     for warning in anim.warnings:
         print(f"i2fet batch: warning: {warning}", file=sys.stderr, flush=True)
     result = target.write(anim, start_frame=job.start_frame, fps=fps_exact, mirror=job.mirror, reduce=job.reduce_keys)
@@ -212,7 +214,7 @@ def run_job(job: Job, load: LoadSettings, log=print) -> list[str]:
 def bake(instruction: str, outdir: str | os.PathLike, blend: str | None = None, object_name: str | None = None,
          fps: int | None = 30, seed: int = 0, duration: float | None = None, intensity: float = 1.0,
          start_frame: int = 1, preset: str = DEFAULT_PRESET, device: str = "auto", start_image: str | None = None,
-         flame_model: str | None = None, log=print) -> dict[str, str]:
+         neutral_image: str | None = None,          flame_model: str | None = None, log=print) -> dict[str, str]:
     """Bake one instruction to OUTDIR/<slug>.blend, .fbx and .png (on the default head unless `blend` is given)."""
     folder = Path(outdir)
     try:
@@ -223,7 +225,8 @@ def bake(instruction: str, outdir: str | os.PathLike, blend: str | None = None, 
     job = Job(instruction=instruction, blend=blend, object=object_name, start_frame=start_frame,
               out=str(base) + ".blend", fbx=str(base) + ".fbx", preview=str(base) + ".png",
               fps=None if (blend and fps is None) else fps, seed=seed, duration=duration, intensity=intensity,
-              preset=preset, start_image=start_image, flame_model=flame_model, name=instruction)
+              preset=preset, start_image=start_image, neutral_image=neutral_image,
+              flame_model=flame_model, name=instruction)
     run_job(job, LoadSettings(device=device), log=log)
     return {"blend": job.out, "fbx": job.fbx, "preview": job.preview}
 
@@ -257,7 +260,7 @@ def main(argv: list[str] | None = None) -> int:
     shared = dict(blend=args.blend, object=args.object, start_frame=args.start_frame, fps=args.fps, seed=args.seed,
                   duration=args.duration, intensity=args.intensity, mirror=args.mirror,
                   reduce_keys=args.reduce_keys, preset=args.preset, start_image=args.start_image,
-                  flame_model=args.flame_model)
+                  neutral_image=args.neutral_image, flame_model=args.flame_model)
     try:
         check_bake_options(shared)
         if args.bake is not None:
@@ -266,7 +269,8 @@ def main(argv: list[str] | None = None) -> int:
             paths = bake(args.bake, args.outdir, blend=args.blend, object_name=args.object,
                          fps=args.fps if args.fps or args.blend else 30, seed=args.seed, duration=args.duration,
                          intensity=args.intensity, start_frame=args.start_frame, preset=args.preset,
-                         device=args.device, start_image=args.start_image, flame_model=args.flame_model)
+                         device=args.device, start_image=args.start_image,
+                         neutral_image=args.neutral_image, flame_model=args.flame_model)
             print("Wrote " + ", ".join(paths.values()), flush=True)
             return 0
         if args.jobs:

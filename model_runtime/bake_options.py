@@ -67,13 +67,15 @@ _OPTIONS = (
     _Option("--device", dict(default="auto", choices=DEVICE_CHOICES, help="torch device")),
     _Option("--start-image", dict(help="start from the expression of the face in this photo (PNG, JPEG, ...)"),
             is_path=True),
+    _Option("--neutral-image", dict(help="a photo of the same person's face at rest, whose reading is removed from "
+                                         "--start-image's"), is_path=True),
     _Option("--flame-model", dict(help="your FLAME model file, for a --blend whose face is a FLAME head (default: "
                                        "I2FET_FLAME_MODEL)"), is_path=True),
 )
 
 
 def add_bake_options(parser: argparse.ArgumentParser) -> None:
-    """Add the options every bake shares (the face, timing, seed, intensity, FBX preset, device, photo, FLAME file)."""
+    """Add the options every bake shares (the face, timing, seed, intensity, FBX preset, device, photos, FLAME file)."""
     for option in _OPTIONS:
         parser.add_argument(option.flag, **option.settings)
 

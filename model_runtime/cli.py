@@ -58,6 +58,8 @@ def build_parser() -> argparse.ArgumentParser:
     gen.add_argument("--intensity", type=float, default=1.0, help="scale every expression (0-2, default 1)")
     gen.add_argument("--model", default=DEFAULT_MODEL, choices=MODEL_NAMES, help="generator to use")
     gen.add_argument("--start-image", help="start from the expression of the face in this photo (PNG, JPEG, ...)")
+    gen.add_argument("--neutral-image", help="a photo of the same person's face at rest, whose reading is removed "
+                                             "from --start-image's")
     gen.add_argument("--flame-model", help="your FLAME model file, to also write the animation as FLAME parameters")
     gen.add_argument("--flame-output", help="FLAME parameter sequence to write (.npz: expression, jaw_pose, eye_pose)")
     _add_runtime_options(gen)
@@ -101,6 +103,11 @@ def build_parser() -> argparse.ArgumentParser:
     flame.add_argument("--fps", type=int, help="frame rate when the sequence does not give one")
     flame.add_argument("--json", action="store_true", help="print the map report as JSON")
 
+    track = commands.add_parser("track", help="turn a face video into keyframes: every frame read, smoothed, at the "
+                                               "video's frame rate")
+    track.add_argument("video", help="the video (MP4, AVI, MOV, ...), one face seen from the front")
+    track.add_argument("-o", "--output", required=True, help="animation file: .json, .npz or .csv")
+    track.add_argument("--neutral-image", help="a photo of the same person's face at rest, whose reading is removed")
     info = commands.add_parser("info", help="show versions, device, encoder and model files")
     info.add_argument("--json", action="store_true", help="print machine-readable JSON")
     _add_runtime_options(info)
@@ -118,7 +125,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         args = build_parser().parse_args(argv)
         return {"generate": _generate, "bake": _bake, "train": _train, "evaluate": _evaluate,
-                "flame": _flame, "train-photo": _train_photo, "info": _info}[args.command](args)
+                "flame": _flame, "train-photo": _train_photo, "track": _track, "info": _info}[args.command](args)
     except I2FETError as exc:
         print(f"i2fet: error: {exc}", file=sys.stderr)
         return exc.exit_code
@@ -136,12 +143,11 @@ def _generate(args: argparse.Namespace) -> int:
         check_output_suffix(preview, (PREVIEW_SUFFIX,), "preview")
         check_writable_folder(preview)
     instruction = validate_instruction(args.instruction)
-    if args.start_image is not None:
-        _check_start_image(args.start_image)
+    _check_start_image(args)
     flame_output, fmap = _flame_output(args)
     runtime = Runtime.load(model=args.model, device=args.device, encoder=args.encoder, encoder_path=args.encoder_path)
     anim = runtime.generate(instruction, fps=args.fps, seed=args.seed, duration=args.duration,
-                            intensity=args.intensity, start_image=args.start_image)
+                            intensity=args.intensity, start_image=args.start_image, neutral_image=args.neutral_image)
     with StagedOutputs() as staged:
         anim.save(staged.stage(output))
         if preview is not None:
@@ -252,8 +258,7 @@ def _bake(args: argparse.Namespace) -> int:
     """Run the Blender batch baker in its own process, so that this package never imports bpy."""
     validate_instruction(args.instruction)
     check_bake_options(vars(args))
-    if args.start_image is not None:
-        _check_start_image(args.start_image, find_face=True)
+    _check_start_image(args, find_face=True)
     if importlib.util.find_spec("bpy") is None:
         raise InputError("Baking needs Blender's Python module: run 'pip install bpy==4.5.15' (Python 3.11) or use "
                          "Blender's own batch mode (blender --background --python i2fet_blender/batch.py -- ...).")
@@ -262,13 +267,46 @@ def _bake(args: argparse.Namespace) -> int:
     return subprocess.run(command).returncode
 
 
-def _check_start_image(path: str, find_face: bool = False) -> None:
-    """Refuse an unreadable, non-image, too large or too small start image before any model is loaded; with
-    `find_face` (bake, whose Blender process would otherwise be the first to look) also one without a face."""
-    if find_face:
-        read_start_expression(path)
+def _track(args: argparse.Namespace) -> int:
+    """Video -> animation file; progress on stdout, frames without a face reported on stderr."""
+    from .animation import SAVE_FORMATS, check_output_suffix
+    from .paths import StagedOutputs, check_writable_folder
+    from .photo.video import track_video
+
+    output = Path(args.output)
+    check_output_suffix(output, SAVE_FORMATS, "animation")
+    check_writable_folder(output)
+    shown = [-1]
+
+    def progress(done: int, total: int) -> None:
+        tenth = done * 10 // total
+        if tenth != shown[0] or done == total:
+            shown[0] = tenth
+            print(f"read {done}/{total} frames", flush=True)
+
+    result = track_video(args.video, neutral_image=args.neutral_image, progress=progress)
+    anim = result.animation
+    with StagedOutputs() as staged:
+        anim.save(staged.stage(output))
+    for warning in result.warnings:
+        print(f"i2fet: warning: {warning}", file=sys.stderr)
+    print(f"Wrote {output} ({anim.num_frames} frames at {anim.fps} fps, {anim.duration_s:.2f} s).")
+    return 0
+
+
+def _check_start_image(args: argparse.Namespace, find_face: bool = False) -> None:
+    """Refuse an unreadable, non-image, too large or too small start or neutral image before any model is loaded;
+    with `find_face` (bake, whose Blender process would otherwise be the first to look) also one without a face."""
+    if args.neutral_image is not None and args.start_image is None:
+        raise InputError("--neutral-image is only used with --start-image; give both or neither.")
+    if args.start_image is None:
         return
-    load_image(path)
+    if find_face:
+        read_start_expression(args.start_image, neutral_image=args.neutral_image)
+        return
+    load_image(args.start_image)
+    if args.neutral_image is not None:
+        load_image(args.neutral_image, what="neutral image")
 
 
 def _train(args: argparse.Namespace) -> int:

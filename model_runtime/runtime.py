@@ -43,16 +43,19 @@ class Runtime:
 
     def generate(self, instruction: str, fps: int = 30, seed: int = 0, duration: float | None = None,
                  intensity: float = 1.0, start: np.ndarray | None = None,
-                 start_image: str | os.PathLike | None = None) -> Animation:
+                 start_image: str | os.PathLike | None = None,
+                 neutral_image: str | os.PathLike | None = None) -> Animation:
         """One instruction -> Animation; it starts from `start`, an optional (52,) expression, or from the face in
-        the photo `start_image` (see model_runtime.photo), or else from neutral."""
+        the photo `start_image` (less what the same person's `neutral_image` shows; see model_runtime.photo), or
+        else from neutral."""
         return self.generate_batch([instruction], fps=fps, seed=seed, duration=duration, intensity=intensity,
-                                   start=start, start_image=start_image)[0]
+                                   start=start, start_image=start_image, neutral_image=neutral_image)[0]
 
     def generate_batch(self, instructions: Sequence[str], fps: int = 30, seed: int = 0,
                        duration: float | None = None, intensity: float = 1.0,
                        start: np.ndarray | None = None,
-                       start_image: str | os.PathLike | None = None) -> list[Animation]:
+                       start_image: str | os.PathLike | None = None,
+                       neutral_image: str | os.PathLike | None = None) -> list[Animation]:
         """Many instructions sharing one encoder pass (and one read of `start_image`): the path batch baking uses."""
         fps = check_fps(fps)
         check_seed(seed)
@@ -61,11 +64,13 @@ class Runtime:
         check_intensity_scale(intensity)
         if start is not None and start_image is not None:
             raise InputError("Give a start expression or a start image, not both.")
+        if neutral_image is not None and start_image is None:
+            raise InputError("A neutral image is only used with a start image; give both or neither.")
         start_weights = check_start(start)
         texts = [validate_instruction(text) for text in instructions]
         photo_warnings: list[str] = []
         if start_image is not None:
-            photo = read_start_expression(start_image)
+            photo = read_start_expression(start_image, neutral_image=neutral_image)
             start_weights, photo_warnings = photo.weights, list(photo.warnings)
         parsed = [parse_instruction(text) for text in texts]
         plans = [plan_segments(p.segments, fps, duration) for p in parsed]

@@ -17,22 +17,22 @@ ANALYSIS_SIDE = 1280  # larger images are scaled down to this longest side befor
 _BACKDROP = (128, 128, 128)  # what transparent pixels are laid over
 
 
-def load_image(path: str | os.PathLike) -> tuple[np.ndarray, float]:
-    """The photo as (H,W,3) uint8 RGB, upright by its EXIF orientation and at most ANALYSIS_SIDE pixels long, and
+def load_image(path: str | os.PathLike, what: str = "start image") -> tuple[np.ndarray, float]:
+    """The photo (named `what` in error messages) as (H,W,3) uint8 RGB, upright by its EXIF orientation and at most ANALYSIS_SIDE pixels long, and
     the factor it was scaled by (analysed pixels per original pixel)."""
     source = Path(path)
     if source.is_dir():
-        raise InputError(f"The start image {source} is a folder, not an image file.")
+        raise InputError(f"The {what} {source} is a folder, not an image file.")
     if source.exists() and not source.is_file():  # a FIFO or device would block or never end
-        raise InputError(f"The start image {source} is not a regular file (a pipe or a device); give an image file.")
+        raise InputError(f"The {what} {source} is not a regular file (a pipe or a device); give an image file.")
     try:
         with Image.open(source) as image:
             width, height = image.size
             if width * height > MAX_PIXELS:
-                raise InputError(f"The start image {source} is {width}x{height} pixels; images above "
+                raise InputError(f"The {what} {source} is {width}x{height} pixels; images above "
                                  f"{MAX_PIXELS // 1_000_000} megapixels are refused, so scale it down first.")
             if min(width, height) < MIN_SIDE:
-                raise InputError(f"The start image {source} is only {width}x{height} pixels; a face needs at least "
+                raise InputError(f"The {what} {source} is only {width}x{height} pixels; a face needs at least "
                                  f"{MIN_SIDE}x{MIN_SIDE}.")
             image.draft("RGB", (ANALYSIS_SIDE, ANALYSIS_SIDE))  # JPEG: decode at a reduced size directly
             image.load()
@@ -41,17 +41,17 @@ def load_image(path: str | os.PathLike) -> tuple[np.ndarray, float]:
     except InputError:
         raise
     except FileNotFoundError:
-        raise InputError(f"The start image {source} does not exist.") from None
+        raise InputError(f"The {what} {source} does not exist.") from None
     except PermissionError:
-        raise InputError(f"The start image {source} cannot be read: permission denied.") from None
+        raise InputError(f"The {what} {source} cannot be read: permission denied.") from None
     except UnidentifiedImageError:
-        raise InputError(f"The start image {source} is not an image file Pillow can read (PNG, JPEG, WebP, ...).") \
+        raise InputError(f"The {what} {source} is not an image file Pillow can read (PNG, JPEG, WebP, ...).") \
             from None
     except Image.DecompressionBombError:
-        raise InputError(f"The start image {source} is far larger than {MAX_PIXELS // 1_000_000} megapixels; images "
+        raise InputError(f"The {what} {source} is far larger than {MAX_PIXELS // 1_000_000} megapixels; images "
                          f"above {MAX_PIXELS // 1_000_000} megapixels are refused, so scale it down first.") from None
     except (OSError, ValueError, SyntaxError) as exc:
-        raise InputError(f"The start image {source} is damaged or truncated ({exc}).") from None
+        raise InputError(f"The {what} {source} is damaged or truncated ({exc}).") from None
     scale = min(1.0, ANALYSIS_SIDE / max(rgb.width, rgb.height))
     if scale < 1.0:
         rgb = rgb.resize((max(1, round(rgb.width * scale)), max(1, round(rgb.height * scale))), Image.LANCZOS)

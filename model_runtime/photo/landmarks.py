@@ -7,16 +7,14 @@ points of the canonical face mesh plus 5 per iris.
 
 from __future__ import annotations
 
-import contextlib
 import importlib.metadata
-import os
-import sys
 import threading
 from dataclasses import dataclass
 
 import numpy as np
 
 from ..errors import InputError, WeightsError
+from .blendshapes import _quiet_native_stderr
 
 MAX_FACES = 5  # faces looked for; the largest one is used
 MIN_DETECTION_CONFIDENCE = 0.5
@@ -34,26 +32,6 @@ def mediapipe_version() -> str:
         return importlib.metadata.version("mediapipe")
     except Exception:
         return "unknown"
-
-
-@contextlib.contextmanager
-def _quiet_native_stderr():
-    """MediaPipe's C++ side logs setup chatter (XNNPACK, feedback tensors) straight to file descriptor 2; hide it,
-    so that the command line's stderr carries only this project's own warnings and errors."""
-    try:
-        fd = sys.stderr.fileno()
-    except (AttributeError, ValueError, OSError):  # no real stderr (Blender UI, captured streams): nothing to hide
-        yield
-        return
-    sys.stderr.flush()
-    saved = os.dup(fd)
-    try:
-        with open(os.devnull, "wb") as null:
-            os.dup2(null.fileno(), fd)
-        yield
-    finally:
-        os.dup2(saved, fd)
-        os.close(saved)
 
 
 class FaceMeshDetector:

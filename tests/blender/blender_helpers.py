@@ -44,7 +44,8 @@ class FakeRuntime:
     def __init__(self):
         self.calls = []
 
-    def generate(self, instruction, fps=30, seed=0, duration=None, intensity=1.0, start=None, start_image=None):
+    def generate(self, instruction, fps=30, seed=0, duration=None, intensity=1.0, start=None, start_image=None,
+                 neutral_image=None):
         from model_runtime.instructions import validate_instruction
 
         text = validate_instruction(instruction)
@@ -54,6 +55,9 @@ class FakeRuntime:
 
             load_image(start_image)
             call["start_image"] = start_image
+            if neutral_image is not None:
+                load_image(neutral_image, what="neutral image")
+                call["neutral_image"] = neutral_image
         self.calls.append(call)
         seconds = 2.0 if duration is None else duration
         anim = make_animation(num_frames=int(round(seconds * fps)) + 1, fps=fps, instruction=text, seed=seed)

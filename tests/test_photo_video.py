@@ -1,0 +1,157 @@
+"""`i2fet track VIDEO`: a short clip made from the real photos (a grin, frames without a face, a speaking face) read
+frame by frame; the One Euro filter; bad videos refused in one sentence with nothing written."""
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from model_runtime.animation import Animation
+from model_runtime.cli import main
+from model_runtime.errors import InputError
+from model_runtime.expression_space import CHANNEL_INDEX
+from model_runtime.photo.video import Cancelled, fill_missing, one_euro, track_video
+
+PHOTOS = __import__("pathlib").Path(__file__).resolve().parent / "data" / "photos"
+SIZE = 320
+FPS = 10
+
+
+def frame(name):
+    image = Image.open(PHOTOS / name).convert("RGB")
+    image.thumbnail((SIZE, SIZE))
+    canvas = Image.new("RGB", (SIZE, SIZE), (128, 128, 128))
+    canvas.paste(image, ((SIZE - image.width) // 2, (SIZE - image.height) // 2))
+    return np.asarray(canvas)
+
+
+def write_clip(path, frames, fps=FPS):
+    import cv2
+
+    writer = cv2.VideoWriter(str(path), cv2.VideoWriter_fourcc(*"MJPG"), fps, (SIZE, SIZE))
+    for rgb in frames:
+        writer.write(np.ascontiguousarray(rgb[:, :, ::-1]))
+    writer.release()
+    return path
+
+
+GREY = np.full((SIZE, SIZE, 3), 128, np.uint8)
+
+
+@pytest.fixture(scope="module")
+def clip(tmp_path_factory):
+    folder = tmp_path_factory.mktemp("clip")
+    frames = [frame("grin_obama.jpg")] * 6 + [GREY] * 3 + [frame("speaking_obama.jpg")] * 6
+    return write_clip(folder / "clip.avi", frames)
+
+
+@pytest.fixture(scope="module")
+def tracked(clip):
+    seen = []
+    result = track_video(clip, progress=lambda done, total: seen.append((done, total)))
+    return result, seen
+
+
+def test_every_frame_is_read_at_the_videos_rate(tracked):
+    result, seen = tracked
+    anim = result.animation
+    assert anim.fps == FPS and anim.num_frames == 15 and result.size == (SIZE, SIZE)
+    assert seen[-1] == (15, 15) and [d for d, _ in seen] == list(range(1, 16))
+    smile = anim.frames[:, [CHANNEL_INDEX["mouthSmileLeft"], CHANNEL_INDEX["mouthSmileRight"]]].mean(axis=1)
+    jaw = anim.frames[:, CHANNEL_INDEX["jawOpen"]]
+    assert smile[2:6].min() > 0.4 and smile[13:].max() < smile[2:6].min()  # the grin, then not
+    assert jaw[13:].min() > jaw[:6].max() + 0.1  # the speaking mouth, wider than the grin's, comes at the end
+
+
+def test_frames_without_a_face_are_filled_and_reported(tracked):
+    result, _ = tracked
+    assert result.missing_frames == [6, 7, 8]
+    assert result.warnings == ["No face was found in 3 of 15 frames (frames 6-8); they were filled from the frames "
+                               "around them."]
+    assert np.all(np.isfinite(result.animation.frames))
+
+
+def test_cli_track_writes_the_animation(clip, tmp_path, capsys):
+    out = tmp_path / "anim.npz"
+    assert main(["track", str(clip), "-o", str(out)]) == 0
+    stdout, err = capsys.readouterr()
+    assert "read 15/15 frames" in stdout and "Wrote" in stdout and "3 of 15 frames" in err
+    anim = Animation.load(out)
+    assert anim.num_frames == 15 and anim.fps == FPS
+
+
+def test_cancel_stops_before_anything_is_made(clip):
+    with pytest.raises(Cancelled):
+        track_video(clip, cancel=lambda: True)
+
+
+def test_one_euro_smooths_jitter_and_follows_a_step():
+    rng = np.random.default_rng(0)
+    still = 0.5 + rng.normal(0, 0.05, (120, 1))
+    assert one_euro(still, 30).std() < still.std() / 2
+    step = np.r_[np.zeros(30), np.ones(30)][:, None]
+    out = one_euro(step, 30)
+    assert out[30 + 4, 0] > 0.9 and out[29, 0] == 0.0  # within 4 frames of a full-scale change, no overshoot before
+    np.testing.assert_allclose(fill_missing(np.array([[np.nan], [1.0], [np.nan], [3.0], [np.nan]])),
+                               [[1.0], [1.0], [2.0], [3.0], [3.0]])
+
+
+def test_blinks_stay_sharp(tmp_path, monkeypatch):
+    """A blink two frames long survives whole; the same pulse on a smoothed channel is spread out."""
+    from model_runtime.photo import video
+    from model_runtime.photo.blendshapes import FaceReading
+
+    pulse = np.zeros(20)
+    pulse[10:12] = 1.0
+
+    class Fake:
+        def __init__(self, video=False):
+            self.t = 0
+
+        def read(self, rgb, timestamp_ms=None):
+            scores = np.zeros(52)
+            scores[CHANNEL_INDEX["eyeBlinkLeft"]] = scores[CHANNEL_INDEX["jawOpen"]] = pulse[self.t]
+            self.t += 1
+            return FaceReading(scores=scores, rotation_deg=(0.0, 0.0, 0.0), landmarks=np.zeros((478, 3)),
+                               faces_found=1)
+
+        def close(self):
+            pass
+
+    monkeypatch.setattr("model_runtime.photo.blendshapes.FaceLandmarker", Fake)
+    result = video.track_video(write_clip(tmp_path / "b.avi", [GREY] * 20, fps=30))
+    blink = result.animation.frames[:, CHANNEL_INDEX["eyeBlinkLeft"]]
+    jaw = result.animation.frames[:, CHANNEL_INDEX["jawOpen"]]
+    assert blink[10] > 0.9 and blink[12] < 0.05  # sharp
+    assert jaw[10] < blink[10] and jaw[12] > 0.05  # smoothed
+
+
+@pytest.fixture(scope="module")
+def bad(tmp_path_factory):
+    folder = tmp_path_factory.mktemp("badvideo")
+    text = folder / "notes.mp4"
+    text.write_text("not a video")
+    return {
+        "missing": (folder / "none.mp4", "does not exist"),
+        "folder": (folder, "is a folder"),
+        "not a video": (text, "not a video file"),
+        "no face": (write_clip(folder / "grey.avi", [GREY] * 5), "No face was found in any of the 5 frames"),
+    }
+
+
+@pytest.mark.parametrize("case", ["missing", "folder", "not a video", "no face"])
+def test_bad_videos_are_one_sentence_and_nothing_is_written(bad, tmp_path, capsys, case):
+    path, fragment = bad[case]
+    with pytest.raises(InputError) as info:
+        track_video(path)
+    assert fragment in str(info.value) and str(info.value).endswith(".") and "\n" not in str(info.value)
+    out = tmp_path / "out"
+    out.mkdir()
+    assert main(["track", str(path), "-o", str(out / "a.json")]) == 2
+    _, err = capsys.readouterr()
+    assert err.startswith("i2fet: error: ") and fragment in err and err.count("\n") == 1
+    assert list(out.iterdir()) == []
+
+
+def test_bad_output_extension_is_refused_before_reading(clip, tmp_path, capsys):
+    assert main(["track", str(clip), "-o", str(tmp_path / "a.mp4")]) == 2
+    assert "Unknown animation file extension" in capsys.readouterr().err
