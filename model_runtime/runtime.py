@@ -12,6 +12,7 @@ from .animation import FPS_RANGE, Animation
 from .errors import InputError
 from .expression_space import NUM_CHANNELS
 from .instructions import parse_instruction, validate_instruction
+from .layers import head_rotation, layered_keys  # issue 13: layers, direct actions, head motion
 from .timeline import check_duration, frame_spans, plan_segments
 
 MODEL_NAMES = ("i2fet", "baseline")
@@ -80,7 +81,7 @@ class Runtime:
             start_weights, photo_warnings = photo.weights, list(photo.warnings)
         parsed = [parse_instruction(text) for text in texts]
         plans = [plan_segments(p.segments, fps, duration) for p in parsed]
-        keys = self.generator.key_expressions(plans, seed=seed)
+        keys = layered_keys(self.generator, plans, seed=seed)  # the generator's keys, per layer, combined
         animations = []
         for text, parse, plan, plan_keys in zip(texts, parsed, plans, keys):
             spans = frame_spans(plan, fps)
@@ -93,7 +94,8 @@ class Runtime:
                          "apex_frame": span.apex_frame}
                         for seg, span, key in zip(plan, spans, plan_keys)]
             animations.append(Animation(frames=frames, fps=fps, segments=segments, instruction=text,
-                                        model=self.model_info(), warnings=photo_warnings + _warnings(parse)))
+                                        model=self.model_info(), warnings=photo_warnings + _warnings(parse),
+                                        head_rotation=head_rotation(plan, spans)))
         return animations
 
     def model_info(self) -> dict:
@@ -112,7 +114,8 @@ def _frames(generator, spans, targets: np.ndarray, start: np.ndarray, plan) -> n
 
 
 def _warnings(parsed) -> list[str]:
-    return [f"This part of the instruction was not used as written: {fragment!r}." for fragment in parsed.unplaced]
+    return [f"This part of the instruction was not used as written: {fragment!r}." for fragment in parsed.unplaced] \
+        + list(parsed.notes)
 
 
 def check_fps(fps) -> int:
