@@ -116,7 +116,8 @@ def build_layers(source_text: str, piece, previous, unplaced: list[str], notes: 
     pieces = [piece, *piece.layers]
     parts = [Part(text=p.text, source=source_text[p.start:p.own_end or p.end].strip(), kind=p.kind, intensity=p.intensity, side=p.side,
                   repeat=p.repeat, keep=p.keep, role="main" if i == 0 else "with") for i, p in enumerate(pieces)]
-    explicit = any(p.explicit for p in pieces)
+    explicit = any(p.explicit for p in pieces) or any(p.join == "with" for p in pieces[1:])
+    bare_first = parts[0].text in _BARE_VERBS
     _share_objects(parts)
     _resolve_pronouns(parts, previous)
     for part in parts:
@@ -126,7 +127,8 @@ def build_layers(source_text: str, piece, previous, unplaced: list[str], notes: 
         if part.kind == "expression":
             part.action = read_action(part.text, part.side)
     _split_adjectives(parts)
-    _open_and_close(parts, explicit)
+    if bare_first:
+        _open_and_close(parts, explicit)
     parts = _drop_contradictions(parts, notes)
     main = parts[0]
     if parts[0].keep:  # "keep smiling and blinking": keep reaches every part joined to the first

@@ -317,8 +317,12 @@ _VERB_START = (
     rf"|{_alt(_VERB_NEEDS_OBJECT)}s?\s+(?:{_alt(_DETERMINERS)}|{_alt(_FACE_PARTS)}){_E})"
 )
 # "A melting into B", "A that fades into B": verbs of gradual change followed by "into" start the next segment.
-_INTO_VERB = (r"(?:turn|melt|fade|dissolve|morph|change|shift|blend|transform|slide|drift|ease|soften|break|burst"
-              r"|settle|relax|warm|harden|sour|crumple|collapse|twist|contort)(?:s|es|ed|ing)?(?:\s+back)?\s+(?:in)?to")
+_INTO_STEMS = ("turn", "melt", "fade", "dissolve", "morph", "change", "shift", "blend", "transform", "slide", "drift",
+               "ease", "soften", "break", "burst", "settle", "relax", "warm", "harden", "sour", "crumple", "collapse",
+               "twist", "contort", "evolve", "transition", "switch", "flip", "segue")
+_INTO_FORMS = tuple(f for v in _INTO_STEMS for f in (v, v + "s", v + "es", v + "d", v + "ed", v + "ing",
+                                                       v[:-1] + "ing" if v.endswith("e") else v + "ing"))
+_INTO_VERB = rf"{_alt(_INTO_FORMS)}(?:\s+back)?\s+(?:in)?to"
 _DURATION_AHEAD = rf"(?:{_APPROX}\s+)?(?:[-0-9.,]|{_NUMWORD}{_E}|a\s+(?:couple|few){_E}|half{_E}|an?\s+(?:{_UNIT_LONG}|moment|while|beat|bit){_E})"
 _SEPARATOR_RE = _rx(
     "|".join((
@@ -352,11 +356,16 @@ _LEADING_FILLER_RE = _rx(
     r"to|a|an|the|some|into|with|by|that|which|you|he|she|they|we|i|while|as|keeps?\s+on"
     r")(?:\s+|$)"
 )
+# The face as a whole ("turn the face to a smile"), not a part of it ("turn the head to the left" is an action).
+_WHOLE_SUBJECT = (r"(?:him|her|them|it|me|us|he|she|they|(?:the|this|that|his|her|their|its|your|my|our)\s+"
+                  r"(?:face|character|model|avatar|person|guy|girl|man|woman|boy|expression))")
 _TRANSITION_VERB_FILLER_RE = _rx(
-    rf"^{_TVERB}(?:\s+{_SUBJECT})?(?:\s+back)?\s+(?:in)?to(?:wards?)?(?:\s+|$)"
+    rf"^{_TVERB}(?:\s+{_WHOLE_SUBJECT})?(?:\s+back)?\s+(?:in)?to(?:wards?)?(?:\s+|$)"
 )
+# "right" as an adverb of time ("smile right after blinking"), not a side.
+_RIGHT_ADVERB_RE = _rx(rf"{_B}right(?=\s+(?:after|away|now|then|before|there|here|so|enough){_E})")
 _TRAILING_FILLER_RE = _rx(
-    r"(?:^|\s+)(?:and|then|with|at|for|over|in|to|of|a|an|the|it|please|now|just|right|shortly|soon|so|by|from|again"
+    r"(?:^|\s+)(?:and|then|with|at|for|over|in|to|of|a|an|the|it|please|now|just|shortly|soon|so|by|from|again"
     r"|that|which|while|as)$"
 )
 _RETURN_RE = _rx(
@@ -512,6 +521,7 @@ class _Piece:
     layers: list["_Piece"] = field(default_factory=list)  # simultaneous pieces ("while", "with", "and")
     explicit: bool = False  # its fragment sits next to "at the same time"
     own_end: int | None = None  # where its own words end once layers have widened the span
+    join: str = ""  # "and" or "with": how a layer was joined to the piece before it
     repeat: int | None = None
     keep: bool = False  # "keep blinking", "again and again": repeat for as long as it is shown
 
@@ -695,6 +705,9 @@ def _analyse(work: str, start: int, end: int) -> _Piece:
     sides = {m.group("w") for m in _SIDE_RE.finditer(work[start:end + 16]) if m.start() < len(sub)}
     piece.side = sides.pop() if len(sides) == 1 else None
 
+    for m in _RIGHT_ADVERB_RE.finditer(work[start:end + 16]):
+        if m.end() <= len(sub):
+            c.used[m.start():m.end()] = b"\x01" * (m.end() - m.start())
     text = _clean("".join(" " if u else ch for ch, u in zip(sub, c.used)))
     if text and set(text.split()) <= set(_FACE_PARTS) | set(_DETERMINERS) | {"left", "right", "and", "side"}:
         # "wide eyes" / "big smile" with only a body part left: keep the adjective, it carries the meaning.
@@ -838,6 +851,7 @@ def _assemble(text: str, work: str, groups: list[tuple[_Fragment, list[_Piece]]]
                 if not _merge_into(p, pending):
                     unplaced.append(_source(text, pending))
                 pending = None
+            p.join = sep_before
             _add_layer(segs[-1], p, unplaced, text)
             continue
         if sep_before in ("and", "with"):

@@ -155,8 +155,8 @@ def _beats(base: TimedSegment, given: tuple[float | None, float | None]) -> list
         hold = given[1]
     rest = tuple(p for i, p in enumerate(base.parts) if i not in repeats)
     beats: list[TimedSegment] = []
-    if rest and any(p.kind == "expression" for p in rest):
-        beats.append(replace(base, parts=rest, hold_s=min(base.hold_s, 0.3)))
+    if rest and any(p.kind == "expression" for p in rest):  # the held parts arrive first ("smile while blinking")
+        beats.append(replace(base, kind="release", parts=rest, hold_s=min(base.hold_s, 0.3)))
     poses = (None, *(action.poses if action is not None else ()))
     for _ in range(count):
         for k, pose in enumerate(poses):
