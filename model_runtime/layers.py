@@ -7,7 +7,8 @@ muscle asked for twice does not contract twice as hard. Clashes are resolved on 
 first, then the layers in the order written, then adjective modifiers):
 
 - antagonists: a part may not drive a channel whose antagonist a higher-priority part already drives (lip-corner
-  raiser vs depressor on each side, eyes wide vs shut, gaze up vs down and left vs right, jaw and mouth left vs right);
+  raiser vs depressor on each side, eyes wide vs shut, gaze up vs down and left vs right, jaw and mouth left vs right),
+  except that an explicit action ("close the eyes") beats a text part that only shows the antagonist by the way;
 - an adjective modifier ("sad" in "a sad smile") only adds channels in face regions the noun leaves free, so a sad
   smile has sad brows and a smiling mouth; a modifier that is a direct action ("tight-lipped") is added whole;
 - a part the parser marked "yield" (it contradicts the main text: "smile and frown at the same time") gives up its
@@ -71,6 +72,7 @@ _CORNERS = _idx("mouthSmileLeft", "mouthSmileRight", "mouthFrownLeft", "mouthFro
 def combine(parts: Sequence[tuple[KeyPart, np.ndarray]]) -> np.ndarray:
     """(52,) weights from (part, its own weights) pairs in priority order; see the module docstring."""
     out = np.zeros(NUM_CHANNELS, dtype=np.float32)
+    acted = np.zeros(NUM_CHANNELS, dtype=bool)  # channels an action part drives
     for part, weights in parts:
         w = np.asarray(weights, dtype=np.float32).copy()
         if part.role == "yield":
@@ -79,11 +81,16 @@ def combine(parts: Sequence[tuple[KeyPart, np.ndarray]]) -> np.ndarray:
             used = {REGION_OF[i] for i in np.flatnonzero(out > 2 * _ACTIVE)}
             w[np.isin(REGION_OF, list(used))] = 0.0
         for a, b in ANTAGONISTS:
-            if out[a].max(initial=0) > _ACTIVE:
-                w[b] = 0.0
-            if out[b].max(initial=0) > _ACTIVE:
-                w[a] = 0.0
+            for mine, theirs in ((a, b), (b, a)):
+                if out[theirs].max(initial=0) <= _ACTIVE:
+                    continue
+                if part.action is not None and not acted[theirs].any() and w[mine].max(initial=0) > _ACTIVE:
+                    out[theirs] = 0.0  # an explicit action beats what a text part shows there by the way
+                else:
+                    w[mine] = 0.0
         out = np.maximum(out, w)
+        if part.action is not None:
+            acted |= w > 0
     explicit = set()
     for part, weights in parts:
         if part.action is not None:
