@@ -11,6 +11,7 @@ import numpy as np
 from .animation import FPS_RANGE, Animation
 from .errors import InputError
 from .expression_space import NUM_CHANNELS
+from .idle import add_life
 from .instructions import parse_instruction, validate_instruction
 from .layers import head_rotation, layered_keys  # issue 13: layers, direct actions, head motion
 from .timeline import check_duration, frame_spans, plan_segments
@@ -53,16 +54,16 @@ class Runtime:
 
     def generate(self, instruction: str, fps: int = 30, seed: int = 0, duration: float | None = None,
                  intensity: float = 1.0, start: np.ndarray | None = None,
-                 start_image: str | os.PathLike | None = None) -> Animation:
+                 start_image: str | os.PathLike | None = None, life: bool = False) -> Animation:
         """One instruction -> Animation; it starts from `start`, an optional (52,) expression, or from the face in
         the photo `start_image` (see model_runtime.photo), or else from neutral."""
         return self.generate_batch([instruction], fps=fps, seed=seed, duration=duration, intensity=intensity,
-                                   start=start, start_image=start_image)[0]
+                                   start=start, start_image=start_image, life=life)[0]
 
     def generate_batch(self, instructions: Sequence[str], fps: int = 30, seed: int = 0,
                        duration: float | None = None, intensity: float = 1.0,
                        start: np.ndarray | None = None,
-                       start_image: str | os.PathLike | None = None) -> list[Animation]:
+                       start_image: str | os.PathLike | None = None, life: bool = False) -> list[Animation]:
         """Many instructions sharing one encoder pass (and one read of `start_image`): the path batch baking uses."""
         fps = check_fps(fps)
         check_seed(seed)
@@ -88,6 +89,8 @@ class Runtime:
             targets = np.stack([k.weights for k in plan_keys]) * intensity
             first = targets[0] if plan[0].is_start else start_weights
             frames = _frames(self.generator, spans, np.clip(targets, 0, 1), first, plan)
+            if life:  # issue 13: spontaneous blinks and gaze shifts where the instruction leaves the eyes free
+                frames = add_life(frames, fps, seed)
             segments = [{"text": seg.text, "start_frame": span.start_frame, "end_frame": span.end_frame,
                          "label": key.label, "intensity": round(key.intensity, 4),
                          "confidence": round(key.confidence, 4), "concept": key.concept, "kind": seg.kind,
