@@ -21,7 +21,7 @@ The parser (instructions.py) finds the structure; this module decides what each 
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from functools import lru_cache
 
 from .actions import Action, read_action
@@ -79,6 +79,25 @@ _PARTS_RE = re.compile(r"(?<![\w-])(?P<part>mouth|jaw|lips?|eyes?|eyelids?|(?:ey
 _PRONOUN_RE = re.compile(r"^(?P<verb>\S+(?:\s+(?:up|down|out|in))?)\s+(?P<pro>it|them|that|this)(?P<rest>\s+.*)?$")
 
 
+@dataclass(frozen=True)
+class Layer:
+    """A part of a segment shown at the same time as its main text: "looking up" in "smile while looking up", or
+    "sad" in "a sad smile" (role "modifier": it colours the head noun and yields to it where they clash)."""
+
+    text: str
+    source: str
+    kind: str
+    intensity: float | None
+    side: str | None
+    action: Action | None
+    repeat: int = 1
+    keep: bool = False
+    role: str = "with"
+
+
+KEEP_REPEATS = 4  # "keep blinking", "again and again": enough peaks to read as ongoing
+
+
 @dataclass
 class Part:
     """One simultaneous part while it is being read."""
@@ -111,8 +130,6 @@ def vocabulary(text: str) -> tuple[str, str] | None:
 
 def build_layers(source_text: str, piece, previous, unplaced: list[str], notes: list[str]):
     """(main Part, [Layer...]) for an assembled parser piece; see the module docstring for the rules."""
-    from .instructions import KEEP_REPEATS, Layer
-
     pieces = [piece, *piece.layers]
     parts = [Part(text=p.text, source=source_text[p.start:p.own_end or p.end].strip(), kind=p.kind, intensity=p.intensity, side=p.side,
                   repeat=p.repeat, keep=p.keep, role="main" if i == 0 else "with") for i, p in enumerate(pieces)]
@@ -206,8 +223,6 @@ def _open_and_close(parts: list[Part], explicit: bool) -> None:
 
 
 def _pulsed(action: Action) -> Action:
-    from dataclasses import replace
-
     return replace(action, pulse=True)
 
 

@@ -42,6 +42,7 @@ import unicodedata
 from dataclasses import dataclass, field, replace
 
 from model_runtime.actions import Action
+from model_runtime.clauses import KEEP_REPEATS, Layer, build_layers
 from model_runtime.errors import InputError
 
 MAX_INSTRUCTION_CHARS = 2000
@@ -95,22 +96,6 @@ class Segment:
     repeat: int = 1
     keep: bool = False
     layers: tuple["Layer", ...] = ()
-
-
-@dataclass(frozen=True)
-class Layer:
-    """A part of a segment shown at the same time as its main text: "looking up" in "smile while looking up", or
-    "sad" in "a sad smile" (role "modifier": it colours the head noun and yields to it where they clash)."""
-
-    text: str
-    source: str
-    kind: str
-    intensity: float | None
-    side: str | None
-    action: Action | None
-    repeat: int = 1
-    keep: bool = False
-    role: str = "with"
 
 
 @dataclass(frozen=True)
@@ -186,7 +171,6 @@ _HOLD_ALONE_RE = _rx(rf"{_B}{_HOLD_WORD}(?:\s+{_OBJ})?{_E}")
 # Repetition: "twice", "3 times", "a few times", "again and again", "keep blinking".  Counts are limited to
 # MAX_REPEATS; larger, zero, negative or unreadable counts are reported and the action is shown once (or capped).
 MAX_REPEATS = 12
-KEEP_REPEATS = 4  # "keep blinking", "again and again": enough peaks to read as ongoing
 _REPEAT_RE = _rx(
     rf"{_B}(?:(?P<once>once|twice|thrice)"
     rf"|(?P<count>{_NUM}|{_NUMWORD}|a\s+couple(?:\s+of)?|a\s+few|several|many|multiple|countless|a\s+(?:hundred|thousand|million|billion)"
@@ -905,8 +889,6 @@ def _assemble(text: str, work: str, groups: list[tuple[_Fragment, list[_Piece]]]
 
 def _segment(text: str, p: _Piece, previous: _Piece | None, unplaced: list[str], notes: list[str]) -> Segment:
     """The public Segment for an assembled piece: its layers read, direct actions recognised, repeats checked."""
-    from .clauses import build_layers  # layers, vocabulary and direct actions are read there
-
     main, layers = build_layers(text, p, previous, unplaced, notes)
     return Segment(
         text=main.text, source=_source(text, p), span=(p.start, p.end), kind=main.kind, intensity=p.intensity,
