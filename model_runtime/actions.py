@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass, field
+from functools import lru_cache
 
 from .expression_space import CHANNEL_INDEX, channel_side
 
@@ -256,6 +257,7 @@ def _table():
 _TABLE = _table()
 
 
+@lru_cache(maxsize=4096)
 def read_action(text: str, side: str | None = None) -> Action | None:
     """The direct action the whole text names, or None when it is not one (it then goes to the text encoder)."""
     text = " ".join(text.lower().replace("’", "'").split())

@@ -120,6 +120,7 @@ def _whole_phrases() -> frozenset[str]:
     return frozenset(p for c in all_concepts() for p in (c.label, *c.phrases))
 
 
+@lru_cache(maxsize=4096)
 def vocabulary(text: str) -> tuple[str, str] | None:
     """(plain phrase, kind) for an idiom or rare word the whole text is, else None."""
     for pattern, phrase in _VOCABULARY_RES:

@@ -413,10 +413,12 @@ _SAME_TIME_RE = _rx(r"at\s+the\s+same\s+time|simultaneously")
 _FILLER_WORDS = frozenset(("that", "which", "then", "and", "the", "a", "an", "it", "this", "so", "just"))
 
 
+_ADVERB_RE = _rx(rf"{_B}{_ADVERBS_BEFORE_VERB}{_E}")
+
+
 def _has_content(text: str) -> bool:
     """True when text holds more than adverbs and filler (so "slowly break into a smile" is not cut)."""
-    adverbs = re.compile(rf"{_B}{_ADVERBS_BEFORE_VERB}{_E}")
-    return any(w not in _FILLER_WORDS for w in adverbs.sub(" ", text).split() if any(c.isalnum() for c in w))
+    return any(w not in _FILLER_WORDS for w in _ADVERB_RE.sub(" ", text).split() if any(c.isalnum() for c in w))
 
 
 def _split(work: str, dangling: list[str] | None = None) -> list[_Fragment]:
