@@ -52,8 +52,8 @@ def calibration_set(count: int):
 def render(out_dir: Path, size: int, calibration: int = 0) -> None:
     import bpy
 
-    from model_runtime.head import load_default_head
-    from model_runtime.render import rotation_matrix
+    from model_runtime.heads.head import load_default_head
+    from model_runtime.heads.render import rotation_matrix
 
     head = load_default_head()
     bpy.ops.wm.read_factory_settings(use_empty=True)

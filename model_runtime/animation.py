@@ -30,7 +30,7 @@ SEGMENT_KEYS = ("text", "start_frame", "end_frame", "label", "intensity", "confi
 _VALUE_TOLERANCE = 1e-4
 
 # Live Link Face CSV: timecode, count, the 52 shapes in the app's own order and capitalisation, then head and eye
-# rotations (written as zeros: the model does not produce them).
+# rotations (head yaw/pitch/roll from `head_rotation` when the animation has one; eye rotations are zeros).
 LIVE_LINK_ORDER = (
     "eyeBlinkLeft", "eyeLookDownLeft", "eyeLookInLeft", "eyeLookOutLeft", "eyeLookUpLeft", "eyeSquintLeft",
     "eyeWideLeft", "eyeBlinkRight", "eyeLookDownRight", "eyeLookInRight", "eyeLookOutRight", "eyeLookUpRight",
@@ -58,10 +58,20 @@ class Animation:
     rig: str = "arkit52"
     model: dict[str, Any] = field(default_factory=dict)
     warnings: list[str] = field(default_factory=list)
+    # Optional (T, 3) head yaw, pitch, roll in radians (yaw > 0 towards the character's own left, pitch > 0 chin up,
+    # roll > 0 towards the left shoulder); None when the instruction does not move the head.
+    head_rotation: np.ndarray | None = None
 
     def __post_init__(self) -> None:
         """Checked on creation, so no path (a damaged model, a bad conversion) can save or key NaN or stray values."""
         self.frames = np.ascontiguousarray(self.frames, dtype=np.float32)
+        if self.head_rotation is not None:
+            self.head_rotation = np.ascontiguousarray(self.head_rotation, dtype=np.float32)
+            if self.head_rotation.shape != (self.frames.shape[0], 3):
+                raise InputError(f"The head rotation needs one (yaw, pitch, roll) row per frame "
+                                 f"({self.frames.shape[0]} rows), not an array of shape {self.head_rotation.shape}.")
+            if not np.isfinite(self.head_rotation).all() or np.abs(self.head_rotation).max(initial=0) > math.pi:
+                raise InputError("The head rotation must hold finite angles between -pi and pi radians.")
         if self.frames.ndim != 2 or self.frames.shape[1] != len(self.channels):
             raise InputError(f"An animation needs one row of {len(self.channels)} weights per frame, not an array of "
                              f"shape {self.frames.shape}.")
@@ -94,6 +104,8 @@ class Animation:
             "segments": [dict(s) for s in self.segments],
             "model": dict(self.model),
             "warnings": list(self.warnings),
+            **({} if self.head_rotation is None else
+               {"head_rotation": [[round(float(v), 6) for v in row] for row in self.head_rotation]}),
         }
 
     @classmethod
@@ -146,9 +158,19 @@ class Animation:
             raise bad("'model' must be an object and 'instruction' a string")
         if not isinstance(warnings, list) or not all(isinstance(w, str) for w in warnings):
             raise bad("'warnings' must be a list of strings")
+        head = data.get("head_rotation")
+        if head is not None:
+            try:
+                head = np.asarray(head, dtype=np.float64)
+            except (TypeError, ValueError):
+                raise bad("'head_rotation' must be a list of [yaw, pitch, roll] rows") from None
+            if head.shape != (frames.shape[0], 3):
+                raise bad(f"'head_rotation' must have one [yaw, pitch, roll] row per frame, found shape {head.shape}")
+            if not np.isfinite(head).all() or np.abs(head).max(initial=0) > math.pi:
+                raise bad("'head_rotation' must hold finite angles between -pi and pi radians")
         return cls(frames=frames.astype(np.float32), fps=fps, segments=[dict(s) for s in segments],
                    instruction=instruction, channels=list(channels), rig=rig, model=dict(model),
-                   warnings=list(warnings))
+                   warnings=list(warnings), head_rotation=None if head is None else head.astype(np.float32))
 
     # ----- files --------------------------------------------------------------------------------------------------
     def save(self, path: str | os.PathLike) -> Path:
@@ -177,6 +199,8 @@ class Animation:
                 meta = json.loads(str(archive["meta"]))
                 meta["frames"] = archive["frames"]
                 meta["channels"] = [str(c) for c in archive["channels"]]
+                if "head_rotation" in archive.files:
+                    meta["head_rotation"] = archive["head_rotation"]
         except (OSError, KeyError, ValueError, zipfile.BadZipFile, json.JSONDecodeError) as exc:
             raise InputError(f"{source} is not a readable i2fet npz file ({exc.__class__.__name__}).") from None
         return cls.from_dict(meta, source=str(source))
@@ -187,9 +211,11 @@ class Animation:
     def _npz_bytes(self) -> bytes:
         meta = self.to_dict()
         del meta["frames"], meta["channels"]
+        meta.pop("head_rotation", None)
+        arrays = {} if self.head_rotation is None else {"head_rotation": self.head_rotation}
         buffer = io.BytesIO()
         np.savez_compressed(buffer, frames=self.frames, channels=np.array(self.channels),
-                            meta=np.array(json.dumps(meta, ensure_ascii=False)))
+                            meta=np.array(json.dumps(meta, ensure_ascii=False)), **arrays)
         return buffer.getvalue()
 
     def _csv_bytes(self) -> bytes:
@@ -200,11 +226,17 @@ class Animation:
         out = io.StringIO()
         writer = csv.writer(out, lineterminator="\n")
         writer.writerow(["Timecode", "BlendShapeCount", *names])
-        zeros = ["0"] * len(LIVE_LINK_EXTRA)
+        eyes = ["0"] * (len(LIVE_LINK_EXTRA) - 3)
         for index, row in enumerate(self.frames):
-            values = [f"{float(v):.6f}".rstrip("0").rstrip(".") or "0" for v in row[columns]]
-            writer.writerow([live_link_timecode(index, self.fps), len(names), *values, *zeros])
+            values = [_csv_number(v) for v in row[columns]]
+            head = ["0"] * 3 if self.head_rotation is None else [_csv_number(v) for v in self.head_rotation[index]]
+            writer.writerow([live_link_timecode(index, self.fps), len(names), *values, *head, *eyes])
         return out.getvalue().encode("utf-8")
+
+
+def _csv_number(value) -> str:
+    text = f"{float(value):.6f}".rstrip("0").rstrip(".")
+    return "0" if text in ("", "-0") else text
 
 
 def live_link_timecode(frame: int, fps: int) -> str:

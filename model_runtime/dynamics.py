@@ -21,6 +21,11 @@ def smootherstep(u: np.ndarray) -> np.ndarray:
 
 def eased_frames(spans: Sequence[FrameSpan], targets: np.ndarray, start: np.ndarray) -> np.ndarray:
     """(T, C) frames: from `start`, ease into each target over its span's transition, then hold it."""
+    return np.clip(eased_track(spans, targets, start), 0.0, 1.0)
+
+
+def eased_track(spans: Sequence[FrameSpan], targets: np.ndarray, start: np.ndarray) -> np.ndarray:
+    """eased_frames without the [0, 1] clip, for signed tracks such as head rotation in radians."""
     targets = np.asarray(targets, dtype=np.float32)
     num_frames = spans[-1].end_frame + 1
     frames = np.empty((num_frames, targets.shape[1]), dtype=np.float32)
@@ -33,4 +38,4 @@ def eased_frames(spans: Sequence[FrameSpan], targets: np.ndarray, start: np.ndar
             frames[span.start_frame + 1: span.apex_frame + 1] = previous + (target - previous) * smootherstep(u)[:, None]
         frames[span.apex_frame: span.end_frame + 1] = target
         previous = target
-    return np.clip(frames, 0.0, 1.0)
+    return frames

@@ -41,6 +41,8 @@ import re
 import unicodedata
 from dataclasses import dataclass, field, replace
 
+from model_runtime.actions import Action
+from model_runtime.clauses import KEEP_REPEATS, Layer, build_layers
 from model_runtime.errors import InputError
 
 MAX_INSTRUCTION_CHARS = 2000
@@ -88,6 +90,12 @@ class Segment:
     # Durations given in frames need the scene's fps; the runtime converts them.
     transition_frames: int | None = None
     hold_frames: int | None = None
+    # Issue 13: the direct action the text names (None: the text encoder reads it), how often it peaks, whether it
+    # repeats for as long as it is shown, and the layers shown at the same time ("smile while looking up").
+    action: Action | None = None
+    repeat: int = 1
+    keep: bool = False
+    layers: tuple["Layer", ...] = ()
 
 
 @dataclass(frozen=True)
@@ -95,6 +103,7 @@ class ParsedInstruction:
     text: str
     segments: tuple[Segment, ...]
     unplaced: tuple[str, ...]
+    notes: tuple[str, ...] = ()  # whole-sentence warnings (contradictions, capped counts)
 
 
 # --------------------------------------------------------------------------------------------------
@@ -159,6 +168,50 @@ _BAD_TIMING_RE = _rx(
 )
 _HOLD_ALONE_RE = _rx(rf"{_B}{_HOLD_WORD}(?:\s+{_OBJ})?{_E}")
 
+# Repetition: "twice", "3 times", "a few times", "again and again", "keep blinking".  Counts are limited to
+# MAX_REPEATS; larger, zero, negative or unreadable counts are reported and the action is shown once (or capped).
+MAX_REPEATS = 12
+_REPEAT_RE = _rx(
+    rf"{_B}(?:(?P<once>once|twice|thrice)"
+    rf"|(?P<count>{_NUM}|{_NUMWORD}|a\s+couple(?:\s+of)?|a\s+few|several|many|multiple|countless|a\s+(?:hundred|thousand|million|billion)"
+    rf"|(?:a\s+)?[^\s,;.]+)\s*(?:x\s+)?times"
+    rf"|(?P<x>[0-9]+)\s*x"
+    rf"|(?P<loop>again\s+and\s+again|over\s+and\s+over(?:\s+again)?|repeatedly|time\s+after\s+time|on\s+repeat"
+    rf"|non-?stop|constantly|continually)"
+    rf"|(?P<keep>keeps?(?:\s+on)?)(?=\s+[a-z]+ing{_E}))(?![\w-])"
+)
+_COUNT_WORDS = {"once": 1, "twice": 2, "thrice": 3, "a couple": 2, "a couple of": 2, "a few": 3, "several": 3,
+                "many": KEEP_REPEATS, "multiple": 3}
+
+
+def _repeat(piece: "_Piece", m: re.Match[str]) -> None:
+    phrase = " ".join(m.group(0).split())
+    if piece.repeat is not None or (piece.keep and not m.group("keep")):
+        piece.problems.append(phrase)  # "smile twice three times": the second count is not used
+        return
+    if m.group("keep"):
+        piece.keep = True  # "keep blinking": a blink repeats, a smile is simply held
+        return
+    if m.group("loop"):
+        piece.repeat = KEEP_REPEATS
+        return
+    raw = " ".join((m.group("once") or m.group("count") or m.group("x")).split())
+    value = _COUNT_WORDS.get(raw)
+    if value is None:
+        value = _NUMBER_WORDS.get(raw)
+    if value is None:
+        value = _number(raw)
+    if value is None:
+        value = {"a hundred": 100, "a thousand": 1000, "a million": 1e6, "a billion": 1e9, "countless": 1e9}.get(raw)
+    if value is None or not math.isfinite(value) or value < 1 or value != int(value):
+        piece.problems.append(phrase)
+        piece.repeat = 1
+        return
+    if value > MAX_REPEATS:
+        piece.problems.append(phrase)
+        value = MAX_REPEATS
+    piece.repeat = int(value)
+
 _PCT = r"(?:%|percent|per\s*cent|pct)"
 _INT_KEY = r"(?:intensity|strength|level|power|amount)"
 _WITH_AT = r"(?:(?:with|at)\s+(?:an?\s+)?)?"
@@ -174,11 +227,12 @@ _INTENSITY_WORDS: dict[float, tuple[str, ...]] = {
     0.35: ("slight", "slightly", "a little", "a little bit", "a bit", "a tad", "subtle", "subtly",
            "a touch of", "lightly", "small"),
     0.5: ("somewhat", "moderate", "moderately", "mild", "mildly", "medium", "fairly", "kind of", "kinda",
-          "sort of", "rather"),
+          "sort of", "rather", "halfway", "half-way", "partway", "part way", "part of the way"),
     0.85: ("very", "really", "strong", "strongly", "big", "wide", "widely", "broad", "broadly", "deep",
            "deeply", "huge", "super", "a lot"),
     1.0: ("extremely", "extreme", "intensely", "intense", "hugely", "maximum", "max", "maximally", "full",
-          "fully", "completely", "totally", "as much as possible", "all the way"),
+          "fully", "completely", "totally", "as much as possible", "all the way", "as wide as possible",
+          "as far as possible", "as high as possible", "as hard as possible", "as big as possible"),
 }
 _INTENSITY_VALUE = {w: v for v, ws in _INTENSITY_WORDS.items() for w in ws}
 _INTENSITY_WORD_RE = _rx(
@@ -240,10 +294,19 @@ _FACE_PARTS = ("mouth", "eyes", "eye", "eyelids", "eyelid", "lids", "jaw", "lips
                "eyebrows", "eyebrow", "cheeks", "cheek", "nose", "nostrils", "nostril", "tongue", "teeth",
                "forehead", "chin", "face", "head")
 _DETERMINERS = ("the", "a", "an", "both", "one", "his", "her", "their", "its", "your", "my", "our", "this", "that")
+_VERB_ING = tuple(f for v in _VERB_STARTS for f in (v + "ing", v[:-1] + "ing", v + v[-1] + "ing")
+                  if not (v.endswith("e") and f == v + "ing" and not v.endswith("ee")))
 _VERB_START = (
-    rf"(?:{_alt(_VERB_STARTS)}(?:s|es)?{_E}"
+    rf"(?:{_alt(_VERB_STARTS)}(?:s|es)?{_E}|{_alt(_VERB_ING)}{_E}"
     rf"|{_alt(_VERB_NEEDS_OBJECT)}s?\s+(?:{_alt(_DETERMINERS)}|{_alt(_FACE_PARTS)}){_E})"
 )
+# "A melting into B", "A that fades into B": verbs of gradual change followed by "into" start the next segment.
+_INTO_STEMS = ("turn", "melt", "fade", "dissolve", "morph", "change", "shift", "blend", "transform", "slide", "drift",
+               "ease", "soften", "break", "burst", "settle", "relax", "warm", "harden", "sour", "crumple", "collapse",
+               "twist", "contort", "evolve", "transition", "switch", "flip", "segue")
+_INTO_FORMS = tuple(f for v in _INTO_STEMS for f in (v, v + "s", v + "es", v + "d", v + "ed", v + "ing",
+                                                       v[:-1] + "ing" if v.endswith("e") else v + "ing"))
+_INTO_VERB = rf"{_alt(_INTO_FORMS)}(?:\s+back)?\s+(?:in)?to"
 _DURATION_AHEAD = rf"(?:{_APPROX}\s+)?(?:[-0-9.,]|{_NUMWORD}{_E}|a\s+(?:couple|few){_E}|half{_E}|an?\s+(?:{_UNIT_LONG}|moment|while|beat|bit){_E})"
 _SEPARATOR_RE = _rx(
     "|".join((
@@ -252,7 +315,14 @@ _SEPARATOR_RE = _rx(
         rf"(?P<seq>{_B}(?:and\s+)?(?:then|after\s+(?:that|this|which|those|these)|afterwards?|next(?!\s+to{_E})"
         rf"|finally|lastly|eventually|subsequently|followed\s+by|before(?!\s+{_DURATION_AHEAD})){_E})",
         rf"(?P<after>{_B}(?:and\s+)?after(?!\s+{_DURATION_AHEAD}){_E})",
+        rf"(?P<into>{_B}(?:(?:that|which)\s+)?(?:{_INTO_VERB}|giv(?:e|es|ing)\s+way\s+to|gave\s+way\s+to"
+        rf"|becom(?:e|es|ing)|became|(?:turn|turns|turning|turned)\s+to){_E})",
         rf"(?P<and>{_B}and(?=\s+(?:{_ADVERBS_BEFORE_VERB}\s+){{0,3}}{_VERB_START}))",
+        rf"(?P<with>{_B}(?:while|whilst|meanwhile|at\s+the\s+same\s+time(?:\s+as)?|simultaneously(?:\s+with)?"
+        rf"|as(?=\s+(?:you|he|she|they|we|i|it|the|his|her|their|your|its|my)\s)"
+        rf"|with(?!\s+(?:(?:the|his|her|their|your|my|its|one|both)\s+)?(?:left|right|both|one|each|other){_E})"
+        rf"(?!\s+(?:an?\s+)?(?:{_INT_KEY}|low|high|half|medium|weak|strong|great|full|maximum|max|little|[-0-9.,]"
+        rf"|{_APPROX}\s|{_NUMWORD}\s+{_UNIT_LONG}|{_NUMWORD}-)))){_E}",
     ))
 )
 
@@ -267,14 +337,20 @@ _LEADING_FILLER_RE = _rx(
     r"(?:can|could|would|will)\s+you|i\s+(?:want|need|would\s+like|'d\s+like|’d\s+like)(?:\s+" + _SUBJECT + r")?\s+to|"
     r"(?:make|have|let|get)\s+" + _SUBJECT + r"(?:\s+to)?|"
     + _SUBJECT + r"\s+(?:should|must|will|shall|needs\s+to|has\s+to|is\s+going\s+to|to)|"
-    r"to|a|an|the|some|into|with|by"
+    r"to|a|an|the|some|into|with|by|that|which|you|he|she|they|we|i|while|as|keeps?\s+on"
     r")(?:\s+|$)"
 )
+# The face as a whole ("turn the face to a smile"), not a part of it ("turn the head to the left" is an action).
+_WHOLE_SUBJECT = (r"(?:him|her|them|it|me|us|he|she|they|(?:the|this|that|his|her|their|its|your|my|our)\s+"
+                  r"(?:face|character|model|avatar|person|guy|girl|man|woman|boy|expression))")
 _TRANSITION_VERB_FILLER_RE = _rx(
-    rf"^{_TVERB}(?:\s+{_SUBJECT})?(?:\s+back)?\s+(?:in)?to(?:wards?)?(?:\s+|$)"
+    rf"^{_TVERB}(?:\s+{_WHOLE_SUBJECT})?(?:\s+back)?\s+(?:in)?to(?:wards?)?(?:\s+|$)"
 )
+# "right" as an adverb of time ("smile right after blinking"), not a side.
+_RIGHT_ADVERB_RE = _rx(rf"{_B}right(?=\s+(?:after|away|now|then|before|there|here|so|enough){_E})")
 _TRAILING_FILLER_RE = _rx(
-    r"(?:^|\s+)(?:and|then|with|at|for|over|in|to|of|a|an|the|it|please|now|just|right|shortly|soon|so|by|from|again)$"
+    r"(?:^|\s+)(?:and|then|with|at|for|over|in|to|of|a|an|the|it|please|now|just|shortly|soon|so|by|from|again"
+    r"|that|which|while|as)$"
 )
 _RETURN_RE = _rx(
     r"(?:(?:look|be|become|stay|go|get)\s+)?"
@@ -328,29 +404,78 @@ class _Fragment:
     end: int
     sep_before: str  # "none" | "soft" | "hard" | "after"
     sep_after: str = "none"
+    explicit: bool = False  # next to "at the same time" / "simultaneously"
 
 
-def _split(work: str) -> list[_Fragment]:
-    """Cut at separators; runs of separators (",,, then then") collapse into one, hard beating soft."""
+_RANK = {"none": 0, "soft": 1, "and": 1, "with": 1.5, "hard": 2, "into": 2, "after": 3}
+_ALTERNATE_RE = _rx(rf"{_B}alternat(?:e|es|ing|ely)\s+(?:between\s+)?")
+_SAME_TIME_RE = _rx(r"at\s+the\s+same\s+time|simultaneously")
+_FILLER_WORDS = frozenset(("that", "which", "then", "and", "the", "a", "an", "it", "this", "so", "just"))
+
+
+_ADVERB_RE = _rx(rf"{_B}{_ADVERBS_BEFORE_VERB}{_E}")
+
+
+def _has_content(text: str) -> bool:
+    """True when text holds more than adverbs and filler (so "slowly break into a smile" is not cut)."""
+    return any(w not in _FILLER_WORDS for w in _ADVERB_RE.sub(" ", text).split() if any(c.isalnum() for c in w))
+
+
+def _split(work: str, dangling: list[str] | None = None) -> list[_Fragment]:
+    """Cut at separators; runs of separators (",,, then then") collapse into one, hard beating soft.
+
+    Kinds: "soft" (comma), "hard" (then, punctuation), "after" (X after Y), "into" (A melting into B), "and" (and
+    before a facial action: the two happen together), "with" (while, as, with, at the same time: together). Word
+    separators left hanging at the end ("smile while") are reported in `dangling`. A leading "before X, Y" marks its
+    first fragment "lead_before" (Y plays first). Inside "alternate between A and B" the "and" does not cut."""
     frags: list[_Fragment] = []
     pos = 0
     pending_sep = "none"
-    rank = {"none": 0, "soft": 1, "hard": 2, "after": 3}
+    alt_end = -1
+    lead_before = False
+    same_time_next = False
+    last_word: str | None = None
+    alternations = [m.start() for m in _ALTERNATE_RE.finditer(work)]
     for m in _SEPARATOR_RE.finditer(work):
-        # "and" is soft too: "shyly and slowly smile" lets the lone adverb join the verb after it.
-        kind = "soft" if m.group("soft") or m.group("and") else "after" if m.group("after") else "hard"
+        if m.group("soft") or m.group("punct"):
+            kind = "soft" if m.group("soft") else "hard"
+        else:
+            kind = next(k for k in ("and", "with", "into", "after") if m.group(k)) if any(
+                m.group(k) for k in ("and", "with", "into", "after")) else "hard"
         if m.group("soft") and _TO_AHEAD_RE.match(work, m.end()) and _FROM_WORD_RE.search(work, pos, m.start()):
             continue  # "from a smile, to a frown" stays one transition
+        if any(pos <= a < m.start() for a in alternations):
+            alt_end = len(work)
+        if kind in ("and", "with") and alt_end > m.start():
+            continue  # "alternate between smiling and frowning" stays one fragment
+        if kind not in ("and", "with"):
+            alt_end = -1
+        if kind == "into" and not frags and not _has_content(work[pos:m.start()]):
+            continue  # "slowly break into a smile": nothing before the verb to turn into something else
+        if not frags and not work[:m.start()].strip(_EDGE_TRIM) and m.group("seq") \
+                and m.group("seq").split()[-1] == "before":
+            lead_before = True
         s, e = _trim(work, pos, m.start())
         if s < e:
-            frags.append(_Fragment(s, e, pending_sep))
+            frags.append(_Fragment(s, e, pending_sep, explicit=same_time_next))
             pending_sep = kind
+            same_time_next = False
         else:
-            pending_sep = max(pending_sep, kind, key=rank.__getitem__)
+            pending_sep = max(pending_sep, kind, key=_RANK.__getitem__)
+        if _SAME_TIME_RE.match(m.group(0).strip()):
+            if frags:
+                frags[-1].explicit = True
+            same_time_next = True
+        last_word = None if (m.group("soft") or m.group("punct") or _SAME_TIME_RE.fullmatch(m.group(0).strip())) \
+            else m.group(0).strip()
         pos = m.end()
     s, e = _trim(work, pos, len(work))
     if s < e:
-        frags.append(_Fragment(s, e, pending_sep))
+        frags.append(_Fragment(s, e, pending_sep, explicit=same_time_next))
+    elif last_word and frags and dangling is not None:
+        dangling.append(last_word)
+    if lead_before and frags:
+        frags[0].sep_before = "lead_before"
     for a, b in zip(frags, frags[1:]):
         a.sep_after = b.sep_before
     return frags
@@ -379,6 +504,12 @@ class _Piece:
     is_start: bool = False
     junk: bool = False  # leftover text with no letters ("123", "%%")
     problems: list[str] = field(default_factory=list)
+    layers: list["_Piece"] = field(default_factory=list)  # simultaneous pieces ("while", "with", "and")
+    explicit: bool = False  # its fragment sits next to "at the same time"
+    own_end: int | None = None  # where its own words end once layers have widened the span
+    join: str = ""  # "and" or "with": how a layer was joined to the piece before it
+    repeat: int | None = None
+    keep: bool = False  # "keep blinking", "again and again": repeat for as long as it is shown
 
     _TIMING_FIELDS = ("transition_s", "hold_s", "transition_frames", "hold_frames", "delay_s", "delay_frames")
 
@@ -528,6 +659,8 @@ def _analyse(work: str, start: int, end: int) -> _Piece:
                 piece.problems.append(m.group(0).strip())
                 value = min(1.0, max(0.0, value))
             _set_once(piece, "intensity", value, m.group(0).strip())
+    for m in c.take(_REPEAT_RE):
+        _repeat(piece, m)
     for m in c.take(_TIMING_RE):
         _timing(piece, m, start)
     for m in c.take(_BAD_TIMING_RE):
@@ -558,6 +691,9 @@ def _analyse(work: str, start: int, end: int) -> _Piece:
     sides = {m.group("w") for m in _SIDE_RE.finditer(work[start:end + 16]) if m.start() < len(sub)}
     piece.side = sides.pop() if len(sides) == 1 else None
 
+    for m in _RIGHT_ADVERB_RE.finditer(work[start:end + 16]):
+        if m.end() <= len(sub):
+            c.used[m.start():m.end()] = b"\x01" * (m.end() - m.start())
     text = _clean("".join(" " if u else ch for ch, u in zip(sub, c.used)))
     if text and set(text.split()) <= set(_FACE_PARTS) | set(_DETERMINERS) | {"left", "right", "and", "side"}:
         # "wide eyes" / "big smile" with only a body part left: keep the adjective, it carries the meaning.
@@ -664,12 +800,18 @@ def _assemble(text: str, work: str, groups: list[tuple[_Fragment, list[_Piece]]]
         if frag.sep_before == "after" and all(p.text for p in pieces) and all(p.text for p in prev_pieces):
             groups[i - 1], groups[i] = groups[i], groups[i - 1]
             prev_frag.sep_before, frag.sep_before = frag.sep_before, prev_frag.sep_before
+    # "before X, Y": Y plays first.
+    if len(groups) > 1 and groups[0][0].sep_before == "lead_before":
+        groups[0], groups[1] = groups[1], groups[0]
+        groups[0][0].sep_before, groups[1][0].sep_before = "none", "hard"
+    before_map = {"after": "hard", "into": "hard", "lead_before": "hard"}
+    after_map = {"after": "hard", "into": "soft", "lead_before": "hard"}  # a lone "slowly" before "melts into" goes on
     flat: list[tuple[_Piece, str, str]] = []
     for frag, pieces in groups:
         for j, p in enumerate(pieces):
             before = frag.sep_before if j == 0 else "hard"
             after = frag.sep_after if j == len(pieces) - 1 else "hard"
-            flat.append((p, "hard" if before == "after" else before, "hard" if after == "after" else after))
+            flat.append((p, before_map.get(before, before), after_map.get(after, after)))
 
     segs: list[_Piece] = []
     pending: _Piece | None = None
@@ -690,6 +832,18 @@ def _assemble(text: str, work: str, groups: list[tuple[_Fragment, list[_Piece]]]
 
     for idx, (p, sep_before, sep_after) in enumerate(flat):
         unplaced.extend(p.problems)
+        if p.text and not p.junk and sep_before in ("and", "with") and segs and _joins(work, p, sep_before):
+            if pending is not None:
+                if not _merge_into(p, pending):
+                    unplaced.append(_source(text, pending))
+                pending = None
+            p.join = sep_before
+            _add_layer(segs[-1], p, unplaced, text)
+            continue
+        if sep_before in ("and", "with"):
+            sep_before = "soft"
+        if sep_after in ("and", "with"):
+            sep_after = "soft"
         if p.text and not p.junk:
             if pending is not None and not p.is_start:  # a starting face is shown at once: no speed to give
                 if not _merge_into(p, pending):
@@ -726,17 +880,64 @@ def _assemble(text: str, work: str, groups: list[tuple[_Fragment, list[_Piece]]]
     if pending is not None:
         unplaced.append(_source(text, pending))
 
-    segments = tuple(
-        Segment(
-            text=p.text, source=_source(text, p), span=(p.start, p.end), kind=p.kind, intensity=p.intensity,
-            transition_s=p.transition_s, hold_s=p.hold_s, speed=p.speed, manner=tuple(p.manner), side=p.side,
-            is_start=p.is_start, transition_frames=p.transition_frames, hold_frames=p.hold_frames,
-        )
-        for p in segs
-    )
+    notes: list[str] = []
+    segments = tuple(_segment(text, p, segs[i - 1] if i else None, unplaced, notes) for i, p in enumerate(segs))
     seen: set[str] = set()
     unique = tuple(u for u in unplaced if u and not (u in seen or seen.add(u)))
-    return ParsedInstruction(text=text, segments=segments, unplaced=unique)
+    seen_notes: set[str] = set()
+    return ParsedInstruction(text=text, segments=segments, unplaced=unique,
+                             notes=tuple(n for n in notes if not (n in seen_notes or seen_notes.add(n))))
+
+
+def _segment(text: str, p: _Piece, previous: _Piece | None, unplaced: list[str], notes: list[str]) -> Segment:
+    """The public Segment for an assembled piece: its layers read, direct actions recognised, repeats checked."""
+    main, layers = build_layers(text, p, previous, unplaced, notes)
+    return Segment(
+        text=main.text, source=_source(text, p), span=(p.start, p.end), kind=main.kind, intensity=p.intensity,
+        transition_s=p.transition_s, hold_s=p.hold_s, speed=p.speed, manner=tuple(p.manner), side=p.side,
+        is_start=p.is_start, transition_frames=p.transition_frames, hold_frames=p.hold_frames,
+        action=main.action, repeat=main.repeat, keep=main.keep, layers=tuple(layers),
+    )
+
+
+_SEQUENCE_START_RE = _rx(
+    r"(?:go|goes|return|returns|turn|turns|become|becomes|switch|switches|change|changes|transform|transforms|morph"
+    r"|morphs|fade|fades|melt|melts|come|comes|end|ends|finish|finishes|settle|settles|break|breaks|burst|bursts"
+    r"|snap|snaps|revert|reverts|reset|resets)(?![\w-])"
+)
+_LAYER_TIMING = ("transition_s", "hold_s", "transition_frames", "hold_frames", "speed")
+
+
+def _joins(work: str, p: _Piece, sep: str) -> bool:
+    """Whether a piece after "and"/"while"/"with" is a layer of the previous face (not the next step)."""
+    if p.kind == "return" or p.is_start:
+        return sep == "with" and p.kind != "return"
+    return sep == "with" or not _SEQUENCE_START_RE.match(work, p.start)
+
+
+MAX_LAYERS = 5  # simultaneous parts beyond the main one; more are reported, not shown
+
+
+def _add_layer(main: _Piece, layer: _Piece, unplaced: list[str], text: str) -> None:
+    """Attach a simultaneous piece to `main`: its timing and speed belong to the segment, the rest stays its own."""
+    if len(main.layers) >= MAX_LAYERS:
+        unplaced.append(_source(text, layer))
+        return
+    for name in _LAYER_TIMING:
+        value = getattr(layer, name)
+        if value is None:
+            continue
+        if getattr(main, name) is None:
+            setattr(main, name, value)
+        elif getattr(main, name) != value:
+            unplaced.append(_source(text, layer))
+        setattr(layer, name, None)
+    main.manner.extend(w for w in layer.manner if w not in main.manner)
+    main.hold_word = main.hold_word or layer.hold_word
+    main.layers.append(layer)
+    if main.own_end is None:
+        main.own_end = main.end
+    main.end = max(main.end, layer.end)
 
 
 def _cut_out(work: str, p: _Piece, ds: int, de: int) -> bool:
@@ -762,10 +963,45 @@ def _sum_or_none(a, b):
 def _parse(text: str) -> ParsedInstruction:
     work = _normalise(text)
     groups = []
-    for frag in _split(work):
-        pieces = _transition_parts(work, frag) or [_analyse(work, frag.start, frag.end)]
+    dangling: list[str] = []
+    for frag in _split(work, dangling):
+        pieces = (_alternation_parts(work, frag) or _transition_parts(work, frag)
+                  or [_analyse(work, frag.start, frag.end)])
+        for piece in pieces:
+            piece.explicit = frag.explicit
         groups.append((frag, pieces))
-    return _assemble(text, work, groups)
+    parsed = _assemble(text, work, groups)
+    if dangling:
+        parsed = replace(parsed, unplaced=parsed.unplaced + tuple(d for d in dangling if d not in parsed.unplaced))
+    return parsed
+
+
+ALTERNATION_CYCLES = 2
+_ALTERNATION_BODY_RE = _rx(rf"alternat(?:e|es|ing|ely)\s+(?:between\s+)?(?P<a>\S.*?)\s+(?:and|with)\s+(?P<b>\S.*)")
+
+
+def _alternation_parts(work: str, frag: _Fragment) -> list[_Piece] | None:
+    """"alternate between A and B (N times)": A, B, A, B...; None when the fragment is not one."""
+    sub = work[frag.start:frag.end]
+    head = _ALTERNATE_RE.match(sub)
+    if head is None:
+        return None
+    m = _ALTERNATION_BODY_RE.match(sub)
+    if m is None:  # "alternate between smiling": one face, the word reported
+        piece = _analyse(work, frag.start + head.end(), frag.end)
+        piece.problems.append(sub[:head.end()].strip())
+        return [piece]
+    a = _analyse(work, *_trim(work, frag.start + m.start("a"), frag.start + m.end("a")))
+    b = _analyse(work, *_trim(work, frag.start + m.start("b"), frag.start + m.end("b")))
+    cycles = a.repeat or b.repeat or ALTERNATION_CYCLES
+    a.repeat = b.repeat = None
+    if a.keep or b.keep:
+        cycles, a.keep, b.keep = max(cycles, 3), False, False
+    pieces = []
+    for _ in range(cycles):
+        pieces += [replace(a, problems=[]), replace(b, problems=[])]
+    pieces[0].problems, pieces[1].problems = a.problems, b.problems
+    return pieces
 
 
 def parse_instruction(text: str) -> ParsedInstruction:

@@ -14,7 +14,9 @@ from .errors import InputError
 from .expression_space import NUM_CHANNELS
 from .generators.base import Generator
 from .generators.registry import DEFAULT_MODEL, MODEL_NAMES, check_choice, load_generator
+from .idle import add_life
 from .instructions import parse_instruction, validate_instruction
+from .layers import head_rotation, layered_keys
 from .photo import read_start_expression
 from .timeline import check_duration, frame_spans, plan_segments
 
@@ -44,18 +46,18 @@ class Runtime:
     def generate(self, instruction: str, fps: int = 30, seed: int = 0, duration: float | None = None,
                  intensity: float = 1.0, start: np.ndarray | None = None,
                  start_image: str | os.PathLike | None = None,
-                 neutral_image: str | os.PathLike | None = None) -> Animation:
+                 neutral_image: str | os.PathLike | None = None, life: bool = False) -> Animation:
         """One instruction -> Animation; it starts from `start`, an optional (52,) expression, or from the face in
         the photo `start_image` (less what the same person's `neutral_image` shows; see model_runtime.photo), or
         else from neutral."""
         return self.generate_batch([instruction], fps=fps, seed=seed, duration=duration, intensity=intensity,
-                                   start=start, start_image=start_image, neutral_image=neutral_image)[0]
+                                   start=start, start_image=start_image, neutral_image=neutral_image, life=life)[0]
 
     def generate_batch(self, instructions: Sequence[str], fps: int = 30, seed: int = 0,
                        duration: float | None = None, intensity: float = 1.0,
                        start: np.ndarray | None = None,
                        start_image: str | os.PathLike | None = None,
-                       neutral_image: str | os.PathLike | None = None) -> list[Animation]:
+                       neutral_image: str | os.PathLike | None = None, life: bool = False) -> list[Animation]:
         """Many instructions sharing one encoder pass (and one read of `start_image`): the path batch baking uses."""
         fps = check_fps(fps)
         check_seed(seed)
@@ -74,20 +76,23 @@ class Runtime:
             start_weights, photo_warnings = photo.weights, list(photo.warnings)
         parsed = [parse_instruction(text) for text in texts]
         plans = [plan_segments(p.segments, fps, duration) for p in parsed]
-        keys = self.generator.key_expressions(plans, seed=seed)
+        keys = layered_keys(self.generator, plans, seed=seed)  # the generator's keys, per layer, combined
         animations = []
         for text, parse, plan, plan_keys in zip(texts, parsed, plans, keys):
             spans = frame_spans(plan, fps)
             targets = np.stack([k.weights for k in plan_keys]) * intensity
             first = targets[0] if plan[0].is_start else start_weights
             frames = self.generator.transition_frames(spans, np.clip(targets, 0, 1), first, plan=plan)
+            if life:  # spontaneous blinks and gaze shifts where the instruction leaves the eyes free
+                frames = add_life(frames, fps, seed)
             segments = [{"text": seg.text, "start_frame": span.start_frame, "end_frame": span.end_frame,
                          "label": key.label, "intensity": round(key.intensity, 4),
                          "confidence": round(key.confidence, 4), "concept": key.concept, "kind": seg.kind,
                          "apex_frame": span.apex_frame}
                         for seg, span, key in zip(plan, spans, plan_keys)]
             animations.append(Animation(frames=frames, fps=fps, segments=segments, instruction=text,
-                                        model=self.model_info(), warnings=photo_warnings + _warnings(parse)))
+                                        model=self.model_info(), warnings=photo_warnings + _warnings(parse),
+                                        head_rotation=head_rotation(plan, spans)))
         return animations
 
     def model_info(self) -> dict:
@@ -97,7 +102,8 @@ class Runtime:
 
 
 def _warnings(parsed) -> list[str]:
-    return [f"This part of the instruction was not used as written: {fragment!r}." for fragment in parsed.unplaced]
+    return [f"This part of the instruction was not used as written: {fragment!r}." for fragment in parsed.unplaced] \
+        + list(parsed.notes)
 
 
 def check_fps(fps) -> int:

@@ -11,6 +11,7 @@ import math
 from dataclasses import dataclass, replace
 from typing import Sequence
 
+from .actions import Action, HeadPose
 from .errors import InputError
 
 MAX_DURATION_S = 600.0
@@ -22,8 +23,27 @@ RETURN_TRANSITION_S = 0.6
 
 
 @dataclass(frozen=True)
+class KeyPart:
+    """One simultaneous part of a key: the main text (index 0) or a layer, as the key generator and the layer
+    combination need it. `head` overrides the action's head pose (the second swing of a head shake)."""
+
+    index: int
+    text: str
+    kind: str
+    intensity: float | None
+    side: str | None
+    action: Action | None = None
+    role: str = "main"
+    head: HeadPose | None = None
+    repeat: int = 1
+
+
+@dataclass(frozen=True)
 class TimedSegment:
-    """One segment of the plan; times in seconds from the start of the animation."""
+    """One segment of the plan; times in seconds from the start of the animation.
+
+    A repeated action ("blink twice") is laid out as peaks and "release" segments; all of them share `group` (the
+    parsed segment they come from), and `parts` lists what is shown at this key."""
 
     text: str
     kind: str
@@ -35,6 +55,8 @@ class TimedSegment:
     speed: str | None
     manner: tuple[str, ...]
     is_start: bool
+    parts: tuple[KeyPart, ...] = ()
+    group: int = 0
 
     @property
     def apex_s(self) -> float:
@@ -63,6 +85,7 @@ def plan_segments(segments: Sequence, fps: int, duration_s: float | None = None)
         hold = _seconds(seg, "hold", fps)
         speed = getattr(seg, "speed", None)
         is_start = bool(getattr(seg, "is_start", False)) and index == 0
+        given = (transition, hold)
         if transition is None:
             transition = 0.0 if is_start else (RETURN_TRANSITION_S if seg.kind == "return" and speed is None
                                                else TRANSITION_S.get(speed, TRANSITION_S[None]))
@@ -72,10 +95,13 @@ def plan_segments(segments: Sequence, fps: int, duration_s: float | None = None)
             if not math.isfinite(value) or value < 0 or value > MAX_DURATION_S:
                 raise InputError(f"The {what} time of '{seg.text}' must be between 0 and {MAX_DURATION_S:g} seconds, "
                                  f"not {value:g}.")
-        plan.append(TimedSegment(text=seg.text, kind=seg.kind, start_s=clock, transition_s=transition, hold_s=hold,
-                                 intensity=seg.intensity, side=seg.side, speed=speed,
-                                 manner=tuple(getattr(seg, "manner", ())), is_start=is_start))
-        clock += transition + hold
+        base = TimedSegment(text=seg.text, kind=seg.kind, start_s=clock, transition_s=transition, hold_s=hold,
+                            intensity=seg.intensity, side=seg.side, speed=speed,
+                            manner=tuple(getattr(seg, "manner", ())), is_start=is_start, parts=key_parts(seg),
+                            group=index)
+        for beat in _beats(base, given):
+            plan.append(replace(beat, start_s=clock))
+            clock += beat.transition_s + beat.hold_s
     total = clock
     if duration_s is not None:
         check_duration(duration_s)
@@ -88,6 +114,72 @@ def plan_segments(segments: Sequence, fps: int, duration_s: float | None = None)
     if round(total * fps) < 1:
         raise InputError("The instruction's timings add up to less than one frame; give it some time.")
     return plan
+
+
+# One repeated peak of an action with no timing of its own ("smile twice"): onset, hold, release, gap (s).
+REPEAT_TIMING = (0.3, 0.25, 0.3)
+REPEAT_GAP_S = 0.15
+PULSE_GAP_S = 0.2  # between blinks/nods: voluntary repeated blinks come about 2-3 per second
+SPEED_FACTOR = {None: 1.0, "slow": 1.6, "fast": 0.7, "sudden": 0.6}
+
+
+def key_parts(seg) -> tuple[KeyPart, ...]:
+    """The parts of a parsed segment (main text first, then its layers) as the plan carries them."""
+    main = KeyPart(0, seg.text, seg.kind, seg.intensity, seg.side, getattr(seg, "action", None),
+                   repeat=max(1, int(getattr(seg, "repeat", 1) or 1)))
+    layers = tuple(KeyPart(i, layer.text, layer.kind, layer.intensity, layer.side, layer.action, layer.role,
+                           repeat=max(1, int(layer.repeat or 1)))
+                   for i, layer in enumerate(getattr(seg, "layers", ()), start=1))
+    return (main, *layers)
+
+
+def _pulses(action) -> bool:
+    return action is not None and action.pulse
+
+
+def _beats(base: TimedSegment, given: tuple[float | None, float | None]) -> list[TimedSegment]:
+    """A segment as it plays: itself, or for a repeated part, peaks and releases with natural spacing."""
+    repeats = _repeats_of(base)
+    if not repeats:
+        return [base]
+    index, count = next(iter(repeats.items()))
+    part = base.parts[index]
+    action = part.action
+    onset, hold, release = action.timing if action is not None and action.pulse else REPEAT_TIMING
+    factor = SPEED_FACTOR.get(base.speed, 1.0)
+    onset, hold, release = onset * factor, hold * factor, release * factor
+    gap = (PULSE_GAP_S if action is not None and action.pulse else REPEAT_GAP_S) * factor
+    if given[0] is not None:
+        onset = given[0]
+    if given[1] is not None:
+        hold = given[1]
+    rest = tuple(p for i, p in enumerate(base.parts) if i not in repeats)
+    beats: list[TimedSegment] = []
+    if rest and any(p.kind == "expression" for p in rest):  # the held parts arrive first ("smile while blinking")
+        beats.append(replace(base, kind="release", parts=rest, hold_s=min(base.hold_s, 0.3)))
+    poses = (None, *(action.poses if action is not None else ()))
+    for _ in range(count):
+        for k, pose in enumerate(poses):
+            shown = tuple(p if p.index != index or pose is None else replace(p, head=pose) for p in base.parts
+                          if p.index == index or p.index not in repeats)
+            beats.append(replace(base, parts=shown, transition_s=onset * (2 if k else 1), hold_s=hold,
+                                 is_start=False))
+        beats.append(replace(base, kind="release", parts=rest, transition_s=release, hold_s=gap, is_start=False))
+    if rest and any(p.kind == "expression" for p in rest):
+        beats[-1] = replace(beats[-1], hold_s=base.hold_s)
+    if base.is_start:
+        beats.insert(0, replace(base, parts=rest, transition_s=0.0))
+    return beats
+
+
+def _repeats_of(base: TimedSegment) -> dict[int, int]:
+    """{part index: peaks} for the first part that repeats or pulses (blink, nod); the others are held."""
+    if base.kind != "expression":
+        return {}
+    for p in base.parts:
+        if p.repeat > 1 or _pulses(p.action):
+            return {p.index: p.repeat}
+    return {}
 
 
 def check_duration(duration_s: float) -> None:

@@ -132,7 +132,7 @@ def test_isotonic_matches_scikit_learn():
 def test_pose_from_the_landmarker_transform():
     """A camera-space transform built from render.rotation_matrix gives back its angles."""
     from model_runtime.photo.blendshapes import pose_to_euler
-    from model_runtime.render import rotation_matrix
+    from model_runtime.heads.render import rotation_matrix
 
     basis = np.array([[1.0, 0.0, 0.0], [0.0, 0.0, 1.0], [0.0, -1.0, 0.0]])  # Blender head -> camera axes
     for angles in ((0.0, 0.0, 0.0), (20.0, -10.0, 5.0), (-35.0, 15.0, -12.0)):

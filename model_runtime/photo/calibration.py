@@ -76,7 +76,7 @@ def calibration_faces(count: int, seed: int = SEED) -> tuple[np.ndarray, np.ndar
 
 def read_renders(weights: np.ndarray, rotations: np.ndarray, sizes: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """The landmarker's (N,52) scores and (N,3) rotations on renders of the default head (NaN rows: no face found)."""
-    from ..render import render_expressions
+    from ..heads.render import render_expressions
     from .blendshapes import get_landmarker
 
     landmarker = get_landmarker()

@@ -1,0 +1,254 @@
+"""Reading one segment's clauses: the layers shown together, everyday and literary vocabulary, direct actions,
+repeats and contradictions.
+
+The parser (instructions.py) finds the structure; this module decides what each simultaneous part *is*:
+
+- vocabulary: idioms and rare words the text encoder misreads are rewritten to plain phrases of the knowledge base
+  ("gobsmacked" -> "astonished", "her face falls" -> "crestfallen", "deadpan" -> the neutral face). Sources: WordNet
+  3.0 synsets (Princeton; e.g. dumbfounded/flabbergasted/thunderstruck/dumbstruck "as if struck dumb with
+  astonishment", deadpan/poker-faced "deliberately impassive", glower "look angry or sullen", crestfallen/
+  chapfallen, downcast/dejected/glum) and the Cambridge Dictionary's idioms ("someone's face falls", "look daggers
+  at", "pull a long face", "over the moon", "on cloud nine", "tickled pink").
+- a shared object: "raise and lower the eyebrows" -> "raise the eyebrows" + "lower the eyebrows"; "close it" after
+  "open the mouth" -> "close the mouth".
+- adjective + noun: "a sad smile" -> "smile" with a "sad" modifier layer that yields to the smile where they clash;
+  phrases the knowledge base knows as a whole ("shy smile", "toothy grin") are kept whole.
+- direct actions (model_runtime.actions) for every part whose whole text names one.
+- contradictions asked for at the same time ("smile and frown at the same time", "look left and right at the same
+  time"): the first-named part wins where they clash and a note names the other.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, replace
+from functools import lru_cache
+
+from .actions import Action, read_action
+
+_VOCABULARY: tuple[tuple[str, str], ...] = (
+    # (pattern over a part's whole text, plain phrase; "neutral" means the resting face)
+    (r"(?:look\s+|be\s+|feel\s+|get\s+)?(?:utterly\s+)?(?:gobsmacked|flabbergasted|dumbfounded|dumfounded|thunderstruck"
+     r"|dumbstruck|dumbstricken|stupefied|agog|stunned|floored|speechless)", "astonished"),
+    (r"(?:(?:her|his|their|the|my|your)\s+)?face\s+(?:falls|fell|drops|dropped|falling)", "crestfallen"),
+    (r"(?:look\s+|be\s+|feel\s+)?(?:crestfallen|chapfallen|downcast|dejected|glum|morose|despondent|forlorn"
+     r"|woebegone|downhearted|disconsolate|doleful|lugubrious|mournful)", "sad"),
+    (r"(?:pull|pulls|make|makes|wear|wears|have|has)?\s*(?:a\s+)?long\s+face|down\s+in\s+the\s+mouth", "sad"),
+    (r"(?:keep\s+|keeps\s+|wear\s+|with\s+|make\s+)?(?:a\s+)?(?:deadpan|poker(?:-|\s+)faced?|stony-faced|stone-faced"
+     r"|straight\s+face|impassive|expressionless|blank\s+face|blank\s+stare|wooden\s+face)(?:\s+(?:face|look|expression))?",
+     "neutral"),
+    (r"(?:look\s+)?(?:deadpan|stony-faced|stone-faced|impassive|expressionless|poker-faced)", "neutral"),
+    (r"(?:glower|glowers|glowering|glowered|look\s+daggers(?:\s+at\s+\S+)?|stare\s+daggers|seethe|seethes|seething"
+     r"|seethe\s+with\s+(?:rage|anger|fury)|fume|fumes|fuming|bristle|bristles|bristling|lour|lours|louring|lower\s+darkly)"
+     r"(?:\s+with\s+(?:rage|anger|fury))?", "furious"),
+    (r"(?:look\s+|be\s+|feel\s+)?(?:over\s+the\s+moon|on\s+cloud\s+nine|tickled\s+pink|in\s+seventh\s+heaven"
+     r"|walking\s+on\s+air|jubilant|ecstatic|overjoyed|elated)", "delighted"),
+    (r"(?:look\s+)?(?:aghast|horror-struck|horror-stricken|horrorstruck|petrified|panic-stricken)", "fearfully surprised"),
+    (r"(?:give\s+|with\s+)?(?:an?\s+)?(?:sheepish|bashful|abashed)\s+(?:grin|smile)", "shy smile"),
+    (r"(?:let\s+(?:the\s+)?air\s+out|breathe\s+out|exhale|let\s+it\s+out|let\s+go)", "neutral"),
+)
+_VOCABULARY_RES = tuple((re.compile(rf"^(?:{p})$"), phrase) for p, phrase in _VOCABULARY)
+
+# Adjectives that colour an expression noun as their own layer ("a sad smile": sad brows, a smiling mouth).
+_MODIFIER_ADJECTIVES = {
+    "sad": "sad", "sorrowful": "sad", "melancholy": "sad", "wistful": "sad", "rueful": "sad", "bittersweet": "sad",
+    "teary": "tearful", "tearful": "tearful", "weepy": "tearful", "watery": "tearful",
+    "angry": "angry", "furious": "angry", "bitter": "angry", "cruel": "angry", "menacing": "angry",
+    "nervous": "nervous", "anxious": "nervous", "worried": "nervous", "uneasy": "nervous", "fearful": "afraid",
+    "scared": "afraid", "frightened": "afraid", "surprised": "surprised", "astonished": "surprised",
+    "shocked": "surprised", "disgusted": "disgusted", "tired": "tired", "sleepy": "sleepy", "weary": "tired",
+    "pained": "pained expression", "guilty": "guilty", "embarrassed": "embarrassed",
+    "tight-lipped": "press lips", "thin-lipped": "press lips", "wide-eyed": "widen eyes",
+    "open-mouthed": "open mouth", "narrow-eyed": "squint", "squinting": "squint", "pursed-lipped": "purse lips",
+}
+_EXPRESSION_NOUNS = ("smile", "grin", "smirk", "frown", "scowl", "stare", "look", "pout", "grimace", "glare",
+                     "face", "expression", "laugh", "gaze", "sneer", "simper")
+_ADJ_NOUN_RE = re.compile(
+    r"^(?P<adj>" + "|".join(sorted(map(re.escape, _MODIFIER_ADJECTIVES), key=len, reverse=True)) + r")"
+    r"(?:\s*,?\s*(?:and\s+)?(?P<adj2>" + "|".join(sorted(map(re.escape, _MODIFIER_ADJECTIVES), key=len, reverse=True))
+    + r"))?\s+(?P<noun>(?:" + "|".join(_EXPRESSION_NOUNS) + r")s?)$")
+
+# Expression words whose mouth corners pull opposite ways: asked for at the same time they contradict.
+_UP_WORDS = re.compile(r"(?<![\w-])(?:smil\w*|grin\w*|beam\w*|laugh\w*|happy|joy\w*|cheerful|delighted)(?![\w-])")
+_DOWN_WORDS = re.compile(r"(?<![\w-])(?:frown\w*|scowl\w*|pout\w*|sad\w*|sulk\w*|grimac\w*|unhappy|gloomy)(?![\w-])")
+
+_BARE_VERBS = frozenset(("raise", "lower", "open", "close", "shut", "widen", "narrow", "purse", "tilt", "lift",
+                         "drop", "press", "furrow", "wrinkle", "roll", "shake", "bow", "turn"))
+_PARTS_RE = re.compile(r"(?<![\w-])(?P<part>mouth|jaw|lips?|eyes?|eyelids?|(?:eye)?brows?|cheeks?|nose|tongue|head)"
+                       r"(?![\w-])")
+_PRONOUN_RE = re.compile(r"^(?P<verb>\S+(?:\s+(?:up|down|out|in))?)\s+(?P<pro>it|them|that|this)(?P<rest>\s+.*)?$")
+
+
+@dataclass(frozen=True)
+class Layer:
+    """A part of a segment shown at the same time as its main text: "looking up" in "smile while looking up", or
+    "sad" in "a sad smile" (role "modifier": it colours the head noun and yields to it where they clash)."""
+
+    text: str
+    source: str
+    kind: str
+    intensity: float | None
+    side: str | None
+    action: Action | None
+    repeat: int = 1
+    keep: bool = False
+    role: str = "with"
+
+
+KEEP_REPEATS = 4  # "keep blinking", "again and again": enough peaks to read as ongoing
+
+
+@dataclass
+class Part:
+    """One simultaneous part while it is being read."""
+
+    text: str
+    source: str
+    kind: str
+    intensity: float | None
+    side: str | None
+    repeat: int | None
+    keep: bool
+    role: str = "main"
+    action: Action | None = None
+
+
+@lru_cache(maxsize=1)
+def _whole_phrases() -> frozenset[str]:
+    from .knowledge import all_concepts
+
+    return frozenset(p for c in all_concepts() for p in (c.label, *c.phrases))
+
+
+@lru_cache(maxsize=4096)
+def vocabulary(text: str) -> tuple[str, str] | None:
+    """(plain phrase, kind) for an idiom or rare word the whole text is, else None."""
+    for pattern, phrase in _VOCABULARY_RES:
+        if pattern.match(text):
+            return (phrase, "return") if phrase == "neutral" else (phrase, "expression")
+    return None
+
+
+def build_layers(source_text: str, piece, previous, unplaced: list[str], notes: list[str]):
+    """(main Part, [Layer...]) for an assembled parser piece; see the module docstring for the rules."""
+    pieces = [piece, *piece.layers]
+    parts = [Part(text=p.text, source=source_text[p.start:p.own_end or p.end].strip(), kind=p.kind, intensity=p.intensity, side=p.side,
+                  repeat=p.repeat, keep=p.keep, role="main" if i == 0 else "with") for i, p in enumerate(pieces)]
+    explicit = any(p.explicit for p in pieces) or any(p.join == "with" for p in pieces[1:])
+    bare_first = parts[0].text in _BARE_VERBS
+    _share_objects(parts)
+    _resolve_pronouns(parts, previous)
+    for part in parts:
+        found = vocabulary(part.text)
+        if found is not None:
+            part.text, part.kind = found
+        if part.kind == "expression":
+            part.action = read_action(part.text, part.side)
+    _split_adjectives(parts)
+    if bare_first:
+        _open_and_close(parts, explicit)
+    parts = _drop_contradictions(parts, notes)
+    main = parts[0]
+    if parts[0].keep:  # "keep smiling and blinking": keep reaches every part joined to the first
+        for part in parts[1:]:
+            part.keep = part.keep or part.role == "with"
+    for part in parts:
+        pulse = part.action is not None and part.action.pulse
+        part.repeat = part.repeat or (KEEP_REPEATS if part.keep and pulse else 1)
+    layers = [Layer(text=p.text, source=p.source, kind=p.kind, intensity=p.intensity, side=p.side, action=p.action,
+                    repeat=p.repeat, keep=p.keep, role=p.role) for p in parts[1:]]
+    return main, layers
+
+
+def _share_objects(parts: list[Part]) -> None:
+    """"raise and lower the eyebrows": a bare verb borrows the face part of the next part."""
+    for i, part in enumerate(parts[:-1]):
+        if part.text in _BARE_VERBS:
+            words = parts[i + 1].text.split(maxsplit=1)
+            if len(words) == 2 and _PARTS_RE.search(words[1]):
+                part.text = f"{part.text} {words[1]}"
+
+
+def _resolve_pronouns(parts: list[Part], previous) -> None:
+    """"open the mouth, then close it": the pronoun is the face part named just before."""
+    if previous is None:
+        return
+    before = " ".join([previous.text, *(p.text for p in previous.layers)])
+    found = _PARTS_RE.findall(before)
+    if not found:
+        return
+    for part in parts:
+        m = _PRONOUN_RE.match(part.text)
+        if m is not None:
+            part.text = f"{m.group('verb')} the {found[-1]}{m.group('rest') or ''}"
+        elif part.text in _BARE_VERBS:  # "close it": the parser has already dropped the trailing "it"
+            part.text = f"{part.text} the {found[-1]}"
+
+
+def _split_adjectives(parts: list[Part]) -> None:
+    """"a tight-lipped smile", "a sad smile": the adjective becomes a modifier layer of the noun."""
+    main = parts[0]
+    if main.action is not None or main.kind != "expression" or main.text in _whole_phrases():
+        return
+    m = _ADJ_NOUN_RE.match(main.text)
+    if m is None:
+        return
+    noun = m.group("noun")
+    adjectives = [a for a in (m.group("adj"), m.group("adj2")) if a]
+    generic = noun in ("look", "face", "expression", "stare", "gaze", "looks", "faces", "expressions")
+    if generic and not all(read_action(_MODIFIER_ADJECTIVES[a]) for a in adjectives):
+        return  # "a sad and tired look" is one meaning for the encoder
+    for adj in adjectives:
+        text = _MODIFIER_ADJECTIVES[adj]
+        parts.append(Part(text=text, source=adj, kind="expression", intensity=main.intensity, side=None,
+                          repeat=None, keep=False, role="modifier", action=read_action(text)))
+    if generic:
+        # "an open-mouthed stare", "a sad face": the adjective is the whole expression
+        first = parts.pop(1)
+        main.text, main.action, main.source = first.text, first.action, main.source
+        return
+    main.text = noun
+
+
+def _open_and_close(parts: list[Part], explicit: bool) -> None:
+    """"open and close the mouth (three times)" is one repeated opening, unless asked "at the same time"."""
+    if explicit or len(parts) != 2 or parts[0].action is None or parts[1].action is None:
+        return
+    a, b = parts[0].action, parts[1].action
+    if b.name in a.opposes and not parts[0].repeat:
+        parts[0].repeat = parts[1].repeat or 1
+        parts[0].keep = parts[0].keep or parts[1].keep
+        parts[0].source = f"{parts[0].source} {parts[1].source}"
+        parts[0].action = _pulsed(a)
+        del parts[1]
+
+
+def _pulsed(action: Action) -> Action:
+    return replace(action, pulse=True)
+
+
+def _drop_contradictions(parts: list[Part], notes: list[str]) -> list[Part]:
+    """Parts that contradict an earlier one are left out where they clash, with a note naming them."""
+    kept: list[Part] = []
+    for part in parts:
+        clash = next((k for k in kept if _contradicts(k, part)), None)
+        if clash is None or part.role == "modifier":
+            kept.append(part)
+            continue
+        if part.action is not None and clash.action is not None:
+            notes.append(f"'{part.source}' contradicts '{clash.source}' at the same time, so it was left out.")
+            continue
+        notes.append(f"'{part.source}' and '{clash.source}' pull the mouth corners opposite ways at the same time; "
+                     f"the mouth follows '{clash.source}'.")
+        part.role = "yield"
+        kept.append(part)
+    return kept
+
+
+def _contradicts(a: Part, b: Part) -> bool:
+    if a.action is not None and b.action is not None:
+        return b.action.name in a.action.opposes or a.action.name in b.action.opposes
+    if a.action is None and b.action is None and a.kind == b.kind == "expression":
+        return bool((_UP_WORDS.search(a.text) and _DOWN_WORDS.search(b.text))
+                    or (_DOWN_WORDS.search(a.text) and _UP_WORDS.search(b.text)))
+    return False

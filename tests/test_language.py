@@ -1,0 +1,232 @@
+"""Issue 13, the instruction language: simultaneous layers, repeats, more ways to say "then", direct actions, gaze and
+head motion, contradictions. Parser-level tests run without a model; the end-to-end ones use both generators."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from model_runtime.actions import read_action
+from model_runtime.expression_space import CHANNEL_INDEX, NUM_CHANNELS
+from model_runtime.instructions import MAX_LAYERS, MAX_REPEATS, parse_instruction
+from model_runtime.layers import combine, head_rotation
+from model_runtime.timeline import KeyPart, frame_spans, plan_segments
+
+
+def _layers(seg):
+    return [(layer.text, layer.role) for layer in seg.layers]
+
+
+# ---- simultaneity -------------------------------------------------------------------------------------------------
+@pytest.mark.parametrize("text, main, layers", [
+    ("smile while raising your eyebrows", "smile", [("raising your eyebrows", "with")]),
+    ("smile whilst looking up", "smile", [("looking up", "with")]),
+    ("frown as you look down", "frown", [("look down", "with")]),
+    ("smile with your eyes closed", "smile", [("your eyes closed", "with")]),
+    ("look left and smile at the same time", "look left", [("smile", "with")]),
+    ("raise the eyebrows and open the mouth", "raise the eyebrows", [("open the mouth", "with")]),
+    ("a sad smile", "smile", [("sad", "modifier")]),
+    ("a tight-lipped smile", "smile", [("press lips", "modifier")]),
+    ("a teary grin", "grin", [("tearful", "modifier")]),
+])
+def test_simultaneous_parts_become_layers_of_one_segment(text, main, layers):
+    (seg,) = parse_instruction(text).segments
+    assert seg.text == main and _layers(seg) == layers
+    assert seg.source and seg.source in text
+
+
+@pytest.mark.parametrize("text, count", [
+    ("wink with the left eye", 1),          # "with" + a side is not a layer
+    ("smile with intensity 40%", 1),        # nor is "with" + an intensity
+    ("a sad and tired look", 1),            # one meaning for the encoder, not split
+    ("smile and then frown", 2),
+    ("smile and relax", 2),                 # a return is a step, not a layer
+    ("smile and turn into a frown", 2),     # so is a change
+])
+def test_what_stays_whole_and_what_stays_a_sequence(text, count):
+    parsed = parse_instruction(text)
+    assert len(parsed.segments) == count and all(not s.layers for s in parsed.segments), parsed
+
+
+def test_layers_are_limited_and_the_rest_reported():
+    parsed = parse_instruction(" and ".join(["smile", "look up", "squint", "puff the cheeks", "raise the brows",
+                                             "stick out the tongue", "wrinkle the nose"]))
+    (seg,) = parsed.segments
+    assert len(seg.layers) == MAX_LAYERS and "wrinkle the nose" in parsed.unplaced
+
+
+# ---- more ways to say "then" ----------------------------------------------------------------------------------------
+@pytest.mark.parametrize("text, texts", [
+    ("a smile melting into a frown", ["smile", "frown"]),
+    ("a smile giving way to a frown", ["smile", "frown"]),
+    ("a smile that fades into a frown", ["smile", "frown"]),
+    ("a frown fading into a grin", ["frown", "grin"]),
+    ("the smile becomes a frown", ["smile", "frown"]),
+    ("first smile, next frown, finally laugh", ["smile", "frown", "laugh"]),
+    ("before smiling, look down", ["look down", "smiling"]),
+    ("after raising the eyebrows, smile", ["raising the eyebrows", "smile"]),
+    ("slowly break into a shy smile", ["shy smile"]),  # nothing before the verb: not a cut
+])
+def test_sequence_words(text, texts):
+    assert [s.text for s in parse_instruction(text).segments] == texts
+
+
+def test_a_lone_adverb_before_melts_into_goes_with_the_next_face():
+    first, second = parse_instruction("frown, which slowly melts into a smile").segments
+    assert (first.text, first.speed) == ("frown", None) and (second.text, second.speed) == ("smile", "slow")
+
+
+@pytest.mark.parametrize("text, word", [("smile while", "while"), ("smile, then", "then"), ("frown and", None)])
+def test_dangling_connectives_are_reported(text, word):
+    parsed = parse_instruction(text)
+    assert len(parsed.segments) == 1
+    if word:
+        assert word in parsed.unplaced
+
+
+# ---- repetition ---------------------------------------------------------------------------------------------------
+@pytest.mark.parametrize("text, repeat", [
+    ("blink twice", 2), ("nod three times", 3), ("blink 4 times", 4), ("smile once", 1), ("frown a few times", 3),
+    ("blink again and again", 4), ("blink over and over", 4), ("wink 3x", 3),
+])
+def test_counts_are_read(text, repeat):
+    (seg,) = parse_instruction(text).segments
+    assert seg.repeat == repeat and not parse_instruction(text).unplaced
+
+
+@pytest.mark.parametrize("text, fragment, repeat", [
+    ("blink 10,000 times", "10,000 times", MAX_REPEATS),
+    ("blink a million times", "a million times", MAX_REPEATS),
+    ("blink 0 times", "0 times", 1),
+    ("nod -3 times", "-3 times", 1),
+    ("blink 1.5 times", "1.5 times", 1),
+    ("smile twice three times", "three times", 2),
+])
+def test_impossible_counts_are_capped_or_shown_once_and_reported(text, fragment, repeat):
+    parsed = parse_instruction(text)
+    assert fragment in parsed.unplaced and parsed.segments[0].repeat == repeat
+
+
+def test_keep_repeats_a_pulse_but_holds_a_smile():
+    assert parse_instruction("keep blinking").segments[0].repeat == 4
+    assert parse_instruction("keep smiling").segments[0].repeat == 1
+
+
+def test_alternation_gives_alternating_segments():
+    texts = [s.text for s in parse_instruction("alternate between smiling and frowning three times").segments]
+    assert texts == ["smiling", "frowning"] * 3
+    parsed = parse_instruction("alternate between smiling")
+    assert [s.text for s in parsed.segments] == ["smiling"] and "alternate between" in parsed.unplaced
+
+
+def test_repeats_become_peaks_with_natural_spacing():
+    plan = plan_segments(parse_instruction("blink three times").segments, fps=30)
+    peaks = [s for s in plan if s.kind == "expression"]
+    assert len(peaks) == 3 and len([s for s in plan if s.kind == "release"]) == 3
+    gaps = np.diff([s.apex_s for s in peaks])
+    assert np.all(gaps >= 0.3) and np.all(gaps <= 1.0)  # voluntary repeated blinks: 2-3 per second
+    assert all(0.05 <= s.transition_s <= 0.15 for s in peaks)  # a blink closes in about 0.1 s
+
+
+def test_a_repeated_layer_repeats_over_the_held_main_part():
+    plan = plan_segments(parse_instruction("smile while blinking twice").segments, fps=30)
+    assert [s.kind for s in plan].count("expression") == 2
+    assert all(any(p.text == "smile" for p in s.parts) for s in plan)  # the smile is held throughout
+    assert [any(p.text == "blinking" for p in s.parts) for s in plan] == [False, True, False, True, False]
+
+
+# ---- direct actions -------------------------------------------------------------------------------------------------
+@pytest.mark.parametrize("text, channels", [
+    ("open the mouth", {"jawOpen"}), ("move the jaw to the left", {"jawLeft"}), ("jut the jaw forward", {"jawForward"}),
+    ("purse the lips", {"mouthPucker"}), ("funnel the lips", {"mouthFunnel", "jawOpen"}),
+    ("press the lips together", {"mouthPressLeft", "mouthPressRight"}),
+    ("roll the lips in", {"mouthRollLower", "mouthRollUpper"}), ("puff the cheeks", {"cheekPuff", "mouthClose"}),
+    ("raise the inner brows", {"browInnerUp"}), ("raise the outer brows", {"browOuterUpLeft", "browOuterUpRight"}),
+    ("lower the right eyebrow", {"browDownRight"}), ("widen the eyes", {"eyeWideLeft", "eyeWideRight"}),
+    ("look up", {"eyeLookUpLeft", "eyeLookUpRight"}), ("glance to the left", {"eyeLookOutLeft", "eyeLookInRight"}),
+    ("stick out the tongue", {"tongueOut", "jawOpen"}), ("sneer on the right side", {"noseSneerRight", "mouthUpperUpRight"}),
+    ("show a dimple on the left cheek", {"mouthDimpleLeft"}), ("close the left eye", {"eyeBlinkLeft"}),
+])
+def test_plain_words_name_their_channels(text, channels):
+    action = read_action(text)
+    assert action is not None and set(action.channels) == channels
+
+
+@pytest.mark.parametrize("text", ["look surprised", "smile", "look happy", "a sad and tired look", "look relaxed"])
+def test_expressions_are_left_to_the_encoder(text):
+    assert read_action(text) is None
+
+
+# ---- combination ----------------------------------------------------------------------------------------------------
+def _w(**channels):
+    w = np.zeros(NUM_CHANNELS, np.float32)
+    for name, value in channels.items():
+        w[CHANNEL_INDEX[name]] = value
+    return w
+
+
+def _part(index, role="with", action=None):
+    return KeyPart(index, "x", "expression", None, None, action, role)
+
+
+def test_parts_unite_by_the_largest_weight_not_the_sum():
+    out = combine([(_part(0, "main"), _w(jawOpen=0.5, browInnerUp=0.4)), (_part(1), _w(jawOpen=0.6, eyeWideLeft=0.3))])
+    assert out[CHANNEL_INDEX["jawOpen"]] == pytest.approx(0.6)
+    assert out[CHANNEL_INDEX["browInnerUp"]] == pytest.approx(0.4) and out[CHANNEL_INDEX["eyeWideLeft"]] == pytest.approx(0.3)
+
+
+def test_antagonists_follow_the_higher_priority_part():
+    smile = _w(mouthSmileLeft=0.6, mouthSmileRight=0.6)
+    frown = _w(mouthFrownLeft=0.7, mouthFrownRight=0.7, browDownLeft=0.8)
+    out = combine([(_part(0, "main"), smile), (_part(1), frown)])
+    assert out[CHANNEL_INDEX["mouthFrownLeft"]] == 0 and out[CHANNEL_INDEX["mouthSmileLeft"]] == pytest.approx(0.6)
+    assert out[CHANNEL_INDEX["browDownLeft"]] == pytest.approx(0.8)  # the rest of the frown stays
+    out = combine([(_part(0, "main"), frown), (_part(1), smile)])
+    assert out[CHANNEL_INDEX["mouthSmileLeft"]] == 0 and out[CHANNEL_INDEX["mouthFrownLeft"]] == pytest.approx(0.7)
+
+
+def test_a_modifier_only_fills_regions_the_noun_leaves_free():
+    smile = _w(mouthSmileLeft=0.6, mouthSmileRight=0.6, cheekSquintLeft=0.4)
+    sad = _w(browInnerUp=0.8, mouthFrownLeft=0.6, mouthPressLeft=0.3, eyeSquintLeft=0.2)
+    out = combine([(_part(0, "main"), smile), (_part(1, "modifier"), sad)])
+    assert out[CHANNEL_INDEX["browInnerUp"]] == pytest.approx(0.8)
+    assert out[CHANNEL_INDEX["mouthPressLeft"]] == 0 and out[CHANNEL_INDEX["eyeSquintLeft"]] == 0
+
+
+def test_an_action_holds_its_zero_channels_shut():
+    close_eyes = read_action("close the eyes")
+    out = combine([(_part(0, "main"), _w(eyeWideLeft=0.5, browInnerUp=0.5)),
+                   (_part(1, action=close_eyes), _w(eyeBlinkLeft=1.0, eyeBlinkRight=1.0))])
+    assert out[CHANNEL_INDEX["eyeWideLeft"]] == 0 and out[CHANNEL_INDEX["eyeBlinkLeft"]] == 1.0
+
+
+@pytest.mark.parametrize("text, kept, fragment", [
+    ("smile and frown at the same time", "smile", "frown"),
+    ("look up and look down at the same time", "look up", "look down"),
+    ("close the eyes while widening the eyes", "close the eyes", "widening the eyes"),
+])
+def test_contradictions_keep_the_first_and_name_the_other(text, kept, fragment):
+    parsed = parse_instruction(text)
+    assert parsed.segments[0].text == kept and any(fragment in note for note in parsed.notes)
+
+
+# ---- head -----------------------------------------------------------------------------------------------------------
+def _head(text, fps=30):
+    plan = plan_segments(parse_instruction(text).segments, fps=fps)
+    return head_rotation(plan, frame_spans(plan, fps))
+
+
+def test_nods_pitch_the_chin_down_once_per_nod():
+    track = _head("nod twice")
+    pitch = -track[:, 1]
+    rises = np.flatnonzero((pitch[1:] >= 0.15) & (pitch[:-1] < 0.15))
+    assert len(rises) == 2 and track[-1].tolist() == [0, 0, 0] and np.abs(track[:, [0, 2]]).max() == 0
+
+
+def test_head_turns_and_tilts_follow_the_characters_sides():
+    assert _head("turn the head to the left")[:, 0].max() > 0.3
+    assert _head("turn the head to the right")[:, 0].min() < -0.3
+    assert _head("tilt the head to the right")[:, 2].min() < -0.2
+    shake = _head("shake the head")[:, 0]
+    assert shake.max() > 0.2 and shake.min() < -0.2
+    assert _head("smile") is None and _head("look up") is None  # the eyes move, not the head

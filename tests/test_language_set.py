@@ -1,0 +1,147 @@
+"""The held-out language set (issue 13) through both generators, the checker that scores it, and end-to-end checks
+that both generators honour layers, repeats, direct actions and head motion."""
+
+from __future__ import annotations
+
+import json
+import re
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from model_runtime import Runtime
+from model_runtime.animation import Animation
+from model_runtime.evaluation.language import check, count_peaks, load_cases, score
+from model_runtime.expression_space import CHANNEL_INDEX, NUM_CHANNELS
+
+DATA = Path(__file__).parent / "data"
+HELDOUT = DATA / "language_heldout.jsonl"
+DEV = DATA / "language_dev.jsonl"
+CATEGORIES = {"simultaneity", "repetition", "sequence", "direct", "gaze_head", "bad_input", "vocabulary"}
+
+
+@pytest.fixture(scope="module", params=["baseline", "i2fet"])
+def rt(request, cache_root):
+    return Runtime.load(model=request.param, device="cpu")
+
+
+def test_the_sets_are_large_separate_and_cover_every_category():
+    heldout, dev = load_cases(HELDOUT), load_cases(DEV)
+    assert len(heldout) >= 150 and {c["cat"] for c in heldout} == CATEGORIES
+    assert not {c["text"] for c in heldout} & {c["text"] for c in dev}
+    expectations = {"segments", "segments_max", "phases", "peaks", "head_peaks", "head_reach", "head_still", "warn",
+                    "warn_has", "not_both", "refuse"}
+    assert all(set(c) - {"id", "cat", "text"} and set(c) - {"id", "cat", "text"} <= expectations for c in heldout)
+
+
+def test_heldout_language_set_meets_the_goals(rt):
+    result = score(rt, load_cases(HELDOUT))
+    assert result["overall"] >= 0.95, result
+    assert all(rate >= 0.90 for rate in result["categories"].values()), result
+
+
+# ---- the checker itself -------------------------------------------------------------------------------------------
+def _animation(rows, head=None, warnings=(), kinds=None):
+    frames = np.zeros((len(rows), NUM_CHANNELS), np.float32)
+    for t, row in enumerate(rows):
+        for name, value in row.items():
+            frames[t, CHANNEL_INDEX[name]] = value
+    kinds = kinds or ["expression"] * len(rows)
+    segments = [{"text": "x", "start_frame": t, "end_frame": t, "apex_frame": t, "label": "x", "intensity": 1.0,
+                 "confidence": 1.0, "kind": k} for t, k in enumerate(kinds)]
+    return Animation(frames=frames, fps=30, segments=segments, warnings=list(warnings),
+                     head_rotation=None if head is None else np.asarray(head, np.float32))
+
+
+def test_checker_phases_must_come_in_order_and_sides_average():
+    smile = {"mouthSmileLeft": 0.5, "mouthSmileRight": 0.5}
+    frown = {"browDownLeft": 0.6, "browDownRight": 0.6}
+    case = {"phases": [{"hi": ["mouthSmile"]}, {"hi": ["browDown"], "lo": ["mouthSmile"]}], "segments": 2}
+    assert check(case, _animation([smile, frown])) == []
+    assert check(case, _animation([frown, smile]))  # wrong order
+    one_sided = {"mouthSmileLeft": 0.3}
+    assert check({"phases": [{"hi": ["mouthSmile"]}]}, _animation([one_sided]))  # mean of both sides is 0.15
+    assert check({"segments": 1}, _animation([smile, {}], kinds=["expression", "release"])) == []
+
+
+def test_checker_counts_separate_peaks():
+    curve = np.array([0, 1, 0, 1, 0.9, 1, 0, 0.5, 0])
+    assert count_peaks(curve) == 2  # 0.9 is no dip, 0.5 is below 60% of the top
+    assert count_peaks(np.full(5, 0.1)) == 0
+    blink = {"eyeBlinkLeft": 1, "eyeBlinkRight": 1}
+    anim = _animation([{}, blink, {}, blink, {}])
+    assert check({"peaks": [{"ch": "eyeBlink", "count": 2}]}, anim) == []
+    assert check({"peaks": [{"ch": "eyeBlink", "count": 3}]}, anim)
+
+
+def test_checker_head_warnings_and_refusals():
+    head = [[0, 0, 0], [0.2, -0.2, 0], [0, 0, 0], [-0.2, -0.2, 0.0], [0, 0, 0]]
+    anim = _animation([{}] * 5, head=head, warnings=["This part was not used: 'while'."])
+    assert check({"head_reach": {"yaw": 0.1, "yaw_neg": -0.1}, "warn_has": ["while"]}, anim) == []
+    assert check({"head_peaks": [{"axis": "pitch", "sign": -1, "count": 2}]}, anim) == []
+    assert check({"head_peaks": [{"axis": "pitch", "sign": 1, "min": 1}]}, anim)
+    assert check({"head_still": True}, anim) and check({"warn": False}, anim)
+    assert check({"refuse": True}, anim) == ["was not refused"]
+    assert check({"refuse": True}, None, ValueError("no")) == []
+
+
+# ---- both generators honour the language ----------------------------------------------------------------------------
+def _at(anim, name, frame):
+    return float(anim.frames[frame, CHANNEL_INDEX[name]])
+
+
+def test_open_the_mouth_wide_reaches_the_jaw(rt):
+    anim = rt.generate("open the mouth wide")
+    assert anim.frames[:, CHANNEL_INDEX["jawOpen"]].max() >= 0.6
+    assert anim.segments[0]["label"] == "open mouth" and not anim.warnings
+
+
+def test_layers_show_together_at_one_apex(rt):
+    anim = rt.generate("smile while raising the eyebrows")
+    (seg,) = anim.segments
+    apex = seg["apex_frame"]
+    assert _at(anim, "mouthSmileLeft", apex) > 0.2 and _at(anim, "browOuterUpLeft", apex) > 0.5
+
+
+def test_repeats_are_visible_peaks_and_contradictions_are_named(rt):
+    anim = rt.generate("blink three times")
+    assert count_peaks(anim.frames[:, CHANNEL_INDEX["eyeBlinkLeft"]]) == 3
+    anim = rt.generate("smile and frown at the same time")
+    assert any("frown" in w for w in anim.warnings)
+    corners = anim.frames[:, [CHANNEL_INDEX["mouthSmileLeft"], CHANNEL_INDEX["mouthFrownLeft"]]]
+    assert not np.any((corners > 0.2).all(axis=1))
+
+
+def test_head_motion_reaches_the_animation_and_its_files(rt, tmp_path):
+    anim = rt.generate("nod twice, then shake the head")
+    assert anim.head_rotation is not None and anim.head_rotation.shape == (anim.num_frames, 3)
+    assert count_peaks(-anim.head_rotation[:, 1], 0.1) == 2
+    for suffix in (".json", ".npz"):
+        back = Animation.load(anim.save(tmp_path / f"a{suffix}"))
+        np.testing.assert_allclose(back.head_rotation, anim.head_rotation, atol=1e-6)
+    rows = (tmp_path / "a.csv").write_bytes(anim._csv_bytes()) and (tmp_path / "a.csv").read_text().splitlines()
+    header = rows[0].split(",")
+    yaw = [float(r.split(",")[header.index("HeadYaw")]) for r in rows[1:]]
+    pitch = [float(r.split(",")[header.index("HeadPitch")]) for r in rows[1:]]
+    np.testing.assert_allclose(yaw, anim.head_rotation[:, 0], atol=1e-5)
+    assert min(pitch) < -0.2
+    assert rt.generate("smile").head_rotation is None
+
+
+@pytest.mark.parametrize("head, message", [
+    (np.zeros((3, 3)), "one (yaw, pitch, roll) row per frame"),
+    (np.full((5, 3), np.nan), "finite angles"),
+    (np.full((5, 3), 4.0), "between -pi and pi"),
+])
+def test_bad_head_rotation_is_refused_in_one_sentence(head, message, tmp_path):
+    from model_runtime.errors import InputError
+
+    with pytest.raises(InputError, match=re.escape(message)):
+        Animation(frames=np.zeros((5, NUM_CHANNELS)), fps=30, head_rotation=head)
+    good = Animation(frames=np.zeros((5, NUM_CHANNELS)), fps=30, head_rotation=np.zeros((5, 3))).to_dict()
+    good["head_rotation"] = head.tolist()
+    path = tmp_path / "bad.json"
+    path.write_text(json.dumps(good))
+    with pytest.raises(InputError, match="head_rotation"):
+        Animation.load(path)
