@@ -2,7 +2,7 @@
 runtime's `rigs.shape_transfer`), written as ordinary relative shape keys on top of the mesh's rest shape.
 
 The registration is automatic. To guide it, put vertex groups named `I2FET <landmark>` on the mesh (`I2FET nose_tip`,
-`I2FET chin`, `I2FET mouth_corner_left`, ... see `model_runtime.rigs.head_landmarks.LANDMARK_NAMES`); each group's
+`I2FET chin`, `I2FET mouth_corner_left`, ... see `model_runtime.heads.landmarks.LANDMARK_NAMES`); each group's
 centre is where that landmark of the default head must land."""
 
 from __future__ import annotations
