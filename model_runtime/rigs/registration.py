@@ -41,6 +41,8 @@ ICP_STEPS = 3  # correspondence updates per stiffness
 AFFINE_DAMPING = 1e-3  # pulls each node's linear part weakly toward identity, for nodes with little data
 LANDMARK_WEIGHT = 20.0  # one landmark counts as much as this many matched vertices
 MIN_NORMAL_COS = 0.5  # correspondences whose normals differ by more than 60 degrees are dropped
+LANDING_WIDTH = 0.04  # stage 4's Gaussians: 4 mm on the default head
+LANDING_RIDGE = 1e-3
 RESIDUAL_SMOOTHNESS = 2.0
 RESIDUAL_ROUNDS = 3
 _SAMPLE_SOURCE, _SAMPLE_TARGET = 600, 2500
@@ -100,8 +102,9 @@ def register(source_vertices, source_triangles, target_vertices, target_triangle
     rotation, scale, translation = _align(src, reg_tri, tgt, tgt_tri, lm_index, lm_target)
     # The non-rigid stages run in the source's frame and units, so their thresholds mean the same on every target.
     target_surface = Surface((tgt - translation) @ rotation / scale, tgt_tri)
-    deformed, jacobian, distance, matched = _deform(src, reg_tri, mask, target_surface, lm_index,
-                                                    (lm_target - translation) @ rotation / scale)
+    lm_source_frame = (lm_target - translation) @ rotation / scale
+    deformed, jacobian, distance, matched = _deform(src, reg_tri, mask, target_surface, lm_index, lm_source_frame)
+    deformed = _land_exactly(src, deformed, mask, lm_index, lm_source_frame)
     vertices = scale * deformed @ rotation.T + translation
     lm_error = np.linalg.norm(vertices[lm_index] - lm_target, axis=1) if lm_index.size else np.zeros(0)
     notes = []
@@ -188,6 +191,14 @@ def _icp_similarity(src_pts, src_nrm, tgt_pts, tgt_nrm, rotation, scale, transla
     cos = np.einsum("nd,nd->n", src_nrm @ rotation.T, tgt_nrm[i])
     score = float(d[keep].mean() / scale) + 0.05 * float((1.0 - cos[keep]).mean())
     return rotation, scale, translation, score
+
+
+def similarity(source_vertices, source_triangles, target_vertices, target_triangles
+               ) -> tuple[np.ndarray, float, np.ndarray]:
+    """Stage 1 alone, without landmarks: rotation, scale and translation taking the source onto the target."""
+    src, src_tri = check_mesh(source_vertices, source_triangles, "source")
+    tgt, tgt_tri = check_mesh(target_vertices, target_triangles, "target")
+    return _align(src, src_tri, tgt, tgt_tri, np.zeros(0, dtype=np.int64), np.zeros((0, 3)))
 
 
 def _align(src, src_tri, tgt, tgt_tri, lm_index, lm_target):
@@ -372,6 +383,27 @@ def _deform(src, reg_tri, mask, surface: Surface, lm_index, lm_target):
     deformed[data_rows] = _residual(deformed, reg_tri, data_rows, surface, floor)
     hits, ok = _correspond(surface, deformed, vertex_normals(deformed, reg_tri), floor)
     return deformed, model.jacobians(params), hits.distance, ok & mask
+
+
+def _land_exactly(src, deformed, mask, lm_index, lm_target) -> np.ndarray:
+    """Stage 4: what the smooth stages leave between each landmark and its target (millimetres, where the nodes are
+    centimetres apart) is spread by Gaussians of LANDING_WIDTH (share of the source's size) around the landmarks, so
+    lids and lip lines land where they must without moving what lies farther away."""
+    if lm_index.size == 0:
+        return deformed
+    index, first = np.unique(lm_index, return_index=True)
+    miss = lm_target[first] - deformed[index]
+    size = float(np.sqrt(((src[mask] - src[mask].mean(0)) ** 2).sum(1).mean()))
+    width = LANDING_WIDTH * size
+    centres = src[index]
+    kernel = np.exp(-((centres[:, None] - centres[None]) ** 2).sum(-1) / (2 * width ** 2))
+    weights = np.linalg.solve(kernel + LANDING_RIDGE * np.eye(index.size), miss)
+    out = deformed.copy()
+    for start in range(0, src.shape[0], 4096):
+        rows = slice(start, start + 4096)
+        near = np.exp(-((src[rows, None] - centres[None]) ** 2).sum(-1) / (2 * width ** 2))
+        out[rows] += near @ weights
+    return out
 
 
 def _residual(deformed, reg_tri, data_rows, surface, floor) -> np.ndarray:

@@ -12,14 +12,16 @@ or more from the registered source fade to zero motion; their confidence says so
 from __future__ import annotations
 
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 import numpy as np
 
 from ..errors import InputError
 from ..geometry import vertex_normals
-from .mesh_geometry import Surface, check_mesh
-from .registration import Registration, register
+from .mesh_geometry import Surface, check_mesh, components, mesh_edges
+from .face_detection import GROUPS, default_head_face_landmarks, detect_in_head_frame
+from .openings import opening_sides, opposite
+from .registration import Registration, register, similarity
 
 MATCH_COS = 0.0  # a target vertex copies only source surface facing the same half-space as itself
 FALLOFF = 0.06  # confidence exp(−(d / (FALLOFF · source RMS radius))²): 4.5 mm on the default head
@@ -39,11 +41,13 @@ class Transfer:
 
 def transfer_shapes(source_vertices, source_triangles, source_deltas, target_vertices, target_triangles, *,
                     source_mask=None, landmarks=None, registration: Registration | None = None,
-                    match_mask=None) -> Transfer:
+                    match_mask=None, groups=None, sure=None) -> Transfer:
     """Deltas (K, Vs, 3) of the source -> deltas (K, Vt, 3) of the target (see the module docstring).
 
     `source_mask` selects the source vertices that are registered; `match_mask` those whose triangles target
-    vertices may copy from (default: every source triangle).
+    vertices may copy from (default: every source triangle). `groups` [(target vertex rows, source triangle rows)]
+    instead says which source triangles each target vertex may copy from (target vertices in no group stay still);
+    `sure` (Vt,) marks target vertices whose match is known to be right however far it is (full confidence).
     """
     began = time.perf_counter()
     src, src_tri = check_mesh(source_vertices, source_triangles, "source")
@@ -54,62 +58,216 @@ def transfer_shapes(source_vertices, source_triangles, source_deltas, target_ver
     elif registration.vertices.shape != src.shape:
         raise InputError(f"The registration is of a {registration.vertices.shape[0]}-vertex source, not this "
                          f"{src.shape[0]}-vertex one.")
-    match_rows = np.arange(src_tri.shape[0])
-    if match_mask is not None:
-        keep = np.asarray(match_mask)
-        if keep.shape != (src.shape[0],) or keep.dtype != bool:
-            raise InputError(f"The match mask must be a boolean array of shape ({src.shape[0]},).")
-        match_rows = np.flatnonzero(keep[src_tri].all(axis=1))
-        if match_rows.size == 0:
-            raise InputError("The match mask selects no whole triangle of the source mesh.")
-    match_tri = src_tri[match_rows]
+    if groups is None:
+        match_rows = np.arange(src_tri.shape[0])
+        if match_mask is not None:
+            keep = np.asarray(match_mask)
+            if keep.shape != (src.shape[0],) or keep.dtype != bool:
+                raise InputError(f"The match mask must be a boolean array of shape ({src.shape[0]},).")
+            match_rows = np.flatnonzero(keep[src_tri].all(axis=1))
+            if match_rows.size == 0:
+                raise InputError("The match mask selects no whole triangle of the source mesh.")
+        groups = [(np.arange(tgt.shape[0]), match_rows)]
 
     reg = registration
     registered = reg.to_source(reg.vertices)
-    surface = Surface(registered, match_tri)
     points = reg.to_source(tgt)
     normals = vertex_normals(tgt, tgt_tri) @ reg.rotation  # rotation only: normals keep their sense
-    hits = surface.closest(points, normals, MATCH_COS)
-    found = hits.triangle >= 0
+    triangle = np.full(tgt.shape[0], -1, dtype=np.int64)
+    bary = np.zeros((tgt.shape[0], 3))
+    distance = np.full(tgt.shape[0], np.inf)
+    for rows, tri_rows in groups:
+        if len(rows) == 0 or len(tri_rows) == 0:
+            continue
+        hits = Surface(registered, src_tri[tri_rows]).closest(points[rows], normals[rows], MATCH_COS)
+        hit = hits.triangle >= 0
+        triangle[rows[hit]] = tri_rows[hits.triangle[hit]]
+        bary[rows[hit]] = hits.bary[hit]
+        distance[rows[hit]] = hits.distance[hit]
+    found = triangle >= 0
 
     # Each source delta through the local deformation gradient, then interpolated at the matched points.
     carried = np.einsum("vij,kvj->kvi", reg.jacobian, deltas)
-    corners = match_tri[np.maximum(hits.triangle, 0)]  # (Vt, 3)
-    moved = np.einsum("tc,ktcd->ktd", hits.bary, carried[:, corners])
+    corners = src_tri[np.maximum(triangle, 0)]  # (Vt, 3)
+    moved = np.einsum("tc,ktcd->ktd", bary, carried[:, corners])
     radius = float(np.sqrt(((src - src.mean(0)) ** 2).sum(1).mean()))
-    confidence = np.where(found, np.exp(-(np.where(found, hits.distance, 0.0) / (FALLOFF * radius)) ** 2), 0.0)
+    confidence = np.where(found, np.exp(-(np.where(found, distance, 0.0) / (FALLOFF * radius)) ** 2), 0.0)
+    if sure is not None:
+        confidence = np.where(found & sure, 1.0, confidence)
     out = reg.scale * (moved * confidence[None, :, None]) @ reg.rotation.T
     notes = list(reg.notes)
     if (~found).any():
         notes.append(f"{int((~found).sum())} target vertices face away from every source surface and stay still.")
     return Transfer(deltas=out.astype(np.float32), confidence=confidence,
-                    distance=np.where(found, hits.distance * reg.scale, np.inf),
-                    source_triangle=np.where(found, match_rows[np.maximum(hits.triangle, 0)], -1), bary=hits.bary,
+                    distance=np.where(found, distance * reg.scale, np.inf), source_triangle=triangle, bary=bary,
                     registration=reg, seconds=time.perf_counter() - began, notes=notes)
 
 
 def transfer_default_head_shapes(target_vertices, target_triangles, *, landmarks=None,
                                  parts: tuple[str, ...] | None = None, registration: Registration | None = None
                                  ) -> Transfer:
-    """The default head's 52 ARKit shapes onto any head mesh: its skin is registered, target vertices copy from the
-    named `parts` (default all of `head.PART_NAMES`). `landmarks` name default-head vertex indices.
+    """The default head's 52 ARKit shapes onto any head mesh.
 
-    Measured on variants of the default head: a target with its own eyeballs gets the eye shapes exactly when the
-    eyes are among the parts (face error below 0.1%, against 14.5% when its eyeballs copy the nearest skin); on a skin
-    with open eye and mouth holes (FLAME-like) adding eyes, teeth and tongue moves the error by under 0.01 points.
+    The default head's skin is registered onto the target's skin (its largest connected part), guided by face
+    landmarks found on both (`face_detection`) and by `landmarks` (default-head vertex index, target point) the user
+    gave, which replace the automatic ones near them. Target skin copies from the source skin on its own side of each
+    eye and mouth opening (`openings`); the target's other parts (eyeballs, teeth, lashes) copy from the source's
+    other named `parts` (default all of `head.PART_NAMES`), or stay still when none is named.
     """
     from ..head import PART_NAMES, load_default_head
 
     parts = PART_NAMES if parts is None else tuple(parts)
-
     unknown = [p for p in parts if p not in PART_NAMES]
     if unknown or not parts:
         raise InputError(f"Parts must be some of {', '.join(PART_NAMES)}; got {', '.join(unknown) or 'none'}.")
     head = load_default_head()
     skin = head.vertex_parts == PART_NAMES.index("skin")
-    match = np.isin(head.vertex_parts, [PART_NAMES.index(p) for p in parts])
-    return transfer_shapes(head.vertices, head.triangles(), head.deltas, target_vertices, target_triangles,
-                           source_mask=skin, landmarks=landmarks, registration=registration, match_mask=match)
+    source_tri = head.triangles().astype(np.int64)
+    tgt, tgt_tri = check_mesh(target_vertices, target_triangles, "target")
+    label = components(tgt_tri, tgt.shape[0])
+    main = np.bincount(label[tgt_tri[:, 0]]).argmax()
+    target_skin = label == main
+    skin_tri = tgt_tri[target_skin[tgt_tri].all(axis=1)]
+    notes = []
+    target_sides = source_sides = None
+    if registration is None:
+        found = _face_landmarks(head, skin, source_tri, tgt, skin_tri, tgt_tri)
+        user = [] if landmarks is None else list(landmarks)
+        if found is None and not user:
+            raise InputError("No face was found on this mesh from the front; add the vertex groups I2FET nose_tip, "
+                             "I2FET mouth_corner_left, I2FET mouth_corner_right, I2FET upper_lid_left and I2FET "
+                             "upper_lid_right to show where the face is.")
+        pairs = []
+        if found is not None:
+            pairs, target_sides = found
+            source_sides = opening_sides(head.vertices, default_head_face_landmarks())
+            notes.append(f"{len(pairs)} face landmarks found automatically.")
+        registration = register(head.vertices, source_tri, tgt, skin_tri, source_mask=skin,
+                                landmarks=_merge(head, pairs, user))
+    skin_rows = np.flatnonzero(skin[source_tri].all(axis=1))
+    other = np.isin(head.vertex_parts, [PART_NAMES.index(p) for p in parts if p != "skin"])
+    groups = [(np.flatnonzero(~target_skin), np.flatnonzero(other[source_tri].all(axis=1)))]
+    if "skin" not in parts:
+        groups.append((np.flatnonzero(target_skin), groups[0][1]))
+    elif target_sides is None:
+        groups.append((np.flatnonzero(target_skin), skin_rows))
+    else:
+        for side in np.unique(target_sides[target_skin]):
+            rows = np.flatnonzero(target_skin & (target_sides == side))
+            tri_rows = skin_rows
+            if side != 0:
+                tri_rows = skin_rows[~(source_sides[source_tri[skin_rows]] == opposite(side)).any(axis=1)]
+            groups.append((rows, tri_rows))
+    result = transfer_shapes(head.vertices, source_tri, head.deltas, tgt, tgt_tri, registration=registration,
+                             groups=groups, sure=None if target_sides is None else target_sides != 0)
+    deltas, repaired = _unflip(tgt, skin_tri, result.deltas)
+    if repaired:
+        notes.append(f"Smoothed {repaired} shapes where transferred motion turned triangles inside out.")
+    result = replace(result, deltas=deltas)
+    result.notes[:0] = notes
+    return result
+
+
+UNFLIP_ROUNDS = 60
+# Shapes that only make sense on top of another: ARKit's mouthClose closes the lips of an open jaw (alone it pushes
+# the lips through each other, in ICT's artist-made shapes as well).
+ON_TOP_OF = {"mouthClose": "jawOpen"}
+
+
+def shape_in_use(deltas: np.ndarray, k: int) -> np.ndarray:
+    """Shape k of (52, V, 3) ARKit deltas as it is used: with the shape it sits on top of, if any."""
+    from ..expression_space import ARKIT_CHANNELS, CHANNEL_INDEX
+
+    under = ON_TOP_OF.get(ARKIT_CHANNELS[k])
+    return deltas[k] if under is None else deltas[k] + deltas[CHANNEL_INDEX[under]]
+
+
+def _unflip(vertices, triangles, deltas) -> tuple[np.ndarray, int]:
+    """Deltas with the motion around inside-out triangles averaged with its neighbours' until none is inside out
+    (or UNFLIP_ROUNDS rounds): a copied fold of the source never flips the target's skin. Each shape is judged as it
+    is used (`shape_in_use`: mouthClose on top of jawOpen)."""
+    edges, _ = mesh_edges(triangles)
+    a, b = edges[:, 0], edges[:, 1]
+    count = np.bincount(np.concatenate([a, b]), minlength=vertices.shape[0]).astype(np.float64)
+
+    def normals(v):
+        p, q, r = (v[triangles[:, i]] for i in range(3))
+        return np.cross(q - p, r - p)
+
+    rest = normals(vertices)
+    out = np.array(deltas, dtype=np.float64)
+    repaired = 0
+    for k in range(out.shape[0]):
+        base = shape_in_use(out, k) - out[k]
+        d = out[k]
+        touched = False
+        for _ in range(UNFLIP_ROUNDS):
+            bad = (normals(vertices + base + d) * rest).sum(axis=1) <= 0
+            if not bad.any():
+                break
+            touched = True
+            ring = np.zeros(vertices.shape[0], dtype=bool)
+            ring[triangles[bad]] = True
+            ring[a[ring[b]]] = True
+            ring[b[ring[a]]] = True
+            total = np.stack([np.bincount(a, weights=d[b, i], minlength=d.shape[0])
+                              + np.bincount(b, weights=d[a, i], minlength=d.shape[0]) for i in range(3)], axis=1)
+            d[ring] = (total / np.maximum(count, 1.0)[:, None])[ring]
+        repaired += touched
+    return out.astype(np.float32), repaired
+
+
+def _face_landmarks(head, skin, source_tri, tgt, skin_tri, tgt_tri):
+    """([(default-head skin vertex, target point)] for every landmark found on both heads, and the target's opening
+    sides), or None when the detector finds no face on the target.
+
+    The target is put in the default head's frame by a similarity fitted on the whole skin, or, when the detector
+    finds no face that way (a face mask has no back of the head to fit), on the default head's face alone.
+    """
+    source = default_head_face_landmarks()
+    face = skin & (np.linalg.norm(head.deltas, axis=2).max(axis=0) >= FACE_MOTION_M)
+    for region in (skin, face):
+        tris = source_tri[region[source_tri].all(axis=1)]
+        rotation, scale, translation = similarity(head.vertices[region], _reindex(tris, region), tgt, skin_tri)
+        in_head = (tgt - translation) @ rotation / scale
+        found = detect_in_head_frame(in_head, tgt_tri, skin_tri)
+        if found is not None:
+            break
+    else:
+        return None
+    skin_rows = np.flatnonzero(skin)
+    pairs = []
+    for landmark, point in zip(found.ids, found.points):
+        at = source.point(landmark)
+        if at is None or landmark in AMBIGUOUS:
+            continue
+        vertex = skin_rows[np.argmin(np.linalg.norm(head.vertices[skin_rows] - at, axis=1))]
+        # The vertex stands in for the landmark's point: the target point moves by the same small offset.
+        point = point + (head.vertices[vertex] - at)
+        pairs.append((int(vertex), scale * point @ rotation.T + translation))
+    return pairs, opening_sides(in_head, found)
+
+
+def _reindex(triangles: np.ndarray, keep: np.ndarray) -> np.ndarray:
+    remap = np.full(keep.shape[0], -1, dtype=np.int64)
+    remap[keep] = np.arange(int(keep.sum()))
+    return remap[triangles]
+
+
+# The inner lip line of a closed mouth: the detector puts these on either lip, so they pair nothing reliably.
+AMBIGUOUS = frozenset(GROUPS["upper_lip_inner"] + GROUPS["lower_lip_inner"])
+FACE_MOTION_M = 5e-4  # the default head's face: skin some shape moves at least this much
+USER_OVERRIDE_M = 0.015  # automatic landmarks this close (default head) to a user's landmark give way to it
+
+
+def _merge(head, found, user) -> list[tuple[int, np.ndarray]]:
+    """The user's landmarks, and the automatic ones not within USER_OVERRIDE_M of one of them."""
+    if not user:
+        return found
+    theirs = head.vertices[[int(i) for i, _ in user]]
+    keep = [(i, p) for i, p in found
+            if np.linalg.norm(theirs - head.vertices[i], axis=1).min() > USER_OVERRIDE_M]
+    return list(user) + keep
 
 
 def _check_deltas(source_deltas, count: int) -> np.ndarray:
