@@ -20,7 +20,7 @@ from ..errors import InputError
 from ..geometry import vertex_normals
 from .mesh_geometry import Surface, check_mesh, components, mesh_edges
 from .face_detection import GROUPS, default_head_face_landmarks, detect_in_head_frame
-from .openings import opening_sides, opposite
+from .openings import OPENINGS, opening_sides, opposite, side_label
 from .registration import Registration, register, similarity
 
 MATCH_COS = 0.0  # a target vertex copies only source surface facing the same half-space as itself
@@ -37,6 +37,7 @@ class Transfer:
     registration: Registration
     seconds: float = 0.0
     notes: list[str] = field(default_factory=list)
+    checks: "TransferChecks | None" = None  # measured where the face's landmarks were found
 
 
 def transfer_shapes(source_vertices, source_triangles, source_deltas, target_vertices, target_triangles, *,
@@ -134,12 +135,13 @@ def transfer_default_head_shapes(target_vertices, target_triangles, *, landmarks
         found = _face_landmarks(head, skin, source_tri, tgt, skin_tri, tgt_tri)
         user = [] if landmarks is None else list(landmarks)
         if found is None and not user:
-            raise InputError("No face was found on this mesh from the front; add the vertex groups I2FET nose_tip, "
-                             "I2FET mouth_corner_left, I2FET mouth_corner_right, I2FET upper_lid_left and I2FET "
-                             "upper_lid_right to show where the face is.")
+            raise InputError("The mesh does not look like a head: no face was found on it from the front; add the "
+                             "vertex groups I2FET nose_tip, I2FET mouth_corner_left, I2FET mouth_corner_right, I2FET "
+                             "upper_lid_left and I2FET upper_lid_right to show where the face is.")
         pairs = []
         if found is not None:
-            pairs, target_sides = found
+            pairs, target_marks, in_head = found
+            target_sides = opening_sides(in_head, target_marks)
             source_sides = opening_sides(head.vertices, default_head_face_landmarks())
             notes.append(f"{len(pairs)} face landmarks found automatically.")
         registration = register(head.vertices, source_tri, tgt, skin_tri, source_mask=skin,
@@ -163,9 +165,110 @@ def transfer_default_head_shapes(target_vertices, target_triangles, *, landmarks
     deltas, repaired = _unflip(tgt, skin_tri, result.deltas)
     if repaired:
         notes.append(f"Smoothed {repaired} shapes where transferred motion turned triangles inside out.")
-    result = replace(result, deltas=deltas)
+    checks = None
+    if target_sides is not None:
+        checks = measure_checks(tgt, skin_tri, deltas, in_head, target_marks, target_sides)
+    result = replace(result, deltas=deltas, checks=checks)
     result.notes[:0] = notes
     return result
+
+
+@dataclass(frozen=True, eq=False)
+class TransferChecks:
+    """What an artist would look at first, measured on the transferred shapes."""
+
+    blink_closure: tuple[float, float]  # share of the lid gap eyeBlinkLeft / eyeBlinkRight closes on its own eye
+    blink_other_eye: tuple[float, float]  # how much each changes the other eye's gap (share of that gap)
+    lip_parting: float  # how far jawOpen parts the inner lips, share of the mouth's width
+    flipped: np.ndarray  # (52,) share of the skin's triangles each shape turns inside out (mouthClose on jawOpen)
+    warnings: list[str] = field(default_factory=list)
+
+    def summary(self) -> str:
+        worst = int(np.argmax(self.flipped))
+        from ..expression_space import ARKIT_CHANNELS
+
+        return (f"Blinks close the lids {self.blink_closure[0]:.0%} (left) and {self.blink_closure[1]:.0%} (right); "
+                f"jawOpen parts the lips by {self.lip_parting:.0%} of the mouth's width; at most "
+                f"{self.flipped[worst]:.2%} of the skin's triangles turn inside out ({ARKIT_CHANNELS[worst]}).")
+
+
+MIN_BLINK_CLOSURE = 0.8
+MAX_OTHER_EYE = 0.1
+MIN_LIP_PARTING = 0.25
+MAX_FLIPPED = 0.001
+
+
+def measure_checks(vertices, skin_triangles, deltas, in_head, marks, sides) -> TransferChecks | None:
+    """The checks of `TransferChecks` from the detected lid and lip contours (the target vertices nearest to the
+    middle of each, on its own side of the opening), with a warning naming the landmark groups that would help
+    where one fails. None when a contour was not found."""
+    from ..expression_space import ARKIT_CHANNELS, CHANNEL_INDEX
+
+    def nearest(group: str, side: int) -> np.ndarray | None:
+        points = marks.group(group)
+        rows = np.flatnonzero(sides == side)
+        if points.shape[0] < 3 or rows.size == 0:
+            return None
+        middle = points[np.argsort(np.abs(points[:, 0] - np.median(points[:, 0])))[:3]]
+        return np.unique(rows[np.argmin(np.linalg.norm(in_head[rows][None] - middle[:, None], axis=2), axis=1)])
+
+    eyes = []
+    for k, eye in enumerate(("left", "right")):
+        upper, lower = nearest(f"upper_lid_{eye}", side_label(k, True)), nearest(f"lower_lid_{eye}", side_label(k, False))
+        if upper is None or lower is None:
+            return None
+        eyes.append((upper, lower))
+    mouth = OPENINGS_ORDER.index("mouth")
+    lips = nearest("upper_lip_inner", side_label(mouth, True)), nearest("lower_lip_inner", side_label(mouth, False))
+    corners = [marks.point(i) for i in (78, 308)]
+    if lips[0] is None or lips[1] is None or any(c is None for c in corners):
+        return None
+
+    def gap(shape, upper, lower):
+        moved = vertices + shape
+        before = vertices[upper].mean(0) - vertices[lower].mean(0)
+        after = moved[upper].mean(0) - moved[lower].mean(0)
+        return float(1.0 - after @ before / max(float(before @ before), 1e-30))
+
+    blinks = [deltas[CHANNEL_INDEX[c]] for c in ("eyeBlinkLeft", "eyeBlinkRight")]
+    closure = tuple(gap(blinks[k], *eyes[k]) for k in range(2))
+    other = tuple(abs(gap(blinks[k], *eyes[1 - k])) for k in range(2))
+    jaw = deltas[CHANNEL_INDEX["jawOpen"]]
+    width = float(np.linalg.norm(corners[0] - corners[1])) * _frame_scale(vertices, in_head)
+    parted = (np.linalg.norm((vertices + jaw)[lips[0]].mean(0) - (vertices + jaw)[lips[1]].mean(0))
+              - np.linalg.norm(vertices[lips[0]].mean(0) - vertices[lips[1]].mean(0))) / max(width, 1e-30)
+    flipped = np.array([_flipped(vertices, skin_triangles, shape_in_use(deltas, k)) for k in range(len(deltas))])
+    warnings = []
+    for k, eye in enumerate(("Left", "Right")):
+        if closure[k] < MIN_BLINK_CLOSURE or other[k] > MAX_OTHER_EYE:
+            side = eye.lower()
+            warnings.append(f"eyeBlink{eye} closes its lids {closure[k]:.0%} and moves the other eye's by "
+                            f"{other[k]:.0%}; mark the lids with the vertex groups I2FET upper_lid_{side} and "
+                            f"I2FET brow_outer_{side} and run again.")
+    if parted < MIN_LIP_PARTING:
+        warnings.append(f"jawOpen parts the lips by only {parted:.0%} of the mouth's width; mark the vertex groups "
+                        f"I2FET mouth_corner_left, I2FET mouth_corner_right and I2FET chin and run again.")
+    bad = [ARKIT_CHANNELS[k] for k in np.flatnonzero(flipped >= MAX_FLIPPED)]
+    if bad:
+        warnings.append(f"{len(bad)} shapes turn more than {MAX_FLIPPED:.1%} of the skin's triangles inside out "
+                        f"({', '.join(bad[:4])}{'...' if len(bad) > 4 else ''}); mark the vertex groups I2FET "
+                        f"mouth_corner_left, I2FET mouth_corner_right, I2FET upper_lid_left and I2FET upper_lid_right "
+                        f"and run again.")
+    return TransferChecks(blink_closure=closure, blink_other_eye=other, lip_parting=float(parted), flipped=flipped,
+                          warnings=warnings)
+
+
+def _frame_scale(vertices, in_head) -> float:
+    """Target units per default-head unit (the similarity's scale, read back from the two copies of the mesh)."""
+    return float(np.linalg.norm(vertices - vertices.mean(0)) / max(np.linalg.norm(in_head - in_head.mean(0)), 1e-30))
+
+
+def _flipped(vertices, triangles, shape) -> float:
+    def normals(v):
+        p, q, r = (v[triangles[:, i]] for i in range(3))
+        return np.cross(q - p, r - p)
+
+    return float(((normals(vertices) * normals(vertices + shape)).sum(axis=1) <= 0).mean())
 
 
 UNFLIP_ROUNDS = 60
@@ -218,8 +321,8 @@ def _unflip(vertices, triangles, deltas) -> tuple[np.ndarray, int]:
 
 
 def _face_landmarks(head, skin, source_tri, tgt, skin_tri, tgt_tri):
-    """([(default-head skin vertex, target point)] for every landmark found on both heads, and the target's opening
-    sides), or None when the detector finds no face on the target.
+    """([(default-head skin vertex, target point)] for every landmark found on both heads, the target's landmarks and
+    the target in the default head's frame), or None when the detector finds no face on the target.
 
     The target is put in the default head's frame by a similarity fitted on the whole skin, or, when the detector
     finds no face that way (a face mask has no back of the head to fit), on the default head's face alone.
@@ -245,7 +348,7 @@ def _face_landmarks(head, skin, source_tri, tgt, skin_tri, tgt_tri):
         # The vertex stands in for the landmark's point: the target point moves by the same small offset.
         point = point + (head.vertices[vertex] - at)
         pairs.append((int(vertex), scale * point @ rotation.T + translation))
-    return pairs, opening_sides(in_head, found)
+    return pairs, found, in_head
 
 
 def _reindex(triangles: np.ndarray, keep: np.ndarray) -> np.ndarray:
@@ -256,6 +359,7 @@ def _reindex(triangles: np.ndarray, keep: np.ndarray) -> np.ndarray:
 
 # The inner lip line of a closed mouth: the detector puts these on either lip, so they pair nothing reliably.
 AMBIGUOUS = frozenset(GROUPS["upper_lip_inner"] + GROUPS["lower_lip_inner"])
+OPENINGS_ORDER = tuple(OPENINGS)
 FACE_MOTION_M = 5e-4  # the default head's face: skin some shape moves at least this much
 USER_OVERRIDE_M = 0.015  # automatic landmarks this close (default head) to a user's landmark give way to it
 
