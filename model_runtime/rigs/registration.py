@@ -43,6 +43,11 @@ LANDMARK_WEIGHT = 20.0  # one landmark counts as much as this many matched verti
 MIN_NORMAL_COS = 0.5  # correspondences whose normals differ by more than 60 degrees are dropped
 LANDING_WIDTH = 0.04  # stage 4's Gaussians: 4 mm on the default head
 LANDING_RIDGE = 1e-3
+# Detected landmarks correct the fit only when it misses them by more than this median share of the size (about
+# 2 mm on the default head): closer, the fit is better than the detector, which does not see holed eyes or lips as
+# it sees the default head's.
+GUIDED_MISS = 0.02
+LANDING_TOLERANCE = 0.03  # misses up to this share of the size (3 mm on the default head) are the detector's noise
 RESIDUAL_SMOOTHNESS = 2.0
 RESIDUAL_ROUNDS = 3
 _SAMPLE_SOURCE, _SAMPLE_TARGET = 600, 2500
@@ -83,11 +88,13 @@ class Registration:
 
 
 def register(source_vertices, source_triangles, target_vertices, target_triangles, *, source_mask=None,
-             landmarks=None) -> Registration:
+             landmarks=None, guides=None) -> Registration:
     """Register the source mesh (its `source_mask` vertices) onto the target surface; see the module docstring.
 
     `landmarks` = [(source_vertex_index, target_point_xyz), ...] (target frame and units) are soft constraints of
-    the non-rigid stages; three or more also give the starting pose.
+    the non-rigid stages; three or more also give the starting pose. `guides` (same form: detected landmarks, which
+    carry the detector's noise) give the starting pose when the landmarks do not, and correct the result in stage 4
+    where it clearly misses them.
     """
     began = time.perf_counter()
     src, src_tri = check_mesh(source_vertices, source_triangles, "source")
@@ -97,17 +104,30 @@ def register(source_vertices, source_triangles, target_vertices, target_triangle
     if not tri_mask.any():
         raise InputError("The source mask selects no whole triangle of the source mesh.")
     lm_index, lm_target = _check_landmarks(landmarks, src.shape[0])
+    guide_index, guide_target = _check_landmarks(guides, src.shape[0])
 
     reg_tri = src_tri[tri_mask]
-    rotation, scale, translation = _align(src, reg_tri, tgt, tgt_tri, lm_index, lm_target)
+    pose_index, pose_target = (lm_index, lm_target) if lm_index.size >= 3 else (guide_index, guide_target)
+    rotation, scale, translation = _align(src, reg_tri, tgt, tgt_tri, pose_index, pose_target)
     # The non-rigid stages run in the source's frame and units, so their thresholds mean the same on every target.
     target_surface = Surface((tgt - translation) @ rotation / scale, tgt_tri)
     lm_source_frame = (lm_target - translation) @ rotation / scale
     deformed, jacobian, distance, matched = _deform(src, reg_tri, mask, target_surface, lm_index, lm_source_frame)
-    deformed = _land_exactly(src, deformed, mask, lm_index, lm_source_frame)
+    notes = []
+    land_index, land_target = lm_index, lm_source_frame
+    if guide_index.size:
+        guide_source_frame = (guide_target - translation) @ rotation / scale
+        size = float(np.sqrt(((src[mask] - src[mask].mean(0)) ** 2).sum(1).mean()))
+        miss = float(np.median(np.linalg.norm(deformed[guide_index] - guide_source_frame, axis=1))) / size
+        if miss > GUIDED_MISS:
+            keep = ~np.isin(guide_index, lm_index)  # the user's landmarks decide where they are
+            land_index = np.concatenate([lm_index, guide_index[keep]])
+            land_target = np.concatenate([lm_source_frame, guide_source_frame[keep]])
+            notes.append(f"The detected face landmarks corrected the fit (it missed them by a median "
+                         f"{miss:.1%} of the head's size).")
+    deformed = _land_exactly(src, deformed, mask, land_index, land_target)
     vertices = scale * deformed @ rotation.T + translation
     lm_error = np.linalg.norm(vertices[lm_index] - lm_target, axis=1) if lm_index.size else np.zeros(0)
-    notes = []
     share = float(matched[mask].mean())
     if share < 0.5:
         notes.append(f"Only {share:.0%} of the source found matching target surface; check the target is a head.")
@@ -394,6 +414,8 @@ def _land_exactly(src, deformed, mask, lm_index, lm_target) -> np.ndarray:
     index, first = np.unique(lm_index, return_index=True)
     miss = lm_target[first] - deformed[index]
     size = float(np.sqrt(((src[mask] - src[mask].mean(0)) ** 2).sum(1).mean()))
+    length = np.linalg.norm(miss, axis=1, keepdims=True)
+    miss = miss * np.clip(1.0 - LANDING_TOLERANCE * size / np.maximum(length, 1e-30), 0.0, None)
     width = LANDING_WIDTH * size
     centres = src[index]
     kernel = np.exp(-((centres[:, None] - centres[None]) ** 2).sum(-1) / (2 * width ** 2))

@@ -125,6 +125,9 @@ def transfer_default_head_shapes(target_vertices, target_triangles, *, landmarks
     skin = head.vertex_parts == PART_NAMES.index("skin")
     source_tri = head.triangles().astype(np.int64)
     tgt, tgt_tri = check_mesh(target_vertices, target_triangles, "target")
+    if tgt.shape[0] > MAX_TARGET_VERTICES:
+        raise InputError(f"The mesh has {tgt.shape[0]:,} vertices; shape transfer takes up to "
+                         f"{MAX_TARGET_VERTICES:,}, so decimate it (or transfer onto a lighter copy) first.")
     label = components(tgt_tri, tgt.shape[0])
     main = np.bincount(label[tgt_tri[:, 0]]).argmax()
     target_skin = label == main
@@ -141,11 +144,11 @@ def transfer_default_head_shapes(target_vertices, target_triangles, *, landmarks
         pairs = []
         if found is not None:
             pairs, target_marks, in_head = found
-            target_sides = opening_sides(in_head, target_marks)
+            target_sides = np.where(target_skin, opening_sides(in_head, target_marks), 0)
             source_sides = opening_sides(head.vertices, default_head_face_landmarks())
             notes.append(f"{len(pairs)} face landmarks found automatically.")
         registration = register(head.vertices, source_tri, tgt, skin_tri, source_mask=skin,
-                                landmarks=_merge(head, pairs, user))
+                                landmarks=user or None, guides=_away_from(head, pairs, user) or None)
     skin_rows = np.flatnonzero(skin[source_tri].all(axis=1))
     other = np.isin(head.vertex_parts, [PART_NAMES.index(p) for p in parts if p != "skin"])
     groups = [(np.flatnonzero(~target_skin), np.flatnonzero(other[source_tri].all(axis=1)))]
@@ -162,12 +165,13 @@ def transfer_default_head_shapes(target_vertices, target_triangles, *, landmarks
             groups.append((rows, tri_rows))
     result = transfer_shapes(head.vertices, source_tri, head.deltas, tgt, tgt_tri, registration=registration,
                              groups=groups, sure=None if target_sides is None else target_sides != 0)
-    deltas, repaired = _unflip(tgt, skin_tri, result.deltas)
+    intended = _source_folds(head, source_tri, skin, result.source_triangle, skin_tri)
+    deltas, repaired = _unflip(tgt, skin_tri, result.deltas, MAX_FLIPPED, intended)
     if repaired:
         notes.append(f"Smoothed {repaired} shapes where transferred motion turned triangles inside out.")
     checks = None
     if target_sides is not None:
-        checks = measure_checks(tgt, skin_tri, deltas, in_head, target_marks, target_sides)
+        checks = measure_checks(tgt, skin_tri, deltas, in_head, target_marks, target_sides, intended)
     result = replace(result, deltas=deltas, checks=checks)
     result.notes[:0] = notes
     return result
@@ -198,10 +202,11 @@ MIN_LIP_PARTING = 0.25
 MAX_FLIPPED = 0.001
 
 
-def measure_checks(vertices, skin_triangles, deltas, in_head, marks, sides) -> TransferChecks | None:
+def measure_checks(vertices, skin_triangles, deltas, in_head, marks, sides, intended) -> TransferChecks | None:
     """The checks of `TransferChecks` from the detected lid and lip contours (the target vertices nearest to the
     middle of each, on its own side of the opening), with a warning naming the landmark groups that would help
-    where one fails. None when a contour was not found."""
+    where one fails (inside-out triangles only where the source shape does not fold: `intended`). None when a
+    contour was not found."""
     from ..expression_space import ARKIT_CHANNELS, CHANNEL_INDEX
 
     def nearest(group: str, side: int) -> np.ndarray | None:
@@ -237,7 +242,8 @@ def measure_checks(vertices, skin_triangles, deltas, in_head, marks, sides) -> T
     width = float(np.linalg.norm(corners[0] - corners[1])) * _frame_scale(vertices, in_head)
     parted = (np.linalg.norm((vertices + jaw)[lips[0]].mean(0) - (vertices + jaw)[lips[1]].mean(0))
               - np.linalg.norm(vertices[lips[0]].mean(0) - vertices[lips[1]].mean(0))) / max(width, 1e-30)
-    flipped = np.array([_flipped(vertices, skin_triangles, shape_in_use(deltas, k)) for k in range(len(deltas))])
+    flips = np.array([_flipped(vertices, skin_triangles, shape_in_use(deltas, k)) for k in range(len(deltas))])
+    flipped, unintended = flips.mean(axis=1), (flips & ~intended).mean(axis=1)
     warnings = []
     for k, eye in enumerate(("Left", "Right")):
         if closure[k] < MIN_BLINK_CLOSURE or other[k] > MAX_OTHER_EYE:
@@ -248,9 +254,10 @@ def measure_checks(vertices, skin_triangles, deltas, in_head, marks, sides) -> T
     if parted < MIN_LIP_PARTING:
         warnings.append(f"jawOpen parts the lips by only {parted:.0%} of the mouth's width; mark the vertex groups "
                         f"I2FET mouth_corner_left, I2FET mouth_corner_right and I2FET chin and run again.")
-    bad = [ARKIT_CHANNELS[k] for k in np.flatnonzero(flipped >= MAX_FLIPPED)]
+    bad = [ARKIT_CHANNELS[k] for k in np.flatnonzero(unintended >= MAX_FLIPPED)]
     if bad:
-        warnings.append(f"{len(bad)} shapes turn more than {MAX_FLIPPED:.1%} of the skin's triangles inside out "
+        warnings.append(f"{len(bad)} shapes turn more than {MAX_FLIPPED:.1%} of the skin's triangles inside out where "
+                        f"the default head's do not "
                         f"({', '.join(bad[:4])}{'...' if len(bad) > 4 else ''}); mark the vertex groups I2FET "
                         f"mouth_corner_left, I2FET mouth_corner_right, I2FET upper_lid_left and I2FET upper_lid_right "
                         f"and run again.")
@@ -268,7 +275,27 @@ def _flipped(vertices, triangles, shape) -> float:
         p, q, r = (v[triangles[:, i]] for i in range(3))
         return np.cross(q - p, r - p)
 
-    return float(((normals(vertices) * normals(vertices + shape)).sum(axis=1) <= 0).mean())
+    return (normals(vertices) * normals(vertices + shape)).sum(axis=1) <= 0
+
+
+def _source_folds(head, source_tri, skin, source_triangle, target_triangles) -> np.ndarray:
+    """(52, T) target triangles lying on skin that the source's own shape turns inside out (the fold and one ring
+    around it): folds the artist meant, which the repair keeps."""
+    rows = source_tri[skin[source_tri].all(axis=1)]
+    vertices = head.vertices.astype(np.float64)
+    deltas = head.deltas.astype(np.float64)
+    out = np.zeros((deltas.shape[0], target_triangles.shape[0]), dtype=bool)
+    matched = source_triangle[target_triangles]  # (T, 3) source triangle each corner copies from
+    for k in range(deltas.shape[0]):
+        folded = _flipped(vertices, rows, shape_in_use(deltas, k))
+        if not folded.any():
+            continue
+        near = np.zeros(vertices.shape[0], dtype=bool)
+        near[rows[folded]] = True
+        near[rows[near[rows].any(axis=1)]] = True
+        hit = np.where(matched >= 0, near[source_tri[np.maximum(matched, 0)]].any(axis=2), False)
+        out[k] = hit.any(axis=1)
+    return out
 
 
 UNFLIP_ROUNDS = 60
@@ -285,10 +312,11 @@ def shape_in_use(deltas: np.ndarray, k: int) -> np.ndarray:
     return deltas[k] if under is None else deltas[k] + deltas[CHANNEL_INDEX[under]]
 
 
-def _unflip(vertices, triangles, deltas) -> tuple[np.ndarray, int]:
-    """Deltas with the motion around inside-out triangles averaged with its neighbours' until none is inside out
-    (or UNFLIP_ROUNDS rounds): a copied fold of the source never flips the target's skin. Each shape is judged as it
-    is used (`shape_in_use`: mouthClose on top of jawOpen)."""
+def _unflip(vertices, triangles, deltas, tolerated: float = 0.0, intended=None) -> tuple[np.ndarray, int]:
+    """Deltas with the motion around inside-out triangles averaged with its neighbours' until under `tolerated` of
+    the triangles are inside out (or UNFLIP_ROUNDS rounds), so a fold the transfer made up does not flip the target's
+    skin; `intended` (K, T) marks the triangles where the source shape folds too (lips rolling in), left alone. Each
+    shape is judged as it is used (`shape_in_use`: mouthClose on top of jawOpen)."""
     edges, _ = mesh_edges(triangles)
     a, b = edges[:, 0], edges[:, 1]
     count = np.bincount(np.concatenate([a, b]), minlength=vertices.shape[0]).astype(np.float64)
@@ -306,7 +334,9 @@ def _unflip(vertices, triangles, deltas) -> tuple[np.ndarray, int]:
         touched = False
         for _ in range(UNFLIP_ROUNDS):
             bad = (normals(vertices + base + d) * rest).sum(axis=1) <= 0
-            if not bad.any():
+            if intended is not None:
+                bad &= ~intended[k]
+            if not bad.any() or bad.mean() < tolerated:
                 break
             touched = True
             ring = np.zeros(vertices.shape[0], dtype=bool)
@@ -360,18 +390,17 @@ def _reindex(triangles: np.ndarray, keep: np.ndarray) -> np.ndarray:
 # The inner lip line of a closed mouth: the detector puts these on either lip, so they pair nothing reliably.
 AMBIGUOUS = frozenset(GROUPS["upper_lip_inner"] + GROUPS["lower_lip_inner"])
 OPENINGS_ORDER = tuple(OPENINGS)
+MAX_TARGET_VERTICES = 300_000  # a scan with millions of vertices would take minutes and gigabytes
 FACE_MOTION_M = 5e-4  # the default head's face: skin some shape moves at least this much
 USER_OVERRIDE_M = 0.015  # automatic landmarks this close (default head) to a user's landmark give way to it
 
 
-def _merge(head, found, user) -> list[tuple[int, np.ndarray]]:
-    """The user's landmarks, and the automatic ones not within USER_OVERRIDE_M of one of them."""
+def _away_from(head, found, user) -> list[tuple[int, np.ndarray]]:
+    """The automatic landmarks not within USER_OVERRIDE_M of one of the user's."""
     if not user:
         return found
     theirs = head.vertices[[int(i) for i, _ in user]]
-    keep = [(i, p) for i, p in found
-            if np.linalg.norm(theirs - head.vertices[i], axis=1).min() > USER_OVERRIDE_M]
-    return list(user) + keep
+    return [(i, p) for i, p in found if np.linalg.norm(theirs - head.vertices[i], axis=1).min() > USER_OVERRIDE_M]
 
 
 def _check_deltas(source_deltas, count: int) -> np.ndarray:
