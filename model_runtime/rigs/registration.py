@@ -15,7 +15,11 @@
      which a FLAME template lacks, are left to the stiffness instead of being dragged onto the hole's rim). Each step
      over-relaxes (goes 1.8 times the way to its solution; back to plain steps if the fit gets worse), which speeds up
      ICP's slow sliding along smooth surfaces;
-  3. a per-vertex residual, smoothed by a graph Laplacian, puts the source onto the target surface.
+  3. a per-vertex residual, smoothed by a graph Laplacian, puts the source onto the target surface;
+  4. where the result misses landmarks by more than the nodes can resolve (lids and lip lines are millimetres apart,
+     the nodes centimetres), Gaussians a few millimetres wide around the landmarks carry the misses to their
+     neighbourhood, so each landmark lands on its target point. Detected landmarks (`guides`) are used here only
+     when the fit misses them clearly, and only by the part of each miss beyond the detector's noise.
 The node affines give a smooth deformation gradient per source vertex (`jacobian`), which shape transfer applies to
 the deltas so a stretched region gets stretched motion.
 """

@@ -7,6 +7,13 @@ plain closest-point copy goes wrong (eyeBlink, mouthClose, mouthRoll). The delta
 after each source vertex's delta has been carried through the registration's local deformation gradient (a widened
 jaw opens wider), then rotated and scaled into the target's frame. Target vertices a few millimetres (source units)
 or more from the registered source fade to zero motion; their confidence says so.
+
+`transfer_default_head_shapes`, for any head mesh, adds what a head the project did not make needs: face landmarks
+detected on renders of both heads (`face_detection`) correct the registration around lids and lips, each side of the
+eye and mouth openings copies only from the same side of the source (`openings`), the target's skin and its other
+parts (eyeballs, teeth, lashes) are matched separately, triangles the transfer turns inside out where the source's
+shape does not fold are smoothed back, and checks an artist would make first (blinks close, jawOpen parts the lips,
+no inside-out triangles) are measured and reported with a remedy.
 """
 
 from __future__ import annotations
@@ -141,13 +148,13 @@ def transfer_default_head_shapes(target_vertices, target_triangles, *, landmarks
             raise InputError("The mesh does not look like a head: no face was found on it from the front; add the "
                              "vertex groups I2FET nose_tip, I2FET mouth_corner_left, I2FET mouth_corner_right, I2FET "
                              "upper_lid_left and I2FET upper_lid_right to show where the face is.")
-        pairs = []
+        pairs, fitted = [], skin
         if found is not None:
-            pairs, target_marks, in_head = found
+            pairs, target_marks, in_head, fitted = found
             target_sides = np.where(target_skin, opening_sides(in_head, target_marks), 0)
             source_sides = opening_sides(head.vertices, default_head_face_landmarks())
             notes.append(f"{len(pairs)} face landmarks found automatically.")
-        registration = register(head.vertices, source_tri, tgt, skin_tri, source_mask=skin,
+        registration = register(head.vertices, source_tri, tgt, skin_tri, source_mask=fitted,
                                 landmarks=user or None, guides=_away_from(head, pairs, user) or None)
     skin_rows = np.flatnonzero(skin[source_tri].all(axis=1))
     other = np.isin(head.vertex_parts, [PART_NAMES.index(p) for p in parts if p != "skin"])
@@ -351,8 +358,9 @@ def _unflip(vertices, triangles, deltas, tolerated: float = 0.0, intended=None) 
 
 
 def _face_landmarks(head, skin, source_tri, tgt, skin_tri, tgt_tri):
-    """([(default-head skin vertex, target point)] for every landmark found on both heads, the target's landmarks and
-    the target in the default head's frame), or None when the detector finds no face on the target.
+    """([(default-head skin vertex, target point)] for every landmark found on both heads, the target's landmarks,
+    the target in the default head's frame, and the default head's region that fits it: the whole skin, or the face
+    alone for a face mask), or None when the detector finds no face on the target.
 
     The target is put in the default head's frame by a similarity fitted on the whole skin, or, when the detector
     finds no face that way (a face mask has no back of the head to fit), on the default head's face alone.
@@ -378,7 +386,7 @@ def _face_landmarks(head, skin, source_tri, tgt, skin_tri, tgt_tri):
         # The vertex stands in for the landmark's point: the target point moves by the same small offset.
         point = point + (head.vertices[vertex] - at)
         pairs.append((int(vertex), scale * point @ rotation.T + translation))
-    return pairs, found, in_head
+    return pairs, found, in_head, region
 
 
 def _reindex(triangles: np.ndarray, keep: np.ndarray) -> np.ndarray:
