@@ -4,10 +4,10 @@ missed.
 
 Run: .venv/bin/python benchmarks/bench_transfer.py [--only ict|canonical|variants] [--threads N]
 
-* ICT-FaceKit (tests/data/ict, MIT; the whole 26,719-vertex head with eyeballs, teeth and lashes, as an artist would
-  bring it): per-shape relative error ‖pred − truth‖/‖truth‖ and cosine against ICT's own artist-made shapes on its
-  face region (vertices 0-9408), over the 51 shapes ICT has (tongueOut aside; ICT's left and right browInnerUp and
-  cheekPuff are summed); the time includes landmark detection.
+* ICT-FaceKit (tests/data/ict, MIT; the whole 26,719-vertex head with eyeballs, teeth and lashes, as an artist
+  would bring it): per-shape relative error |pred - truth| / |truth| and cosine against ICT's own artist-made
+  shapes on its face region (vertices 0-9408), over the 51 shapes ICT has (tongueOut aside; ICT's left and right
+  browInnerUp and cheekPuff are summed); the time includes landmark detection.
 * Every test head (ICT and MediaPipe's 468-vertex canonical face mesh, whose eyes and mouth are closed): eyeBlink
   per eye closes its own lid gap and leaves the other eye alone, jawOpen parts the inner lips, few face triangles
   flip (mouthClose judged on top of jawOpen, as ARKit uses it: alone it pushes the lips through each other, in
@@ -108,7 +108,7 @@ def run_heads(args, measured: dict[str, list[float]]) -> None:
         heads.append(load_canonical())
     for head in heads:
         began = time.perf_counter()
-        result = transfer_default_head_shapes(head.vertices, head.triangles)
+        result = transfer_default_head_shapes(head.vertices, head.triangles, find_face=True)
         seconds = time.perf_counter() - began
         ours = result.deltas.astype(np.float64)
         began = time.perf_counter()

@@ -2,11 +2,13 @@
 are on a head the project did not make.
 
 The mesh, brought into the default head's frame by the registration's similarity, is rendered from the front (the
-project's rasteriser, grey Lambert shading, every part of the mesh so eyeballs and teeth read as they should), MediaPipe's
-face mesh (the detector the photo feature uses) finds its 478 landmarks, and each landmark is lifted back onto the
-surface under its pixel (the rasteriser's visible triangle there: ray casting along the view), then onto the nearest
-point of the skin. The default head goes through exactly the same steps, so the detector's habits cancel out: a pair
-is "where the detector puts landmark k" on both heads.
+project's rasteriser, grey Lambert shading, every part of the mesh so eyeballs and teeth read as they should),
+MediaPipe's face mesh (the detector the photo feature uses) finds its 478 landmarks, and each landmark is lifted back
+onto the surface under its pixel (the rasteriser's visible triangle there: ray casting along the view), then onto the
+nearest point of the skin. The default head goes through the same steps, so a pair is "where the detector puts
+landmark k" on both heads. The detector's habits cancel out only where both renders look alike: it places the lids of
+a mesh without eyeballs, or lips sewn shut, differently, which is why the registration trusts these landmarks only
+where it clearly misses them.
 """
 
 from __future__ import annotations

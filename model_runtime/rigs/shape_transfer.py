@@ -112,15 +112,19 @@ def transfer_shapes(source_vertices, source_triangles, source_deltas, target_ver
 
 
 def transfer_default_head_shapes(target_vertices, target_triangles, *, landmarks=None,
-                                 parts: tuple[str, ...] | None = None, registration: Registration | None = None
-                                 ) -> Transfer:
-    """The default head's 52 ARKit shapes onto any head mesh.
+                                 parts: tuple[str, ...] | None = None, registration: Registration | None = None,
+                                 find_face: bool = False) -> Transfer:
+    """The default head's 52 ARKit shapes onto any head mesh; `landmarks` (default-head vertex index, target point)
+    are the user's.
 
-    The default head's skin is registered onto the target's skin (its largest connected part), guided by face
-    landmarks found on both (`face_detection`) and by `landmarks` (default-head vertex index, target point) the user
-    gave, which replace the automatic ones near them. Target skin copies from the source skin on its own side of each
-    eye and mouth opening (`openings`); the target's other parts (eyeballs, teeth, lashes) copy from the source's
-    other named `parts` (default all of `head.PART_NAMES`), or stay still when none is named.
+    Without `find_face` (a template made by a program, such as FLAME's, which the plain registration fits well) the
+    default head's skin is registered onto the whole mesh and target vertices copy from the named `parts` (default
+    all of `head.PART_NAMES`). With it (an artist's head): the skin is registered onto the target's skin (its largest
+    connected part), corrected by face landmarks found on both (`face_detection`) away from the user's; target skin
+    copies from the source skin on its own side of each eye and mouth opening (`openings`), the target's other parts
+    (eyeballs, teeth, lashes) from the source's other named parts; inside-out triangles the source does not have are
+    smoothed away, and the result carries `checks`. A mesh without a detectable face and without user landmarks is
+    then refused.
     """
     from ..head import PART_NAMES, load_default_head
 
@@ -132,6 +136,10 @@ def transfer_default_head_shapes(target_vertices, target_triangles, *, landmarks
     skin = head.vertex_parts == PART_NAMES.index("skin")
     source_tri = head.triangles().astype(np.int64)
     tgt, tgt_tri = check_mesh(target_vertices, target_triangles, "target")
+    if not find_face:
+        match = np.isin(head.vertex_parts, [PART_NAMES.index(p) for p in parts])
+        return transfer_shapes(head.vertices, source_tri, head.deltas, tgt, tgt_tri, source_mask=skin,
+                               landmarks=landmarks, registration=registration, match_mask=match)
     if tgt.shape[0] > MAX_TARGET_VERTICES:
         raise InputError(f"The mesh has {tgt.shape[0]:,} vertices; shape transfer takes up to "
                          f"{MAX_TARGET_VERTICES:,}, so decimate it (or transfer onto a lighter copy) first.")
@@ -226,7 +234,8 @@ def measure_checks(vertices, skin_triangles, deltas, in_head, marks, sides, inte
 
     eyes = []
     for k, eye in enumerate(("left", "right")):
-        upper, lower = nearest(f"upper_lid_{eye}", side_label(k, True)), nearest(f"lower_lid_{eye}", side_label(k, False))
+        upper = nearest(f"upper_lid_{eye}", side_label(k, True))
+        lower = nearest(f"lower_lid_{eye}", side_label(k, False))
         if upper is None or lower is None:
             return None
         eyes.append((upper, lower))
