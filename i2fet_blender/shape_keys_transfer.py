@@ -93,7 +93,7 @@ def add_arkit_shape_keys(obj, *, landmarks=None) -> TransferReport:
     rest = writer.rest_coordinates(obj)
     if landmarks is None:
         landmarks = user_landmarks(obj, rest)
-    transfer = transfer_default_head_shapes(rest, _triangles(obj), landmarks=landmarks or None, find_face=True)
+    transfer = transfer_default_head_shapes(rest, _triangles(obj), landmarks=landmarks or None)
     bending = transfer.registration.median_bending()
     if bending > MAX_BENDING:
         raise InputError(f"{obj.name!r} does not look like a head: the default head had to bend by {bending:.0%} to "
