@@ -113,10 +113,14 @@ def add_arkit_shape_keys(obj, *, landmarks=None) -> TransferReport:
     fit = float(np.median(reg.distance)) / max(size, 1e-12)
     moved = int(np.count_nonzero(np.abs(deltas).max(axis=(0, 2)) > 0))
     warnings = list(getattr(transfer, "notes", []))
+    checked = ""
+    if transfer.checks is not None:
+        checked = " " + transfer.checks.summary()
+        warnings.extend(transfer.checks.warnings)
     guided = ""
     if landmarks:
-        miss = float(np.max(reg.landmark_error)) / max(size, 1e-12)
+        miss = float(np.max(reg.landmark_error[:len(landmarks)])) / max(size, 1e-12)  # the user's come first
         guided = f" Guided by {len(landmarks)} landmarks (the farthest lands {miss:.1%} of the head's size away)."
     return TransferReport(summary=f"Added {len(ARKIT_CHANNELS)} ARKit shape keys to {obj.name!r}: {moved} of "
                                   f"{rest.shape[0]} vertices move; the default head fits this mesh to a median "
-                                  f"{fit:.2%} of its size.{guided}", warnings=warnings)
+                                  f"{fit:.2%} of its size.{guided}{checked}", warnings=warnings)

@@ -112,12 +112,12 @@ def test_rasteriser_depth_and_culling():
         [6, 6, 1.0], [16, 6, 1.0], [16, 16, 1.0], [6, 16, 1.0],  # near square, front-facing
     ], dtype=np.float64)
     front = np.array([[0, 2, 1], [0, 3, 2], [4, 6, 5], [4, 7, 6]])
-    pix, depth, tri, w1, w2 = render_module._rasterize(screen, front, 20, 20, cull=True)
+    pix, depth, tri, w1, w2 = render_module.rasterize(screen, front, 20, 20, cull=True)
     assert pix.size == 10 * 10 + 10 * 10 - 6 * 6  # both squares, overlap counted once
     near = np.isin(tri, [2, 3])
     assert near.sum() == 100 and np.all(depth[near] == 1.0)
     assert np.all((w1 >= 0) & (w2 >= 0) & (w1 + w2 <= 1 + 1e-6))
-    pix_back, *_ = render_module._rasterize(screen, front[:, ::-1], 20, 20, cull=True)
+    pix_back, *_ = render_module.rasterize(screen, front[:, ::-1], 20, 20, cull=True)
     assert pix_back.size == 0  # reversed winding faces away
 
 

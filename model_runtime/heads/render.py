@@ -246,7 +246,7 @@ def _hidden_in_front_view(head: DefaultHead, candidates: np.ndarray) -> np.ndarr
     screen[:, 2] = v[:, 1]
     tris = head.triangles().astype(np.int64)
     skin_tri = head.face_parts[head.triangle_faces()] == 0
-    pix, depth, _, _, _ = _rasterize(screen, tris[skin_tri], res, res, cull=True)
+    pix, depth, _, _, _ = rasterize(screen, tris[skin_tri], res, res, cull=True)
     zbuf = np.full(res * res, np.inf)
     zbuf[pix] = depth
     idx = np.nonzero(candidates)[0]
@@ -259,7 +259,7 @@ def _hidden_in_front_view(head: DefaultHead, candidates: np.ndarray) -> np.ndarr
 # ----------------------------------------------------------------------------------------------------------------
 # Rasteriser
 
-def _rasterize(screen: np.ndarray, tris: np.ndarray, width: int, height: int, cull: bool = True):
+def rasterize(screen: np.ndarray, tris: np.ndarray, width: int, height: int, cull: bool = True):
     """Visible fragment per covered pixel.
 
     screen: (V,3) pixel x (right), pixel y (down), depth (larger is farther). Pixel (i, j) has its centre at
@@ -402,7 +402,7 @@ def _render_one(verts: np.ndarray, setup: _Setup, size: int, rotation_deg=None) 
     ss = size * SUPERSAMPLE
     screen = _screen(verts, setup, ss, rotation_deg)
     tris = setup.triangles
-    pix, _, tri, w1, w2 = _rasterize(screen, tris, ss, ss, cull=True)
+    pix, _, tri, w1, w2 = rasterize(screen, tris, ss, ss, cull=True)
     image = np.empty((ss * ss, 3), dtype=np.float32)
     image[:] = BACKGROUND
     if pix.size:
@@ -499,7 +499,7 @@ def surface_at(weights: np.ndarray, points: np.ndarray, size: int = 256, head: D
     setup = _prepare(head)
     ss = int(size) * SUPERSAMPLE
     screen = _screen(head.deform(w), setup, ss, rotation_deg)
-    pix, _, tri, _, _ = _rasterize(screen, setup.triangles, ss, ss, cull=True)
+    pix, _, tri, _, _ = rasterize(screen, setup.triangles, ss, ss, cull=True)
     owner = np.full(ss * ss, -1, dtype=np.int64)
     owner[pix] = tri
     pts = np.asarray(points, dtype=np.float64).reshape(-1, 2) * SUPERSAMPLE
@@ -594,4 +594,4 @@ def write_contact_sheet(
         raise OutputError(f"Cannot write the contact sheet {path}: {exc.strerror or exc}.") from None
 
 
-__all__ = ["project_points", "render_expressions", "rotation_matrix", "surface_at", "write_contact_sheet"]
+__all__ = ["project_points", "rasterize", "render_expressions", "rotation_matrix", "surface_at", "write_contact_sheet"]

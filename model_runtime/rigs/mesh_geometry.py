@@ -210,6 +210,21 @@ class Surface:
                     on_boundary=on_boundary, near=near)
 
 
+def components(triangles: np.ndarray, num_vertices: int) -> np.ndarray:
+    """(V,) label of each vertex's connected component (vertices in no triangle get their own)."""
+    label = np.arange(num_vertices)
+    edges = np.concatenate([triangles[:, [0, 1]], triangles[:, [1, 2]]])
+    while True:  # label propagation: every vertex takes the smallest label among its edges, until nothing changes
+        low = np.minimum(label[edges[:, 0]], label[edges[:, 1]])
+        new = label.copy()
+        np.minimum.at(new, edges[:, 0], low)
+        np.minimum.at(new, edges[:, 1], low)
+        new = new[new]  # pointer jumping speeds up long chains
+        if np.array_equal(new, label):
+            return label
+        label = new
+
+
 def sample_surface(vertices: np.ndarray, triangles: np.ndarray, count: int, rng: np.random.Generator
                    ) -> tuple[np.ndarray, np.ndarray]:
     """`count` points spread uniformly by area (so vertex density does not bias them), with their triangle normals."""

@@ -15,7 +15,11 @@
      which a FLAME template lacks, are left to the stiffness instead of being dragged onto the hole's rim). Each step
      over-relaxes (goes 1.8 times the way to its solution; back to plain steps if the fit gets worse), which speeds up
      ICP's slow sliding along smooth surfaces;
-  3. a per-vertex residual, smoothed by a graph Laplacian, puts the source onto the target surface.
+  3. a per-vertex residual, smoothed by a graph Laplacian, puts the source onto the target surface;
+  4. where the result misses landmarks by more than the nodes can resolve (lids and lip lines are millimetres apart,
+     the nodes centimetres), Gaussians a few millimetres wide around the landmarks carry the misses to their
+     neighbourhood, so each landmark lands on its target point. Detected landmarks (`guides`) are used here only
+     when the fit misses them clearly, and only by the part of each miss beyond the detector's noise.
 The node affines give a smooth deformation gradient per source vertex (`jacobian`), which shape transfer applies to
 the deltas so a stretched region gets stretched motion.
 """
@@ -41,6 +45,13 @@ ICP_STEPS = 3  # correspondence updates per stiffness
 AFFINE_DAMPING = 1e-3  # pulls each node's linear part weakly toward identity, for nodes with little data
 LANDMARK_WEIGHT = 20.0  # one landmark counts as much as this many matched vertices
 MIN_NORMAL_COS = 0.5  # correspondences whose normals differ by more than 60 degrees are dropped
+LANDING_WIDTH = 0.04  # stage 4's Gaussians: 4 mm on the default head
+LANDING_RIDGE = 1e-3
+# Detected landmarks correct the fit only when it misses them by more than this median share of the size (about
+# 2 mm on the default head): closer, the fit is better than the detector, which does not see holed eyes or lips as
+# it sees the default head's.
+GUIDED_MISS = 0.02
+LANDING_TOLERANCE = 0.03  # misses up to this share of the size (3 mm on the default head) are the detector's noise
 RESIDUAL_SMOOTHNESS = 2.0
 RESIDUAL_ROUNDS = 3
 _SAMPLE_SOURCE, _SAMPLE_TARGET = 600, 2500
@@ -81,11 +92,13 @@ class Registration:
 
 
 def register(source_vertices, source_triangles, target_vertices, target_triangles, *, source_mask=None,
-             landmarks=None) -> Registration:
+             landmarks=None, guides=None) -> Registration:
     """Register the source mesh (its `source_mask` vertices) onto the target surface; see the module docstring.
 
     `landmarks` = [(source_vertex_index, target_point_xyz), ...] (target frame and units) are soft constraints of
-    the non-rigid stages; three or more also give the starting pose.
+    the non-rigid stages; three or more also give the starting pose. `guides` (same form: detected landmarks, which
+    carry the detector's noise) give the starting pose when the landmarks do not, and correct the result in stage 4
+    where it clearly misses them.
     """
     began = time.perf_counter()
     src, src_tri = check_mesh(source_vertices, source_triangles, "source")
@@ -95,16 +108,30 @@ def register(source_vertices, source_triangles, target_vertices, target_triangle
     if not tri_mask.any():
         raise InputError("The source mask selects no whole triangle of the source mesh.")
     lm_index, lm_target = _check_landmarks(landmarks, src.shape[0])
+    guide_index, guide_target = _check_landmarks(guides, src.shape[0])
 
     reg_tri = src_tri[tri_mask]
-    rotation, scale, translation = _align(src, reg_tri, tgt, tgt_tri, lm_index, lm_target)
+    pose_index, pose_target = (lm_index, lm_target) if lm_index.size >= 3 else (guide_index, guide_target)
+    rotation, scale, translation = _align(src, reg_tri, tgt, tgt_tri, pose_index, pose_target)
     # The non-rigid stages run in the source's frame and units, so their thresholds mean the same on every target.
     target_surface = Surface((tgt - translation) @ rotation / scale, tgt_tri)
-    deformed, jacobian, distance, matched = _deform(src, reg_tri, mask, target_surface, lm_index,
-                                                    (lm_target - translation) @ rotation / scale)
+    lm_source_frame = (lm_target - translation) @ rotation / scale
+    deformed, jacobian, distance, matched = _deform(src, reg_tri, mask, target_surface, lm_index, lm_source_frame)
+    notes = []
+    land_index, land_target = lm_index, lm_source_frame
+    if guide_index.size:
+        guide_source_frame = (guide_target - translation) @ rotation / scale
+        size = float(np.sqrt(((src[mask] - src[mask].mean(0)) ** 2).sum(1).mean()))
+        miss = float(np.median(np.linalg.norm(deformed[guide_index] - guide_source_frame, axis=1))) / size
+        if miss > GUIDED_MISS:
+            keep = ~np.isin(guide_index, lm_index)  # the user's landmarks decide where they are
+            land_index = np.concatenate([lm_index, guide_index[keep]])
+            land_target = np.concatenate([lm_source_frame, guide_source_frame[keep]])
+            notes.append(f"The detected face landmarks corrected the fit (it missed them by a median "
+                         f"{miss:.1%} of the head's size).")
+    deformed = _land_exactly(src, deformed, mask, land_index, land_target)
     vertices = scale * deformed @ rotation.T + translation
     lm_error = np.linalg.norm(vertices[lm_index] - lm_target, axis=1) if lm_index.size else np.zeros(0)
-    notes = []
     share = float(matched[mask].mean())
     if share < 0.5:
         notes.append(f"Only {share:.0%} of the source found matching target surface; check the target is a head.")
@@ -188,6 +215,14 @@ def _icp_similarity(src_pts, src_nrm, tgt_pts, tgt_nrm, rotation, scale, transla
     cos = np.einsum("nd,nd->n", src_nrm @ rotation.T, tgt_nrm[i])
     score = float(d[keep].mean() / scale) + 0.05 * float((1.0 - cos[keep]).mean())
     return rotation, scale, translation, score
+
+
+def similarity(source_vertices, source_triangles, target_vertices, target_triangles
+               ) -> tuple[np.ndarray, float, np.ndarray]:
+    """Stage 1 alone, without landmarks: rotation, scale and translation taking the source onto the target."""
+    src, src_tri = check_mesh(source_vertices, source_triangles, "source")
+    tgt, tgt_tri = check_mesh(target_vertices, target_triangles, "target")
+    return _align(src, src_tri, tgt, tgt_tri, np.zeros(0, dtype=np.int64), np.zeros((0, 3)))
 
 
 def _align(src, src_tri, tgt, tgt_tri, lm_index, lm_target):
@@ -372,6 +407,29 @@ def _deform(src, reg_tri, mask, surface: Surface, lm_index, lm_target):
     deformed[data_rows] = _residual(deformed, reg_tri, data_rows, surface, floor)
     hits, ok = _correspond(surface, deformed, vertex_normals(deformed, reg_tri), floor)
     return deformed, model.jacobians(params), hits.distance, ok & mask
+
+
+def _land_exactly(src, deformed, mask, lm_index, lm_target) -> np.ndarray:
+    """Stage 4: what the smooth stages leave between each landmark and its target (millimetres, where the nodes are
+    centimetres apart) is spread by Gaussians of LANDING_WIDTH (share of the source's size) around the landmarks, so
+    lids and lip lines land where they must without moving what lies farther away."""
+    if lm_index.size == 0:
+        return deformed
+    index, first = np.unique(lm_index, return_index=True)
+    miss = lm_target[first] - deformed[index]
+    size = float(np.sqrt(((src[mask] - src[mask].mean(0)) ** 2).sum(1).mean()))
+    length = np.linalg.norm(miss, axis=1, keepdims=True)
+    miss = miss * np.clip(1.0 - LANDING_TOLERANCE * size / np.maximum(length, 1e-30), 0.0, None)
+    width = LANDING_WIDTH * size
+    centres = src[index]
+    kernel = np.exp(-((centres[:, None] - centres[None]) ** 2).sum(-1) / (2 * width ** 2))
+    weights = np.linalg.solve(kernel + LANDING_RIDGE * np.eye(index.size), miss)
+    out = deformed.copy()
+    for start in range(0, src.shape[0], 4096):
+        rows = slice(start, start + 4096)
+        near = np.exp(-((src[rows, None] - centres[None]) ** 2).sum(-1) / (2 * width ** 2))
+        out[rows] += near @ weights
+    return out
 
 
 def _residual(deformed, reg_tri, data_rows, surface, floor) -> np.ndarray:

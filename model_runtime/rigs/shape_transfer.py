@@ -7,20 +7,29 @@ plain closest-point copy goes wrong (eyeBlink, mouthClose, mouthRoll). The delta
 after each source vertex's delta has been carried through the registration's local deformation gradient (a widened
 jaw opens wider), then rotated and scaled into the target's frame. Target vertices a few millimetres (source units)
 or more from the registered source fade to zero motion; their confidence says so.
+
+`transfer_default_head_shapes`, for any head mesh, adds what a head the project did not make needs: face landmarks
+detected on renders of both heads (`face_detection`) correct the registration around lids and lips, each side of the
+eye and mouth openings copies only from the same side of the source (`openings`), the target's skin and its other
+parts (eyeballs, teeth, lashes) are matched separately, triangles the transfer turns inside out where the source's
+shape does not fold are smoothed back, and checks an artist would make first (blinks close, jawOpen parts the lips,
+no inside-out triangles) are measured and reported with a remedy.
 """
 
 from __future__ import annotations
 
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 import numpy as np
 
 from ..errors import InputError
 from ..heads.geometry import vertex_normals
 from ..heads.head import PART_NAMES, load_default_head
-from .mesh_geometry import Surface, check_mesh
-from .registration import Registration, register
+from .face_detection import GROUPS, default_head_face_landmarks, detect_in_head_frame
+from .mesh_geometry import Surface, check_mesh, components, mesh_edges
+from .openings import OPENINGS, opening_sides, opposite, side_label
+from .registration import Registration, register, similarity
 
 MATCH_COS = 0.0  # a target vertex copies only source surface facing the same half-space as itself
 FALLOFF = 0.06  # confidence exp(−(d / (FALLOFF · source RMS radius))²): 4.5 mm on the default head
@@ -36,15 +45,18 @@ class Transfer:
     registration: Registration
     seconds: float = 0.0
     notes: list[str] = field(default_factory=list)
+    checks: "TransferChecks | None" = None  # measured where the face's landmarks were found
 
 
 def transfer_shapes(source_vertices, source_triangles, source_deltas, target_vertices, target_triangles, *,
                     source_mask=None, landmarks=None, registration: Registration | None = None,
-                    match_mask=None) -> Transfer:
+                    match_mask=None, groups=None, sure=None) -> Transfer:
     """Deltas (K, Vs, 3) of the source -> deltas (K, Vt, 3) of the target (see the module docstring).
 
     `source_mask` selects the source vertices that are registered; `match_mask` those whose triangles target
-    vertices may copy from (default: every source triangle).
+    vertices may copy from (default: every source triangle). `groups` [(target vertex rows, source triangle rows)]
+    instead says which source triangles each target vertex may copy from (target vertices in no group stay still);
+    `sure` (Vt,) marks target vertices whose match is known to be right however far it is (full confidence).
     """
     began = time.perf_counter()
     src, src_tri = check_mesh(source_vertices, source_triangles, "source")
@@ -55,60 +67,356 @@ def transfer_shapes(source_vertices, source_triangles, source_deltas, target_ver
     elif registration.vertices.shape != src.shape:
         raise InputError(f"The registration is of a {registration.vertices.shape[0]}-vertex source, not this "
                          f"{src.shape[0]}-vertex one.")
-    match_rows = np.arange(src_tri.shape[0])
-    if match_mask is not None:
-        keep = np.asarray(match_mask)
-        if keep.shape != (src.shape[0],) or keep.dtype != bool:
-            raise InputError(f"The match mask must be a boolean array of shape ({src.shape[0]},).")
-        match_rows = np.flatnonzero(keep[src_tri].all(axis=1))
-        if match_rows.size == 0:
-            raise InputError("The match mask selects no whole triangle of the source mesh.")
-    match_tri = src_tri[match_rows]
+    if groups is None:
+        match_rows = np.arange(src_tri.shape[0])
+        if match_mask is not None:
+            keep = np.asarray(match_mask)
+            if keep.shape != (src.shape[0],) or keep.dtype != bool:
+                raise InputError(f"The match mask must be a boolean array of shape ({src.shape[0]},).")
+            match_rows = np.flatnonzero(keep[src_tri].all(axis=1))
+            if match_rows.size == 0:
+                raise InputError("The match mask selects no whole triangle of the source mesh.")
+        groups = [(np.arange(tgt.shape[0]), match_rows)]
 
     reg = registration
     registered = reg.to_source(reg.vertices)
-    surface = Surface(registered, match_tri)
     points = reg.to_source(tgt)
     normals = vertex_normals(tgt, tgt_tri) @ reg.rotation  # rotation only: normals keep their sense
-    hits = surface.closest(points, normals, MATCH_COS)
-    found = hits.triangle >= 0
+    triangle = np.full(tgt.shape[0], -1, dtype=np.int64)
+    bary = np.zeros((tgt.shape[0], 3))
+    distance = np.full(tgt.shape[0], np.inf)
+    for rows, tri_rows in groups:
+        if len(rows) == 0 or len(tri_rows) == 0:
+            continue
+        hits = Surface(registered, src_tri[tri_rows]).closest(points[rows], normals[rows], MATCH_COS)
+        hit = hits.triangle >= 0
+        triangle[rows[hit]] = tri_rows[hits.triangle[hit]]
+        bary[rows[hit]] = hits.bary[hit]
+        distance[rows[hit]] = hits.distance[hit]
+    found = triangle >= 0
 
     # Each source delta through the local deformation gradient, then interpolated at the matched points.
     carried = np.einsum("vij,kvj->kvi", reg.jacobian, deltas)
-    corners = match_tri[np.maximum(hits.triangle, 0)]  # (Vt, 3)
-    moved = np.einsum("tc,ktcd->ktd", hits.bary, carried[:, corners])
+    corners = src_tri[np.maximum(triangle, 0)]  # (Vt, 3)
+    moved = np.einsum("tc,ktcd->ktd", bary, carried[:, corners])
     radius = float(np.sqrt(((src - src.mean(0)) ** 2).sum(1).mean()))
-    confidence = np.where(found, np.exp(-(np.where(found, hits.distance, 0.0) / (FALLOFF * radius)) ** 2), 0.0)
+    confidence = np.where(found, np.exp(-(np.where(found, distance, 0.0) / (FALLOFF * radius)) ** 2), 0.0)
+    if sure is not None:
+        confidence = np.where(found & sure, 1.0, confidence)
     out = reg.scale * (moved * confidence[None, :, None]) @ reg.rotation.T
     notes = list(reg.notes)
     if (~found).any():
         notes.append(f"{int((~found).sum())} target vertices face away from every source surface and stay still.")
     return Transfer(deltas=out.astype(np.float32), confidence=confidence,
-                    distance=np.where(found, hits.distance * reg.scale, np.inf),
-                    source_triangle=np.where(found, match_rows[np.maximum(hits.triangle, 0)], -1), bary=hits.bary,
+                    distance=np.where(found, distance * reg.scale, np.inf), source_triangle=triangle, bary=bary,
                     registration=reg, seconds=time.perf_counter() - began, notes=notes)
 
 
 def transfer_default_head_shapes(target_vertices, target_triangles, *, landmarks=None,
-                                 parts: tuple[str, ...] | None = None, registration: Registration | None = None
-                                 ) -> Transfer:
-    """The default head's 52 ARKit shapes onto any head mesh: its skin is registered, target vertices copy from the
-    named `parts` (default all of `head.PART_NAMES`). `landmarks` name default-head vertex indices.
+                                 parts: tuple[str, ...] | None = None, registration: Registration | None = None,
+                                 find_face: bool = False) -> Transfer:
+    """The default head's 52 ARKit shapes onto any head mesh; `landmarks` (default-head vertex index, target point)
+    are the user's.
 
-    Measured on variants of the default head: a target with its own eyeballs gets the eye shapes exactly when the
-    eyes are among the parts (face error below 0.1%, against 14.5% when its eyeballs copy the nearest skin); on a skin
-    with open eye and mouth holes (FLAME-like) adding eyes, teeth and tongue moves the error by under 0.01 points.
+    Without `find_face` (a template made by a program, such as FLAME's, which the plain registration fits well) the
+    default head's skin is registered onto the whole mesh and target vertices copy from the named `parts` (default
+    all of `head.PART_NAMES`). With it (an artist's head): the skin is registered onto the target's skin (its largest
+    connected part), corrected by face landmarks found on both (`face_detection`) away from the user's; target skin
+    copies from the source skin on its own side of each eye and mouth opening (`openings`), the target's other parts
+    (eyeballs, teeth, lashes) from the source's other named parts; inside-out triangles the source does not have are
+    smoothed away, and the result carries `checks`. A mesh without a detectable face and without user landmarks is
+    then refused.
     """
     parts = PART_NAMES if parts is None else tuple(parts)
-
     unknown = [p for p in parts if p not in PART_NAMES]
     if unknown or not parts:
         raise InputError(f"Parts must be some of {', '.join(PART_NAMES)}; got {', '.join(unknown) or 'none'}.")
     head = load_default_head()
     skin = head.vertex_parts == PART_NAMES.index("skin")
-    match = np.isin(head.vertex_parts, [PART_NAMES.index(p) for p in parts])
-    return transfer_shapes(head.vertices, head.triangles(), head.deltas, target_vertices, target_triangles,
-                           source_mask=skin, landmarks=landmarks, registration=registration, match_mask=match)
+    source_tri = head.triangles().astype(np.int64)
+    tgt, tgt_tri = check_mesh(target_vertices, target_triangles, "target")
+    if not find_face:
+        match = np.isin(head.vertex_parts, [PART_NAMES.index(p) for p in parts])
+        return transfer_shapes(head.vertices, source_tri, head.deltas, tgt, tgt_tri, source_mask=skin,
+                               landmarks=landmarks, registration=registration, match_mask=match)
+    if tgt.shape[0] > MAX_TARGET_VERTICES:
+        raise InputError(f"The mesh has {tgt.shape[0]:,} vertices; shape transfer takes up to "
+                         f"{MAX_TARGET_VERTICES:,}, so decimate it (or transfer onto a lighter copy) first.")
+    label = components(tgt_tri, tgt.shape[0])
+    main = np.bincount(label[tgt_tri[:, 0]]).argmax()
+    target_skin = label == main
+    skin_tri = tgt_tri[target_skin[tgt_tri].all(axis=1)]
+    notes = []
+    target_sides = source_sides = None
+    if registration is None:
+        found = _face_landmarks(head, skin, source_tri, tgt, skin_tri, tgt_tri)
+        user = [] if landmarks is None else list(landmarks)
+        if found is None and not user:
+            raise InputError("The mesh does not look like a head: no face was found on it from the front; add the "
+                             "vertex groups I2FET nose_tip, I2FET mouth_corner_left, I2FET mouth_corner_right, I2FET "
+                             "upper_lid_left and I2FET upper_lid_right to show where the face is.")
+        pairs, fitted = [], skin
+        if found is not None:
+            pairs, target_marks, in_head, fitted = found
+            target_sides = np.where(target_skin, opening_sides(in_head, target_marks), 0)
+            source_sides = opening_sides(head.vertices, default_head_face_landmarks())
+            notes.append(f"{len(pairs)} face landmarks found automatically.")
+        registration = register(head.vertices, source_tri, tgt, skin_tri, source_mask=fitted,
+                                landmarks=user or None, guides=_away_from(head, pairs, user) or None)
+    skin_rows = np.flatnonzero(skin[source_tri].all(axis=1))
+    other = np.isin(head.vertex_parts, [PART_NAMES.index(p) for p in parts if p != "skin"])
+    groups = [(np.flatnonzero(~target_skin), np.flatnonzero(other[source_tri].all(axis=1)))]
+    if "skin" not in parts:
+        groups.append((np.flatnonzero(target_skin), groups[0][1]))
+    elif target_sides is None:
+        groups.append((np.flatnonzero(target_skin), skin_rows))
+    else:
+        for side in np.unique(target_sides[target_skin]):
+            rows = np.flatnonzero(target_skin & (target_sides == side))
+            tri_rows = skin_rows
+            if side != 0:
+                tri_rows = skin_rows[~(source_sides[source_tri[skin_rows]] == opposite(side)).any(axis=1)]
+            groups.append((rows, tri_rows))
+    result = transfer_shapes(head.vertices, source_tri, head.deltas, tgt, tgt_tri, registration=registration,
+                             groups=groups, sure=None if target_sides is None else target_sides != 0)
+    intended = _source_folds(head, source_tri, skin, result.source_triangle, skin_tri)
+    deltas, repaired = _unflip(tgt, skin_tri, result.deltas, MAX_FLIPPED, intended)
+    if repaired:
+        notes.append(f"Smoothed {repaired} shapes where transferred motion turned triangles inside out.")
+    checks = None
+    if target_sides is not None:
+        checks = measure_checks(tgt, skin_tri, deltas, in_head, target_marks, target_sides, intended)
+    result = replace(result, deltas=deltas, checks=checks)
+    result.notes[:0] = notes
+    return result
+
+
+@dataclass(frozen=True, eq=False)
+class TransferChecks:
+    """What an artist would look at first, measured on the transferred shapes."""
+
+    blink_closure: tuple[float, float]  # share of the lid gap eyeBlinkLeft / eyeBlinkRight closes on its own eye
+    blink_other_eye: tuple[float, float]  # how much each changes the other eye's gap (share of that gap)
+    lip_parting: float  # how far jawOpen parts the inner lips, share of the mouth's width
+    flipped: np.ndarray  # (52,) share of the skin's triangles each shape turns inside out (mouthClose on jawOpen)
+    warnings: list[str] = field(default_factory=list)
+
+    def summary(self) -> str:
+        worst = int(np.argmax(self.flipped))
+        from ..expression_space import ARKIT_CHANNELS
+
+        return (f"Blinks close the lids {self.blink_closure[0]:.0%} (left) and {self.blink_closure[1]:.0%} (right); "
+                f"jawOpen parts the lips by {self.lip_parting:.0%} of the mouth's width; at most "
+                f"{self.flipped[worst]:.2%} of the skin's triangles turn inside out ({ARKIT_CHANNELS[worst]}).")
+
+
+MIN_BLINK_CLOSURE = 0.8
+MAX_OTHER_EYE = 0.1
+MIN_LIP_PARTING = 0.25
+MAX_FLIPPED = 0.001
+
+
+def measure_checks(vertices, skin_triangles, deltas, in_head, marks, sides, intended) -> TransferChecks | None:
+    """The checks of `TransferChecks` from the detected lid and lip contours (the target vertices nearest to the
+    middle of each, on its own side of the opening), with a warning naming the landmark groups that would help
+    where one fails (inside-out triangles only where the source shape does not fold: `intended`). None when a
+    contour was not found."""
+    from ..expression_space import ARKIT_CHANNELS, CHANNEL_INDEX
+
+    def nearest(group: str, side: int) -> np.ndarray | None:
+        points = marks.group(group)
+        rows = np.flatnonzero(sides == side)
+        if points.shape[0] < 3 or rows.size == 0:
+            return None
+        middle = points[np.argsort(np.abs(points[:, 0] - np.median(points[:, 0])))[:3]]
+        return np.unique(rows[np.argmin(np.linalg.norm(in_head[rows][None] - middle[:, None], axis=2), axis=1)])
+
+    eyes = []
+    for k, eye in enumerate(("left", "right")):
+        upper = nearest(f"upper_lid_{eye}", side_label(k, True))
+        lower = nearest(f"lower_lid_{eye}", side_label(k, False))
+        if upper is None or lower is None:
+            return None
+        eyes.append((upper, lower))
+    mouth = OPENINGS_ORDER.index("mouth")
+    lips = nearest("upper_lip_inner", side_label(mouth, True)), nearest("lower_lip_inner", side_label(mouth, False))
+    corners = [marks.point(i) for i in (78, 308)]
+    if lips[0] is None or lips[1] is None or any(c is None for c in corners):
+        return None
+
+    def gap(shape, upper, lower):
+        moved = vertices + shape
+        before = vertices[upper].mean(0) - vertices[lower].mean(0)
+        after = moved[upper].mean(0) - moved[lower].mean(0)
+        return float(1.0 - after @ before / max(float(before @ before), 1e-30))
+
+    blinks = [deltas[CHANNEL_INDEX[c]] for c in ("eyeBlinkLeft", "eyeBlinkRight")]
+    closure = tuple(gap(blinks[k], *eyes[k]) for k in range(2))
+    other = tuple(abs(gap(blinks[k], *eyes[1 - k])) for k in range(2))
+    jaw = deltas[CHANNEL_INDEX["jawOpen"]]
+    width = float(np.linalg.norm(corners[0] - corners[1])) * _frame_scale(vertices, in_head)
+    parted = (np.linalg.norm((vertices + jaw)[lips[0]].mean(0) - (vertices + jaw)[lips[1]].mean(0))
+              - np.linalg.norm(vertices[lips[0]].mean(0) - vertices[lips[1]].mean(0))) / max(width, 1e-30)
+    flips = np.array([_flipped(vertices, skin_triangles, shape_in_use(deltas, k)) for k in range(len(deltas))])
+    flipped, unintended = flips.mean(axis=1), (flips & ~intended).mean(axis=1)
+    warnings = []
+    for k, eye in enumerate(("Left", "Right")):
+        if closure[k] < MIN_BLINK_CLOSURE or other[k] > MAX_OTHER_EYE:
+            side = eye.lower()
+            warnings.append(f"eyeBlink{eye} closes its lids {closure[k]:.0%} and moves the other eye's by "
+                            f"{other[k]:.0%}; mark the lids with the vertex groups I2FET upper_lid_{side} and "
+                            f"I2FET brow_outer_{side} and run again.")
+    if parted < MIN_LIP_PARTING:
+        warnings.append(f"jawOpen parts the lips by only {parted:.0%} of the mouth's width; mark the vertex groups "
+                        f"I2FET mouth_corner_left, I2FET mouth_corner_right and I2FET chin and run again.")
+    bad = [ARKIT_CHANNELS[k] for k in np.flatnonzero(unintended >= MAX_FLIPPED)]
+    if bad:
+        warnings.append(f"{len(bad)} shapes turn more than {MAX_FLIPPED:.1%} of the skin's triangles inside out where "
+                        f"the default head's do not "
+                        f"({', '.join(bad[:4])}{'...' if len(bad) > 4 else ''}); mark the vertex groups I2FET "
+                        f"mouth_corner_left, I2FET mouth_corner_right, I2FET upper_lid_left and I2FET upper_lid_right "
+                        f"and run again.")
+    return TransferChecks(blink_closure=closure, blink_other_eye=other, lip_parting=float(parted), flipped=flipped,
+                          warnings=warnings)
+
+
+def _frame_scale(vertices, in_head) -> float:
+    """Target units per default-head unit (the similarity's scale, read back from the two copies of the mesh)."""
+    return float(np.linalg.norm(vertices - vertices.mean(0)) / max(np.linalg.norm(in_head - in_head.mean(0)), 1e-30))
+
+
+def _flipped(vertices, triangles, shape) -> float:
+    def normals(v):
+        p, q, r = (v[triangles[:, i]] for i in range(3))
+        return np.cross(q - p, r - p)
+
+    return (normals(vertices) * normals(vertices + shape)).sum(axis=1) <= 0
+
+
+def _source_folds(head, source_tri, skin, source_triangle, target_triangles) -> np.ndarray:
+    """(52, T) target triangles lying on skin that the source's own shape turns inside out (the fold and one ring
+    around it): folds the artist meant, which the repair keeps."""
+    rows = source_tri[skin[source_tri].all(axis=1)]
+    vertices = head.vertices.astype(np.float64)
+    deltas = head.deltas.astype(np.float64)
+    out = np.zeros((deltas.shape[0], target_triangles.shape[0]), dtype=bool)
+    matched = source_triangle[target_triangles]  # (T, 3) source triangle each corner copies from
+    for k in range(deltas.shape[0]):
+        folded = _flipped(vertices, rows, shape_in_use(deltas, k))
+        if not folded.any():
+            continue
+        near = np.zeros(vertices.shape[0], dtype=bool)
+        near[rows[folded]] = True
+        near[rows[near[rows].any(axis=1)]] = True
+        hit = np.where(matched >= 0, near[source_tri[np.maximum(matched, 0)]].any(axis=2), False)
+        out[k] = hit.any(axis=1)
+    return out
+
+
+UNFLIP_ROUNDS = 60
+# Shapes that only make sense on top of another: ARKit's mouthClose closes the lips of an open jaw (alone it pushes
+# the lips through each other, in ICT's artist-made shapes as well).
+ON_TOP_OF = {"mouthClose": "jawOpen"}
+
+
+def shape_in_use(deltas: np.ndarray, k: int) -> np.ndarray:
+    """Shape k of (52, V, 3) ARKit deltas as it is used: with the shape it sits on top of, if any."""
+    from ..expression_space import ARKIT_CHANNELS, CHANNEL_INDEX
+
+    under = ON_TOP_OF.get(ARKIT_CHANNELS[k])
+    return deltas[k] if under is None else deltas[k] + deltas[CHANNEL_INDEX[under]]
+
+
+def _unflip(vertices, triangles, deltas, tolerated: float = 0.0, intended=None) -> tuple[np.ndarray, int]:
+    """Deltas with the motion around inside-out triangles averaged with its neighbours' until under `tolerated` of
+    the triangles are inside out (or UNFLIP_ROUNDS rounds), so a fold the transfer made up does not flip the target's
+    skin; `intended` (K, T) marks the triangles where the source shape folds too (lips rolling in), left alone. Each
+    shape is judged as it is used (`shape_in_use`: mouthClose on top of jawOpen)."""
+    edges, _ = mesh_edges(triangles)
+    a, b = edges[:, 0], edges[:, 1]
+    count = np.bincount(np.concatenate([a, b]), minlength=vertices.shape[0]).astype(np.float64)
+
+    def normals(v):
+        p, q, r = (v[triangles[:, i]] for i in range(3))
+        return np.cross(q - p, r - p)
+
+    rest = normals(vertices)
+    out = np.array(deltas, dtype=np.float64)
+    repaired = 0
+    for k in range(out.shape[0]):
+        base = shape_in_use(out, k) - out[k]
+        d = out[k]
+        touched = False
+        for _ in range(UNFLIP_ROUNDS):
+            bad = (normals(vertices + base + d) * rest).sum(axis=1) <= 0
+            if intended is not None:
+                bad &= ~intended[k]
+            if not bad.any() or bad.mean() < tolerated:
+                break
+            touched = True
+            ring = np.zeros(vertices.shape[0], dtype=bool)
+            ring[triangles[bad]] = True
+            ring[a[ring[b]]] = True
+            ring[b[ring[a]]] = True
+            total = np.stack([np.bincount(a, weights=d[b, i], minlength=d.shape[0])
+                              + np.bincount(b, weights=d[a, i], minlength=d.shape[0]) for i in range(3)], axis=1)
+            d[ring] = (total / np.maximum(count, 1.0)[:, None])[ring]
+        repaired += touched
+    return out.astype(np.float32), repaired
+
+
+def _face_landmarks(head, skin, source_tri, tgt, skin_tri, tgt_tri):
+    """([(default-head skin vertex, target point)] for every landmark found on both heads, the target's landmarks,
+    the target in the default head's frame, and the default head's region that fits it: the whole skin, or the face
+    alone for a face mask), or None when the detector finds no face on the target.
+
+    The target is put in the default head's frame by a similarity fitted on the whole skin, or, when the detector
+    finds no face that way (a face mask has no back of the head to fit), on the default head's face alone.
+    """
+    source = default_head_face_landmarks()
+    face = skin & (np.linalg.norm(head.deltas, axis=2).max(axis=0) >= FACE_MOTION_M)
+    for region in (skin, face):
+        tris = source_tri[region[source_tri].all(axis=1)]
+        rotation, scale, translation = similarity(head.vertices[region], _reindex(tris, region), tgt, skin_tri)
+        in_head = (tgt - translation) @ rotation / scale
+        found = detect_in_head_frame(in_head, tgt_tri, skin_tri)
+        if found is not None:
+            break
+    else:
+        return None
+    skin_rows = np.flatnonzero(skin)
+    pairs = []
+    for landmark, point in zip(found.ids, found.points):
+        at = source.point(landmark)
+        if at is None or landmark in AMBIGUOUS:
+            continue
+        vertex = skin_rows[np.argmin(np.linalg.norm(head.vertices[skin_rows] - at, axis=1))]
+        # The vertex stands in for the landmark's point: the target point moves by the same small offset.
+        point = point + (head.vertices[vertex] - at)
+        pairs.append((int(vertex), scale * point @ rotation.T + translation))
+    return pairs, found, in_head, region
+
+
+def _reindex(triangles: np.ndarray, keep: np.ndarray) -> np.ndarray:
+    remap = np.full(keep.shape[0], -1, dtype=np.int64)
+    remap[keep] = np.arange(int(keep.sum()))
+    return remap[triangles]
+
+
+# The inner lip line of a closed mouth: the detector puts these on either lip, so they pair nothing reliably.
+AMBIGUOUS = frozenset(GROUPS["upper_lip_inner"] + GROUPS["lower_lip_inner"])
+OPENINGS_ORDER = tuple(OPENINGS)
+MAX_TARGET_VERTICES = 300_000  # a scan with millions of vertices would take minutes and gigabytes
+FACE_MOTION_M = 5e-4  # the default head's face: skin some shape moves at least this much
+USER_OVERRIDE_M = 0.015  # automatic landmarks this close (default head) to a user's landmark give way to it
+
+
+def _away_from(head, found, user) -> list[tuple[int, np.ndarray]]:
+    """The automatic landmarks not within USER_OVERRIDE_M of one of the user's."""
+    if not user:
+        return found
+    theirs = head.vertices[[int(i) for i, _ in user]]
+    return [(i, p) for i, p in found if np.linalg.norm(theirs - head.vertices[i], axis=1).min() > USER_OVERRIDE_M]
 
 
 def _check_deltas(source_deltas, count: int) -> np.ndarray:

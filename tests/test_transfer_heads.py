@@ -1,0 +1,146 @@
+"""ARKit shape transfer onto heads the project did not make (tests/transfer_heads.py): ICT-FaceKit's head against its
+artists' own shapes, and MediaPipe's low-poly canonical face mesh with closed eyes and mouth; the face landmarks and
+openings the transfer relies on; the inside-out repair; refusals.
+
+Floors are looser than the goals of benchmarks/bench_transfer.py but well above what the transfer did before it
+found landmarks and respected openings (ICT: error 0.96, cosine 0.45, blinks opening the eye by 131%, jawOpen
+parting the lips by 3% of the mouth's width).
+"""
+
+import re
+
+import numpy as np
+import pytest
+
+from transfer_heads import flipped_share, ict_scores, lid_closure, lip_parting, load_canonical, load_ict
+from model_runtime.errors import InputError
+from model_runtime.expression_space import CHANNEL_INDEX
+from model_runtime.heads.head import load_default_head
+from model_runtime.rigs.face_detection import GROUPS, default_head_face_landmarks
+from model_runtime.rigs.openings import opening_sides, side_label
+from model_runtime.rigs.shape_transfer import _unflip, shape_in_use, transfer_default_head_shapes
+
+BLINKS = ("eyeBlinkLeft", "eyeBlinkRight")
+
+
+@pytest.fixture(scope="module")
+def ict(cache_root):
+    head = load_ict(whole=True)
+    return head, transfer_default_head_shapes(head.vertices, head.triangles, find_face=True)
+
+
+@pytest.fixture(scope="module")
+def canonical(cache_root):
+    head = load_canonical()
+    return head, transfer_default_head_shapes(head.vertices, head.triangles, find_face=True)
+
+
+def test_test_data_is_what_its_readme_says():
+    ict_head, canonical_head = load_ict(whole=True), load_canonical()
+    assert ict_head.vertices.shape == (26719, 3) and ict_head.truth.shape == (51, 26719, 3)
+    assert canonical_head.vertices.shape == (468, 3) and canonical_head.triangles.shape == (898, 3)
+    # ICT's own shapes pass the checks the transfer is held to (lid and lip points found from ICT's construction).
+    blinks = [ict_head.truth[ict_head.channels.index(c)] for c in BLINKS]
+    assert all(lid_closure(ict_head.vertices, blinks[k], ict_head.openings, k) > 0.8 for k in range(2))
+    jaw = ict_head.truth[ict_head.channels.index("jawOpen")]
+    assert lip_parting(ict_head.vertices, jaw, ict_head.openings) > 0.5
+
+
+def test_ict_shapes_come_close_to_its_artists(ict):
+    head, result = ict
+    errors, cosines = ict_scores(result.deltas.astype(np.float64), head)
+    assert errors.mean() <= 0.85 and cosines.mean() >= 0.65, (errors.mean(), cosines.mean())
+
+
+def test_ict_lids_close_and_lips_part(ict):
+    head, result = ict
+    deltas = result.deltas.astype(np.float64)
+    for k, channel in enumerate(BLINKS):
+        assert lid_closure(head.vertices, deltas[CHANNEL_INDEX[channel]], head.openings, k) >= 0.6, channel
+        assert abs(lid_closure(head.vertices, deltas[CHANNEL_INDEX[channel]], head.openings, 1 - k)) <= 0.1, channel
+    assert lip_parting(head.vertices, deltas[CHANNEL_INDEX["jawOpen"]], head.openings) >= 0.2
+    face = head.triangles[head.face_triangles]
+    assert max(flipped_share(head.vertices, face, shape_in_use(deltas, k)) for k in range(len(deltas))) < 0.01
+
+
+def test_ict_checks_are_reported(ict):
+    """The transfer's own checks (from the landmarks it found) pass where those measured from ICT's construction do
+    (test_ict_lids_close_and_lips_part), and no warning is raised for them."""
+    head, result = ict
+    checks = result.checks
+    assert checks is not None
+    for k in range(2):
+        assert checks.blink_closure[k] >= 0.6
+        assert checks.blink_other_eye[k] <= 0.1
+    assert checks.lip_parting >= 0.2
+    assert checks.flipped.shape == (52,) and checks.flipped.max() < 0.01
+    assert "jawOpen parts the lips by" in checks.summary()
+    assert not any("eyeBlink" in w or "jawOpen parts" in w for w in checks.warnings), checks.warnings
+    assert any("face landmarks found automatically" in note for note in result.notes)
+
+
+def test_canonical_mesh_parts_its_closed_lips_without_opening_its_eyes(canonical):
+    """A closed mouth (lips sewn together by triangles) still parts under jawOpen; blinks never open the eyes."""
+    head, result = canonical
+    deltas = result.deltas.astype(np.float64)
+    assert lip_parting(head.vertices, deltas[CHANNEL_INDEX["jawOpen"]], head.openings) >= 0.2
+    for k, channel in enumerate(BLINKS):
+        assert lid_closure(head.vertices, deltas[CHANNEL_INDEX[channel]], head.openings, k) > 0.03, channel
+        assert abs(lid_closure(head.vertices, deltas[CHANNEL_INDEX[channel]], head.openings, 1 - k)) <= 0.1
+    face = head.triangles[head.face_triangles]
+    assert max(flipped_share(head.vertices, face, shape_in_use(deltas, k)) for k in range(len(deltas))) < 0.03
+
+
+def test_default_head_landmarks_and_openings_sit_where_their_shapes_move(cache_root):
+    head = load_default_head()
+    marks = default_head_face_landmarks()
+    assert marks.ids.size >= 0.8 * len(set().union(*GROUPS.values()))
+    sides = opening_sides(head.vertices.astype(np.float64), marks)
+    skin = head.vertex_parts == 0
+    for k, (channel, group) in enumerate((("eyeBlinkLeft", "upper_lid_left"), ("eyeBlinkRight", "upper_lid_right"))):
+        motion = np.where(skin, np.linalg.norm(head.deltas[CHANNEL_INDEX[channel]], axis=1), 0.0)
+        top = np.argsort(-motion)[:10]
+        assert np.mean(sides[top] == side_label(k, True)) >= 0.8, channel
+        # The detected upper lid lies on the skin that blink moves.
+        nearest = np.linalg.norm(head.vertices[top][None] - marks.group(group)[:, None], axis=2).min()
+        assert nearest < 0.004
+    lower_lip = np.where(skin, np.linalg.norm(head.deltas[CHANNEL_INDEX["mouthRollLower"]], axis=1), 0.0)
+    upper_lip = np.where(skin, np.linalg.norm(head.deltas[CHANNEL_INDEX["mouthRollUpper"]], axis=1), 0.0)
+    assert np.mean(sides[np.argsort(-lower_lip)[:10]] == side_label(2, False)) >= 0.8
+    assert np.mean(sides[np.argsort(-upper_lip)[:10]] == side_label(2, True)) >= 0.8
+
+
+def test_inside_out_triangles_are_smoothed_away():
+    """A grid whose middle vertex is pushed past its neighbours flips triangles; the repair leaves none flipped and
+    leaves a harmless shape alone."""
+    n = 7
+    x, y = np.meshgrid(np.arange(n, dtype=float), np.arange(n, dtype=float))
+    vertices = np.stack([x.ravel(), y.ravel(), np.zeros(n * n)], axis=1)
+    i = np.arange(n - 1)[:, None] * n + np.arange(n - 1)[None, :]
+    quads = np.stack([i, i + 1, i + n + 1, i + n], axis=-1).reshape(-1, 4)
+    triangles = np.concatenate([quads[:, [0, 1, 2]], quads[:, [0, 2, 3]]])
+    deltas = np.zeros((52, n * n, 3), dtype=np.float32)
+    deltas[0, 3 * n + 3, 0] = 2.5  # crosses the next column: inside out
+    deltas[1, :, 2] = np.sin(vertices[:, 0])  # bends out of plane, flips nothing
+    fixed, repaired = _unflip(vertices, triangles, deltas)
+    assert flipped_share(vertices, triangles, deltas[0]) > 0
+    assert flipped_share(vertices, triangles, fixed[0]) == 0
+    np.testing.assert_array_equal(fixed[1], deltas[1])
+    assert repaired == 1
+
+
+def _sphere(count=40):
+    u, v = np.meshgrid(np.linspace(0.1, np.pi - 0.1, count), np.linspace(0, 2 * np.pi, count, endpoint=False))
+    points = np.stack([np.sin(u) * np.cos(v), np.sin(u) * np.sin(v), np.cos(u)], -1).reshape(-1, 3) * 0.1
+    i, j = np.arange(count)[:, None], np.arange(count - 1)[None, :]
+    a, b = i * count + j, ((i + 1) % count) * count + j
+    quads = np.stack([a, b, b + 1, a + 1], -1).reshape(-1, 4)
+    return points, np.concatenate([quads[:, [0, 1, 2]], quads[:, [0, 2, 3]]])
+
+
+def test_a_mesh_without_a_face_is_refused_in_one_sentence(cache_root):
+    points, triangles = _sphere()
+    with pytest.raises(InputError, match=re.escape("does not look like a head")) as info:
+        transfer_default_head_shapes(points, triangles, find_face=True)
+    text = str(info.value)
+    assert "I2FET nose_tip" in text and text.endswith(".") and text.count(". ") == 0

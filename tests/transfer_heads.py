@@ -1,0 +1,225 @@
+"""Heads the project did not make, for measuring ARKit shape transfer: ICT-FaceKit's head (with its artists' own
+shapes as the truth) and MediaPipe's canonical face mesh (468 vertices, closed eyes and mouth, no shapes).
+
+The lid and lip points the checks measure are found here from each mesh's own construction, never by the code under
+test: on ICT from the face region's open borders (the eye and mouth openings), on the canonical mesh from MediaPipe's
+landmark numbering (vertex i is landmark i).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from model_runtime.expression_space import ARKIT_CHANNELS
+from model_runtime.rigs.mesh_geometry import mesh_edges
+
+DATA = Path(__file__).resolve().parent / "data"
+ICT_FACE_LAST = 9408
+LID_POINTS = 5
+ICT_SPLIT = ("browInnerUp", "cheekPuff")  # ICT has a left and a right half of these; the truth is their sum
+
+
+@dataclass(frozen=True)
+class Openings:
+    """Contour vertices of each opening, in the mesh's numbering: per eye (left, right: the character's own) its
+    upper and lower lid near the middle, and the mouth's upper and lower inner lip near the middle and its corners."""
+
+    upper_lid: tuple[np.ndarray, np.ndarray]
+    lower_lid: tuple[np.ndarray, np.ndarray]
+    upper_lip: np.ndarray
+    lower_lip: np.ndarray
+    corners: np.ndarray  # (2,) left, right
+
+
+@dataclass(frozen=True)
+class TestHead:
+    name: str
+    vertices: np.ndarray  # (V,3) float64
+    triangles: np.ndarray  # (T,3) int64
+    face_triangles: np.ndarray  # (F,) rows of triangles that count for flips (skin of the face, not openings)
+    openings: Openings
+    truth: np.ndarray | None  # (51, V_face, 3) ARKit shapes but tongueOut, on `face` vertices; None: unknown
+    face: np.ndarray  # (V,) bool: the vertices errors are measured on
+    channels: tuple[str, ...]  # the channels `truth` rows stand for
+
+
+def _quads_to_triangles(quads: np.ndarray) -> np.ndarray:
+    return np.concatenate([quads[:, [0, 1, 2]], quads[:, [0, 2, 3]]])
+
+
+def load_ict(whole: bool = False) -> TestHead:
+    """ICT's skin (face, head and neck, mouth and eye sockets: one connected surface of 14,062 vertices), or with
+    `whole` every part (26,719 vertices: eyeballs, teeth, gums, lashes...), centimetres, +y up, facing +z."""
+    d = np.load(DATA / "ict" / "ict_face.npz")
+    quads = d["quads"].astype(np.int64)
+    tris = np.concatenate([_quads_to_triangles(quads), d["tris"].astype(np.int64)])
+    vertices = d["neutral"].astype(np.float64)
+    if not whole:
+        skin_last = int(d["part_starts"][list(d["part_names"]).index("gums_tongue")]) - 1
+        tris = tris[(tris <= skin_last).all(axis=1)]
+        vertices = vertices[:skin_last + 1]
+    names = [str(n) for n in d["expr_names"]]
+    deltas = d["face_deltas"].astype(np.float64)
+    channels = tuple(c for c in ARKIT_CHANNELS if c != "tongueOut")
+    truth = np.stack([_ict_shape(c, names, deltas) for c in channels])
+    face_tris = np.flatnonzero((tris <= ICT_FACE_LAST).all(axis=1))
+    face = np.zeros(vertices.shape[0], dtype=bool)
+    face[:ICT_FACE_LAST + 1] = True
+    full = np.zeros((truth.shape[0], vertices.shape[0], 3))
+    full[:, :ICT_FACE_LAST + 1] = truth
+    openings = _ict_openings(vertices, tris[face_tris], tuple(full[channels.index(c)]
+                                                             for c in ("eyeBlinkLeft", "eyeBlinkRight")))
+    return TestHead("ICT-FaceKit" + (" (all parts)" if whole else ""), vertices, tris, face_tris, openings, full,
+                    face, channels)
+
+
+def _ict_shape(channel: str, names: list[str], deltas: np.ndarray) -> np.ndarray:
+    if channel in ICT_SPLIT:
+        return deltas[names.index(channel + "_L")] + deltas[names.index(channel + "_R")]
+    for side, suffix in (("Left", "_L"), ("Right", "_R")):
+        if channel.endswith(side) and channel[:-len(side)] + suffix in names:
+            return deltas[names.index(channel[:-len(side)] + suffix)]
+    return deltas[names.index(channel)]
+
+
+def _loops(triangles: np.ndarray) -> list[np.ndarray]:
+    """The open border's loops as vertex sets."""
+    edges, counts = mesh_edges(triangles)
+    border = edges[counts == 1]
+    parent = {int(v): int(v) for v in np.unique(border)}
+
+    def find(v):
+        while parent[v] != v:
+            parent[v] = parent[parent[v]]
+            v = parent[v]
+        return v
+
+    for a, b in border:
+        parent[find(int(a))] = find(int(b))
+    groups: dict[int, list[int]] = {}
+    for v in parent:
+        groups.setdefault(find(v), []).append(v)
+    return [np.asarray(sorted(g)) for g in groups.values()]
+
+
+def _middle(vertices, loop, up_index: int, upper: bool, share: float = 0.1) -> np.ndarray:
+    """Loop vertices within `share` of the loop's width of its middle, on its upper or lower side."""
+    x = vertices[loop, 0]
+    centre, width = 0.5 * (x.min() + x.max()), x.max() - x.min()
+    near = loop[np.abs(x - centre) <= share * width]
+    mid = vertices[loop, up_index].mean()
+    side = vertices[near, up_index] > mid
+    return near[side] if upper else near[~side]
+
+
+def _ict_openings(vertices: np.ndarray, face_triangles: np.ndarray, blinks: tuple[np.ndarray, np.ndarray]
+                  ) -> Openings:
+    """The mouth from the face region's mouth opening (its border is the inner lip line). ICT's lids wrap back into
+    the socket, so its eye openings' borders lie behind the lid margins: each upper margin is where the eye's own
+    blink moves the skin most, the lower margin the still skin where that blink brings the upper margin."""
+    loops = sorted(_loops(face_triangles), key=len)[:-1]  # the largest is the face's outline
+    if len(loops) != 3:
+        raise RuntimeError(f"ICT's face region should have three openings; found {len(loops)}.")
+    m = loops[int(np.argmin([vertices[loop, 1].mean() for loop in loops]))]
+    upper, lower = [], []
+    for blink in blinks:
+        motion = np.linalg.norm(blink, axis=1)
+        top = np.argsort(-motion)[:LID_POINTS]
+        still = np.flatnonzero(motion < 0.3 * motion.max())
+        landed = vertices[top] + blink[top]
+        d = np.linalg.norm(vertices[still][None] - landed[:, None], axis=2)
+        upper.append(top)
+        lower.append(np.unique(still[np.argmin(d, axis=1)]))
+    return Openings(upper_lid=tuple(upper), lower_lid=tuple(lower),
+                    upper_lip=_middle(vertices, m, 1, True), lower_lip=_middle(vertices, m, 1, False),
+                    corners=np.array([m[np.argmax(vertices[m, 0])], m[np.argmin(vertices[m, 0])]]))
+
+
+# MediaPipe's landmark numbers (the subject's left = the image's right = +x in the canonical mesh).
+_MP_UPPER_LID = ((385, 386, 387), (158, 159, 160))
+_MP_LOWER_LID = ((373, 374, 380), (144, 145, 153))
+_MP_UPPER_LIP, _MP_LOWER_LIP = (13, 82, 312), (14, 87, 317)
+_MP_CORNERS = (308, 78)  # inner mouth corners, left and right
+
+
+def load_canonical() -> TestHead:
+    """MediaPipe's canonical face mesh: a face mask in centimetres, +y up, facing +z, eyes and mouth closed by
+    triangles (those across the openings are left out of the flip count)."""
+    d = np.load(DATA / "canonical_face_mesh.npz")
+    vertices = d["vertices"].astype(np.float64)
+    tris = d["triangles"].astype(np.int64)
+    openings = Openings(upper_lid=tuple(np.array(s) for s in _MP_UPPER_LID),
+                        lower_lid=tuple(np.array(s) for s in _MP_LOWER_LID),
+                        upper_lip=np.array(_MP_UPPER_LIP), lower_lip=np.array(_MP_LOWER_LIP),
+                        corners=np.array(_MP_CORNERS))
+    across = _across_openings(tris)
+    face = np.ones(vertices.shape[0], dtype=bool)
+    return TestHead("MediaPipe canonical mesh", vertices, tris, np.flatnonzero(~across), openings, None, face,
+                    tuple(c for c in ARKIT_CHANNELS if c != "tongueOut"))
+
+
+# MediaPipe's lid margins and inner lip line, each closed loop in order (from its published face-mesh connections).
+_MP_CONTOURS = (
+    (33, 7, 163, 144, 145, 153, 154, 155, 133, 173, 157, 158, 159, 160, 161, 246),
+    (263, 249, 390, 373, 374, 380, 381, 382, 362, 398, 384, 385, 386, 387, 388, 466),
+    (78, 95, 88, 178, 87, 14, 317, 402, 318, 324, 308, 415, 310, 311, 312, 13, 82, 81, 80, 191),
+)
+
+
+def _across_openings(triangles: np.ndarray) -> np.ndarray:
+    """Triangles whose three corners all lie on one opening's contour: they close the eye or the mouth."""
+    out = np.zeros(triangles.shape[0], dtype=bool)
+    for contour in _MP_CONTOURS:
+        out |= np.isin(triangles, contour).all(axis=1)
+    return out
+
+
+# ----------------------------------------------------------------------------------------------------------------
+# What the checks measure
+
+
+def lid_closure(vertices, deltas_shape, openings: Openings, eye: int) -> float:
+    """Share of the eye's lid gap that the shape closes (1 = closed, 0 = unchanged, < 0 = opened)."""
+    return _closure(vertices, deltas_shape, openings.upper_lid[eye], openings.lower_lid[eye])
+
+
+def _closure(vertices, deltas_shape, upper, lower) -> float:
+    gap = vertices[upper].mean(0) - vertices[lower].mean(0)
+    moved = (vertices + deltas_shape)
+    after = moved[upper].mean(0) - moved[lower].mean(0)
+    size = float(np.linalg.norm(gap))
+    return float(1.0 - (after @ gap) / size ** 2) if size > 0 else 0.0
+
+
+def lip_parting(vertices, deltas_shape, openings: Openings) -> float:
+    """How far the shape parts the inner lips, as a share of the mouth's width."""
+    width = float(np.linalg.norm(vertices[openings.corners[0]] - vertices[openings.corners[1]]))
+    moved = vertices + deltas_shape
+    before = np.linalg.norm(vertices[openings.upper_lip].mean(0) - vertices[openings.lower_lip].mean(0))
+    after = np.linalg.norm(moved[openings.upper_lip].mean(0) - moved[openings.lower_lip].mean(0))
+    return float((after - before) / width)
+
+
+def flipped_share(vertices, triangles, deltas_shape) -> float:
+    """Share of the triangles whose normal turns by more than 90 degrees under the shape."""
+    def normals(v):
+        a, b, c = (v[triangles[:, i]] for i in range(3))
+        return np.cross(b - a, c - a)
+
+    before, after = normals(vertices), normals(vertices + deltas_shape)
+    return float(((before * after).sum(1) < 0).mean())
+
+
+def ict_scores(pred: np.ndarray, head: TestHead) -> tuple[np.ndarray, np.ndarray]:
+    """Per-shape relative error ‖pred − truth‖/‖truth‖ and cosine over the face vertices; `pred` (52, V, 3) in
+    ARKit order."""
+    rows = [ARKIT_CHANNELS.index(c) for c in head.channels]
+    p = pred[rows][:, head.face].reshape(len(rows), -1).astype(np.float64)
+    t = head.truth[:, head.face].reshape(len(rows), -1)
+    tn = np.linalg.norm(t, axis=1)
+    err = np.linalg.norm(p - t, axis=1) / np.maximum(tn, 1e-30)
+    cos = (p * t).sum(1) / np.maximum(np.linalg.norm(p, axis=1) * tn, 1e-30)
+    return err, cos
