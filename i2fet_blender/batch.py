@@ -101,8 +101,15 @@ def _bool(value) -> bool:
     return value.strip().lower() in ("1", "true", "yes", "y", "on")
 
 
-_CASTS = {"start_frame": int, "fps": int, "seed": int, "duration": float, "intensity": float, "mirror": _bool,
-          "reduce_keys": _bool}
+def _whole(value) -> int:
+    """A whole number from a CSV string or a JSON number; 29.97 or true is a mistake, not 29 or 1."""
+    if isinstance(value, bool) or (isinstance(value, float) and not value.is_integer()):
+        raise ValueError(value)
+    return int(value)
+
+
+_CASTS = {"start_frame": _whole, "fps": _whole, "seed": _whole, "duration": float, "intensity": float,
+          "mirror": _bool, "reduce_keys": _bool}
 
 
 def read_jobs(path: str | os.PathLike, defaults: dict) -> list[Job]:
@@ -149,7 +156,7 @@ def read_jobs(path: str | os.PathLike, defaults: dict) -> list[Job]:
                 try:
                     values[k] = _CASTS[k](v)
                 except (TypeError, ValueError):
-                    what = "true or false" if _CASTS[k] is _bool else "a number"
+                    what = {_bool: "true or false", _whole: "a whole number"}.get(_CASTS[k], "a number")
                     raise InputError(f"Job {i} of {source}: {k} must be {what}, not {v!r}.") from None
             elif isinstance(v, str):
                 values[k] = v

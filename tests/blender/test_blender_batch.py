@@ -256,6 +256,7 @@ def _jobs_file(folder: Path, rows, name="jobs.json") -> Path:
     ([{"instruction": "smile", "preview": "a.jpg"}], "must end in .png"),
     ([{"instruction": "smile", "out": "a.blend", "start_frame": -100000000}], "start frame"),
     ([{"instruction": "smile", "out": "a.blend", "fps": 0}], "frame rate"),
+    ([{"instruction": "smile", "out": "a.blend", "fps": 29.97}], "fps must be a whole number"),
     ([{"instruction": "smile", "out": "a.blend", "mirror": [1]}], "mirror must be true or false"),
     ("instruction,out\nsmile,a.blend,b.blend,extra\n", "'b.blend', 'extra'"),
     ("instruction,out,colour\nsmile,a.blend,red\n", "'colour'"),
