@@ -87,7 +87,7 @@ class StagedOutputs:
     Each `stage(path)` returns a temporary name beside `path` (same suffix, so format detection still works); when the
     block succeeds every temporary replaces its target, when it fails (an error, or an interruption: see
     `interrupts_raise`) every temporary is removed, and so is every folder `stage` had to create. Targets that already
-    existed are left untouched on failure. A one-sentence error that names a temporary names its target instead.
+    existed are left untouched on failure. An error whose message names a temporary names its target instead.
     """
 
     def __init__(self, create_folders: bool = False) -> None:
@@ -130,10 +130,8 @@ class StagedOutputs:
         try:
             if exc_type is not None and issubclass(exc_type, OSError):  # a full disk while writing: one sentence
                 raise OutputError(f"Cannot write {names}: {self._user_names(exc.strerror or str(exc))}.") from None
-            if exc_type is not None and issubclass(exc_type, I2FETError):
-                message = self._user_names(str(exc))
-                if message != str(exc):
-                    raise type(exc)(message) from None
+            if exc is not None:  # whatever the error, its message names the user's files
+                exc.args = tuple(self._user_names(a) if isinstance(a, str) else a for a in exc.args)
             if exc_type is None:
                 for tmp, target in self._pending:
                     try:
