@@ -15,8 +15,11 @@ Shared options (`model_runtime.bake_options`, the same as `i2fet bake`'s): --fps
 --neutral-image PHOTO (the same person at rest, whose reading is removed), --flame-model FILE
 (the FLAME model of a face that is a FLAME head; default I2FET_FLAME_MODEL); and --mirror, --reduce-keys.
 Any face `targets.face_target` accepts can be baked: an ARKit face, or a FLAME head through the ARKit<->FLAME map.
-Every job's outputs appear together or not at all (`model_runtime.paths.StagedOutputs`).
-Exit status: 0 all jobs done, 1 some job failed (each named on stderr), 2 bad arguments.
+Every job's outputs appear together or not at all (`model_runtime.paths.StagedOutputs`), also when the run is
+interrupted (SIGINT, SIGTERM): no temporaries and no new empty folder are left. Outputs are checked before any job
+runs: two that name one file, a name whose extension is not the format written, an existing file (unless --force)
+or anything but a regular file are refused.
+Exit status: 0 all jobs done, 1 some job failed (each named on stderr), 2 bad arguments, 130 interrupted.
 """
 
 from __future__ import annotations
@@ -25,7 +28,6 @@ import argparse
 import csv
 import json
 import os
-import re
 import sys
 from dataclasses import dataclass, field, fields
 from pathlib import Path
@@ -36,9 +38,11 @@ if __package__ in (None, ""):  # run as a script: `blender --python i2fet_blende
 
 import bpy  # noqa: E402
 
-from model_runtime.bake_options import DEFAULT_PRESET, add_bake_options, check_bake_options  # noqa: E402
-from model_runtime.errors import I2FETError, InputError, OutputError  # noqa: E402
-from model_runtime.paths import StagedOutputs, check_writable_folder  # noqa: E402
+from model_runtime.bake_options import (DEFAULT_PRESET, add_bake_options, bake_outputs,  # noqa: E402
+                                       check_bake_options)
+from model_runtime.errors import I2FETError, InputError  # noqa: E402
+from model_runtime.paths import (StagedOutputs, check_distinct_outputs, check_new_output,  # noqa: E402
+                                 check_writable_folder, interrupts_raise)
 from model_runtime.heads.preview import write_animation_preview  # noqa: E402
 
 from . import targets  # noqa: E402
@@ -76,28 +80,47 @@ class Job:
     def outputs(self) -> list[str]:
         return [p for p in (self.out, self.fbx, self.preview, self.animation) if p]
 
+    def named_outputs(self) -> list[tuple[str, str]]:
+        return [(f"{self.name} {key}", path) for key, path in
+                (("out", self.out), ("fbx", self.fbx), ("preview", self.preview), ("animation", self.animation))
+                if path]
 
-def slugify(text: str, limit: int = 48) -> str:
-    words = re.findall(r"[a-z0-9]+", text.lower())
-    slug = "-".join(words)[:limit].strip("-")
-    return slug or "animation"
+
+def check_outputs(jobs: list[Job], force: bool = False) -> None:
+    """Before any job runs: no two outputs name one file, and none would replace a file (without `force`) or
+    anything but a regular file."""
+    check_distinct_outputs([named for job in jobs for named in job.named_outputs()])
+    for job in jobs:
+        for path in job.outputs():
+            check_new_output(path, force)
 
 
 def _bool(value) -> bool:
-    if isinstance(value, bool):
-        return value
-    return str(value).strip().lower() in ("1", "true", "yes", "y", "on")
+    if isinstance(value, (bool, int)):
+        return bool(value)
+    if not isinstance(value, str):
+        raise TypeError(value)
+    return value.strip().lower() in ("1", "true", "yes", "y", "on")
 
 
-_CASTS = {"start_frame": int, "fps": int, "seed": int, "duration": float, "intensity": float, "mirror": _bool,
-          "reduce_keys": _bool}
+def _whole(value) -> int:
+    """A whole number from a CSV string or a JSON number; 29.97 or true is a mistake, not 29 or 1."""
+    if isinstance(value, bool) or (isinstance(value, float) and not value.is_integer()):
+        raise ValueError(value)
+    return int(value)
+
+
+_CASTS = {"start_frame": _whole, "fps": _whole, "seed": _whole, "duration": float, "intensity": float,
+          "mirror": _bool, "reduce_keys": _bool}
 
 
 def read_jobs(path: str | os.PathLike, defaults: dict) -> list[Job]:
     """Rows of a .json (a list of objects) or .csv (a header row) file; relative paths are taken from its folder."""
     source = Path(path)
     try:
-        text = source.read_text(encoding="utf-8")
+        text = source.read_text(encoding="utf-8-sig")  # a byte-order mark (spreadsheet CSVs) is not part of a field
+    except UnicodeDecodeError:
+        raise InputError(f"The jobs file {source} is not UTF-8 text.") from None
     except OSError as exc:
         raise InputError(f"Cannot read the jobs file {source}: {exc.strerror or exc}.") from None
     if source.suffix.lower() == ".json":
@@ -119,16 +142,28 @@ def read_jobs(path: str | os.PathLike, defaults: dict) -> list[Job]:
         if not isinstance(row, dict):
             raise InputError(f"Job {i} of {source} is not a set of named values.")
         values = dict(defaults)
+        if None in row:  # a CSV row with more values than the header has fields
+            extra = [v for v in row.pop(None) if v]
+            raise InputError(f"Job {i} of {source} has {len(extra)} value(s) beyond the header's fields: "
+                             f"{', '.join(map(repr, extra))}.")
+        unknown = [k for k in row if k.strip().replace("-", "_") not in known or k.strip() == "name"]
+        if unknown:
+            raise InputError(f"Job {i} of {source} has unknown field(s) {', '.join(map(repr, unknown))}; known: "
+                             f"{', '.join(sorted(known - {'name'}))}.")
         for k, v in row.items():
             k = k.strip().replace("-", "_")
-            if k not in known:
-                raise InputError(f"Job {i} of {source} has an unknown field {k!r}.")
             if v is None or v == "":
                 continue
-            try:
-                values[k] = _CASTS[k](v) if k in _CASTS else str(v)
-            except (TypeError, ValueError):
-                raise InputError(f"Job {i} of {source}: {k} must be a number, not {v!r}.") from None
+            if k in _CASTS:
+                try:
+                    values[k] = _CASTS[k](v)
+                except (TypeError, ValueError):
+                    what = {_bool: "true or false", _whole: "a whole number"}.get(_CASTS[k], "a number")
+                    raise InputError(f"Job {i} of {source}: {k} must be {what}, not {v!r}.") from None
+            elif isinstance(v, str):
+                values[k] = v
+            else:
+                raise InputError(f"Job {i} of {source}: {k} must be text, not {type(v).__name__} {v!r}.")
         for k in ("blend", "out", "fbx", "preview", "animation", "start_image", "neutral_image", "flame_model"):
             if values.get(k) and not os.path.isabs(values[k]):
                 values[k] = str(source.parent / values[k])
@@ -143,12 +178,20 @@ def read_jobs(path: str | os.PathLike, defaults: dict) -> list[Job]:
     return jobs
 
 
+def _open_blend(path: str) -> None:
+    if not os.path.isfile(path):
+        raise InputError(f"The file {path} does not exist.")
+    try:
+        bpy.ops.wm.open_mainfile(filepath=path, load_ui=False)
+    except RuntimeError:
+        raise InputError(f"{path} is not a .blend file Blender can open (not a .blend, truncated or from a newer "
+                         f"Blender).") from None
+
+
 def _open_scene(job: Job):
     """Open the job's .blend (or an empty scene with the default head) and return the face object."""
     if job.blend:
-        if not os.path.isfile(job.blend):
-            raise InputError(f"The file {job.blend} does not exist.")
-        bpy.ops.wm.open_mainfile(filepath=job.blend, load_ui=False)
+        _open_blend(job.blend)
     else:
         bpy.ops.wm.read_factory_settings(use_empty=True)
         obj = add_default_head(bpy.context)
@@ -166,12 +209,14 @@ def _open_scene(job: Job):
     return meshes[0]
 
 
-def run_job(job: Job, load: LoadSettings, log=print) -> list[str]:
-    """One job: generate, write keys, save the outputs together. Returns the paths written."""
+def run_job(job: Job, load: LoadSettings, log=print, force: bool = False, create_folders: bool = False) -> list[str]:
+    """One job: generate, write keys, save the outputs together. Returns the paths written. With `create_folders`
+    the outputs' folders are made when the outputs land (and not at all when the job fails)."""
     if not job.outputs():
         raise InputError("Give at least one output (--out, --fbx, --preview or --animation).")
+    check_outputs([job], force)
     for path in job.outputs():
-        check_writable_folder(path)
+        check_writable_folder(path, create=create_folders)
     flame_model = job.flame_model or os.environ.get("I2FET_FLAME_MODEL", "")
     target = targets.face_target(_open_scene(job), targets.FlameFile(flame_model, FLAME_FILE_SOURCES))
     obj = target.obj
@@ -195,7 +240,7 @@ def run_job(job: Job, load: LoadSettings, log=print) -> list[str]:
     scene.frame_set(result.start_frame)
     log(f"  keyed {result.num_keys} keys on the {target.kind} {obj.name!r}, frames "
         f"{result.start_frame}-{result.end_frame} at {fps_exact:g} fps")
-    with StagedOutputs() as staged:
+    with StagedOutputs(create_folders=create_folders) as staged:
         if job.animation:
             anim.save(staged.stage(job.animation))
         if job.preview:
@@ -214,20 +259,15 @@ def run_job(job: Job, load: LoadSettings, log=print) -> list[str]:
 def bake(instruction: str, outdir: str | os.PathLike, blend: str | None = None, object_name: str | None = None,
          fps: int | None = 30, seed: int = 0, duration: float | None = None, intensity: float = 1.0,
          start_frame: int = 1, preset: str = DEFAULT_PRESET, device: str = "auto", start_image: str | None = None,
-         neutral_image: str | None = None,          flame_model: str | None = None, log=print) -> dict[str, str]:
-    """Bake one instruction to OUTDIR/<slug>.blend, .fbx and .png (on the default head unless `blend` is given)."""
-    folder = Path(outdir)
-    try:
-        folder.mkdir(parents=True, exist_ok=True)
-    except OSError as exc:
-        raise OutputError(f"Cannot create the folder {folder}: {exc.strerror or exc}.") from None
-    base = folder / slugify(instruction)
+         neutral_image: str | None = None, flame_model: str | None = None, force: bool = False,
+         log=print) -> dict[str, str]:
+    """Bake one instruction to OUTDIR/<slug>.blend, .fbx and .png (on the default head unless `blend` is given);
+    OUTDIR is made when the outputs land."""
     job = Job(instruction=instruction, blend=blend, object=object_name, start_frame=start_frame,
-              out=str(base) + ".blend", fbx=str(base) + ".fbx", preview=str(base) + ".png",
-              fps=None if (blend and fps is None) else fps, seed=seed, duration=duration, intensity=intensity,
-              preset=preset, start_image=start_image, neutral_image=neutral_image,
-              flame_model=flame_model, name=instruction)
-    run_job(job, LoadSettings(device=device), log=log)
+              **bake_outputs(instruction, outdir), fps=None if (blend and fps is None) else fps, seed=seed,
+              duration=duration, intensity=intensity, preset=preset, start_image=start_image,
+              neutral_image=neutral_image, flame_model=flame_model, name=instruction)
+    run_job(job, LoadSettings(device=device), log=log, force=force, create_folders=True)
     return {"blend": job.out, "fbx": job.fbx, "preview": job.preview}
 
 
@@ -239,13 +279,13 @@ def build_parser() -> argparse.ArgumentParser:
     what.add_argument("--bake", metavar="INSTRUCTION", help="bake to OUTDIR/<slug>.blend/.fbx/.png (needs -o)")
     p.add_argument("-o", "--outdir", help="output folder for --bake")
     add_bake_options(p)
-    p.add_argument("--start-frame", type=int, default=1)
     p.add_argument("--out", help="output .blend")
     p.add_argument("--fbx", help="output .fbx")
     p.add_argument("--preview", help="output .png contact sheet")
     p.add_argument("--animation", help="output .json/.npz/.csv animation")
     p.add_argument("--mirror", action="store_true")
     p.add_argument("--reduce-keys", action="store_true")
+    p.add_argument("--force", action="store_true", help="replace outputs that already exist")
     return p
 
 
@@ -256,6 +296,15 @@ def script_args(argv: list[str]) -> list[str]:
 
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(script_args(sys.argv[1:] if argv is None else argv))
+    with interrupts_raise():
+        try:
+            return _run(args)
+        except KeyboardInterrupt:  # SIGINT or SIGTERM: the job in progress has removed what it staged
+            print("i2fet batch: interrupted; the job in progress wrote nothing.", file=sys.stderr, flush=True)
+            return 130
+
+
+def _run(args: argparse.Namespace) -> int:
     load = LoadSettings(device=args.device)
     shared = dict(blend=args.blend, object=args.object, start_frame=args.start_frame, fps=args.fps, seed=args.seed,
                   duration=args.duration, intensity=args.intensity, mirror=args.mirror,
@@ -266,18 +315,22 @@ def main(argv: list[str] | None = None) -> int:
         if args.bake is not None:
             if not args.outdir:
                 raise I2FETError("--bake needs an output folder: -o OUTDIR.")
+            print(f"Baking {args.bake[:60]!r} into {args.outdir}", flush=True)
             paths = bake(args.bake, args.outdir, blend=args.blend, object_name=args.object,
                          fps=args.fps if args.fps or args.blend else 30, seed=args.seed, duration=args.duration,
                          intensity=args.intensity, start_frame=args.start_frame, preset=args.preset,
                          device=args.device, start_image=args.start_image,
-                         neutral_image=args.neutral_image, flame_model=args.flame_model)
+                         neutral_image=args.neutral_image, flame_model=args.flame_model, force=args.force)
             print("Wrote " + ", ".join(paths.values()), flush=True)
             return 0
         if args.jobs:
             jobs = read_jobs(args.jobs, shared)
         else:
-            jobs = [Job(instruction=args.instruction, out=args.out, fbx=args.fbx, preview=args.preview,
-                        animation=args.animation, name=repr(args.instruction[:40]), **shared)]
+            job = Job(instruction=args.instruction, out=args.out, fbx=args.fbx, preview=args.preview,
+                      animation=args.animation, name=repr(args.instruction[:40]), **shared)
+            check_bake_options(vars(job))
+            jobs = [job]
+        check_outputs(jobs, args.force)
     except I2FETError as exc:
         print(f"i2fet batch: {exc}", file=sys.stderr, flush=True)
         return 2
@@ -288,7 +341,7 @@ def main(argv: list[str] | None = None) -> int:
     for i, job in enumerate(jobs, 1):
         print(f"[{i}/{len(jobs)}] {job.name}", flush=True)
         try:
-            written = run_job(job, load)
+            written = run_job(job, load, force=args.force)
         except I2FETError as exc:
             failed.append((job, str(exc)))
             print(f"  failed: {exc}", flush=True)

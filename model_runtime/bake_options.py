@@ -8,11 +8,15 @@ hands them on with `forward`).
 from __future__ import annotations
 
 import argparse
+import hashlib
+import os
+import re
+import unicodedata
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Mapping
 
-from .animation import FPS_RANGE
+from .animation import FPS_RANGE, SAVE_FORMATS
 from .device import DEVICE_CHOICES
 from .errors import InputError
 from .runtime import MAX_INTENSITY_SCALE, check_fps, check_intensity_scale, check_seed
@@ -41,6 +45,12 @@ FBX_PRESETS: dict[str, FbxPreset] = {
 }
 DEFAULT_PRESET = "UNITY"
 
+# Blender's scene range (Scene.frame_start/frame_end): a start outside it would be clamped without a word.
+START_FRAME_RANGE = (0, 1_048_574)
+
+# What each output of a bake is written as, so its name must say so.
+OUTPUT_SUFFIXES = {"out": (".blend",), "fbx": (".fbx",), "preview": (".png",), "animation": SAVE_FORMATS}
+
 
 @dataclass(frozen=True)
 class _Option:
@@ -58,6 +68,7 @@ _OPTIONS = (
     _Option("--object", dict(help="the face mesh in --blend")),
     _Option("--fps", dict(type=int, help=f"frames per second, {FPS_RANGE[0]}-{FPS_RANGE[1]} (default: the .blend's, "
                                          f"or 30)")),
+    _Option("--start-frame", dict(type=int, default=1, help="the first frame of the animation (default 1)")),
     _Option("--seed", dict(type=int, default=0, help="random seed (default 0)")),
     _Option("--duration", dict(type=float, help=f"stretch the whole animation to this many seconds "
                                                 f"(0-{MAX_DURATION_S:g}]")),
@@ -89,6 +100,39 @@ def check_bake_options(values: Mapping[str, Any]) -> None:
     if values.get("duration") is not None:
         check_duration(values["duration"])
     check_fbx_preset(values.get("preset", DEFAULT_PRESET))
+    if values.get("start_frame") is not None:
+        check_start_frame(values["start_frame"])
+    if values.get("device") is not None and values["device"] not in DEVICE_CHOICES:
+        raise InputError(f"Unknown device {values['device']!r}; choose one of {', '.join(DEVICE_CHOICES)}.")
+    for field, suffixes in OUTPUT_SUFFIXES.items():
+        path = values.get(field)
+        if path and Path(path).suffix.lower() not in suffixes:
+            raise InputError(f"The {field} file {path} must end in {' or '.join(suffixes)}, the format written there.")
+
+
+def check_start_frame(frame) -> None:
+    low, high = START_FRAME_RANGE
+    if isinstance(frame, bool) or not isinstance(frame, int) or not low <= frame <= high:
+        raise InputError(f"The start frame must be a whole number from {low} to {high:,}, not {frame!r}.")
+
+
+def slugify(text: str, limit: int = 48) -> str:
+    """A file name for an instruction: its Latin words (accents dropped), plus a short hash of the whole text when
+    any letter could not be spelled that way, so two different non-Latin instructions never share a name."""
+    folded = unicodedata.normalize("NFKD", text).encode("ascii", "ignore").decode().lower()
+    slug = "-".join(re.findall(r"[a-z0-9]+", folded))[:limit].strip("-")
+    dropped = any(ch.isalnum() and not ch.isascii() and not unicodedata.normalize("NFKD", ch).encode("ascii", "ignore")
+                  for ch in text)
+    if dropped or not slug:
+        digest = hashlib.sha256(unicodedata.normalize("NFC", text).encode("utf-8")).hexdigest()[:8]
+        slug = f"{slug or 'animation'}-{digest}"
+    return slug
+
+
+def bake_outputs(instruction: str, outdir: str | os.PathLike) -> dict[str, str]:
+    """The files `i2fet bake` writes for `instruction`: OUTDIR/<slug>.blend, .fbx and .png."""
+    base = os.path.join(os.fspath(outdir), slugify(instruction))
+    return {"out": base + ".blend", "fbx": base + ".fbx", "preview": base + ".png"}
 
 
 def check_fbx_preset(preset) -> None:

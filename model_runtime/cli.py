@@ -10,8 +10,12 @@ import argparse
 import importlib.util
 import json
 import platform
+import re
+import signal
 import subprocess
 import sys
+import threading
+import time
 from pathlib import Path
 from typing import Sequence
 
@@ -19,7 +23,7 @@ import numpy
 
 from . import __version__
 from .animation import FPS_RANGE, SAVE_FORMATS, check_output_suffix
-from .bake_options import add_bake_options, check_bake_options, forward
+from .bake_options import add_bake_options, bake_outputs, check_bake_options, forward
 from .device import DEVICE_CHOICES, select_device
 from .encoders import ENCODER_NAMES
 from .errors import I2FETError, InputError
@@ -28,7 +32,7 @@ from .generators.registry import DEFAULT_MODEL, MODEL_NAMES
 from .heads.head import load_default_head
 from .heads.preview import write_animation_preview
 from .instructions import validate_instruction
-from .paths import StagedOutputs, atomic_output, cache_dir, check_writable_folder
+from .paths import StagedOutputs, atomic_output, cache_dir, check_new_output, check_writable_folder
 from .photo import read_start_expression
 from .photo.image import load_image
 from .runtime import Runtime
@@ -69,6 +73,7 @@ def build_parser() -> argparse.ArgumentParser:
     bake.add_argument("instruction", help="what the face should do")
     bake.add_argument("-o", "--outdir", required=True, help="output folder; files are named after the instruction")
     add_bake_options(bake)
+    bake.add_argument("--force", action="store_true", help="replace outputs that already exist")
 
     train = commands.add_parser("train", help="train the I2FET model from a config file (resumable)")
     train.add_argument("--config", help="TOML config (default: configs/i2fet.toml)")
@@ -254,17 +259,69 @@ def _flame(args: argparse.Namespace) -> int:
     return 0
 
 
+# Seconds an interrupted baker gets to remove what it staged before it is killed.
+BAKE_STOP_GRACE_S = 10.0
+# Lines of Blender's own that name the baker's temporaries ("Saved copy as .x.1234abcd.tmp.blend", the FBX
+# exporter's start and finish): noise for the user, whose paths the baker's own lines give.
+_BLENDER_NOISE = re.compile(r"\.[a-z0-9_]{8}\.tmp\.(blend|fbx|png|json|npz|csv)\b|^export finished in [0-9.]+ sec\.$|^$")
+
+
 def _bake(args: argparse.Namespace) -> int:
     """Run the Blender batch baker in its own process, so that this package never imports bpy."""
     validate_instruction(args.instruction)
     check_bake_options(vars(args))
+    for path in bake_outputs(args.instruction, args.outdir).values():
+        check_writable_folder(path, create=True)
+        check_new_output(path, args.force)
     _check_start_image(args, find_face=True)
     if importlib.util.find_spec("bpy") is None:
         raise InputError("Baking needs Blender's Python module: run 'pip install bpy==4.5.15' (Python 3.11) or use "
                          "Blender's own batch mode (blender --background --python i2fet_blender/batch.py -- ...).")
     command = [sys.executable, "-m", "i2fet_blender.batch", "--bake", args.instruction, "-o", args.outdir,
-               *forward(args)]
-    return subprocess.run(command).returncode
+               *forward(args), *(["--force"] if args.force else [])]
+    return _run_baker(command)
+
+
+def _run_baker(command: list[str]) -> int:
+    """Run the baker, passing SIGINT/SIGTERM on to it (it removes what it staged and exits), killing it if it has not
+    stopped `BAKE_STOP_GRACE_S` later or when this process leaves early; its output without Blender's noise."""
+    child = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, bufsize=1)
+    pumps = [threading.Thread(target=_copy_lines, args=(pipe, stream), daemon=True)
+             for pipe, stream in ((child.stdout, sys.stdout), (child.stderr, sys.stderr))]
+    for pump in pumps:
+        pump.start()
+    stop_by: list[float] = []
+
+    def pass_on(signum, _frame):
+        stop_by.append(time.monotonic() + BAKE_STOP_GRACE_S)
+        if child.poll() is None:
+            child.send_signal(signum)
+
+    previous = {signum: signal.signal(signum, pass_on) for signum in (signal.SIGINT, signal.SIGTERM)}
+    try:
+        while child.poll() is None:
+            if stop_by and time.monotonic() > stop_by[0]:
+                child.kill()
+            time.sleep(0.05)
+    finally:
+        for signum, handler in previous.items():
+            signal.signal(signum, handler)
+        if child.poll() is None:
+            child.kill()
+        child.wait()
+        for pump in pumps:
+            pump.join(timeout=5)
+    if stop_by:
+        raise KeyboardInterrupt
+    return child.returncode
+
+
+def _copy_lines(pipe, stream) -> None:
+    for line in pipe:
+        if not _BLENDER_NOISE.search(line.rstrip("\n")):
+            stream.write(line)
+            stream.flush()
+    pipe.close()
 
 
 def _track(args: argparse.Namespace) -> int:

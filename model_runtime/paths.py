@@ -15,7 +15,7 @@ from typing import Callable, Iterator
 
 import numpy as np
 
-from .errors import I2FETError, OutputError
+from .errors import I2FETError, InputError, OutputError
 
 log = logging.getLogger(__name__)
 
@@ -85,15 +85,20 @@ class StagedOutputs:
     """Several output files that appear together or not at all.
 
     Each `stage(path)` returns a temporary name beside `path` (same suffix, so format detection still works); when the
-    block succeeds every temporary replaces its target, when it fails every temporary is removed. Targets that already
-    existed are left untouched on failure.
+    block succeeds every temporary replaces its target, when it fails (an error, or an interruption: see
+    `interrupts_raise`) every temporary is removed, and so is every folder `stage` had to create. Targets that already
+    existed are left untouched on failure. An error whose message names a temporary names its target instead.
     """
 
-    def __init__(self) -> None:
+    def __init__(self, create_folders: bool = False) -> None:
+        self.create_folders = create_folders
         self._pending: list[tuple[Path, Path]] = []
+        self._created: list[Path] = []
 
     def stage(self, path: str | os.PathLike) -> Path:
         target = Path(path)
+        if self.create_folders:
+            self._make_folder(target.parent)
         check_writable_folder(target)
         try:
             fd, tmp_name = tempfile.mkstemp(prefix=f".{target.stem}.", suffix=f".tmp{target.suffix}", dir=target.parent)
@@ -104,37 +109,117 @@ class StagedOutputs:
         self._pending.append((Path(tmp_name), target))
         return Path(tmp_name)
 
+    def _make_folder(self, folder: Path) -> None:
+        missing = []
+        while str(folder) and not folder.exists() and folder != folder.parent:
+            missing.append(folder)
+            folder = folder.parent
+        for folder in reversed(missing):
+            try:
+                folder.mkdir()
+            except OSError as exc:
+                raise OutputError(f"Cannot create the folder {folder}: {exc.strerror or exc}.") from None
+            self._created.append(folder)
+
     def __enter__(self) -> "StagedOutputs":
         return self
 
     def __exit__(self, exc_type, exc, tb) -> None:
         names = ", ".join(str(target) for _, target in self._pending) or "the outputs"
+        succeeded = False
         try:
             if exc_type is not None and issubclass(exc_type, OSError):  # a full disk while writing: one sentence
-                raise OutputError(f"Cannot write {names}: {exc.strerror or exc}.") from None
+                raise OutputError(f"Cannot write {names}: {self._user_names(exc.strerror or str(exc))}.") from None
+            if exc is not None:  # whatever the error, its message names the user's files
+                exc.args = tuple(self._user_names(a) if isinstance(a, str) else a for a in exc.args)
             if exc_type is None:
                 for tmp, target in self._pending:
                     try:
                         os.replace(tmp, target)
                     except OSError as err:
                         raise OutputError(f"Cannot write {target}: {err.strerror or err}.") from None
+                succeeded = True
         finally:
             for tmp, _ in self._pending:  # after a success none is left; after any failure, all are removed
-                with contextlib.suppress(OSError):
-                    os.unlink(tmp)
+                for leftover in (tmp, Path(f"{tmp}@")):  # Blender saves a .blend through `name@`
+                    with contextlib.suppress(OSError):
+                        os.unlink(leftover)
             self._pending.clear()
+            if not succeeded:
+                for folder in reversed(self._created):  # only the ones this left empty
+                    with contextlib.suppress(OSError):
+                        folder.rmdir()
+            self._created.clear()
+
+    def _user_names(self, message: str) -> str:
+        """`message` with every temporary's name replaced by the path the user gave."""
+        for tmp, target in self._pending:
+            message = message.replace(str(tmp), str(target)).replace(tmp.name, str(target))
+        return message
 
 
-def check_writable_folder(path: str | os.PathLike) -> None:
-    """Fail before any work is done when the folder of an output file cannot take it."""
+class Interrupted(KeyboardInterrupt):
+    """SIGTERM, raised like Ctrl+C so that every `finally` (and StagedOutputs) cleans up on the way out."""
+
+
+@contextlib.contextmanager
+def interrupts_raise() -> Iterator[None]:
+    """Inside the block SIGTERM raises `Interrupted` and SIGINT KeyboardInterrupt instead of ending the process on the
+    spot, which would leave temporaries behind. Main thread only."""
+    import signal
+
+    def _raise(signum, _frame):
+        raise Interrupted(f"signal {signum}")
+
+    previous = {signal.SIGTERM: signal.signal(signal.SIGTERM, _raise),
+                signal.SIGINT: signal.signal(signal.SIGINT, signal.default_int_handler)}
+    try:
+        yield
+    finally:
+        for signum, handler in previous.items():
+            signal.signal(signum, handler)
+
+
+def check_writable_folder(path: str | os.PathLike, create: bool = False) -> None:
+    """Fail before any work is done when the folder of an output file cannot take it; with `create`, a missing folder
+    is fine when the nearest folder that exists could hold it (it is made only when the outputs land)."""
     target = Path(path)
     parent = target.parent if str(target.parent) else Path(".")
     if target.is_dir():
         raise OutputError(f"Cannot write {target}: it is a folder; give a file name.")
+    if create:
+        while not parent.exists() and parent != parent.parent:
+            parent = parent.parent
+        if not parent.is_dir():
+            raise OutputError(f"Cannot write {target}: {parent} is not a folder.")
     if not parent.is_dir():
         raise OutputError(f"Cannot write {target}: the folder {parent} does not exist.")
     if not os.access(parent, os.W_OK | os.X_OK):
         raise OutputError(f"Cannot write {target}: the folder {parent} is not writable.")
+
+
+def check_new_output(path: str | os.PathLike, force: bool = False) -> None:
+    """Refuse to replace an existing output unless `force`, and never replace anything but a regular file (a device
+    node, FIFO or socket stays as it is)."""
+    target = Path(path)
+    if not os.path.lexists(target):
+        return
+    if target.is_dir():
+        raise OutputError(f"Cannot write {target}: it is a folder; give a file name.")
+    if not target.is_file():
+        raise OutputError(f"Cannot write {target}: it is not a regular file (a device, FIFO or socket).")
+    if not force:
+        raise OutputError(f"{target} already exists; give --force to replace it.")
+
+
+def check_distinct_outputs(outputs: list[tuple[str, str | os.PathLike]]) -> None:
+    """Refuse two outputs (`(who, path)` pairs) that name one file, before either is written."""
+    seen: dict[str, str] = {}
+    for who, path in outputs:
+        key = os.path.normcase(os.path.realpath(path))
+        if key in seen:
+            raise InputError(f"{seen[key]} and {who} would both write {path}; give each output its own file.")
+        seen[key] = who
 
 
 # ----------------------------------------------------------------------------------------------------------------

@@ -90,6 +90,9 @@ def test_bad_input_is_one_sentence_exit_2_and_writes_nothing(tmp_path, capsys, a
 @pytest.mark.parametrize("option, fragment", [
     (["--fps", "0"], "frame rate"),
     (["--fps", "500"], "frame rate"),
+    (["--fps", "-5"], "frame rate"),
+    (["--fps", "1000"], "frame rate"),
+    (["--start-frame", "-100000000"], "start frame"),
     (["--intensity", "3"], "intensity"),
     (["--duration", "-1"], "duration"),
     (["--seed", "-4"], "seed"),
@@ -97,7 +100,7 @@ def test_bad_input_is_one_sentence_exit_2_and_writes_nothing(tmp_path, capsys, a
 def test_bad_bake_options_are_refused_before_blender_starts(tmp_path, capsys, monkeypatch, option, fragment):
     """The shared bake options are checked by `i2fet bake` itself: one sentence, exit 2, no Blender process."""
     started = []
-    monkeypatch.setattr(subprocess, "run", lambda *a, **k: started.append(a))
+    monkeypatch.setattr(subprocess, "Popen", lambda *a, **k: started.append(a))
     code, out, err = run(["bake", "smile", "-o", str(tmp_path / "out"), *option], capsys)
     assert code == 2 and fragment in err and err.count("\n") == 1
     assert started == [] and not (tmp_path / "out").exists()
@@ -204,14 +207,43 @@ def test_module_entry_point_and_info_in_a_new_process(tmp_path):
 
 def test_bake_writes_blend_fbx_and_preview(tmp_path, capsys):
     code = main(["bake", "smile, then frown", "-o", str(tmp_path / "baked"), "--fps", "24", "--device", "cpu"])
+    out, err = capsys.readouterr()
     assert code == 0
     names = sorted(p.name for p in (tmp_path / "baked").iterdir())
     assert names == ["smile-then-frown.blend", "smile-then-frown.fbx", "smile-then-frown.png"]
+    assert ".tmp" not in out + err and "Saved copy" not in out  # Blender's lines about the baker's temporaries
+    assert str(tmp_path / "baked" / "smile-then-frown.blend") in out
+
+
+def test_bake_refuses_existing_outputs_and_special_files_before_blender_starts(tmp_path, capsys, monkeypatch):
+    started = []
+    monkeypatch.setattr(subprocess, "Popen", lambda *a, **k: started.append(a))
+    (tmp_path / "smile.fbx").write_bytes(b"yesterday's export")
+    code, out, err = run(["bake", "smile", "-o", str(tmp_path)], capsys)
+    assert code == 2 and "--force" in err and err.count("\n") == 1
+    os.mkfifo(tmp_path / "frown.png")
+    code, out, err = run(["bake", "frown", "-o", str(tmp_path), "--force"], capsys)
+    assert code == 2 and "not a regular file" in err and (tmp_path / "frown.png").is_fifo()
+    assert started == [] and (tmp_path / "smile.fbx").read_bytes() == b"yesterday's export"
+
+
+def test_bake_slugs_keep_different_non_latin_instructions_apart():
+    from model_runtime.bake_options import bake_outputs, slugify
+
+    assert slugify("Slowly smile, then look shocked!") == "slowly-smile-then-look-shocked"
+    assert slugify("café au lait smile") == "cafe-au-lait-smile"
+    names = {slugify(text) for text in ("微笑", "哭", "улыбнись", "smile 笑", "smile 哭", "smile")}
+    assert len(names) == 6 and "animation" not in names
+    assert slugify("微笑") == slugify("微笑")  # the same instruction, the same files
+    assert bake_outputs("smile", "out") == {"out": os.path.join("out", "smile.blend"),
+                                            "fbx": os.path.join("out", "smile.fbx"),
+                                            "preview": os.path.join("out", "smile.png")}
 
 
 @pytest.mark.parametrize("args, expected_code", [
     (["bake", " ", "-o", "{d}"], 2),
     (["bake", "smile", "-o", "{d}", "--blend", "{d}/missing.blend"], 2),
+    (["bake", "smile", "-o", "{d}/new/folder", "--blend", "{d}/missing.blend"], 2),
 ])
 def test_bake_bad_input_writes_nothing(tmp_path, capsys, args, expected_code):
     code = main([a.replace("{d}", str(tmp_path)) for a in args])

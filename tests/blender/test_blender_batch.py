@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -179,3 +180,112 @@ def test_bad_job_fields_are_refused_before_any_job_runs(tmp_path, fake, capsys):
     assert batch.main(["--jobs", str(jobs)]) == 2
     assert "Job 2" in capsys.readouterr().err and fake.calls == []
     assert sorted(p.name for p in tmp_path.iterdir()) == ["jobs.csv"]
+
+
+# --- interrupted and failing bakes, clashing and existing outputs, bad job files (issue 11) ---------------------
+
+def _files(folder: Path) -> list[str]:
+    """Every file and folder under `folder`, hidden ones included, relative to it."""
+    return sorted(str(p.relative_to(folder)) for p in folder.rglob("*"))
+
+
+def test_sigterm_while_outputs_are_staged_leaves_no_temporaries_and_no_folder(tmp_path, fake, monkeypatch, capsys):
+    import signal
+
+    def export_then_get_stopped(context, obj, path, preset, frame_range, staged_path):
+        Path(staged_path).write_bytes(b"half an FBX")
+        os.kill(os.getpid(), signal.SIGTERM)
+
+    monkeypatch.setattr(batch.targets, "export_fbx", export_then_get_stopped)
+    code = batch.main(["--bake", "smile", "-o", str(tmp_path / "out")])
+    assert code == 130 and "interrupted" in capsys.readouterr().err
+    assert _files(tmp_path) == []
+
+
+def test_a_failing_bake_leaves_no_folder_and_names_the_users_path(tmp_path, fake, monkeypatch, capsys):
+    from model_runtime.errors import OutputError
+
+    def preview_fails(anim, path):
+        raise OutputError(f"Cannot write {path}: the disk is full.")
+
+    monkeypatch.setattr(batch, "write_animation_preview", preview_fails)
+    code = batch.main(["--bake", "smile", "-o", str(tmp_path / "deep" / "out")])
+    err = capsys.readouterr().err
+    assert code == 2 and _files(tmp_path) == []
+    assert str(tmp_path / "deep" / "out" / "smile.png") in err and ".tmp" not in err
+
+
+def test_non_latin_instructions_get_their_own_files(tmp_path, fake):
+    first = batch.bake("улыбнись широко", tmp_path, fps=30)
+    second = batch.bake("微笑", tmp_path, fps=30)
+    assert len(_files(tmp_path)) == 6 and set(first.values()).isdisjoint(second.values())
+
+
+def test_existing_outputs_need_force_and_special_files_are_never_replaced(tmp_path, fake, capsys):
+    from model_runtime.errors import OutputError
+
+    out = tmp_path / "face.blend"
+    out.write_bytes(b"the user's own work")
+    args = ["--instruction", "smile", "--out", str(out), "--preview", str(tmp_path / "face.png")]
+    assert batch.main(args) == 2
+    assert "--force" in capsys.readouterr().err and out.read_bytes() == b"the user's own work"
+    assert _files(tmp_path) == ["face.blend"] and fake.calls == []
+    (tmp_path / "smile.png").write_bytes(b"an older preview")
+    with pytest.raises(OutputError, match="--force"):
+        batch.bake("smile", tmp_path, fps=30)
+    assert _files(tmp_path) == ["face.blend", "smile.png"]
+    assert batch.main([*args, "--force"]) == 0 and out.read_bytes()[:7] == b"BLENDER"
+    fifo = tmp_path / "pipe.png"
+    os.mkfifo(fifo)
+    assert batch.main(["--instruction", "smile", "--preview", str(fifo), "--force"]) == 2
+    assert "not a regular file" in capsys.readouterr().err and fifo.is_fifo()
+
+
+def _jobs_file(folder: Path, rows, name="jobs.json") -> Path:
+    path = folder / name
+    path.write_text(json.dumps(rows) if name.endswith(".json") else rows, encoding="utf-8")
+    return path
+
+
+@pytest.mark.parametrize("rows, fragment", [
+    ([{"instruction": "smile", "out": "a.blend"}, {"instruction": "frown", "out": "a.blend"}], "both write"),
+    ([{"instruction": "smile", "out": "a.blend", "fbx": "a.blend"}], "must end in .fbx"),
+    ([{"instruction": "smile", "preview": "a.png"}, {"instruction": "frown", "preview": "./a.png"}], "both write"),
+    ([{"instruction": ["smile", "frown"], "out": "a.blend"}], "instruction must be text"),
+    ([{"instruction": "smile", "out": "a.txt"}], "must end in .blend"),
+    ([{"instruction": "smile", "preview": "a.jpg"}], "must end in .png"),
+    ([{"instruction": "smile", "out": "a.blend", "start_frame": -100000000}], "start frame"),
+    ([{"instruction": "smile", "out": "a.blend", "fps": 0}], "frame rate"),
+    ([{"instruction": "smile", "out": "a.blend", "fps": 29.97}], "fps must be a whole number"),
+    ([{"instruction": "smile", "out": "a.blend", "mirror": [1]}], "mirror must be true or false"),
+    ("instruction,out\nsmile,a.blend,b.blend,extra\n", "'b.blend', 'extra'"),
+    ("instruction,out,colour\nsmile,a.blend,red\n", "'colour'"),
+])
+def test_bad_jobs_files_are_one_sentence_before_any_job_runs(tmp_path, fake, capsys, rows, fragment):
+    jobs = _jobs_file(tmp_path, rows, "jobs.csv" if isinstance(rows, str) else "jobs.json")
+    assert batch.main(["--jobs", str(jobs)]) == 2
+    err = capsys.readouterr().err
+    assert fragment in err and err.count("\n") == 1 and "Error" not in err.replace("i2fet batch: ", "")
+    assert fake.calls == [] and _files(tmp_path) == [jobs.name]
+
+
+def test_a_csv_with_a_byte_order_mark_is_read(tmp_path, fake):
+    jobs = tmp_path / "jobs.csv"
+    jobs.write_bytes("\ufeffinstruction,out\nsmile,a.blend\n".encode("utf-8"))
+    assert batch.main(["--jobs", str(jobs)]) == 0 and (tmp_path / "a.blend").is_file()
+
+
+@pytest.mark.parametrize("content", [b"not a blend at all\n" * 50, "truncated"])
+def test_a_bad_blend_is_one_sentence(tmp_path, fake, capsys, content):
+    blend = tmp_path / "face.blend"
+    if content == "truncated":
+        bpy.ops.wm.read_factory_settings(use_empty=True)
+        bpy.ops.wm.save_as_mainfile(filepath=str(blend), compress=False)
+        data = blend.read_bytes()
+        blend.write_bytes(data[: len(data) // 3])
+    else:
+        blend.write_bytes(content)
+    code = batch.main(["--bake", "smile", "-o", str(tmp_path / "out"), "--blend", str(blend)])
+    err = capsys.readouterr().err
+    assert code == 2 and "is not a .blend file Blender can open" in err and err.count("\n") == 1
+    assert "unexpectedly" not in err and not (tmp_path / "out").exists()
