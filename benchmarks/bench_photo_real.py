@@ -112,7 +112,7 @@ def project_render_pairs(count: int, folder: Path):
     from PIL import Image
 
     from model_runtime.photo import read_start_expression
-    from model_runtime.render import render_expressions
+    from model_runtime.heads.render import render_expressions
 
     pairs = []
     for i, (weights, rotation) in enumerate(project_render_faces(count)):

@@ -79,13 +79,6 @@ def build_parser() -> argparse.ArgumentParser:
     train.add_argument("--no-resume", action="store_true", help="start over even if a checkpoint exists")
     train.add_argument("--device", default="auto", choices=DEVICE_CHOICES, help="torch device")
 
-    photo = commands.add_parser("train-photo", help="train the photo regressor that reads a start expression from a "
-                                                    "photo (renders the default head; minutes)")
-    photo.add_argument("--out", help="the .safetensors to write, a .json beside it (default: weights/)")
-    photo.add_argument("--faces", type=int, help="training renders (default 5000)")
-    photo.add_argument("--seed", type=int, help="data and training seed (default: the shipped file's)")
-    photo.add_argument("--workers", type=int, default=2, help="processes rendering and detecting (default 2)")
-
     evaluate = commands.add_parser("evaluate", help="score models side by side on held-out concepts and phrasings")
     evaluate.add_argument("--models", nargs="+", default=["i2fet", "baseline"], choices=MODEL_NAMES,
                           help="models to compare (default: i2fet baseline)")
@@ -125,7 +118,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         args = build_parser().parse_args(argv)
         return {"generate": _generate, "bake": _bake, "train": _train, "evaluate": _evaluate,
-                "flame": _flame, "train-photo": _train_photo, "track": _track, "info": _info}[args.command](args)
+                "flame": _flame, "track": _track, "info": _info}[args.command](args)
     except I2FETError as exc:
         print(f"i2fet: error: {exc}", file=sys.stderr)
         return exc.exit_code
@@ -184,24 +177,6 @@ def _flame_output(args: argparse.Namespace):
     from .rigs.flame_map import flame_map_for
 
     return output, flame_map_for(load_flame(args.flame_model))
-
-
-def _train_photo(args: argparse.Namespace) -> int:
-    from .training import photo as train
-
-    argv = ["--workers", str(args.workers)]
-    for flag, value in (("--out", args.out), ("--faces", args.faces), ("--seed", args.seed)):
-        if value is not None:
-            argv += [flag, str(value)]
-    if args.faces is not None and args.faces < 100:
-        raise InputError(f"Train the photo regressor on at least 100 faces; {args.faces} were asked for.")
-    if args.out is not None:  # found out before minutes of rendering, not after
-        if Path(args.out).suffix != ".safetensors":
-            raise InputError(f"The photo regressor is written as .safetensors (a .json goes beside it); "
-                             f"{Path(args.out).name} is not.")
-        check_writable_folder(Path(args.out))
-    train.main(argv)
-    return 0
 
 
 def _flame(args: argparse.Namespace) -> int:
