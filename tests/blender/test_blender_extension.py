@@ -29,7 +29,8 @@ import addon_utils
 import model_runtime
 out = {
     "enabled": "bl_ext.user_default.i2fet" in bpy.context.preferences.addons,
-    "ops": [op for op in ("add_default_head", "generate", "clear_generated", "export_fbx", "install_runtime")
+    "ops": [op for op in ("add_default_head", "generate", "clear_generated", "export_fbx", "install_runtime",
+                          "import_face_video")
             if hasattr(bpy.ops.i2fet, op) and getattr(bpy.ops.i2fet, op).get_rna_type()],
     "panel": getattr(bpy.types, "I2FET_PT_main", None) is not None,
     "scene_props": hasattr(bpy.context.scene, "i2fet"),
@@ -74,7 +75,8 @@ def test_install_and_enable(built, tmp_path):
     assert line, proc.stdout[-3000:] + proc.stderr[-3000:]
     out = json.loads(line[len("RESULT"):])
     assert out["enabled"] and out["panel"] and out["scene_props"]
-    assert out["ops"] == ["add_default_head", "generate", "clear_generated", "export_fbx", "install_runtime"]
+    assert out["ops"] == ["add_default_head", "generate", "clear_generated", "export_fbx", "install_runtime",
+                          "import_face_video"]
     assert out["prefs"] == "I2FET_AP_preferences"
     assert str(tmp_path / "user") in out["runtime_from"], out["runtime_from"]  # imported from the bundled wheel
     assert out["head_keys"] == 53
