@@ -31,7 +31,7 @@ from .instructions import validate_instruction
 from .paths import StagedOutputs, atomic_output, cache_dir, check_writable_folder
 from .photo import read_start_expression
 from .photo.image import load_image
-from .runtime import Runtime
+from .runtime import Runtime, read_start_animation
 
 PREVIEW_SUFFIX = ".png"
 
@@ -60,6 +60,8 @@ def build_parser() -> argparse.ArgumentParser:
     gen.add_argument("--start-image", help="start from the expression of the face in this photo (PNG, JPEG, ...)")
     gen.add_argument("--neutral-image", help="a photo of the same person's face at rest, whose reading is removed "
                                              "from --start-image's")
+    gen.add_argument("--start-animation", help="start from the last frame of this saved animation (.json or .npz, "
+                                               "e.g. from i2fet track)")
     gen.add_argument("--flame-model", help="your FLAME model file, to also write the animation as FLAME parameters")
     gen.add_argument("--flame-output", help="FLAME parameter sequence to write (.npz: expression, jaw_pose, eye_pose)")
     _add_runtime_options(gen)
@@ -136,11 +138,15 @@ def _generate(args: argparse.Namespace) -> int:
         check_output_suffix(preview, (PREVIEW_SUFFIX,), "preview")
         check_writable_folder(preview)
     instruction = validate_instruction(args.instruction)
+    if args.start_animation is not None and args.start_image is not None:
+        raise InputError("Give --start-image or --start-animation, not both.")
     _check_start_image(args)
+    # read before the model loads, so that a bad file fails fast
+    start = read_start_animation(args.start_animation) if args.start_animation is not None else None
     flame_output, fmap = _flame_output(args)
     runtime = Runtime.load(model=args.model, device=args.device, encoder=args.encoder, encoder_path=args.encoder_path)
-    anim = runtime.generate(instruction, fps=args.fps, seed=args.seed, duration=args.duration,
-                            intensity=args.intensity, start_image=args.start_image, neutral_image=args.neutral_image)
+    anim = runtime.generate(instruction, fps=args.fps, seed=args.seed, duration=args.duration, intensity=args.intensity,
+                            start=start, start_image=args.start_image, neutral_image=args.neutral_image)
     with StagedOutputs() as staged:
         anim.save(staged.stage(output))
         if preview is not None:

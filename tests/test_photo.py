@@ -229,7 +229,7 @@ def test_runtime_takes_a_start_image_or_a_start_expression_not_both(fitted, tmp_
     path = write_render(tmp_path / "talk.png", w, rotation)
     anim = runtime.generate("smile", start_image=path)
     np.testing.assert_allclose(anim.frames[0], result.weights, atol=1e-6)
-    with pytest.raises(InputError, match="not both"):
+    with pytest.raises(InputError, match="not two of them"):
         runtime.generate("smile", start=np.zeros(NUM_CHANNELS), start_image=path)
 
 
