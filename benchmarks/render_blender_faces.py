@@ -21,7 +21,7 @@ from pathlib import Path
 
 import numpy as np
 
-SEED = 77_001  # not the calibration's seed (photo/calibration.py) nor the regressor's (photo/train.py)
+SEED = 77_001  # not the calibration's seed (photo/calibration.py)
 CALIBRATION_SEED = 61_003
 CALIBRATION_LIGHTS = ("basic.sl", "outdoor.sl", "rim.sl", "studio.sl", "Default")
 CALIBRATION_COLORS = ((0.55, 0.55, 0.55), (0.80, 0.62, 0.52), (0.45, 0.32, 0.25), (0.70, 0.70, 0.72))

@@ -11,9 +11,10 @@ _classes: list = []
 
 
 def _all_classes():
-    from . import flame_ops, operators, panels, preferences, properties
+    from . import flame_ops, operators, panels, preferences, properties, video_import
 
-    return [*properties.CLASSES, *preferences.CLASSES, *operators.CLASSES, *flame_ops.CLASSES, *panels.CLASSES]
+    return [*properties.CLASSES, *preferences.CLASSES, *operators.CLASSES, *flame_ops.CLASSES, *video_import.CLASSES,
+            *panels.CLASSES]
 
 
 def register():

@@ -37,14 +37,15 @@ def run_generate(op, context, instruction: str | None = None, seed: int | None =
         start = scene.frame_current if settings.use_current_frame else settings.start_frame
         seed = settings.seed if seed is None else seed
         runtime = runtime_cache.get_runtime(load_settings(context))
-        start_image = None
+        start_image = neutral_image = None
         if settings.use_start_image:
             if not settings.start_image:
                 raise InputError("Choose the photo to start from, or turn Start From Photo off.")
             start_image = bpy.path.abspath(settings.start_image)
+            neutral_image = bpy.path.abspath(settings.neutral_image) if settings.neutral_image else None
         anim = runtime.generate(text, fps=generation_fps(fps_exact), seed=seed,
                                 duration=None if settings.auto_duration else settings.duration,
-                                intensity=settings.intensity, start_image=start_image)
+                                intensity=settings.intensity, start_image=start_image, neutral_image=neutral_image)
         result = target.write(anim, start_frame=start, fps=fps_exact, mirror=settings.mirror,
                               reduce=settings.reduce_keys, tolerance=settings.tolerance)
     except (I2FETError, ImportError) as exc:

@@ -46,6 +46,9 @@ class I2FET_PT_main(_Base, bpy.types.Panel):
         sub = row.row(align=True)
         sub.enabled = settings.use_start_image
         sub.prop(settings, "start_image", text="Start From")
+        row = layout.row(align=True)
+        row.enabled = settings.use_start_image
+        row.prop(settings, "neutral_image", text="Neutral Photo")
         col = layout.column(align=True)
         col.prop(settings, "intensity", slider=True)
         col.prop(settings, "seed")
@@ -55,6 +58,7 @@ class I2FET_PT_main(_Base, bpy.types.Panel):
         if settings.reduce_keys:
             layout.prop(settings, "tolerance")
         layout.operator("i2fet.generate", icon="PLAY")
+        layout.operator("i2fet.import_face_video", icon="FILE_MOVIE")
         if settings.status:
             layout.label(text=settings.status, icon="INFO")
         row = layout.row(align=True)

@@ -51,6 +51,9 @@ class I2FET_PG_settings(bpy.types.PropertyGroup):
                                   description="Start from the expression of the face in a photo instead of neutral")
     start_image: StringProperty(name="Photo", subtype="FILE_PATH",
                                 description="A photo of one face (PNG, JPEG, ...); the largest face is used")
+    neutral_image: StringProperty(name="Neutral Photo", subtype="FILE_PATH",
+                                  description="Optional: the same person's face at rest; what it already shows (a "
+                                              "resting frown, wide eyes) is removed from the start photo's reading")
     mirror: BoolProperty(name="Mirror", default=False, description="Swap the left and right sides")
     reduce_keys: BoolProperty(name="Reduce Keys", default=True,
                               description="Drop keys that their neighbours reproduce (easier to edit)")

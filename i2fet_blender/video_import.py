@@ -1,5 +1,5 @@
-"""Import Face Video: every frame of a face video read (model_runtime.photo.video) and keyed onto the target face's
-shape keys in a new action, at the scene's frame rate from the current frame.
+"""Import Face Video: every frame of a face video read (model_runtime.photo.video) and keyed onto the target face
+(an ARKit face or a FLAME head, through `targets`) in a new action, at the scene's frame rate from the current frame.
 
 The video is read in a worker thread (it never touches bpy); the operator polls it on a timer, shows progress in the
 status bar, and Esc cancels with nothing written. Every check runs before the first write; the face's existing
@@ -14,8 +14,9 @@ import bpy
 from bpy.props import StringProperty
 from bpy_extras.io_utils import ImportHelper
 
-from . import writer
-from .operators import one_sentence, scene_fps, target_object
+from . import targets
+from .ops_base import one_sentence, scene_fps, target_object
+from .preferences import flame_file
 
 
 class _Job:
@@ -45,7 +46,7 @@ def _run(job: _Job, path: str, neutral: str | None) -> None:
 
 
 class I2FET_OT_import_face_video(bpy.types.Operator, ImportHelper):
-    """Read a face video frame by frame and key it onto the target's shape keys (a new action; nothing is lost)"""
+    """Read a face video frame by frame and key it onto the target face (a new action; nothing is lost)"""
 
     bl_idname = "i2fet.import_face_video"
     bl_label = "Import Face Video"
@@ -62,20 +63,23 @@ class I2FET_OT_import_face_video(bpy.types.Operator, ImportHelper):
     def poll(cls, context):
         return context.scene is not None and context.mode == "OBJECT"
 
-    def _check(self, context):
-        obj = target_object(context)
-        writer.check_target(obj)
-        return obj
+    def invoke(self, context, event):
+        if not self.neutral_image:  # the sidebar's neutral photo, when one is set
+            self.neutral_image = context.scene.i2fet.neutral_image
+        return super().invoke(context, event)
 
-    def _write(self, context, obj, result) -> set[str]:
+    def _check(self, context):
+        return targets.face_target(target_object(context), flame_file(context))
+
+    def _write(self, context, target, result) -> set[str]:
         scene = context.scene
         anim = result.animation
-        written = writer.write_animation(obj, anim, start_frame=scene.frame_current, fps=scene_fps(scene),
-                                         name=f"Face video {bpy.path.basename(self.filepath)}")
+        anim.instruction = f"Face video {bpy.path.basename(self.filepath)}"  # names the action
+        written = target.write(anim, start_frame=scene.frame_current, fps=scene_fps(scene))
         scene.frame_end = max(scene.frame_end, written.end_frame)
-        for warning in result.warnings:
+        for warning in [*result.warnings, *written.warnings]:
             self.report({"WARNING"}, warning)
-        message = (f"Keyed {anim.num_frames} video frames onto {obj.name!r} (frames {written.start_frame}-"
+        message = (f"Keyed {anim.num_frames} video frames onto {target.obj.name!r} (frames {written.start_frame}-"
                    f"{written.end_frame}).")
         scene.i2fet.status = message
         self.report({"INFO"}, message)
@@ -86,6 +90,9 @@ class I2FET_OT_import_face_video(bpy.types.Operator, ImportHelper):
         context.scene.i2fet.status = message
         self.report({"ERROR"}, message)
         return {"CANCELLED"}
+
+    def _neutral(self) -> str | None:
+        return bpy.path.abspath(self.neutral_image) if self.neutral_image else None
 
     def execute(self, context):
         if not bpy.app.background and context.window is not None:
@@ -98,9 +105,9 @@ class I2FET_OT_import_face_video(bpy.types.Operator, ImportHelper):
         from model_runtime.photo.video import track_video
 
         try:
-            obj = self._check(context)
-            result = track_video(self.filepath, neutral_image=self.neutral_image or None)
-            return self._write(context, obj, result)
+            target = self._check(context)
+            result = track_video(bpy.path.abspath(self.filepath), neutral_image=self._neutral())
+            return self._write(context, target, result)
         except (I2FETError, ImportError) as exc:
             return self._fail(context, exc)
 
@@ -112,7 +119,7 @@ class I2FET_OT_import_face_video(bpy.types.Operator, ImportHelper):
         except (I2FETError, ImportError) as exc:
             return self._fail(context, exc)
         self._job = _Job()
-        threading.Thread(target=_run, args=(self._job, self.filepath, self.neutral_image or None),
+        threading.Thread(target=_run, args=(self._job, bpy.path.abspath(self.filepath), self._neutral()),
                          daemon=True).start()
         wm = context.window_manager
         self._timer = wm.event_timer_add(0.2, window=context.window)
@@ -151,10 +158,10 @@ class I2FET_OT_import_face_video(bpy.types.Operator, ImportHelper):
         if job.error is not None:
             return self._fail(context, job.error)
         try:
-            obj = self._check(context)  # the scene may have changed while the video was read
-            return self._write(context, obj, job.result)
+            target = self._check(context)  # the scene may have changed while the video was read
+            return self._write(context, target, job.result)
         except Exception as exc:
             return self._fail(context, exc)
 
 
-classes = (I2FET_OT_import_face_video,)
+CLASSES = (I2FET_OT_import_face_video,)

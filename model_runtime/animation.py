@@ -201,7 +201,7 @@ class Animation:
                 meta["channels"] = [str(c) for c in archive["channels"]]
                 if "head_rotation" in archive.files:
                     meta["head_rotation"] = archive["head_rotation"]
-        except (OSError, KeyError, ValueError, zipfile.BadZipFile, json.JSONDecodeError) as exc:
+        except (OSError, EOFError, KeyError, ValueError, zipfile.BadZipFile, json.JSONDecodeError) as exc:
             raise InputError(f"{source} is not a readable i2fet npz file ({exc.__class__.__name__}).") from None
         return cls.from_dict(meta, source=str(source))
 

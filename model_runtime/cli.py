@@ -35,7 +35,7 @@ from .instructions import validate_instruction
 from .paths import StagedOutputs, atomic_output, cache_dir, check_new_output, check_writable_folder
 from .photo import read_start_expression
 from .photo.image import load_image
-from .runtime import Runtime
+from .runtime import Runtime, read_start_animation
 
 PREVIEW_SUFFIX = ".png"
 
@@ -64,6 +64,8 @@ def build_parser() -> argparse.ArgumentParser:
     gen.add_argument("--start-image", help="start from the expression of the face in this photo (PNG, JPEG, ...)")
     gen.add_argument("--neutral-image", help="a photo of the same person's face at rest, whose reading is removed "
                                              "from --start-image's")
+    gen.add_argument("--start-animation", help="start from the last frame of this saved animation (.json or .npz, "
+                                               "e.g. from i2fet track)")
     gen.add_argument("--flame-model", help="your FLAME model file, to also write the animation as FLAME parameters")
     gen.add_argument("--flame-output", help="FLAME parameter sequence to write (.npz: expression, jaw_pose, eye_pose)")
     _add_runtime_options(gen)
@@ -83,13 +85,6 @@ def build_parser() -> argparse.ArgumentParser:
     train.add_argument("--work-dir", help="checkpoint folder (default: in the cache, keyed by config and seed)")
     train.add_argument("--no-resume", action="store_true", help="start over even if a checkpoint exists")
     train.add_argument("--device", default="auto", choices=DEVICE_CHOICES, help="torch device")
-
-    photo = commands.add_parser("train-photo", help="train the photo regressor that reads a start expression from a "
-                                                    "photo (renders the default head; minutes)")
-    photo.add_argument("--out", help="the .safetensors to write, a .json beside it (default: weights/)")
-    photo.add_argument("--faces", type=int, help="training renders (default 5000)")
-    photo.add_argument("--seed", type=int, help="data and training seed (default: the shipped file's)")
-    photo.add_argument("--workers", type=int, default=2, help="processes rendering and detecting (default 2)")
 
     evaluate = commands.add_parser("evaluate", help="score models side by side on held-out concepts and phrasings")
     evaluate.add_argument("--models", nargs="+", default=["i2fet", "baseline"], choices=MODEL_NAMES,
@@ -130,7 +125,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         args = build_parser().parse_args(argv)
         return {"generate": _generate, "bake": _bake, "train": _train, "evaluate": _evaluate,
-                "flame": _flame, "train-photo": _train_photo, "track": _track, "info": _info}[args.command](args)
+                "flame": _flame, "track": _track, "info": _info}[args.command](args)
     except I2FETError as exc:
         print(f"i2fet: error: {exc}", file=sys.stderr)
         return exc.exit_code
@@ -148,11 +143,15 @@ def _generate(args: argparse.Namespace) -> int:
         check_output_suffix(preview, (PREVIEW_SUFFIX,), "preview")
         check_writable_folder(preview)
     instruction = validate_instruction(args.instruction)
+    if args.start_animation is not None and args.start_image is not None:
+        raise InputError("Give --start-image or --start-animation, not both.")
     _check_start_image(args)
+    # read before the model loads, so that a bad file fails fast
+    start = read_start_animation(args.start_animation) if args.start_animation is not None else None
     flame_output, fmap = _flame_output(args)
     runtime = Runtime.load(model=args.model, device=args.device, encoder=args.encoder, encoder_path=args.encoder_path)
-    anim = runtime.generate(instruction, fps=args.fps, seed=args.seed, duration=args.duration,
-                            intensity=args.intensity, start_image=args.start_image, neutral_image=args.neutral_image)
+    anim = runtime.generate(instruction, fps=args.fps, seed=args.seed, duration=args.duration, intensity=args.intensity,
+                            start=start, start_image=args.start_image, neutral_image=args.neutral_image)
     with StagedOutputs() as staged:
         anim.save(staged.stage(output))
         if preview is not None:
@@ -189,24 +188,6 @@ def _flame_output(args: argparse.Namespace):
     from .rigs.flame_map import flame_map_for
 
     return output, flame_map_for(load_flame(args.flame_model))
-
-
-def _train_photo(args: argparse.Namespace) -> int:
-    from .training import photo as train
-
-    argv = ["--workers", str(args.workers)]
-    for flag, value in (("--out", args.out), ("--faces", args.faces), ("--seed", args.seed)):
-        if value is not None:
-            argv += [flag, str(value)]
-    if args.faces is not None and args.faces < 100:
-        raise InputError(f"Train the photo regressor on at least 100 faces; {args.faces} were asked for.")
-    if args.out is not None:  # found out before minutes of rendering, not after
-        if Path(args.out).suffix != ".safetensors":
-            raise InputError(f"The photo regressor is written as .safetensors (a .json goes beside it); "
-                             f"{Path(args.out).name} is not.")
-        check_writable_folder(Path(args.out))
-    train.main(argv)
-    return 0
 
 
 def _flame(args: argparse.Namespace) -> int:

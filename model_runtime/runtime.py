@@ -11,7 +11,7 @@ import numpy as np
 from .animation import FPS_RANGE, Animation
 from .device import select_device
 from .errors import InputError
-from .expression_space import NUM_CHANNELS
+from .expression_space import ARKIT_CHANNELS, NUM_CHANNELS
 from .generators.base import Generator
 from .generators.registry import DEFAULT_MODEL, MODEL_NAMES, check_choice, load_generator
 from .idle import add_life
@@ -46,29 +46,33 @@ class Runtime:
     def generate(self, instruction: str, fps: int = 30, seed: int = 0, duration: float | None = None,
                  intensity: float = 1.0, start: np.ndarray | None = None,
                  start_image: str | os.PathLike | None = None,
-                 neutral_image: str | os.PathLike | None = None, life: bool = False) -> Animation:
+                 neutral_image: str | os.PathLike | None = None,
+                 start_animation: str | os.PathLike | None = None, life: bool = False) -> Animation:
         """One instruction -> Animation; it starts from `start`, an optional (52,) expression, or from the face in
-        the photo `start_image` (less what the same person's `neutral_image` shows; see model_runtime.photo), or
-        else from neutral."""
+        the photo `start_image` (less what the same person's `neutral_image` shows; see model_runtime.photo), or from
+        the last frame of the saved animation `start_animation` (a tracked video, an earlier generation), or else
+        from neutral."""
         return self.generate_batch([instruction], fps=fps, seed=seed, duration=duration, intensity=intensity,
-                                   start=start, start_image=start_image, neutral_image=neutral_image, life=life)[0]
+                                   start=start, start_image=start_image, neutral_image=neutral_image,
+                                   start_animation=start_animation, life=life)[0]
 
     def generate_batch(self, instructions: Sequence[str], fps: int = 30, seed: int = 0,
                        duration: float | None = None, intensity: float = 1.0,
                        start: np.ndarray | None = None,
                        start_image: str | os.PathLike | None = None,
-                       neutral_image: str | os.PathLike | None = None, life: bool = False) -> list[Animation]:
+                       neutral_image: str | os.PathLike | None = None,
+                       start_animation: str | os.PathLike | None = None, life: bool = False) -> list[Animation]:
         """Many instructions sharing one encoder pass (and one read of `start_image`): the path batch baking uses."""
         fps = check_fps(fps)
         check_seed(seed)
         if duration is not None:
             check_duration(duration)
         check_intensity_scale(intensity)
-        if start is not None and start_image is not None:
-            raise InputError("Give a start expression or a start image, not both.")
+        if sum(x is not None for x in (start, start_image, start_animation)) > 1:
+            raise InputError("Give one start: a start expression, a start image or a start animation, not two of them.")
         if neutral_image is not None and start_image is None:
             raise InputError("A neutral image is only used with a start image; give both or neither.")
-        start_weights = check_start(start)
+        start_weights = check_start(start if start_animation is None else read_start_animation(start_animation))
         texts = [validate_instruction(text) for text in instructions]
         photo_warnings: list[str] = []
         if start_image is not None:
@@ -122,6 +126,19 @@ def check_intensity_scale(scale) -> None:
     if isinstance(scale, bool) or not isinstance(scale, (int, float)) or not math.isfinite(scale) \
             or not 0 <= scale <= MAX_INTENSITY_SCALE:
         raise InputError(f"The intensity scale must be between 0 and {MAX_INTENSITY_SCALE:g}, not {scale!r}.")
+
+
+def read_start_animation(path: str | os.PathLike) -> np.ndarray:
+    """The last frame of a saved ARKit animation (.json or .npz) as (52,) weights in canonical order, so that an
+    instruction continues where a tracked video or an earlier generation ended; InputError (one sentence) otherwise."""
+    anim = Animation.load(path)
+    if anim.rig != "arkit52":
+        raise InputError(f"The animation {path} holds {anim.rig} channels, not ARKit weights; start from an ARKit "
+                         f"animation (.json or .npz written by i2fet).")
+    if anim.num_frames == 0:
+        raise InputError(f"The animation {path} has no frames to start from.")
+    order = [anim.channels.index(c) for c in ARKIT_CHANNELS]
+    return np.asarray(anim.frames[-1], dtype=np.float32)[order]
 
 
 def check_start(start) -> np.ndarray:

@@ -73,8 +73,6 @@ def test_generate_also_writes_flame_parameters(head_flame, tmp_path, capsys):
     (["flame", "{tmp}/seq.npz"], "lacks"),
     (["generate", "smile", "-o", "{tmp}/same.npz", "--flame-model", "{model}", "--flame-output", "{tmp}/same.npz"],
      "two different files"),
-    (["train-photo", "--out", "{tmp}/regressor.json"], "written as .safetensors"),
-    (["train-photo", "--out", "{tmp}/missing/r.safetensors"], "does not exist"),
 ])
 def test_bad_flame_arguments(head_flame, tmp_path, capsys, args, message):
     np.savez(tmp_path / "seq.npz", expression=np.zeros((3, 50)))

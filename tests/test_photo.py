@@ -1,4 +1,4 @@
-"""Start from a photo, with the real MediaPipe face mesh: renders of the default head at known expressions and
+"""Start from a photo, with the real MediaPipe Face Landmarker: renders of the default head at known expressions and
 rotations go in, the fitted weights and rotation come out; bad images are refused in one sentence."""
 
 import json
@@ -18,7 +18,7 @@ from model_runtime.heads.head import load_default_head
 from model_runtime.knowledge import get_concept, sample_concept_weights
 from model_runtime.photo import read_start_expression
 from model_runtime.photo.image import MAX_PIXELS
-from model_runtime.heads.render import project_points, render_expressions, surface_at
+from model_runtime.heads.render import render_expressions
 
 SIZE = 320
 
@@ -34,7 +34,7 @@ def _concept(name, seed):
     return sample_concept_weights(get_concept(name), np.random.default_rng(seed))
 
 
-# Faces the fit has not been calibrated on (other random instances than correspondence.training_faces), 3 to 14
+# Faces the calibration has not seen (other random instances than calibration.py's), 3 to 14
 # active channels, plus the neutral face; the last two are turned.
 CASES = {
     "happy": (_concept("happy", 11), (0.0, 0.0, 0.0)),
@@ -119,19 +119,6 @@ def test_rotation_is_recovered(fitted):
     for name, (_, rotation, result) in fitted.items():
         assert np.abs(np.subtract(result.rotation_deg, rotation)).max() < 5.0, (name, result.rotation_deg)
     assert np.abs(np.subtract(fitted["neutral turned"][2].rotation_deg, CASES["neutral turned"][1])).max() < 2.0
-
-
-def test_surface_at_inverts_rendering():
-    head = load_default_head()
-    nose = int(np.argmin(head.vertices[:, 1]))  # the frontmost vertex: the tip of the nose
-    for rotation in (None, (12.0, -6.0, 5.0)):
-        pixel = project_points(head.vertices[nose][None], 256, head, rotation)
-        tri, bary, hit = surface_at(np.zeros(NUM_CHANNELS), pixel, 256, head, rotation)
-        assert hit[0]
-        point = bary[0] @ head.vertices[head.triangles()[tri[0]]]
-        assert np.linalg.norm(point - head.vertices[nose]) < 2e-3
-    tri, _, hit = surface_at(np.zeros(NUM_CHANNELS), np.array([[1.0, 1.0]]), 256, head)  # a corner: background
-    assert not hit[0] and tri[0] == -1
 
 
 def test_the_largest_of_two_faces_is_used_with_a_warning(tmp_path):
@@ -242,7 +229,7 @@ def test_runtime_takes_a_start_image_or_a_start_expression_not_both(fitted, tmp_
     path = write_render(tmp_path / "talk.png", w, rotation)
     anim = runtime.generate("smile", start_image=path)
     np.testing.assert_allclose(anim.frames[0], result.weights, atol=1e-6)
-    with pytest.raises(InputError, match="not both"):
+    with pytest.raises(InputError, match="not two of them"):
         runtime.generate("smile", start=np.zeros(NUM_CHANNELS), start_image=path)
 
 
@@ -295,27 +282,6 @@ def test_cli_bad_start_image_exits_2_and_writes_nothing(bad, tmp_path, capsys, c
     assert code == 2
     assert err.startswith("i2fet: error: ") and fragment in err and err.count("\n") == 1
     assert list(work.iterdir()) == []
-
-
-def test_landmark_model_is_cached_and_drops_the_face_outline(fitted):
-    from mediapipe.python.solutions.face_mesh_connections import FACEMESH_FACE_OVAL, FACEMESH_IRISES
-
-    from model_runtime.paths import cache_dir
-    from model_runtime.photo import correspondence
-
-    head = load_default_head()
-    correspondence.load_landmark_model(head)
-    assert (cache_dir() / f"photo_landmarks_{correspondence.model_key(head)}.npz").is_file()
-    first = correspondence._MEMO.pop(head)
-    again = correspondence.load_landmark_model(head)  # from the file this time
-    assert again is not first
-    np.testing.assert_array_equal(again.points0, first.points0)
-    np.testing.assert_array_equal(again.slopes, first.slopes)
-    dropped = set(first.dropped.tolist())
-    assert dropped.isdisjoint(first.landmark_ids.tolist()) and len(dropped) + first.landmark_ids.size == 478
-    outline = {i for edge in FACEMESH_FACE_OVAL for i in edge}
-    irises = {i for edge in FACEMESH_IRISES for i in edge}
-    assert len(dropped & outline) > len(outline) / 2 and not dropped & irises
 
 
 def test_cli_bake_starts_from_the_photo(fitted, tmp_path, capsys):

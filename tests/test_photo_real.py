@@ -17,10 +17,10 @@ from model_runtime.expression_space import CHANNEL_INDEX, NUM_CHANNELS
 from model_runtime.photo import read_start_expression
 
 # Floors below what benchmarks/bench_photo_real.py measured (see the README), loose enough for another CPU's
-# floating point, tight enough that the replaced landmark fit + regressor (1 of 10 right, 17 channels over 0.25,
-# inactive channels 0.22 on Blender's renders), the landmarker's raw scores (3 of 10, 6.8 channels over 0.25) or a
+# floating point, tight enough that the removed landmark fit + regressor (1 of 10 right, 17 channels over 0.25,
+# inactive channels 0.22 on Blender's renders), the landmarker's raw scores (3 of 10, 6.8 channels over 0.25, on the photos of the time) or a
 # broken calibration fail them.
-MIN_REAL_RIGHT = 4  # of 10 (measured 5; the raw scores read 3)
+MIN_REAL_RIGHT = 4  # of 9 (measured 5)
 MAX_CHANNELS_OVER = 4.5  # channels over 0.25 per real photo, on average (measured 3.1)
 MAX_BLENDER_ACTIVE_MAE = 0.45  # measured 0.38
 MAX_BLENDER_INACTIVE_MAE = 0.06  # measured 0.022 (raw scores 0.08)

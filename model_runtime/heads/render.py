@@ -482,46 +482,6 @@ def project_points(points: np.ndarray, size: int = 256, head: DefaultHead | None
     return _screen(np.asarray(points, dtype=np.float64).reshape(-1, 3), setup, int(size), rotation_deg)[:, :2]
 
 
-def surface_at(weights: np.ndarray, points: np.ndarray, size: int = 256, head: DefaultHead | None = None,
-               rotation_deg: Sequence[float] | None = None) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """What `render_expressions` shows at image positions: the inverse of rendering, for landmark correspondence.
-
-    points: (K,2) pixel positions (x right, y down; pixel (i, j) spans [i, i+1) x [j, j+1)) in a render of `size`
-    with the same weights and rotation. Returns the visible triangle of `head.triangles()` under each point (K,)
-    int64, the point's barycentric weights in it (K,3) float64, and whether anything was hit there (K,) bool (where
-    not, the triangle is -1).
-    """
-    w = np.asarray(weights, dtype=np.float32)
-    if w.shape != (NUM_CHANNELS,):
-        raise InputError(f"Expression weights must have shape (52,); got {tuple(w.shape)}.")
-    _check_view(size, rotation_deg)
-    head = head if head is not None else load_default_head()
-    setup = _prepare(head)
-    ss = int(size) * SUPERSAMPLE
-    screen = _screen(head.deform(w), setup, ss, rotation_deg)
-    pix, _, tri, _, _ = rasterize(screen, setup.triangles, ss, ss, cull=True)
-    owner = np.full(ss * ss, -1, dtype=np.int64)
-    owner[pix] = tri
-    pts = np.asarray(points, dtype=np.float64).reshape(-1, 2) * SUPERSAMPLE
-    col = np.clip(np.floor(pts[:, 0]).astype(np.int64), 0, ss - 1)
-    row = np.clip(np.floor(pts[:, 1]).astype(np.int64), 0, ss - 1)
-    inside = (pts[:, 0] >= 0) & (pts[:, 0] < ss) & (pts[:, 1] >= 0) & (pts[:, 1] < ss)
-    found = np.where(inside, owner[row * ss + col], -1)
-    hit = found >= 0
-    bary = np.zeros((pts.shape[0], 3))
-    if np.any(hit):
-        # Exact barycentric weights of the point itself in the triangle visible at its (super-sampled) pixel.
-        corners = screen[setup.triangles[found[hit]]][:, :, :2]
-        a, b, c = corners[:, 0], corners[:, 1], corners[:, 2]
-        v0, v1, v2 = b - a, c - a, pts[hit] - a
-        det = v0[:, 0] * v1[:, 1] - v0[:, 1] * v1[:, 0]
-        w1 = (v2[:, 0] * v1[:, 1] - v2[:, 1] * v1[:, 0]) / det
-        w2 = (v0[:, 0] * v2[:, 1] - v0[:, 1] * v2[:, 0]) / det
-        local = np.clip(np.stack([1.0 - w1 - w2, w1, w2], axis=1), 0.0, 1.0)
-        bary[hit] = local / local.sum(axis=1, keepdims=True)
-    return found, bary, hit
-
-
 # ----------------------------------------------------------------------------------------------------------------
 # Contact sheet
 
@@ -594,4 +554,4 @@ def write_contact_sheet(
         raise OutputError(f"Cannot write the contact sheet {path}: {exc.strerror or exc}.") from None
 
 
-__all__ = ["project_points", "rasterize", "render_expressions", "rotation_matrix", "surface_at", "write_contact_sheet"]
+__all__ = ["project_points", "rasterize", "render_expressions", "rotation_matrix", "write_contact_sheet"]

@@ -1,5 +1,5 @@
 """Training: the I2FET model (`train`, over generated ARKit data in `arkit_data` or FLAME sequences read through
-`rigs/` in `flame_data`), its model card (`model_card`) and the photo regressor (`photo`).
+`rigs/` in `flame_data`), and its model card (`model_card`).
 
 `arkit_data` also defines the held-out evaluation split that `evaluation/` reads.
 """

@@ -29,7 +29,8 @@ import addon_utils
 import model_runtime
 out = {
     "enabled": "bl_ext.user_default.i2fet" in bpy.context.preferences.addons,
-    "ops": [op for op in ("add_default_head", "generate", "clear_generated", "export_fbx", "install_runtime")
+    "ops": [op for op in ("add_default_head", "generate", "clear_generated", "export_fbx", "install_runtime",
+                          "import_face_video")
             if hasattr(bpy.ops.i2fet, op) and getattr(bpy.ops.i2fet, op).get_rna_type()],
     "panel": getattr(bpy.types, "I2FET_PT_main", None) is not None,
     "scene_props": hasattr(bpy.context.scene, "i2fet"),
@@ -38,11 +39,8 @@ out = {
 }
 from model_runtime.generators import learned
 out["weights_from"] = str(learned.load_learned(device="cpu") and learned.DEFAULT_WEIGHTS)
-from model_runtime.photo import regressor
-from model_runtime.photo.correspondence import load_landmark_model
-from model_runtime.heads.head import load_default_head
-ids = load_landmark_model(load_default_head()).landmark_ids
-out["photo_regressor"] = [str(regressor.DEFAULT_PATH), type(regressor.load_regressor(ids)).__name__]
+from model_runtime.photo import calibration
+out["photo_calibration"] = [str(calibration.DEFAULT_PATH), type(calibration.load_calibration()).__name__]
 out["flame_ops"] = [op for op in ("add_flame_head", "import_flame_sequence", "export_flame_sequence",
                                   "add_arkit_shape_keys") if hasattr(bpy.ops.i2fet, op)]
 bpy.ops.i2fet.add_default_head()
@@ -77,11 +75,12 @@ def test_install_and_enable(built, tmp_path):
     assert line, proc.stdout[-3000:] + proc.stderr[-3000:]
     out = json.loads(line[len("RESULT"):])
     assert out["enabled"] and out["panel"] and out["scene_props"]
-    assert out["ops"] == ["add_default_head", "generate", "clear_generated", "export_fbx", "install_runtime"]
+    assert out["ops"] == ["add_default_head", "generate", "clear_generated", "export_fbx", "install_runtime",
+                          "import_face_video"]
     assert out["prefs"] == "I2FET_AP_preferences"
     assert str(tmp_path / "user") in out["runtime_from"], out["runtime_from"]  # imported from the bundled wheel
     assert out["head_keys"] == 53
     assert str(tmp_path / "user") in out["weights_from"]  # the learned weights travel inside the bundled wheel
-    path, loaded = out["photo_regressor"]  # so does the photo regressor, and it loads (not a reason string)
-    assert str(tmp_path / "user") in path and loaded == "PhotoRegressor"
+    path, loaded = out["photo_calibration"]  # so does the photo calibration, and it loads
+    assert str(tmp_path / "user") in path and loaded == "Calibration"
     assert len(out["flame_ops"]) == 4

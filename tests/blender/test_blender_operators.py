@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import numpy as np
 import pytest
 
@@ -19,7 +21,7 @@ def _snapshot():
 
 def test_registration(addon):
     for op in ("add_default_head", "generate", "rerun", "clear_generated", "export_fbx", "check_environment",
-               "copy_environment_log", "install_runtime", "release_memory"):
+               "copy_environment_log", "install_runtime", "release_memory", "import_face_video"):
         assert hasattr(bpy.ops.i2fet, op) and getattr(bpy.ops.i2fet, op).get_rna_type()
     panel = bpy.types.I2FET_PT_main
     assert panel.bl_category == "I2FET" and panel.bl_space_type == "VIEW_3D" and panel.bl_region_type == "UI"
@@ -238,6 +240,7 @@ def test_panels_draw(fake_runtime):
         assert panel.poll(bpy.context) if hasattr(panel, "poll") else True
         panel.draw(SimpleNamespace(layout=_FakeLayout(seen)), bpy.context)
     assert ("operator", "i2fet.generate") in seen and ("prop", "instruction") in seen
+    assert ("operator", "i2fet.import_face_video") in seen and ("prop", "neutral_image") in seen
     assert ("operator", "i2fet.rerun") in seen and ("label", "happy") in seen
     from i2fet_blender.preferences import I2FET_AP_preferences
 
@@ -276,6 +279,49 @@ def test_generate_starts_from_the_chosen_photo(fake_runtime, tmp_path):
     settings.start_image = str(photo)
     assert bpy.ops.i2fet.generate() == {"FINISHED"}
     assert fake_runtime.calls[-1]["start_image"] == str(photo)
+
+
+PHOTOS = Path(__file__).resolve().parents[1] / "data" / "photos"
+
+
+def test_generate_passes_the_neutral_photo_with_the_start_photo(fake_runtime):
+    bpy.ops.i2fet.add_default_head()
+    settings = bpy.context.scene.i2fet
+    settings.use_start_image = True
+    settings.start_image = str(PHOTOS / "smile_open_collins.jpg")
+    settings.neutral_image = str(PHOTOS / "neutral_hopper.jpg")
+    assert bpy.ops.i2fet.generate() == {"FINISHED"}
+    call = fake_runtime.calls[-1]
+    assert call["start_image"] == str(PHOTOS / "smile_open_collins.jpg")
+    assert call["neutral_image"] == str(PHOTOS / "neutral_hopper.jpg")
+    settings.use_start_image = False  # no start photo: the neutral photo alone is not used
+    assert bpy.ops.i2fet.generate() == {"FINISHED"}
+    assert "start_image" not in fake_runtime.calls[-1] and "neutral_image" not in fake_runtime.calls[-1]
+
+
+def test_generate_refuses_a_neutral_photo_without_a_face_and_changes_nothing(addon, monkeypatch, tmp_path):
+    """With the real photo reader (the runtime's generator stubbed): a blank neutral photo is refused in one
+    sentence before anything is keyed."""
+    from PIL import Image
+
+    from i2fet_blender import runtime_cache
+    from model_runtime import Runtime
+
+    blank = tmp_path / "blank.png"
+    Image.new("RGB", (200, 200), (128, 128, 128)).save(blank)
+    runtime_cache.release()
+    monkeypatch.setattr(runtime_cache, "_load", lambda settings: Runtime(None, None, "cpu"))
+    bpy.ops.i2fet.add_default_head()
+    settings = bpy.context.scene.i2fet
+    settings.instruction = "smile"
+    settings.use_start_image = True
+    settings.start_image = str(PHOTOS / "smile_open_collins.jpg")
+    settings.neutral_image = str(blank)
+    before = _snapshot()
+    with pytest.raises(RuntimeError, match="No face was found in the neutral image"):
+        bpy.ops.i2fet.generate()
+    assert _snapshot() == before
+    runtime_cache.release()
 
 
 @pytest.mark.parametrize("path, message", [("", "Choose the photo"), ("missing.png", "missing.png")])
