@@ -36,6 +36,7 @@ if __package__ in (None, ""):  # run as a script: `blender --python i2fet_blende
 import bpy  # noqa: E402
 
 from model_runtime.bake_options import DEFAULT_PRESET, add_bake_options, check_bake_options  # noqa: E402
+from model_runtime.generators.registry import DEFAULT_MODEL  # noqa: E402
 from model_runtime.errors import I2FETError, InputError, OutputError  # noqa: E402
 from model_runtime.paths import StagedOutputs, check_writable_folder  # noqa: E402
 from model_runtime.heads.preview import write_animation_preview  # noqa: E402
@@ -212,7 +213,7 @@ def run_job(job: Job, load: LoadSettings, log=print) -> list[str]:
 def bake(instruction: str, outdir: str | os.PathLike, blend: str | None = None, object_name: str | None = None,
          fps: int | None = 30, seed: int = 0, duration: float | None = None, intensity: float = 1.0,
          start_frame: int = 1, preset: str = DEFAULT_PRESET, device: str = "auto", start_image: str | None = None,
-         flame_model: str | None = None, log=print) -> dict[str, str]:
+         flame_model: str | None = None, model: str = DEFAULT_MODEL, log=print) -> dict[str, str]:
     """Bake one instruction to OUTDIR/<slug>.blend, .fbx and .png (on the default head unless `blend` is given)."""
     folder = Path(outdir)
     try:
@@ -224,7 +225,7 @@ def bake(instruction: str, outdir: str | os.PathLike, blend: str | None = None, 
               out=str(base) + ".blend", fbx=str(base) + ".fbx", preview=str(base) + ".png",
               fps=None if (blend and fps is None) else fps, seed=seed, duration=duration, intensity=intensity,
               preset=preset, start_image=start_image, flame_model=flame_model, name=instruction)
-    run_job(job, LoadSettings(device=device), log=log)
+    run_job(job, LoadSettings(model=model, device=device), log=log)
     return {"blend": job.out, "fbx": job.fbx, "preview": job.preview}
 
 
@@ -253,7 +254,7 @@ def script_args(argv: list[str]) -> list[str]:
 
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(script_args(sys.argv[1:] if argv is None else argv))
-    load = LoadSettings(device=args.device)
+    load = LoadSettings(model=args.model, device=args.device)
     shared = dict(blend=args.blend, object=args.object, start_frame=args.start_frame, fps=args.fps, seed=args.seed,
                   duration=args.duration, intensity=args.intensity, mirror=args.mirror,
                   reduce_keys=args.reduce_keys, preset=args.preset, start_image=args.start_image,
@@ -266,7 +267,8 @@ def main(argv: list[str] | None = None) -> int:
             paths = bake(args.bake, args.outdir, blend=args.blend, object_name=args.object,
                          fps=args.fps if args.fps or args.blend else 30, seed=args.seed, duration=args.duration,
                          intensity=args.intensity, start_frame=args.start_frame, preset=args.preset,
-                         device=args.device, start_image=args.start_image, flame_model=args.flame_model)
+                         device=args.device, start_image=args.start_image, flame_model=args.flame_model,
+                         model=args.model)
             print("Wrote " + ", ".join(paths.values()), flush=True)
             return 0
         if args.jobs:
