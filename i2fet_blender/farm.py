@@ -18,6 +18,7 @@ import contextlib
 import json
 import multiprocessing
 import os
+import signal
 import sys
 import time
 from collections import deque
@@ -39,7 +40,9 @@ MAX_ATTEMPTS = 2  # a row whose worker crashes is tried once more, then reported
 
 
 def _worker(conn, load: LoadSettings, setup: Callable[[], None] | None) -> None:
-    """Take (row, job) until None; answer ("done", row, {path: sha256}, log) or ("failed", row, message, log)."""
+    """Take (row, job) until None; answer ("done", row, {path: sha256}, log) or ("failed", row, message, log).
+    Ctrl-C is the coordinator's to handle: it stops the workers and removes what the rows in flight had staged."""
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
     if setup is not None:
         setup()
     while True:

@@ -277,7 +277,11 @@ def _run_baker(module: str, arguments: list[str], options: dict) -> int:
     if importlib.util.find_spec("bpy") is None:
         raise InputError("Baking needs Blender's Python module: run 'pip install bpy==4.5.15' (Python 3.11) or use "
                          "Blender's own batch mode (blender --background --python i2fet_blender/batch.py -- ...).")
-    return subprocess.run([sys.executable, "-m", module, *arguments]).returncode
+    baker = subprocess.Popen([sys.executable, "-m", module, *arguments])
+    try:
+        return baker.wait()
+    except KeyboardInterrupt:  # the baker got the same Ctrl-C: let it clean up and say what it kept
+        return baker.wait()
 
 
 def _check_start_image(path: str, find_face: bool = False) -> None:

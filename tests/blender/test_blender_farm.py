@@ -6,6 +6,7 @@ from __future__ import annotations
 import functools
 import json
 import os
+import signal
 import subprocess
 import sys
 from pathlib import Path
@@ -181,3 +182,31 @@ def test_openjd_template_matches_the_local_batch(tmp_path):
     assert runs["openjd"] == runs["single"]
     assert sorted(p.name for p in (tmp_path / "openjd").glob("*.summary.json")) == ["jobs.rows-1-2.summary.json",
                                                                                     "jobs.rows-3-3.summary.json"]
+
+
+def test_interrupted_run_resumes_without_losing_rows(tmp_path):
+    """Ctrl-C mid-run: exit 130 with one sentence, no staged files left; the rerun skips what was done."""
+    rows = [{"instruction": text, "seed": i, "animation": f"r{i}.json", "preview": f"r{i}.png"}
+            for i, text in enumerate(["smile", "frown", "wink with the left eye", "look surprised", "look sad",
+                                      "look angry", "smile, then frown", "raise the right eyebrow"])]
+    jobs = jobs_file(tmp_path, rows)
+    script = ("import sys; sys.path.insert(0, sys.argv[1]); from blender_helpers import use_fake_runtime; "
+              "from i2fet_blender import farm; sys.exit(farm.main(['--jobs', sys.argv[2]], setup=use_fake_runtime))")
+    env = dict(os.environ, PYTHONPATH=str(ROOT))
+    proc = subprocess.Popen([sys.executable, "-c", script, str(Path(__file__).parent), str(jobs)], env=env,
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    for line in proc.stdout:
+        if line.startswith("[1/8]"):
+            break
+    proc.send_signal(signal.SIGINT)
+    _, err = proc.communicate(timeout=120)
+    assert proc.returncode == 130
+    assert "interrupted; rows already baked are in the manifest" in err and err.strip().count("\n") == 0
+    assert not [p for p in tmp_path.iterdir() if p.name.startswith(".")]
+    done = json.loads((tmp_path / "jobs.manifest.json").read_text())["rows"]
+    assert 1 <= len(done) < 8
+    proc = subprocess.run([sys.executable, "-c", script, str(Path(__file__).parent), str(jobs)], env=env,
+                          capture_output=True, text=True, timeout=600)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    assert f"{8 - len(done)} to bake, {len(done)} skipped" in proc.stdout
+    assert all((tmp_path / f"r{i}.json").is_file() and (tmp_path / f"r{i}.png").is_file() for i in range(8))
