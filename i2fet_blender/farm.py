@@ -39,10 +39,13 @@ from .runtime_cache import LoadSettings
 MAX_ATTEMPTS = 2  # a row whose worker crashes is tried once more, then reported
 
 
-def _worker(conn, load: LoadSettings, setup: Callable[[], None] | None) -> None:
+def _worker(conn, load: LoadSettings, setup: Callable[[], None] | None, threads: int) -> None:
     """Take (row, job) until None; answer ("done", row, {path: sha256}, log) or ("failed", row, message, log).
     Ctrl-C is the coordinator's to handle: it stops the workers and removes what the rows in flight had staged."""
     signal.signal(signal.SIGINT, signal.SIG_IGN)
+    import torch
+
+    torch.set_num_threads(threads)  # N workers share the cores: torch's own pool would oversubscribe them
     if setup is not None:
         setup()
     while True:
@@ -88,7 +91,8 @@ class Pool:
 
     def _start(self) -> _Slot:
         ours, theirs = self.context.Pipe()
-        process = self.context.Process(target=_worker, args=(theirs, self.load, self.setup), daemon=True)
+        threads = max(1, (os.cpu_count() or 1) // self.size)
+        process = self.context.Process(target=_worker, args=(theirs, self.load, self.setup, threads), daemon=True)
         with _path_without_blender_scripts():
             process.start()
         theirs.close()
