@@ -41,6 +41,7 @@ import bpy  # noqa: E402
 from model_runtime.bake_options import (DEFAULT_PRESET, add_bake_options, bake_outputs,  # noqa: E402
                                        check_bake_options)
 from model_runtime.errors import I2FETError, InputError  # noqa: E402
+from model_runtime.generators.registry import DEFAULT_MODEL  # noqa: E402
 from model_runtime.paths import (StagedOutputs, check_distinct_outputs, check_new_output,  # noqa: E402
                                  check_writable_folder, interrupts_raise)
 from model_runtime.heads.preview import write_animation_preview  # noqa: E402
@@ -260,14 +261,14 @@ def bake(instruction: str, outdir: str | os.PathLike, blend: str | None = None, 
          fps: int | None = 30, seed: int = 0, duration: float | None = None, intensity: float = 1.0,
          start_frame: int = 1, preset: str = DEFAULT_PRESET, device: str = "auto", start_image: str | None = None,
          neutral_image: str | None = None, flame_model: str | None = None, force: bool = False,
-         log=print) -> dict[str, str]:
+         model: str = DEFAULT_MODEL, log=print) -> dict[str, str]:
     """Bake one instruction to OUTDIR/<slug>.blend, .fbx and .png (on the default head unless `blend` is given);
     OUTDIR is made when the outputs land."""
     job = Job(instruction=instruction, blend=blend, object=object_name, start_frame=start_frame,
               **bake_outputs(instruction, outdir), fps=None if (blend and fps is None) else fps, seed=seed,
               duration=duration, intensity=intensity, preset=preset, start_image=start_image,
               neutral_image=neutral_image, flame_model=flame_model, name=instruction)
-    run_job(job, LoadSettings(device=device), log=log, force=force, create_folders=True)
+    run_job(job, LoadSettings(model=model, device=device), log=log, force=force, create_folders=True)
     return {"blend": job.out, "fbx": job.fbx, "preview": job.preview}
 
 
@@ -305,7 +306,7 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def _run(args: argparse.Namespace) -> int:
-    load = LoadSettings(device=args.device)
+    load = LoadSettings(model=args.model, device=args.device)
     shared = dict(blend=args.blend, object=args.object, start_frame=args.start_frame, fps=args.fps, seed=args.seed,
                   duration=args.duration, intensity=args.intensity, mirror=args.mirror,
                   reduce_keys=args.reduce_keys, preset=args.preset, start_image=args.start_image,
@@ -319,8 +320,8 @@ def _run(args: argparse.Namespace) -> int:
             paths = bake(args.bake, args.outdir, blend=args.blend, object_name=args.object,
                          fps=args.fps if args.fps or args.blend else 30, seed=args.seed, duration=args.duration,
                          intensity=args.intensity, start_frame=args.start_frame, preset=args.preset,
-                         device=args.device, start_image=args.start_image,
-                         neutral_image=args.neutral_image, flame_model=args.flame_model, force=args.force)
+                         device=args.device, start_image=args.start_image, neutral_image=args.neutral_image,
+                         flame_model=args.flame_model, force=args.force, model=args.model)
             print("Wrote " + ", ".join(paths.values()), flush=True)
             return 0
         if args.jobs:

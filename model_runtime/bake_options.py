@@ -19,6 +19,7 @@ from typing import Any, Mapping
 from .animation import FPS_RANGE, SAVE_FORMATS
 from .device import DEVICE_CHOICES
 from .errors import InputError
+from .generators.registry import DEFAULT_MODEL, MODEL_NAMES
 from .runtime import MAX_INTENSITY_SCALE, check_fps, check_intensity_scale, check_seed
 from .timeline import MAX_DURATION_S, check_duration
 
@@ -76,6 +77,7 @@ _OPTIONS = (
                                 help=f"scale every expression (0-{MAX_INTENSITY_SCALE:g}, default 1)")),
     _Option("--preset", dict(default=DEFAULT_PRESET, choices=tuple(FBX_PRESETS), help="FBX axes/scale")),
     _Option("--device", dict(default="auto", choices=DEVICE_CHOICES, help="torch device")),
+    _Option("--model", dict(default=DEFAULT_MODEL, choices=MODEL_NAMES, help=f"generator (default {DEFAULT_MODEL})")),
     _Option("--start-image", dict(help="start from the expression of the face in this photo (PNG, JPEG, ...)"),
             is_path=True),
     _Option("--neutral-image", dict(help="a photo of the same person's face at rest, whose reading is removed from "

@@ -72,8 +72,12 @@ def build_parser() -> argparse.ArgumentParser:
 
     bake = commands.add_parser("bake", help="bake an instruction onto the default head (or a .blend): "
                                             ".blend + .fbx + preview .png (needs the bpy module)")
-    bake.add_argument("instruction", help="what the face should do")
-    bake.add_argument("-o", "--outdir", required=True, help="output folder; files are named after the instruction")
+    bake.add_argument("instruction", nargs="?", help="what the face should do")
+    bake.add_argument("-o", "--outdir", help="output folder; files are named after the instruction")
+    bake.add_argument("--jobs", help="instead: bake every row of a .csv/.json jobs file (resumable; see README)")
+    bake.add_argument("--workers", type=int, default=1, help="with --jobs: worker processes (default 1)")
+    bake.add_argument("--rows", help="with --jobs: only rows A-B or A+N (one farm task's chunk)")
+    bake.add_argument("--force", action="store_true", help="with --jobs: bake rows the manifest says are done")
     add_bake_options(bake)
     bake.add_argument("--force", action="store_true", help="replace outputs that already exist")
 
@@ -249,18 +253,34 @@ _BLENDER_NOISE = re.compile(r"\.[a-z0-9_]{8}\.tmp\.(blend|fbx|png|json|npz|csv)\
 
 def _bake(args: argparse.Namespace) -> int:
     """Run the Blender batch baker in its own process, so that this package never imports bpy."""
+    if args.jobs:
+        if args.instruction is not None or args.outdir:
+            raise InputError("Give either an instruction with -o OUTDIR or --jobs FILE, not both.")
+        farm = ["--jobs", args.jobs, "--workers", str(args.workers), *(["--rows", args.rows] if args.rows else []),
+                *(["--force"] if args.force else [])]
+        _check_baker(args)
+        return _run_baker([sys.executable, "-m", "i2fet_blender.farm", *farm, *forward(args)])
+    if args.instruction is None or not args.outdir:
+        raise InputError("Give an instruction and -o OUTDIR, or --jobs FILE.")
+    if args.rows or args.force or args.workers != 1:
+        raise InputError("--workers, --rows and --force go with --jobs.")
     validate_instruction(args.instruction)
-    check_bake_options(vars(args))
+    _check_baker(args)
     for path in bake_outputs(args.instruction, args.outdir).values():
         check_writable_folder(path, create=True)
         check_new_output(path, args.force)
+    command = [sys.executable, "-m", "i2fet_blender.batch", "--bake", args.instruction, "-o", args.outdir,
+               *forward(args), *(["--force"] if args.force else [])]
+    return _run_baker(command)
+
+
+def _check_baker(args: argparse.Namespace) -> None:
+    """Check the shared options and photos here, before Blender starts."""
+    check_bake_options(vars(args))
     _check_start_image(args, find_face=True)
     if importlib.util.find_spec("bpy") is None:
         raise InputError("Baking needs Blender's Python module: run 'pip install bpy==4.5.15' (Python 3.11) or use "
                          "Blender's own batch mode (blender --background --python i2fet_blender/batch.py -- ...).")
-    command = [sys.executable, "-m", "i2fet_blender.batch", "--bake", args.instruction, "-o", args.outdir,
-               *forward(args), *(["--force"] if args.force else [])]
-    return _run_baker(command)
 
 
 def _run_baker(command: list[str]) -> int:

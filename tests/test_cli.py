@@ -248,3 +248,38 @@ def test_bake_slugs_keep_different_non_latin_instructions_apart():
 def test_bake_bad_input_writes_nothing(tmp_path, capsys, args, expected_code):
     code = main([a.replace("{d}", str(tmp_path)) for a in args])
     assert code == expected_code and list(tmp_path.iterdir()) == []
+
+
+@pytest.mark.parametrize("args, fragment", [
+    (["bake", "smile", "-o", "{d}/out", "--jobs", "{d}/jobs.csv"], "either an instruction with -o OUTDIR or --jobs"),
+    (["bake", "-o", "{d}/out"], "Give an instruction and -o OUTDIR, or --jobs FILE"),
+    (["bake", "smile", "-o", "{d}/out", "--workers", "2"], "go with --jobs"),
+    (["bake", "--jobs", "{d}/jobs.csv", "--intensity", "7"], "intensity"),
+])
+def test_bake_jobs_arguments_are_checked_before_blender_starts(tmp_path, capsys, args, fragment):
+    (tmp_path / "jobs.csv").write_text("instruction,animation\nsmile,a.json\n")
+    code, out, err = run([a.replace("{d}", str(tmp_path)) for a in args], capsys)
+    assert code == 2 and fragment in err and err.strip().count("\n") == 0
+    assert [p.name for p in tmp_path.iterdir()] == ["jobs.csv"]
+
+
+def test_bake_jobs_runs_the_farm_with_its_options(tmp_path, capsys, monkeypatch):
+    """`i2fet bake --jobs` hands the jobs file, workers, rows, --force and the bake options to `i2fet_blender.farm`."""
+    seen = []
+
+    class Baker:
+        def __init__(self, command):
+            seen.append(command)
+
+        def wait(self):
+            return 0
+
+    monkeypatch.setattr("model_runtime.cli.importlib.util.find_spec", lambda name: object())
+    monkeypatch.setattr("model_runtime.cli.subprocess.Popen", Baker)
+    assert main(["bake", "--jobs", "j.csv", "--workers", "3", "--rows", "2+2", "--force", "--model", "baseline",
+                 "--seed", "4"]) == 0
+    command = seen[0]
+    assert command[1:3] == ["-m", "i2fet_blender.farm"]
+    text = " ".join(command)
+    for part in ("--jobs j.csv", "--workers 3", "--rows 2+2", "--force", "--model baseline", "--seed 4"):
+        assert part in text

@@ -63,3 +63,29 @@ class FakeRuntime:
         anim = make_animation(num_frames=int(round(seconds * fps)) + 1, fps=fps, instruction=text, seed=seed)
         anim.frames *= intensity
         return anim
+
+
+def use_fake_runtime(crash_on: str = "", marker: str = "") -> None:
+    """A farm worker's setup (runs in the spawned process): the fake model instead of the real one. A job whose
+    instruction is `crash_on` kills its worker after the first output is staged; with `marker`, only while that file
+    does not exist yet (it is created just before), so the retry succeeds."""
+    import os
+
+    from i2fet_blender import runtime_cache
+
+    class CrashingRuntime(FakeRuntime):
+        def generate(self, instruction, **kwargs):
+            anim = super().generate(instruction, **kwargs)
+            if instruction == crash_on and not (marker and os.path.exists(marker)):
+                if marker:
+                    open(marker, "w").close()
+                save = anim.save
+
+                def save_then_die(path):
+                    save(path)
+                    os._exit(3)
+
+                anim.save = save_then_die
+            return anim
+
+    runtime_cache._load = lambda settings: CrashingRuntime()
