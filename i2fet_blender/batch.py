@@ -71,6 +71,7 @@ class Job:
     start_image: str | None = None
     flame_model: str | None = None
     neutral_image: str | None = None
+    life: bool = False
     name: str = field(default="")
 
     def outputs(self) -> list[str]:
@@ -90,7 +91,7 @@ def _bool(value) -> bool:
 
 
 _CASTS = {"start_frame": int, "fps": int, "seed": int, "duration": float, "intensity": float, "mirror": _bool,
-          "reduce_keys": _bool}
+          "reduce_keys": _bool, "life": _bool}
 
 
 def read_jobs(path: str | os.PathLike, defaults: dict) -> list[Job]:
@@ -183,7 +184,8 @@ def run_job(job: Job, load: LoadSettings, log=print) -> list[str]:
     fps_exact = scene_fps(scene)
     runtime = get_runtime(load)
     anim = runtime.generate(job.instruction, fps=generation_fps(fps_exact), seed=job.seed, duration=job.duration,
-                            intensity=job.intensity, start_image=job.start_image, neutral_image=job.neutral_image)
+                            intensity=job.intensity, start_image=job.start_image, neutral_image=job.neutral_image,
+                            life=job.life)
     for warning in anim.warnings:
         print(f"i2fet batch: warning: {warning}", file=sys.stderr, flush=True)
     result = target.write(anim, start_frame=job.start_frame, fps=fps_exact, mirror=job.mirror, reduce=job.reduce_keys)
@@ -214,7 +216,8 @@ def run_job(job: Job, load: LoadSettings, log=print) -> list[str]:
 def bake(instruction: str, outdir: str | os.PathLike, blend: str | None = None, object_name: str | None = None,
          fps: int | None = 30, seed: int = 0, duration: float | None = None, intensity: float = 1.0,
          start_frame: int = 1, preset: str = DEFAULT_PRESET, device: str = "auto", start_image: str | None = None,
-         neutral_image: str | None = None,          flame_model: str | None = None, log=print) -> dict[str, str]:
+         neutral_image: str | None = None, flame_model: str | None = None, life: bool = False,
+         log=print) -> dict[str, str]:
     """Bake one instruction to OUTDIR/<slug>.blend, .fbx and .png (on the default head unless `blend` is given)."""
     folder = Path(outdir)
     try:
@@ -226,7 +229,7 @@ def bake(instruction: str, outdir: str | os.PathLike, blend: str | None = None, 
               out=str(base) + ".blend", fbx=str(base) + ".fbx", preview=str(base) + ".png",
               fps=None if (blend and fps is None) else fps, seed=seed, duration=duration, intensity=intensity,
               preset=preset, start_image=start_image, neutral_image=neutral_image,
-              flame_model=flame_model, name=instruction)
+              flame_model=flame_model, life=life, name=instruction)
     run_job(job, LoadSettings(device=device), log=log)
     return {"blend": job.out, "fbx": job.fbx, "preview": job.preview}
 
@@ -260,7 +263,7 @@ def main(argv: list[str] | None = None) -> int:
     shared = dict(blend=args.blend, object=args.object, start_frame=args.start_frame, fps=args.fps, seed=args.seed,
                   duration=args.duration, intensity=args.intensity, mirror=args.mirror,
                   reduce_keys=args.reduce_keys, preset=args.preset, start_image=args.start_image,
-                  neutral_image=args.neutral_image, flame_model=args.flame_model)
+                  neutral_image=args.neutral_image, flame_model=args.flame_model, life=args.life)
     try:
         check_bake_options(shared)
         if args.bake is not None:
@@ -270,7 +273,7 @@ def main(argv: list[str] | None = None) -> int:
                          fps=args.fps if args.fps or args.blend else 30, seed=args.seed, duration=args.duration,
                          intensity=args.intensity, start_frame=args.start_frame, preset=args.preset,
                          device=args.device, start_image=args.start_image,
-                         neutral_image=args.neutral_image, flame_model=args.flame_model)
+                         neutral_image=args.neutral_image, flame_model=args.flame_model, life=args.life)
             print("Wrote " + ", ".join(paths.values()), flush=True)
             return 0
         if args.jobs:

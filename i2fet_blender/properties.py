@@ -51,6 +51,8 @@ class I2FET_PG_settings(bpy.types.PropertyGroup):
                                   description="Start from the expression of the face in a photo instead of neutral")
     start_image: StringProperty(name="Photo", subtype="FILE_PATH",
                                 description="A photo of one face (PNG, JPEG, ...); the largest face is used")
+    life: BoolProperty(name="Natural Idle Motion", default=True,
+                       description="Add blinks and small gaze shifts where the instruction leaves the eyes free")
     mirror: BoolProperty(name="Mirror", default=False, description="Swap the left and right sides")
     reduce_keys: BoolProperty(name="Reduce Keys", default=True,
                               description="Drop keys that their neighbours reproduce (easier to edit)")

@@ -60,6 +60,9 @@ def build_parser() -> argparse.ArgumentParser:
     gen.add_argument("--start-image", help="start from the expression of the face in this photo (PNG, JPEG, ...)")
     gen.add_argument("--neutral-image", help="a photo of the same person's face at rest, whose reading is removed "
                                              "from --start-image's")
+    gen.add_argument("--life", action=argparse.BooleanOptionalAction, default=False,
+                     help="add natural idle motion: blinks and small gaze shifts (default off, for reproducible "
+                          "output)")
     gen.add_argument("--flame-model", help="your FLAME model file, to also write the animation as FLAME parameters")
     gen.add_argument("--flame-output", help="FLAME parameter sequence to write (.npz: expression, jaw_pose, eye_pose)")
     _add_runtime_options(gen)
@@ -147,7 +150,8 @@ def _generate(args: argparse.Namespace) -> int:
     flame_output, fmap = _flame_output(args)
     runtime = Runtime.load(model=args.model, device=args.device, encoder=args.encoder, encoder_path=args.encoder_path)
     anim = runtime.generate(instruction, fps=args.fps, seed=args.seed, duration=args.duration,
-                            intensity=args.intensity, start_image=args.start_image, neutral_image=args.neutral_image)
+                            intensity=args.intensity, start_image=args.start_image, neutral_image=args.neutral_image,
+                            life=args.life)
     with StagedOutputs() as staged:
         anim.save(staged.stage(output))
         if preview is not None:

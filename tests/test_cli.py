@@ -8,6 +8,7 @@ import sys
 from importlib.util import find_spec
 from pathlib import Path
 
+import numpy as np
 import pytest
 from PIL import Image
 
@@ -216,3 +217,32 @@ def test_bake_writes_blend_fbx_and_preview(tmp_path, capsys):
 def test_bake_bad_input_writes_nothing(tmp_path, capsys, args, expected_code):
     code = main([a.replace("{d}", str(tmp_path)) for a in args])
     assert code == expected_code and list(tmp_path.iterdir()) == []
+
+
+def test_life_adds_blinks_only_when_asked(tmp_path, capsys):
+    from model_runtime.expression_space import ARKIT_CHANNELS
+
+    blink = ARKIT_CHANNELS.index("eyeBlinkLeft")
+    peaks = {}
+    for flag in ("", "--life", "--no-life"):
+        out = tmp_path / f"smile{flag}.json"
+        code, _, err = run(["generate", "smile", "--duration", "6", "-o", str(out), *([flag] if flag else [])], capsys)
+        assert code == 0, err
+        lids = Animation.load(out).frames[:, blink]
+        peaks[flag] = int(np.sum((lids[1:] > 0.5) & (lids[:-1] <= 0.5)))
+    assert peaks[""] == peaks["--no-life"] == 0  # off by default: the same instruction gives the same face
+    assert peaks["--life"] >= 1  # at ~17 blinks a minute, 6 s hold at least one
+
+
+def test_bake_options_forward_life_both_ways():
+    import argparse
+
+    from model_runtime.bake_options import add_bake_options, forward
+
+    parser = argparse.ArgumentParser()
+    add_bake_options(parser)
+    assert parser.parse_args([]).life is False
+    for given, expected in (([], False), (["--life"], True), (["--no-life"], False)):
+        forwarded = forward(parser.parse_args(given))
+        assert ("--life" if expected else "--no-life") in forwarded
+        assert parser.parse_args(forwarded).life is expected
