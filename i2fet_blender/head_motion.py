@@ -14,6 +14,7 @@ character's own left, pitch > 0 chin up, roll > 0 towards the left shoulder).
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass
 
 import bpy
@@ -24,8 +25,9 @@ from model_runtime.errors import InputError
 
 from . import keys as keymath
 from .flame_head import find_rig
-from .shape_keys import is_linked, write_curves
+from .shape_keys import is_generated, is_linked, write_curves
 
+REST = "i2fet_rest"  # on a head-motion action: JSON [[data_path, index, value], ...], the rotation before I2FET's
 HEAD_BONES = ("head", "neck")  # a rig's bone that turns an ARKit face parented to it, first found wins
 FLAME_HEAD_BONES = ("neck", "root")
 
@@ -88,6 +90,7 @@ def _face_rotations(ypr: np.ndarray) -> np.ndarray:
 
 def rotation_curves(mover: HeadMover, ypr: np.ndarray) -> list:
     """Curves [(data_path, index, values)] turning the mover by `ypr` (T, 3) on top of its current rotation."""
+    restore_rest(mover.owner)  # relative to the head's own rotation, not to a frame of an earlier generation
     axes = mover.axes / np.linalg.norm(mover.axes, axis=0)
     delta = np.einsum("ij,tjk,lk->til", axes, _face_rotations(ypr), axes)  # in the owner's space
     if mover.bone is None:
@@ -140,5 +143,27 @@ def frames_at(anim, fps: float, mirror: bool = False) -> np.ndarray | None:
 
 def write_head_motion(mover: HeadMover, curves: list, **common) -> int:
     """Write `rotation_curves` as a new generated action on the mover's owner (see `shape_keys.write_curves`);
-    returns the number of keys."""
-    return write_curves(mover.owner, curves, **common).num_keys
+    returns the number of keys. The rotation it starts from is kept on the action for `restore_rest`."""
+    owner = mover.owner
+    rest = _rest_record(owner) or [[path, index, float(owner.path_resolve(path, False)[index])]
+                                   for path, index, _ in curves]
+    written = write_curves(owner, curves, **common)
+    written.action[REST] = json.dumps(rest)
+    return written.num_keys
+
+
+def _rest_record(owner) -> list | None:
+    ad = owner.animation_data
+    if ad is None:
+        return None
+    actions = [strip.action for track in ad.nla_tracks for strip in track.strips] + [ad.action]
+    for action in actions:  # bottom track first: the rotation from before the first generation
+        if is_generated(action) and REST in action:
+            return json.loads(action[REST])
+    return None
+
+
+def restore_rest(owner) -> None:
+    """Put back the rotation the head had before I2FET moved it (without an action, Blender keeps the last frame's)."""
+    for path, index, value in _rest_record(owner) or ():
+        owner.path_resolve(path, False)[index] = value

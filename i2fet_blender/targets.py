@@ -173,6 +173,9 @@ def clear_generated(obj) -> int:
     """Remove what I2FET made on `obj`'s shape keys, on the object (head motion) and on its rig, if it has one;
     returns the actions removed."""
     owners = [getattr(getattr(obj, "data", None), "shape_keys", None), obj, flame_head.find_rig(obj)]
+    for owner in owners[1:]:
+        if owner is not None:
+            head_motion.restore_rest(owner)
     return sum(shape_keys.clear_generated_on(owner) for owner in owners if owner is not None)
 
 

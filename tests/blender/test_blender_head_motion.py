@@ -66,8 +66,15 @@ def test_nod_turns_the_head_object_on_top_of_its_rest_rotation(head, nod):
     deepest = int(np.argmin(pitch)) + 1
     assert _nose_height(head, nose, deepest) < _nose_height(head, nose, 1) - 0.005
     assert targets.animated_frames(head)[-1] == count
-    # Clear removes both actions
-    assert targets.clear_generated(head) == 2
+    # generating again mid-nod still starts from the rest rotation, not from that frame's
+    bpy.context.scene.frame_set(deepest)
+    targets.face_target(head, NO_FLAME).write(nod, start_frame=1, fps=30)
+    x = np.array([_curve(head, "rotation_euler", 0).evaluate(f) for f in frames])
+    np.testing.assert_allclose(x, 0.1 - pitch, atol=1e-5)
+    # Clear removes all the actions and puts the head back at its rest rotation
+    bpy.context.scene.frame_set(deepest)
+    assert targets.clear_generated(head) == 4
+    assert tuple(head.rotation_euler) == pytest.approx((0.1, 0.0, 0.2), abs=1e-6)
     assert head.animation_data.action is None and head.data.shape_keys.animation_data.action is None
     assert not [a for a in bpy.data.actions if a.get("i2fet")]
 
@@ -106,6 +113,7 @@ def test_a_face_parented_to_a_rig_turns_its_head_bone(head, nod):
     expected = np.array([[1, 0, 0], [0, math.cos(angle), -math.sin(angle)], [0, math.sin(angle), math.cos(angle)]])
     np.testing.assert_allclose(turned, expected, atol=1e-5)  # about the armature's X, chin down
     assert targets.clear_generated(head) == 2 and rig.animation_data.action is None
+    np.testing.assert_allclose(np.array(rig.pose.bones["Head"].matrix_basis), np.eye(4), atol=1e-6)  # back at rest
 
 
 def test_fbx_carries_the_head_rotation(tmp_path, head, nod):
