@@ -38,7 +38,7 @@ class FaceReading:
 
 
 @contextlib.contextmanager
-def _quiet_native_stderr():
+def quiet_native_stderr():
     """MediaPipe's C++ side logs setup chatter (XNNPACK, feedback tensors) straight to file descriptor 2; hide it,
     so that the command line's stderr carries only this project's own warnings and errors."""
     try:
@@ -109,7 +109,7 @@ class FaceLandmarker:
     def __init__(self, video: bool = False) -> None:
         path = bundle_path()
         try:
-            with _quiet_native_stderr():
+            with quiet_native_stderr():
                 vision, BaseOptions, self._image, self._format = _tasks_api()
                 mode = vision.RunningMode.VIDEO if video else vision.RunningMode.IMAGE
                 options = vision.FaceLandmarkerOptions(
@@ -129,7 +129,7 @@ class FaceLandmarker:
         """The largest face in an (H,W,3) uint8 RGB image, or None when there is none. VIDEO mode needs increasing
         `timestamp_ms`."""
         image = self._image(image_format=self._format.SRGB, data=np.ascontiguousarray(rgb))
-        with self._lock, _quiet_native_stderr():
+        with self._lock, quiet_native_stderr():
             result = (self._task.detect_for_video(image, int(timestamp_ms)) if self._video
                       else self._task.detect(image))
         if not result.face_landmarks:

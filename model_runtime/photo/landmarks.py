@@ -14,7 +14,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from ..errors import InputError, WeightsError
-from .blendshapes import _quiet_native_stderr
+from .blendshapes import quiet_native_stderr
 
 MAX_FACES = 5  # faces looked for; the largest one is used
 MIN_DETECTION_CONFIDENCE = 0.5
@@ -39,7 +39,7 @@ class FaceMeshDetector:
 
     def __init__(self) -> None:
         try:
-            with _quiet_native_stderr():
+            with quiet_native_stderr():
                 from mediapipe.python.solutions import face_mesh
 
                 self._graph = face_mesh.FaceMesh(static_image_mode=True, max_num_faces=MAX_FACES,
@@ -53,7 +53,7 @@ class FaceMeshDetector:
     def detect(self, rgb: np.ndarray) -> Detection:
         """Landmarks of the largest face in an (H,W,3) uint8 RGB image; InputError when there is none."""
         height, width = rgb.shape[:2]
-        with self._lock, _quiet_native_stderr():
+        with self._lock, quiet_native_stderr():
             result = self._graph.process(np.ascontiguousarray(rgb))
         faces = result.multi_face_landmarks or []
         if not faces:
