@@ -76,6 +76,7 @@ class Job:
     start_image: str | None = None
     flame_model: str | None = None
     neutral_image: str | None = None
+    life: bool = False
     name: str = field(default="")
 
     def outputs(self) -> list[str]:
@@ -112,7 +113,7 @@ def _whole(value) -> int:
 
 
 _CASTS = {"start_frame": _whole, "fps": _whole, "seed": _whole, "duration": float, "intensity": float,
-          "mirror": _bool, "reduce_keys": _bool}
+          "mirror": _bool, "reduce_keys": _bool, "life": _bool}
 
 
 def read_jobs(path: str | os.PathLike, defaults: dict) -> list[Job]:
@@ -229,7 +230,8 @@ def run_job(job: Job, load: LoadSettings, log=print, force: bool = False, create
     fps_exact = scene_fps(scene)
     runtime = get_runtime(load)
     anim = runtime.generate(job.instruction, fps=generation_fps(fps_exact), seed=job.seed, duration=job.duration,
-                            intensity=job.intensity, start_image=job.start_image, neutral_image=job.neutral_image)
+                            intensity=job.intensity, start_image=job.start_image, neutral_image=job.neutral_image,
+                            life=job.life)
     for warning in anim.warnings:
         print(f"i2fet batch: warning: {warning}", file=sys.stderr, flush=True)
     result = target.write(anim, start_frame=job.start_frame, fps=fps_exact, mirror=job.mirror, reduce=job.reduce_keys)
@@ -261,13 +263,13 @@ def bake(instruction: str, outdir: str | os.PathLike, blend: str | None = None, 
          fps: int | None = 30, seed: int = 0, duration: float | None = None, intensity: float = 1.0,
          start_frame: int = 1, preset: str = DEFAULT_PRESET, device: str = "auto", start_image: str | None = None,
          neutral_image: str | None = None, flame_model: str | None = None, force: bool = False,
-         model: str = DEFAULT_MODEL, log=print) -> dict[str, str]:
+         model: str = DEFAULT_MODEL, life: bool = False, log=print) -> dict[str, str]:
     """Bake one instruction to OUTDIR/<slug>.blend, .fbx and .png (on the default head unless `blend` is given);
     OUTDIR is made when the outputs land."""
     job = Job(instruction=instruction, blend=blend, object=object_name, start_frame=start_frame,
               **bake_outputs(instruction, outdir), fps=None if (blend and fps is None) else fps, seed=seed,
               duration=duration, intensity=intensity, preset=preset, start_image=start_image,
-              neutral_image=neutral_image, flame_model=flame_model, name=instruction)
+              neutral_image=neutral_image, flame_model=flame_model, life=life, name=instruction)
     run_job(job, LoadSettings(model=model, device=device), log=log, force=force, create_folders=True)
     return {"blend": job.out, "fbx": job.fbx, "preview": job.preview}
 
@@ -310,7 +312,7 @@ def _run(args: argparse.Namespace) -> int:
     shared = dict(blend=args.blend, object=args.object, start_frame=args.start_frame, fps=args.fps, seed=args.seed,
                   duration=args.duration, intensity=args.intensity, mirror=args.mirror,
                   reduce_keys=args.reduce_keys, preset=args.preset, start_image=args.start_image,
-                  neutral_image=args.neutral_image, flame_model=args.flame_model)
+                  neutral_image=args.neutral_image, flame_model=args.flame_model, life=args.life)
     try:
         check_bake_options(shared)
         if args.bake is not None:
@@ -321,7 +323,8 @@ def _run(args: argparse.Namespace) -> int:
                          fps=args.fps if args.fps or args.blend else 30, seed=args.seed, duration=args.duration,
                          intensity=args.intensity, start_frame=args.start_frame, preset=args.preset,
                          device=args.device, start_image=args.start_image, neutral_image=args.neutral_image,
-                         flame_model=args.flame_model, force=args.force, model=args.model)
+                         flame_model=args.flame_model, force=args.force, model=args.model,
+                         life=args.life)
             print("Wrote " + ", ".join(paths.values()), flush=True)
             return 0
         if args.jobs:

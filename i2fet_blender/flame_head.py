@@ -331,8 +331,9 @@ class FlameWriteResult:
 def write_flame_animation(target: FlameTarget, expression: np.ndarray, jaw_pose: np.ndarray,
                           eye_pose: np.ndarray | None = None, *, start_frame: int = 1, name: str = "I2FET FLAME",
                           anim=None, fps: float = 30.0, reduce: bool = False,
-                          tolerance: float = shape_keys.DEFAULT_TOLERANCE) -> FlameWriteResult:
-    """Key FLAME parameters per frame: Exp### shape keys, the jaw bone and (when given and present) the eye bones."""
+                          tolerance: float = shape_keys.DEFAULT_TOLERANCE, rig_curves=()) -> FlameWriteResult:
+    """Key FLAME parameters per frame: Exp### shape keys, the jaw bone and (when given and present) the eye bones;
+    `rig_curves` (the head's motion on its neck bone, see `head_motion`) join the rig's action."""
     expression = np.asarray(expression, dtype=np.float64)
     frames = expression.shape[0]
     key = target.obj.data.shape_keys
@@ -345,7 +346,7 @@ def write_flame_animation(target: FlameTarget, expression: np.ndarray, jaw_pose:
         clipped += int(np.sum((values < block.slider_min) | (values > block.slider_max)))
         curves.append((shape_keys.shape_key_path(key_name), 0, np.clip(values, block.slider_min, block.slider_max)))
     missing = [i for i in range(expression.shape[1]) if i not in target.expression_keys and np.any(expression[:, i])]
-    rig_curves = []
+    rig_curves = list(rig_curves)
     if target.jaw_bone is not None:
         rig_curves += _rotation_curves(target, target.jaw_bone, jaw_pose)
     if eye_pose is not None and target.eye_bones is not None and np.any(eye_pose):

@@ -45,7 +45,8 @@ def run_generate(op, context, instruction: str | None = None, seed: int | None =
             neutral_image = bpy.path.abspath(settings.neutral_image) if settings.neutral_image else None
         anim = runtime.generate(text, fps=generation_fps(fps_exact), seed=seed,
                                 duration=None if settings.auto_duration else settings.duration,
-                                intensity=settings.intensity, start_image=start_image, neutral_image=neutral_image)
+                                intensity=settings.intensity, start_image=start_image, neutral_image=neutral_image,
+                                life=settings.life)
         result = target.write(anim, start_frame=start, fps=fps_exact, mirror=settings.mirror,
                               reduce=settings.reduce_keys, tolerance=settings.tolerance)
     except (I2FETError, ImportError) as exc:

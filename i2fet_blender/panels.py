@@ -52,6 +52,7 @@ class I2FET_PT_main(_Base, bpy.types.Panel):
         col = layout.column(align=True)
         col.prop(settings, "intensity", slider=True)
         col.prop(settings, "seed")
+        layout.prop(settings, "life")
         row = layout.row(align=True)
         row.prop(settings, "mirror", toggle=True)
         row.prop(settings, "reduce_keys", toggle=True)

@@ -54,6 +54,8 @@ class I2FET_PG_settings(bpy.types.PropertyGroup):
     neutral_image: StringProperty(name="Neutral Photo", subtype="FILE_PATH",
                                   description="Optional: the same person's face at rest; what it already shows (a "
                                               "resting frown, wide eyes) is removed from the start photo's reading")
+    life: BoolProperty(name="Natural Idle Motion", default=True,
+                       description="Add blinks and small gaze shifts where the instruction leaves the eyes free")
     mirror: BoolProperty(name="Mirror", default=False, description="Swap the left and right sides")
     reduce_keys: BoolProperty(name="Reduce Keys", default=True,
                               description="Drop keys that their neighbours reproduce (easier to edit)")

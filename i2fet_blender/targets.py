@@ -21,7 +21,7 @@ from model_runtime.animation import Animation
 from model_runtime.errors import InputError
 from model_runtime.expression_space import ARKIT_CHANNELS, mirror_weights
 
-from . import fbx_export, flame_head, keys as keymath, shape_keys, writer
+from . import fbx_export, flame_head, head_motion, keys as keymath, shape_keys, writer
 from .ops_base import generation_fps
 
 _memo: dict = {}  # (path, size, mtime) -> {"model": FlameModel, "map": FlameMap}; one file at a time
@@ -75,9 +75,18 @@ class ArkitFace:
 
     def write(self, anim, *, start_frame: int, fps: float, mirror: bool = False, reduce: bool = False,
               tolerance: float = shape_keys.DEFAULT_TOLERANCE) -> writer.WriteResult:
-        """Key `anim` (ARKit) at `fps` from `start_frame`, as a new action."""
-        return writer.write_animation(self.obj, anim, start_frame=start_frame, fps=fps, mirror=mirror, reduce=reduce,
-                                      tolerance=tolerance)
+        """Key `anim` (ARKit) at `fps` from `start_frame`, as a new action; its head motion, if any, as another
+        (`head_motion`)."""
+        head = head_motion.frames_at(anim, fps, mirror)
+        mover = head_motion.head_mover(self.obj) if head is not None else None
+        head_curves = head_motion.rotation_curves(mover, head) if head is not None else []
+        result = writer.write_animation(self.obj, anim, start_frame=start_frame, fps=fps, mirror=mirror,
+                                        reduce=reduce, tolerance=tolerance)
+        if head_curves:
+            result.num_keys += head_motion.write_head_motion(
+                mover, head_curves, start_frame=start_frame, name=f"I2FET head {anim.instruction[:35]}".strip(),
+                anim=anim, fps=result.fps, reduce=reduce, tolerance=tolerance)
+        return result
 
     def write_flame(self, expression, jaw, eyes, *, start_frame: int, fps: float, name: str) -> writer.WriteResult:
         """Key FLAME parameters already at `fps` (eyes may be None), through the map, frame by frame."""
@@ -124,9 +133,19 @@ class FlameHead:
             frames = np.asarray(mirror_weights(frames), dtype=np.float32)
         frames = keymath.resample(frames, float(anim.fps), float(fps))
         expression, jaw, eyes = self.flame.map().to_flame(frames)
-        return flame_head.write_flame_animation(self.head, expression, jaw, eyes, start_frame=start_frame,
-                                                name=f"I2FET {anim.instruction[:40]}".strip(), anim=anim, fps=fps,
-                                                reduce=reduce, tolerance=tolerance)
+        head = head_motion.frames_at(anim, fps, mirror)
+        mover = head_motion.head_mover(self.obj, self.head) if head is not None else None
+        head_curves = head_motion.rotation_curves(mover, head) if head is not None else []
+        on_rig = head_curves if mover is not None and mover.owner is self.head.rig else []
+        name = f"I2FET {anim.instruction[:40]}".strip()
+        result = flame_head.write_flame_animation(self.head, expression, jaw, eyes, start_frame=start_frame,
+                                                  name=name, anim=anim, fps=fps, reduce=reduce, tolerance=tolerance,
+                                                  rig_curves=on_rig)
+        if head_curves and not on_rig:  # no neck or root bone: the head object turns
+            result.num_keys += head_motion.write_head_motion(mover, head_curves, start_frame=start_frame,
+                                                             name=f"I2FET head {anim.instruction[:35]}".strip(),
+                                                             anim=anim, fps=fps, reduce=reduce, tolerance=tolerance)
+        return result
 
     def write_flame(self, expression, jaw, eyes, *, start_frame: int, fps: float,
                     name: str) -> flame_head.FlameWriteResult:
@@ -151,17 +170,21 @@ def face_target(obj, flame: FlameFile) -> ArkitFace | FlameHead:
 
 
 def clear_generated(obj) -> int:
-    """Remove what I2FET made on `obj`'s shape keys and on its rig, if it has one; returns the actions removed."""
-    owners = [getattr(getattr(obj, "data", None), "shape_keys", None), flame_head.find_rig(obj)]
+    """Remove what I2FET made on `obj`'s shape keys, on the object (head motion) and on its rig, if it has one;
+    returns the actions removed."""
+    owners = [getattr(getattr(obj, "data", None), "shape_keys", None), obj, flame_head.find_rig(obj)]
+    for owner in owners[1:]:
+        if owner is not None:
+            head_motion.restore_rest(owner)
     return sum(shape_keys.clear_generated_on(owner) for owner in owners if owner is not None)
 
 
 def animated_frames(obj) -> list[int]:
-    """Whole frames spanned by the active actions of the object's shape keys and rig."""
+    """Whole frames spanned by the active actions of the object's shape keys, the object itself and its rig."""
     if obj is None or obj.type != "MESH":
         raise InputError("Select the animated face mesh to export.")
     lo, hi = None, None
-    for owner in (getattr(obj.data, "shape_keys", None), flame_head.find_rig(obj)):
+    for owner in (getattr(obj.data, "shape_keys", None), obj, flame_head.find_rig(obj)):
         ad = getattr(owner, "animation_data", None)
         if ad is not None and ad.action is not None:
             start, end = ad.action.frame_range

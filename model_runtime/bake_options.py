@@ -82,13 +82,17 @@ _OPTIONS = (
             is_path=True),
     _Option("--neutral-image", dict(help="a photo of the same person's face at rest, whose reading is removed from "
                                          "--start-image's"), is_path=True),
+    _Option("--life", dict(action=argparse.BooleanOptionalAction, default=False,
+                           help="add natural idle motion: blinks and small gaze shifts (default off, so the same "
+                                "instruction bakes the same)")),
     _Option("--flame-model", dict(help="your FLAME model file, for a --blend whose face is a FLAME head (default: "
                                        "I2FET_FLAME_MODEL)"), is_path=True),
 )
 
 
 def add_bake_options(parser: argparse.ArgumentParser) -> None:
-    """Add the options every bake shares (the face, timing, seed, intensity, FBX preset, device, photos, FLAME file)."""
+    """Add the options every bake shares (the face, timing, seed, intensity, FBX preset, device, photos, idle motion,
+    FLAME file)."""
     for option in _OPTIONS:
         parser.add_argument(option.flag, **option.settings)
 
@@ -148,6 +152,9 @@ def forward(args: argparse.Namespace) -> list[str]:
     for option in _OPTIONS:
         value = getattr(args, option.dest)
         if value is None:
+            continue
+        if isinstance(value, bool):
+            out.append(option.flag if value else "--no-" + option.flag[2:])
             continue
         out += [option.flag, str(Path(value).resolve()) if option.is_path else str(value)]
     return out

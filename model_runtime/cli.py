@@ -66,6 +66,9 @@ def build_parser() -> argparse.ArgumentParser:
                                              "from --start-image's")
     gen.add_argument("--start-animation", help="start from the last frame of this saved animation (.json or .npz, "
                                                "e.g. from i2fet track)")
+    gen.add_argument("--life", action=argparse.BooleanOptionalAction, default=False,
+                     help="add natural idle motion: blinks and small gaze shifts (default off, for reproducible "
+                          "output)")
     gen.add_argument("--flame-model", help="your FLAME model file, to also write the animation as FLAME parameters")
     gen.add_argument("--flame-output", help="FLAME parameter sequence to write (.npz: expression, jaw_pose, eye_pose)")
     _add_runtime_options(gen)
@@ -155,7 +158,8 @@ def _generate(args: argparse.Namespace) -> int:
     flame_output, fmap = _flame_output(args)
     runtime = Runtime.load(model=args.model, device=args.device, encoder=args.encoder, encoder_path=args.encoder_path)
     anim = runtime.generate(instruction, fps=args.fps, seed=args.seed, duration=args.duration, intensity=args.intensity,
-                            start=start, start_image=args.start_image, neutral_image=args.neutral_image)
+                            start=start, start_image=args.start_image, neutral_image=args.neutral_image,
+                            life=args.life)
     with StagedOutputs() as staged:
         anim.save(staged.stage(output))
         if preview is not None:

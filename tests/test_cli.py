@@ -8,6 +8,7 @@ import sys
 from importlib.util import find_spec
 from pathlib import Path
 
+import numpy as np
 import pytest
 from PIL import Image
 
@@ -283,3 +284,32 @@ def test_bake_jobs_runs_the_farm_with_its_options(tmp_path, capsys, monkeypatch)
     text = " ".join(command)
     for part in ("--jobs j.csv", "--workers 3", "--rows 2+2", "--force", "--model baseline", "--seed 4"):
         assert part in text
+
+
+def test_life_adds_blinks_only_when_asked(tmp_path, capsys):
+    from model_runtime.expression_space import ARKIT_CHANNELS
+
+    blink = ARKIT_CHANNELS.index("eyeBlinkLeft")
+    peaks = {}
+    for flag in ("", "--life", "--no-life"):
+        out = tmp_path / f"smile{flag}.json"
+        code, _, err = run(["generate", "smile", "--duration", "6", "-o", str(out), *([flag] if flag else [])], capsys)
+        assert code == 0, err
+        lids = Animation.load(out).frames[:, blink]
+        peaks[flag] = int(np.sum((lids[1:] > 0.5) & (lids[:-1] <= 0.5)))
+    assert peaks[""] == peaks["--no-life"] == 0  # off by default: the same instruction gives the same face
+    assert peaks["--life"] >= 1  # at ~17 blinks a minute, 6 s hold at least one
+
+
+def test_bake_options_forward_life_both_ways():
+    import argparse
+
+    from model_runtime.bake_options import add_bake_options, forward
+
+    parser = argparse.ArgumentParser()
+    add_bake_options(parser)
+    assert parser.parse_args([]).life is False
+    for given, expected in (([], False), (["--life"], True), (["--no-life"], False)):
+        forwarded = forward(parser.parse_args(given))
+        assert ("--life" if expected else "--no-life") in forwarded
+        assert parser.parse_args(forwarded).life is expected

@@ -43,9 +43,10 @@ class FakeRuntime:
 
     def __init__(self):
         self.calls = []
+        self.life = []  # the `life` argument of each call
 
     def generate(self, instruction, fps=30, seed=0, duration=None, intensity=1.0, start=None, start_image=None,
-                 neutral_image=None):
+                 neutral_image=None, life=False):
         from model_runtime.instructions import validate_instruction
 
         text = validate_instruction(instruction)
@@ -59,6 +60,7 @@ class FakeRuntime:
                 load_image(neutral_image, what="neutral image")
                 call["neutral_image"] = neutral_image
         self.calls.append(call)
+        self.life.append(life)
         seconds = 2.0 if duration is None else duration
         anim = make_animation(num_frames=int(round(seconds * fps)) + 1, fps=fps, instruction=text, seed=seed)
         anim.frames *= intensity
