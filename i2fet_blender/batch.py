@@ -43,7 +43,7 @@ from model_runtime.bake_options import (DEFAULT_PRESET, add_bake_options, bake_o
 from model_runtime.errors import I2FETError, InputError  # noqa: E402
 from model_runtime.generators.registry import DEFAULT_MODEL  # noqa: E402
 from model_runtime.paths import (StagedOutputs, check_distinct_outputs, check_new_output,  # noqa: E402
-                                 check_writable_folder, interrupts_raise)
+                                 check_writable_folder, interrupts_deferred, interrupts_raise)
 from model_runtime.heads.preview import write_animation_preview  # noqa: E402
 
 from . import targets  # noqa: E402
@@ -249,13 +249,15 @@ def run_job(job: Job, load: LoadSettings, log=print, force: bool = False, create
         if job.preview:
             write_animation_preview(anim, staged.stage(job.preview))
         if job.fbx:
-            targets.export_fbx(bpy.context, obj, job.fbx, preset=job.preset,
-                               frame_range=(result.start_frame, result.end_frame),
-                               staged_path=str(staged.stage(job.fbx)))
+            with interrupts_deferred():
+                targets.export_fbx(bpy.context, obj, job.fbx, preset=job.preset,
+                                   frame_range=(result.start_frame, result.end_frame),
+                                   staged_path=str(staged.stage(job.fbx)))
         if job.out:
             tmp = staged.stage(job.out)
             os.unlink(tmp)  # let Blender create it (saving over an existing file leaves a .blend1 backup)
-            bpy.ops.wm.save_as_mainfile(filepath=str(tmp), copy=True, check_existing=False)
+            with interrupts_deferred():
+                bpy.ops.wm.save_as_mainfile(filepath=str(tmp), copy=True, check_existing=False)
     return job.outputs()
 
 

@@ -40,7 +40,7 @@ MAX_ATTEMPTS = 2  # a row whose worker crashes is tried once more, then reported
 
 
 def _worker(conn, load: LoadSettings, setup: Callable[[], None] | None, threads: int) -> None:
-    """Take (row, job) until None; answer ("done", row, {path: sha256}, log) or ("failed", row, message, log).
+    """Take (row, job, replace) until None; answer ("done", row, {path: sha256}, log) or ("failed", row, message, log).
     Ctrl-C is the coordinator's to handle: it stops the workers and removes what the rows in flight had staged."""
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     import torch
@@ -52,10 +52,10 @@ def _worker(conn, load: LoadSettings, setup: Callable[[], None] | None, threads:
         task = conn.recv()
         if task is None:
             return
-        row, job = task
+        row, job, replace = task
         log: list[str] = []
         try:
-            written = run_job(job, load, log=log.append)
+            written = run_job(job, load, log=log.append, force=replace)
             conn.send(("done", row, {path: file_sha256(path) for path in written}, log))
         except I2FETError as exc:
             conn.send(("failed", row, str(exc), log))
@@ -204,7 +204,9 @@ def run_farm(jobs: list[Job], rows: range, workers: int, load: LoadSettings, man
                 i = todo.popleft()
                 attempts[i] = attempts.get(i, 0) + 1
                 slot.row, slot.started = i, time.perf_counter()
-                slot.conn.send((i, jobs[i]))
+                # Outputs an earlier run of these rows wrote may be replaced; anyone else's need --force.
+                replace = force or all(manifest.owns(p) for p in jobs[i].outputs() if os.path.exists(p))
+                slot.conn.send((i, jobs[i], replace))
             for slot, message in pool.finished():
                 i, seconds = slot.row, time.perf_counter() - slot.started
                 slot.row = None

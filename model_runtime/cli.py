@@ -80,9 +80,9 @@ def build_parser() -> argparse.ArgumentParser:
     bake.add_argument("--jobs", help="instead: bake every row of a .csv/.json jobs file (resumable; see README)")
     bake.add_argument("--workers", type=int, default=1, help="with --jobs: worker processes (default 1)")
     bake.add_argument("--rows", help="with --jobs: only rows A-B or A+N (one farm task's chunk)")
-    bake.add_argument("--force", action="store_true", help="with --jobs: bake rows the manifest says are done")
+    bake.add_argument("--force", action="store_true", help="replace outputs that already exist (with --jobs: also "
+                                                          "bake rows the manifest says are done)")
     add_bake_options(bake)
-    bake.add_argument("--force", action="store_true", help="replace outputs that already exist")
 
     train = commands.add_parser("train", help="train the I2FET model from a config file (resumable)")
     train.add_argument("--config", help="TOML config (default: configs/i2fet.toml)")
@@ -266,8 +266,8 @@ def _bake(args: argparse.Namespace) -> int:
         return _run_baker([sys.executable, "-m", "i2fet_blender.farm", *farm, *forward(args)])
     if args.instruction is None or not args.outdir:
         raise InputError("Give an instruction and -o OUTDIR, or --jobs FILE.")
-    if args.rows or args.force or args.workers != 1:
-        raise InputError("--workers, --rows and --force go with --jobs.")
+    if args.rows or args.workers != 1:
+        raise InputError("--workers and --rows go with --jobs.")
     validate_instruction(args.instruction)
     _check_baker(args)
     for path in bake_outputs(args.instruction, args.outdir).values():

@@ -112,6 +112,10 @@ class Manifest:
                 return False
         return True
 
+    def owns(self, path: str | os.PathLike) -> bool:
+        """True when a row baked earlier wrote `path`: a rerun may replace it without --force."""
+        return any(str(path) in entry["outputs"] for entry in self.rows.values())
+
     def record(self, key: str, row: int, outputs: Mapping[str, str]) -> None:
         self.rows[key] = {"row": row, "outputs": dict(outputs)}
         self.save()

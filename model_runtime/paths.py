@@ -180,6 +180,24 @@ def interrupts_raise() -> Iterator[None]:
             signal.signal(signum, handler)
 
 
+@contextlib.contextmanager
+def interrupts_deferred() -> Iterator[None]:
+    """Inside the block SIGINT and SIGTERM are held and raised when it ends: an exception inside a Blender operator
+    would be printed as a traceback and half-done, so the operator finishes first. Main thread only."""
+    import signal
+
+    caught: list[int] = []
+    previous = {signum: signal.signal(signum, lambda signum, _frame: caught.append(signum))
+                for signum in (signal.SIGTERM, signal.SIGINT)}
+    try:
+        yield
+    finally:
+        for signum, handler in previous.items():
+            signal.signal(signum, handler)
+    if caught:
+        raise (Interrupted if caught[0] == signal.SIGTERM else KeyboardInterrupt)(f"signal {caught[0]}")
+
+
 def check_writable_folder(path: str | os.PathLike, create: bool = False) -> None:
     """Fail before any work is done when the folder of an output file cannot take it; with `create`, a missing folder
     is fine when the nearest folder that exists could hold it (it is made only when the outputs land)."""

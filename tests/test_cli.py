@@ -1,5 +1,6 @@
 """The i2fet command line: outputs, and one-sentence exit-2 errors that leave nothing behind."""
 
+import io
 import json
 import os
 import shutil
@@ -269,8 +270,14 @@ def test_bake_jobs_runs_the_farm_with_its_options(tmp_path, capsys, monkeypatch)
     seen = []
 
     class Baker:
-        def __init__(self, command):
+        returncode = 0
+
+        def __init__(self, command, **pipes):
             seen.append(command)
+            self.stdout, self.stderr = io.StringIO(""), io.StringIO("")
+
+        def poll(self):
+            return 0
 
         def wait(self):
             return 0

@@ -122,7 +122,7 @@ def test_rows_bakes_one_chunk_with_its_own_manifest(tmp_path, capsys):
     ("[{\"instruction\": \"smile\", \"animation\": \"a.json\"", "is not valid JSON"),
     (json.dumps([{"instruction": "smile", "animation": "a.json"}, {"instruction": "frown", "animation": "a.json"}]),
      "Jobs 1 and 2 both write"),
-    (json.dumps([{"instruction": "smile", "animation": "a.json", "colour": "red"}]), "unknown field 'colour'"),
+    (json.dumps([{"instruction": "smile", "animation": "a.json", "colour": "red"}]), "unknown field(s) 'colour'"),
 ])
 def test_bad_jobs_files_one_sentence_nothing_written(tmp_path, capsys, content, fragment):
     jobs = tmp_path / "jobs.json"
