@@ -11,7 +11,7 @@ import subprocess
 import tempfile
 
 import bpy
-from bpy.props import EnumProperty, IntProperty, StringProperty
+from bpy.props import BoolProperty, EnumProperty, IntProperty, StringProperty
 from bpy_extras.io_utils import ExportHelper
 
 from model_runtime.bake_options import DEFAULT_PRESET, FBX_PRESETS
@@ -182,15 +182,20 @@ class I2FET_OT_export_fbx(bpy.types.Operator, ExportHelper):
     filter_glob: StringProperty(default="*.fbx", options={"HIDDEN"})
     preset: EnumProperty(name="Preset", default=DEFAULT_PRESET, items=[
         (name, preset.label, preset.description) for name, preset in FBX_PRESETS.items()])
+    use_scene_range: BoolProperty(name="Scene Frame Range", default=False,
+                                  description="Export the scene's frame range at the scene's times instead of the "
+                                              "generated animation's frames as a clip from time 0")
 
     def execute(self, context):
         try:
-            report = targets.export_fbx(context, target_object(context), self.filepath, preset=self.preset)
+            report = targets.export_fbx(context, target_object(context), self.filepath, preset=self.preset,
+                                        use_scene_range=self.use_scene_range)
         except I2FETError as exc:
             return cancel(self, exc)
         for warning in report.warnings:
             self.report({"WARNING"}, warning)
-        self.report({"INFO"}, f"Exported {report.path}.")
+        first, last = report.frame_range
+        self.report({"INFO"}, f"Exported {report.path} (frames {first}-{last}, {last - first + 1} frames).")
         return {"FINISHED"}
 
 
