@@ -12,10 +12,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Mapping
 
-from .animation import FPS_RANGE
 from .device import DEVICE_CHOICES
 from .errors import InputError
-from .runtime import MAX_INTENSITY_SCALE, check_fps, check_intensity_scale, check_seed
+from .limits import FPS_RANGE, MAX_INTENSITY_SCALE, check_fps, check_intensity_scale, check_seed
 from .timeline import MAX_DURATION_S, check_duration
 
 

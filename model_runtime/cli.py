@@ -1,7 +1,8 @@
 """The `i2fet` command line. User mistakes end in one sentence on stderr and exit status 2, never a traceback.
 
-Commands import what loads torch (encoders, rigs, training, evaluation) when they run, so `i2fet --help` stays
-quick.
+Only what the parser needs (names and ranges) is imported at the top: numpy, torch and every
+module that loads them are imported by the command that runs, so `i2fet --help` and a usage error stay quick
+(benchmarks/bench_cli.py holds them to 0.3 s).
 """
 
 from __future__ import annotations
@@ -15,23 +16,13 @@ import sys
 from pathlib import Path
 from typing import Sequence
 
-import numpy
-
 from . import __version__
-from .animation import FPS_RANGE, SAVE_FORMATS, check_output_suffix
 from .bake_options import add_bake_options, check_bake_options, forward
 from .device import DEVICE_CHOICES, select_device
 from .encoders import ENCODER_NAMES
 from .errors import I2FETError, InputError
-from .expression_space import ARKIT_CHANNELS
 from .generators.registry import DEFAULT_MODEL, MODEL_NAMES
-from .heads.head import load_default_head
-from .heads.preview import write_animation_preview
-from .instructions import validate_instruction
-from .paths import StagedOutputs, atomic_output, cache_dir, check_writable_folder
-from .photo import read_start_expression
-from .photo.image import load_image
-from .runtime import Runtime
+from .limits import FPS_RANGE
 
 PREVIEW_SUFFIX = ".png"
 
@@ -128,6 +119,12 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 
 def _generate(args: argparse.Namespace) -> int:
+    from .animation import SAVE_FORMATS, check_output_suffix
+    from .heads.preview import write_animation_preview
+    from .paths import StagedOutputs, check_writable_folder
+    from .instructions import validate_instruction
+    from .runtime import Runtime
+
     output = Path(args.output)
     check_output_suffix(output, SAVE_FORMATS, "animation")
     check_writable_folder(output)
@@ -145,6 +142,8 @@ def _generate(args: argparse.Namespace) -> int:
     with StagedOutputs() as staged:
         anim.save(staged.stage(output))
         if preview is not None:
+            from .heads.preview import write_animation_preview  # the renderer: only for a preview
+
             write_animation_preview(anim, staged.stage(preview))
         if flame_output is not None:
             from .rigs.flame_convert import animation_to_flame
@@ -173,10 +172,11 @@ def _flame_output(args: argparse.Namespace):
         raise InputError(f"The FLAME output must be an .npz file; {output.name} is not.")
     if output.resolve() == Path(args.output).resolve():
         raise InputError("The animation and the FLAME parameters need two different files.")
-    check_writable_folder(output)
+    from .paths import check_writable_folder
     from .rigs import load_flame
     from .rigs.flame_map import flame_map_for
 
+    check_writable_folder(output)
     return output, flame_map_for(load_flame(args.flame_model))
 
 
@@ -193,12 +193,17 @@ def _train_photo(args: argparse.Namespace) -> int:
         if Path(args.out).suffix != ".safetensors":
             raise InputError(f"The photo regressor is written as .safetensors (a .json goes beside it); "
                              f"{Path(args.out).name} is not.")
+        from .paths import check_writable_folder
+
         check_writable_folder(Path(args.out))
     train.main(argv)
     return 0
 
 
 def _flame(args: argparse.Namespace) -> int:
+    from .animation import SAVE_FORMATS, check_output_suffix
+    from .expression_space import ARKIT_CHANNELS
+    from .paths import StagedOutputs, check_writable_folder
     from .rigs import load_flame
     from .rigs.flame_map import flame_map_for, map_cache_path
 
@@ -250,6 +255,8 @@ def _flame(args: argparse.Namespace) -> int:
 
 def _bake(args: argparse.Namespace) -> int:
     """Run the Blender batch baker in its own process, so that this package never imports bpy."""
+    from .instructions import validate_instruction
+
     validate_instruction(args.instruction)
     check_bake_options(vars(args))
     if args.start_image is not None:
@@ -266,8 +273,12 @@ def _check_start_image(path: str, find_face: bool = False) -> None:
     """Refuse an unreadable, non-image, too large or too small start image before any model is loaded; with
     `find_face` (bake, whose Blender process would otherwise be the first to look) also one without a face."""
     if find_face:
+        from .photo import read_start_expression
+
         read_start_expression(path)
         return
+    from .photo.image import load_image
+
     load_image(path)
 
 
@@ -284,7 +295,9 @@ def _train(args: argparse.Namespace) -> int:
 
 
 def _evaluate(args: argparse.Namespace) -> int:
+    from .animation import check_output_suffix
     from .evaluation.report import run_evaluation
+    from .paths import atomic_output, check_writable_folder
 
     if args.n < 1:
         raise InputError(f"--n must be at least 1, not {args.n}.")
@@ -301,9 +314,12 @@ def _evaluate(args: argparse.Namespace) -> int:
 
 
 def _info(args: argparse.Namespace) -> int:
+    import numpy
     import torch  # see the module docstring
 
     from .encoders import load_text_encoder
+    from .heads.head import load_default_head
+    from .paths import cache_dir
 
     encoder = load_text_encoder(args.encoder, path=args.encoder_path, device=str(select_device(args.device)))
     head = load_default_head()

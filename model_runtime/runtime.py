@@ -2,24 +2,20 @@
 
 from __future__ import annotations
 
-import math
 import os
 from typing import Sequence
 
 import numpy as np
 
-from .animation import FPS_RANGE, Animation
-from .device import select_device
+from .animation import Animation
+from .device import select_device, single_intra_op_thread
 from .errors import InputError
 from .expression_space import NUM_CHANNELS
 from .generators.base import Generator
 from .generators.registry import DEFAULT_MODEL, MODEL_NAMES, check_choice, load_generator
 from .instructions import parse_instruction, validate_instruction
-from .photo import read_start_expression
+from .limits import check_fps, check_intensity_scale, check_seed
 from .timeline import check_duration, frame_spans, plan_segments
-
-MAX_INTENSITY_SCALE = 2.0
-
 
 class Runtime:
     """A text encoder and a generator on one device; thread-compatible for reads, load once per process."""
@@ -65,10 +61,16 @@ class Runtime:
         texts = [validate_instruction(text) for text in instructions]
         photo_warnings: list[str] = []
         if start_image is not None:
+            from .photo import read_start_expression  # OpenCV and the face detector: only for a photo
+
             photo = read_start_expression(start_image)
             start_weights, photo_warnings = photo.weights, list(photo.warnings)
         parsed = [parse_instruction(text) for text in texts]
         plans = [plan_segments(p.segments, fps, duration) for p in parsed]
+        with single_intra_op_thread():
+            return self._generate(texts, parsed, plans, fps, seed, intensity, start_weights, photo_warnings)
+
+    def _generate(self, texts, parsed, plans, fps, seed, intensity, start_weights, photo_warnings) -> list[Animation]:
         keys = self.generator.key_expressions(plans, seed=seed)
         animations = []
         for text, parse, plan, plan_keys in zip(texts, parsed, plans, keys):
@@ -93,24 +95,6 @@ class Runtime:
 
 def _warnings(parsed) -> list[str]:
     return [f"This part of the instruction was not used as written: {fragment!r}." for fragment in parsed.unplaced]
-
-
-def check_fps(fps) -> int:
-    if isinstance(fps, bool) or not isinstance(fps, (int, float)) or not math.isfinite(fps) or fps != int(fps) \
-            or not FPS_RANGE[0] <= fps <= FPS_RANGE[1]:
-        raise InputError(f"The frame rate must be a whole number from {FPS_RANGE[0]} to {FPS_RANGE[1]}, not {fps!r}.")
-    return int(fps)
-
-
-def check_seed(seed) -> None:
-    if isinstance(seed, bool) or not isinstance(seed, int) or not 0 <= seed < 2**63:
-        raise InputError(f"The seed must be a whole number from 0 to 2**63-1, not {seed!r}.")
-
-
-def check_intensity_scale(scale) -> None:
-    if isinstance(scale, bool) or not isinstance(scale, (int, float)) or not math.isfinite(scale) \
-            or not 0 <= scale <= MAX_INTENSITY_SCALE:
-        raise InputError(f"The intensity scale must be between 0 and {MAX_INTENSITY_SCALE:g}, not {scale!r}.")
 
 
 def check_start(start) -> np.ndarray:
