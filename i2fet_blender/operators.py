@@ -245,15 +245,16 @@ class I2FET_OT_install_runtime(bpy.types.Operator):
     _proc = None
 
     def _commands(self, context):
+        """The runtime folder, and the pip commands that install into its staging folder."""
         prefs = get_prefs(context)
         folder = runtime_env.runtime_folder(PACKAGE)
         wheel_dir = bpy.path.abspath(prefs.wheel_dir) if prefs.wheel_dir else None
-        return folder, runtime_env.pip_commands(folder, prefs.runtime_variant, wheel_dir)
+        return folder, runtime_env.pip_commands(runtime_env.staging_folder(folder), prefs.runtime_variant, wheel_dir)
 
     def execute(self, context):  # synchronous (background / scripts)
         prefs = get_prefs(context)
         try:
-            folder, _ = self._commands(context)
+            folder = runtime_env.runtime_folder(PACKAGE)
             runtime_env.run_install(folder, prefs.runtime_variant,
                                     bpy.path.abspath(prefs.wheel_dir) if prefs.wheel_dir else None, log=print)
         except (RuntimeError, ValueError) as exc:
@@ -270,6 +271,7 @@ class I2FET_OT_install_runtime(bpy.types.Operator):
             return {"CANCELLED"}
         self._pending = list(commands)
         self._output = ""
+        self._staging = runtime_env.begin_install(self._folder)
         self._start_next()
         wm = context.window_manager
         self._timer = wm.event_timer_add(0.5, window=context.window)
@@ -293,10 +295,14 @@ class I2FET_OT_install_runtime(bpy.types.Operator):
             context.window_manager.event_timer_remove(self._timer)
             if self._proc.returncode != 0:
                 print(self._output)
+                runtime_env.abandon_install(self._staging)
                 self.report({"ERROR"}, runtime_env.explain_pip_failure(self._output))
                 return {"CANCELLED"}
-            runtime_env.remove_shadowing_packages(self._folder)
-            runtime_env.activate(self._folder)
+            try:
+                runtime_env.finish_install(self._folder, self._staging)
+            except RuntimeError as exc:
+                self.report({"ERROR"}, str(exc))
+                return {"CANCELLED"}
             self.report({"INFO"}, f"Installed the runtime into {self._folder}.")
             return {"FINISHED"}
         self._start_next()
