@@ -266,12 +266,15 @@ class I2FET_OT_install_runtime(bpy.types.Operator):
     def invoke(self, context, event):
         try:
             self._folder, commands = self._commands(context)
+            self._staging = runtime_env.begin_install(self._folder)
         except ValueError as exc:
             self.report({"ERROR"}, str(exc))
             return {"CANCELLED"}
+        except OSError as exc:
+            self.report({"ERROR"}, f"The extension's runtime folder cannot be written to ({exc.strerror}).")
+            return {"CANCELLED"}
         self._pending = list(commands)
         self._output = ""
-        self._staging = runtime_env.begin_install(self._folder)
         self._start_next()
         wm = context.window_manager
         self._timer = wm.event_timer_add(0.5, window=context.window)
