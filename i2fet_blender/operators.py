@@ -11,7 +11,7 @@ import subprocess
 import tempfile
 
 import bpy
-from bpy.props import EnumProperty, IntProperty, StringProperty
+from bpy.props import BoolProperty, EnumProperty, IntProperty, StringProperty
 from bpy_extras.io_utils import ExportHelper
 
 from model_runtime.bake_options import DEFAULT_PRESET, FBX_PRESETS
@@ -184,15 +184,20 @@ class I2FET_OT_export_fbx(bpy.types.Operator, ExportHelper):
     filter_glob: StringProperty(default="*.fbx", options={"HIDDEN"})
     preset: EnumProperty(name="Preset", default=DEFAULT_PRESET, items=[
         (name, preset.label, preset.description) for name, preset in FBX_PRESETS.items()])
+    use_scene_range: BoolProperty(name="Scene Frame Range", default=False,
+                                  description="Export the scene's frame range at the scene's times instead of the "
+                                              "generated animation's frames as a clip from time 0")
 
     def execute(self, context):
         try:
-            report = targets.export_fbx(context, target_object(context), self.filepath, preset=self.preset)
+            report = targets.export_fbx(context, target_object(context), self.filepath, preset=self.preset,
+                                        use_scene_range=self.use_scene_range)
         except I2FETError as exc:
             return cancel(self, exc)
         for warning in report.warnings:
             self.report({"WARNING"}, warning)
-        self.report({"INFO"}, f"Exported {report.path}.")
+        first, last = report.frame_range
+        self.report({"INFO"}, f"Exported {report.path} (frames {first}-{last}, {last - first + 1} frames).")
         return {"FINISHED"}
 
 
@@ -242,15 +247,16 @@ class I2FET_OT_install_runtime(bpy.types.Operator):
     _proc = None
 
     def _commands(self, context):
+        """The runtime folder, and the pip commands that install into its staging folder."""
         prefs = get_prefs(context)
         folder = runtime_env.runtime_folder(PACKAGE)
         wheel_dir = bpy.path.abspath(prefs.wheel_dir) if prefs.wheel_dir else None
-        return folder, runtime_env.pip_commands(folder, prefs.runtime_variant, wheel_dir)
+        return folder, runtime_env.pip_commands(runtime_env.staging_folder(folder), prefs.runtime_variant, wheel_dir)
 
     def execute(self, context):  # synchronous (background / scripts)
         prefs = get_prefs(context)
         try:
-            folder, _ = self._commands(context)
+            folder = runtime_env.runtime_folder(PACKAGE)
             runtime_env.run_install(folder, prefs.runtime_variant,
                                     bpy.path.abspath(prefs.wheel_dir) if prefs.wheel_dir else None, log=print)
         except (RuntimeError, ValueError) as exc:
@@ -262,8 +268,12 @@ class I2FET_OT_install_runtime(bpy.types.Operator):
     def invoke(self, context, event):
         try:
             self._folder, commands = self._commands(context)
+            self._staging = runtime_env.begin_install(self._folder)
         except ValueError as exc:
             self.report({"ERROR"}, str(exc))
+            return {"CANCELLED"}
+        except OSError as exc:
+            self.report({"ERROR"}, f"The extension's runtime folder cannot be written to ({exc.strerror}).")
             return {"CANCELLED"}
         self._pending = list(commands)
         self._output = ""
@@ -290,10 +300,14 @@ class I2FET_OT_install_runtime(bpy.types.Operator):
             context.window_manager.event_timer_remove(self._timer)
             if self._proc.returncode != 0:
                 print(self._output)
+                runtime_env.abandon_install(self._staging)
                 self.report({"ERROR"}, runtime_env.explain_pip_failure(self._output))
                 return {"CANCELLED"}
-            runtime_env.remove_shadowing_packages(self._folder)
-            runtime_env.activate(self._folder)
+            try:
+                runtime_env.finish_install(self._folder, self._staging)
+            except RuntimeError as exc:
+                self.report({"ERROR"}, str(exc))
+                return {"CANCELLED"}
             self.report({"INFO"}, f"Installed the runtime into {self._folder}.")
             return {"FINISHED"}
         self._start_next()

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import bpy
 
-from model_runtime.animation import FPS_RANGE
+from model_runtime.limits import FPS_RANGE
 from model_runtime.errors import I2FETError
 
 

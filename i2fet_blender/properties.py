@@ -5,7 +5,7 @@ from __future__ import annotations
 import bpy
 from bpy.props import (BoolProperty, CollectionProperty, FloatProperty, IntProperty, PointerProperty,
                        StringProperty)
-from model_runtime.animation import FPS_RANGE
+from model_runtime.limits import FPS_RANGE
 
 from .shape_keys import DEFAULT_TOLERANCE
 

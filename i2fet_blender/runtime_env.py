@@ -3,7 +3,9 @@
 Blender ships Python and numpy but not torch. The installer puts the runtime's dependencies into one isolated folder
 of the extension's user directory (`extension_path_user(..., "runtime")`) with `pip install --target`; it never
 touches the user site-packages and never installs numpy (Blender's own numpy must win: the folder is *appended* to
-`sys.path`, and any numpy pip pulls in is deleted). This module imports `bpy` only inside `runtime_folder()`.
+`sys.path`, and any numpy pip pulls in is deleted). pip writes into a staging folder beside it, swapped in only when
+every step succeeded: a failed or interrupted install leaves the previous runtime as it was and nothing else behind.
+This module imports `bpy` only inside `runtime_folder()`.
 """
 
 from __future__ import annotations
@@ -128,16 +130,56 @@ def remove_shadowing_packages(target: str | os.PathLike) -> list[str]:
     return removed
 
 
+def staging_folder(target: str | os.PathLike) -> Path:
+    return Path(target).with_name(Path(target).name + "-staging")
+
+
+def begin_install(target: str | os.PathLike) -> Path:
+    """A new, empty staging folder beside `target` for pip to install into (one left by a crash is removed first)."""
+    staging = staging_folder(target)
+    shutil.rmtree(staging, ignore_errors=True)
+    staging.mkdir(parents=True)
+    return staging
+
+
+def finish_install(target: str | os.PathLike, staging: str | os.PathLike) -> None:
+    """Swap the complete `staging` folder in as `target` and make it importable; RuntimeError if it cannot be."""
+    target, staging = Path(target), Path(staging)
+    remove_shadowing_packages(staging)
+    old = target.with_name(target.name + "-old")
+    shutil.rmtree(old, ignore_errors=True)
+    try:
+        if target.exists():
+            os.replace(target, old)
+        os.replace(staging, target)
+    except OSError as exc:
+        abandon_install(staging)
+        raise RuntimeError(f"The new runtime could not replace the one in use ({exc.strerror}); restart Blender and "
+                           f"install again.") from None
+    deactivate(target)
+    shutil.rmtree(old, ignore_errors=True)
+    activate(target)
+
+
+def abandon_install(staging: str | os.PathLike) -> None:
+    shutil.rmtree(staging, ignore_errors=True)
+
+
 def run_install(target: str | os.PathLike, variant: str = "cpu", wheel_dir=None, log=print) -> None:
     """Synchronous install (batch / background); raises RuntimeError with one sentence on failure."""
-    for cmd in pip_commands(target, variant, wheel_dir):
-        log("$ " + " ".join(cmd))
-        proc = subprocess.run(cmd, capture_output=True, text=True, env=pip_environment())
-        log(proc.stdout[-4000:] + proc.stderr[-4000:])
-        if proc.returncode != 0:
-            raise RuntimeError(explain_pip_failure(proc.stdout + proc.stderr))
-    remove_shadowing_packages(target)
-    activate(target)
+    commands = pip_commands(staging_folder(target), variant, wheel_dir)  # refused before any folder is made
+    staging = begin_install(target)
+    try:
+        for cmd in commands:
+            log("$ " + " ".join(cmd))
+            proc = subprocess.run(cmd, capture_output=True, text=True, env=pip_environment())
+            log(proc.stdout[-4000:] + proc.stderr[-4000:])
+            if proc.returncode != 0:
+                raise RuntimeError(explain_pip_failure(proc.stdout + proc.stderr))
+    except BaseException:
+        abandon_install(staging)
+        raise
+    finish_install(target, staging)
 
 
 @dataclass

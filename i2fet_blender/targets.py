@@ -196,13 +196,22 @@ def animated_frames(obj) -> list[int]:
 
 
 def export_fbx(context, obj, filepath: str, preset: str, frame_range: tuple[int, int] | None = None,
-               staged_path: str | None = None) -> fbx_export.ExportReport:
-    """Export the face with its shape-key animation (see `fbx_export`), saying so when its rig (a FLAME head's jaw
-    and eyes) is animated too: the FBX carries the mesh and its shape keys only."""
+               use_scene_range: bool = False, staged_path: str | None = None) -> fbx_export.ExportReport:
+    """Export the face with its shape-key animation (see `fbx_export`) as a clip from time 0 over `frame_range`, by
+    default the frames its active actions span (`use_scene_range`: the scene's range at the scene's times); says so
+    when its rig (a FLAME head's jaw and eyes) is animated too: the FBX carries the mesh and its shape keys only."""
+    rig = flame_head.find_rig(obj) if obj is not None and obj.type == "MESH" else None
+    if frame_range is None and not use_scene_range and _has_active_action(obj):
+        frames = animated_frames(obj)
+        frame_range = (frames[0], frames[-1])
     report = fbx_export.export_face(context, obj, filepath, preset=preset, frame_range=frame_range,
-                                    staged_path=staged_path)
-    rig = flame_head.find_rig(obj)
+                                    owners=[rig] if rig is not None else [], staged_path=staged_path)
     if rig is not None and rig.animation_data is not None and rig.animation_data.action is not None:
         report.warnings.append(f"The FBX holds {obj.name!r} and its shape keys but not the animation of its rig "
                                f"{rig.name!r} (only the mesh is exported).")
     return report
+
+
+def _has_active_action(obj) -> bool:
+    key = getattr(getattr(obj, "data", None), "shape_keys", None) if obj is not None and obj.type == "MESH" else None
+    return key is not None and key.animation_data is not None and key.animation_data.action is not None

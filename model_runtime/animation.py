@@ -20,11 +20,10 @@ import numpy as np
 
 from .errors import InputError
 from .expression_space import ARKIT_CHANNELS, CHANNEL_INDEX
+from .limits import FPS_RANGE, SAVE_FORMATS
 from .paths import atomic_output
 
 SCHEMA = "i2fet.animation/1"
-FPS_RANGE = (1, 240)
-SAVE_FORMATS = (".json", ".npz", ".csv")
 LOAD_FORMATS = (".json", ".npz")
 SEGMENT_KEYS = ("text", "start_frame", "end_frame", "label", "intensity", "confidence")
 _VALUE_TOLERANCE = 1e-4

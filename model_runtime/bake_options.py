@@ -16,12 +16,11 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Mapping
 
-from .animation import FPS_RANGE, SAVE_FORMATS
 from .device import DEVICE_CHOICES
 from .errors import InputError
 from .generators.registry import DEFAULT_MODEL, MODEL_NAMES
-from .runtime import MAX_INTENSITY_SCALE, check_fps, check_intensity_scale, check_seed
-from .timeline import MAX_DURATION_S, check_duration
+from .limits import (FPS_RANGE, MAX_DURATION_S, MAX_INTENSITY_SCALE, SAVE_FORMATS, check_duration, check_fps,
+                     check_intensity_scale, check_seed)
 
 
 @dataclass(frozen=True)

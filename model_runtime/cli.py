@@ -1,7 +1,7 @@
 """The `i2fet` command line. User mistakes end in one sentence on stderr and exit status 2, never a traceback.
 
-Commands import what loads torch (encoders, rigs, training, evaluation) when they run, so `i2fet --help` stays
-quick.
+Commands import what loads numpy or torch (runtime, heads, photo, rigs, training, evaluation) when they run, so
+`i2fet --help` stays quick (benchmarks/bench_cli.py holds it to 0.3 s).
 """
 
 from __future__ import annotations
@@ -19,23 +19,14 @@ import time
 from pathlib import Path
 from typing import Sequence
 
-import numpy
 
 from . import __version__
-from .animation import FPS_RANGE, SAVE_FORMATS, check_output_suffix
 from .bake_options import add_bake_options, bake_outputs, check_bake_options, forward
 from .device import DEVICE_CHOICES, select_device
 from .encoders import ENCODER_NAMES
 from .errors import I2FETError, InputError
-from .expression_space import ARKIT_CHANNELS
 from .generators.registry import DEFAULT_MODEL, MODEL_NAMES
-from .heads.head import load_default_head
-from .heads.preview import write_animation_preview
-from .instructions import validate_instruction
-from .paths import StagedOutputs, atomic_output, cache_dir, check_new_output, check_writable_folder
-from .photo import read_start_expression
-from .photo.image import load_image
-from .runtime import Runtime, read_start_animation
+from .limits import FPS_RANGE, SAVE_FORMATS
 
 PREVIEW_SUFFIX = ".png"
 
@@ -142,6 +133,11 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 
 def _generate(args: argparse.Namespace) -> int:
+    from .animation import check_output_suffix
+    from .heads.preview import write_animation_preview
+    from .instructions import validate_instruction
+    from .paths import StagedOutputs, check_writable_folder
+    from .runtime import Runtime, read_start_animation
     output = Path(args.output)
     check_output_suffix(output, SAVE_FORMATS, "animation")
     check_writable_folder(output)
@@ -182,6 +178,7 @@ def _generate(args: argparse.Namespace) -> int:
 
 def _flame_output(args: argparse.Namespace):
     """Check --flame-model/--flame-output together, before any model loads; derive (or read) the map."""
+    from .paths import check_writable_folder
     if (args.flame_model is None) != (args.flame_output is None):
         raise InputError("Give --flame-model and --flame-output together.")
     if args.flame_output is None:
@@ -199,6 +196,8 @@ def _flame_output(args: argparse.Namespace):
 
 
 def _flame(args: argparse.Namespace) -> int:
+    from .animation import check_output_suffix
+    from .paths import StagedOutputs, check_writable_folder
     from .rigs import load_flame
     from .rigs.flame_map import flame_map_for, map_cache_path
 
@@ -257,6 +256,8 @@ _BLENDER_NOISE = re.compile(r"\.[a-z0-9_]{8}\.tmp\.(blend|fbx|png|json|npz|csv)\
 
 def _bake(args: argparse.Namespace) -> int:
     """Run the Blender batch baker in its own process, so that this package never imports bpy."""
+    from .instructions import validate_instruction
+    from .paths import check_new_output, check_writable_folder
     if args.jobs:
         if args.instruction is not None or args.outdir:
             raise InputError("Give either an instruction with -o OUTDIR or --jobs FILE, not both.")
@@ -359,6 +360,8 @@ def _track(args: argparse.Namespace) -> int:
 def _check_start_image(args: argparse.Namespace, find_face: bool = False) -> None:
     """Refuse an unreadable, non-image, too large or too small start or neutral image before any model is loaded;
     with `find_face` (bake, whose Blender process would otherwise be the first to look) also one without a face."""
+    from .photo import read_start_expression
+    from .photo.image import load_image
     if args.neutral_image is not None and args.start_image is None:
         raise InputError("--neutral-image is only used with --start-image; give both or neither.")
     if args.start_image is None:
@@ -384,6 +387,8 @@ def _train(args: argparse.Namespace) -> int:
 
 
 def _evaluate(args: argparse.Namespace) -> int:
+    from .animation import check_output_suffix
+    from .paths import atomic_output, check_writable_folder
     from .evaluation.report import run_evaluation
 
     if args.n < 1:
@@ -401,6 +406,10 @@ def _evaluate(args: argparse.Namespace) -> int:
 
 
 def _info(args: argparse.Namespace) -> int:
+    import numpy
+
+    from .heads.head import load_default_head
+    from .paths import cache_dir
     import torch  # see the module docstring
 
     from .encoders import load_text_encoder

@@ -2,14 +2,13 @@
 
 from __future__ import annotations
 
-import math
 import os
 from typing import Sequence
 
 import numpy as np
 
-from .animation import FPS_RANGE, Animation
-from .device import select_device
+from .animation import Animation
+from .device import select_device, single_intra_op_thread
 from .errors import InputError
 from .expression_space import ARKIT_CHANNELS, NUM_CHANNELS
 from .generators.base import Generator
@@ -17,11 +16,8 @@ from .generators.registry import DEFAULT_MODEL, MODEL_NAMES, check_choice, load_
 from .idle import add_life
 from .instructions import parse_instruction, validate_instruction
 from .layers import head_rotation, layered_keys
-from .photo import read_start_expression
+from .limits import check_fps, check_intensity_scale, check_seed
 from .timeline import check_duration, frame_spans, plan_segments
-
-MAX_INTENSITY_SCALE = 2.0
-
 
 class Runtime:
     """A text encoder and a generator on one device; thread-compatible for reads, load once per process."""
@@ -76,10 +72,17 @@ class Runtime:
         texts = [validate_instruction(text) for text in instructions]
         photo_warnings: list[str] = []
         if start_image is not None:
+            from .photo import read_start_expression  # OpenCV and the face detector: only for a photo
+
             photo = read_start_expression(start_image, neutral_image=neutral_image)
             start_weights, photo_warnings = photo.weights, list(photo.warnings)
         parsed = [parse_instruction(text) for text in texts]
         plans = [plan_segments(p.segments, fps, duration) for p in parsed]
+        with single_intra_op_thread():
+            return self._generate(texts, parsed, plans, fps, seed, intensity, start_weights, photo_warnings, life)
+
+    def _generate(self, texts, parsed, plans, fps, seed, intensity, start_weights, photo_warnings,
+                  life) -> list[Animation]:
         keys = layered_keys(self.generator, plans, seed=seed)  # the generator's keys, per layer, combined
         animations = []
         for text, parse, plan, plan_keys in zip(texts, parsed, plans, keys):
@@ -108,24 +111,6 @@ class Runtime:
 def _warnings(parsed) -> list[str]:
     return [f"This part of the instruction was not used as written: {fragment!r}." for fragment in parsed.unplaced] \
         + list(parsed.notes)
-
-
-def check_fps(fps) -> int:
-    if isinstance(fps, bool) or not isinstance(fps, (int, float)) or not math.isfinite(fps) or fps != int(fps) \
-            or not FPS_RANGE[0] <= fps <= FPS_RANGE[1]:
-        raise InputError(f"The frame rate must be a whole number from {FPS_RANGE[0]} to {FPS_RANGE[1]}, not {fps!r}.")
-    return int(fps)
-
-
-def check_seed(seed) -> None:
-    if isinstance(seed, bool) or not isinstance(seed, int) or not 0 <= seed < 2**63:
-        raise InputError(f"The seed must be a whole number from 0 to 2**63-1, not {seed!r}.")
-
-
-def check_intensity_scale(scale) -> None:
-    if isinstance(scale, bool) or not isinstance(scale, (int, float)) or not math.isfinite(scale) \
-            or not 0 <= scale <= MAX_INTENSITY_SCALE:
-        raise InputError(f"The intensity scale must be between 0 and {MAX_INTENSITY_SCALE:g}, not {scale!r}.")
 
 
 def read_start_animation(path: str | os.PathLike) -> np.ndarray:

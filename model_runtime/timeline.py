@@ -13,8 +13,8 @@ from typing import Sequence
 
 from .actions import Action, HeadPose
 from .errors import InputError
+from .limits import MAX_DURATION_S, check_duration
 
-MAX_DURATION_S = 600.0
 DEFAULT_INTENSITY = 0.75
 TRANSITION_S = {None: 0.5, "slow": 1.2, "fast": 0.25, "sudden": 0.1}
 HOLD_S = {None: 1.0, "slow": 1.2, "fast": 0.8, "sudden": 0.8}
@@ -182,9 +182,6 @@ def _repeats_of(base: TimedSegment) -> dict[int, int]:
     return {}
 
 
-def check_duration(duration_s: float) -> None:
-    if not isinstance(duration_s, (int, float)) or not math.isfinite(duration_s) or not 0 < duration_s <= MAX_DURATION_S:
-        raise InputError(f"The duration must be more than 0 and at most {MAX_DURATION_S:g} seconds, not {duration_s!r}.")
 
 
 def frame_spans(plan: Sequence[TimedSegment], fps: int) -> list[FrameSpan]:

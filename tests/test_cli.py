@@ -320,3 +320,13 @@ def test_bake_options_forward_life_both_ways():
         forwarded = forward(parser.parse_args(given))
         assert ("--life" if expected else "--no-life") in forwarded
         assert parser.parse_args(forwarded).life is expected
+
+
+def test_help_imports_neither_torch_nor_numpy():
+    """`i2fet --help` must stay quick: what loads torch or numpy is imported by the command that runs."""
+    env = dict(os.environ, PYTHONPATH=str(Path(__file__).resolve().parents[1]))
+    done = subprocess.run([sys.executable, "-X", "importtime", "-m", "model_runtime", "--help"], env=env,
+                          capture_output=True, text=True, check=True)
+    imported = {line.rsplit("|", 1)[-1].strip() for line in done.stderr.splitlines() if "|" in line}
+    assert "model_runtime.cli" in imported and "usage: i2fet" in done.stdout
+    assert not {name for name in imported if name.split(".")[0] in ("torch", "numpy", "cv2", "mediapipe", "bpy")}

@@ -137,3 +137,22 @@ def test_unknown_model_and_missing_cuda_are_refused():
     if not torch.cuda.is_available():
         with pytest.raises(InputError, match="CUDA"):
             Runtime.load(device="cuda")
+
+
+def test_inference_runs_on_one_intra_op_thread_and_restores_the_callers(rt, monkeypatch):
+    import torch
+
+    seen = []
+    key_expressions = rt.generator.key_expressions
+    monkeypatch.setattr(rt.generator, "key_expressions",
+                        lambda *a, **k: seen.append(torch.get_num_threads()) or key_expressions(*a, **k))
+    previous = torch.get_num_threads()
+    torch.set_num_threads(2)
+    try:
+        rt.generate("smile, then frown")
+        assert seen == [1] and torch.get_num_threads() == 2
+        with pytest.raises(InputError):
+            rt.generate("smile", fps=0)
+        assert torch.get_num_threads() == 2
+    finally:
+        torch.set_num_threads(previous)

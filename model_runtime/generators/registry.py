@@ -3,11 +3,12 @@ naming the choices (the CLI's --help) does not import torch."""
 
 from __future__ import annotations
 
-from typing import Callable
+from typing import TYPE_CHECKING, Callable
 
 from ..errors import InputError
-from .base import Generator
-from .baseline import RetrievalBaseline
+
+if TYPE_CHECKING:
+    from .base import Generator
 
 
 def _learned(encoder, device, weights) -> Generator:
@@ -17,6 +18,8 @@ def _learned(encoder, device, weights) -> Generator:
 
 
 def _baseline(encoder, device, weights) -> Generator:
+    from .baseline import RetrievalBaseline
+
     return RetrievalBaseline(encoder)
 
 

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from ..animation import FPS_RANGE, Animation
+from ..animation import Animation
+from ..limits import FPS_RANGE
 from ..errors import InputError
 from ..expression_space import ARKIT_CHANNELS
 from .flame_map import FlameMap

@@ -1,4 +1,5 @@
-"""The runtime installer's pure parts (pip commands, sys.path handling, failure messages) and the environment check."""
+"""The runtime installer (pip commands, sys.path handling, failure messages, the staged install and the button's
+modal steps) and the environment check."""
 
 from __future__ import annotations
 
@@ -9,6 +10,7 @@ import pytest
 
 from blender_helpers import bpy
 from i2fet_blender import runtime_env
+from i2fet_blender.operators import I2FET_OT_install_runtime
 
 
 def test_pip_commands_target_the_folder_and_never_the_user_site(tmp_path):
@@ -76,3 +78,94 @@ def test_environment_check_and_log(addon):
     assert log.count("\n") == len(checks) - 1 and "[ok] Python" in log
     assert bpy.ops.i2fet.check_environment() == {"FINISHED"}
     assert bpy.ops.i2fet.copy_environment_log() == {"FINISHED"}
+
+
+class _WindowManager:
+    def __init__(self):
+        self.timers, self.handlers = [], []
+
+    def event_timer_add(self, step, window=None):
+        self.timers.append(object())
+        return self.timers[-1]
+
+    def event_timer_remove(self, timer):
+        self.timers.remove(timer)
+
+    def modal_handler_add(self, op):
+        self.handlers.append(op)
+
+
+class _InstallSteps:
+    """The Install Runtime operator's own invoke/modal functions on a plain object: background Blender has no window
+    for a modal handler, so the test plays the timer."""
+
+    invoke, modal = I2FET_OT_install_runtime.invoke, I2FET_OT_install_runtime.modal
+    _commands, _start_next = I2FET_OT_install_runtime._commands, I2FET_OT_install_runtime._start_next
+
+    def __init__(self):
+        self.reports = []
+
+    def report(self, kind, message):
+        self.reports.append((next(iter(kind)), message))
+
+
+def _run_modal(monkeypatch, tmp_path, wheel_dir, commands=None):
+    import time
+    from types import SimpleNamespace
+
+    from i2fet_blender import operators
+
+    folder = tmp_path / "runtime"
+    monkeypatch.setattr(runtime_env, "runtime_folder", lambda package: folder)
+    monkeypatch.setattr(operators, "get_prefs", lambda context: SimpleNamespace(
+        wheel_dir=str(wheel_dir), runtime_variant="wheels"))
+    if commands is not None:
+        monkeypatch.setattr(runtime_env, "pip_commands", lambda target, variant, wheels: commands(target))
+    context = SimpleNamespace(window=None, window_manager=_WindowManager())
+    steps = _InstallSteps()
+    assert steps.invoke(context, SimpleNamespace(type="NONE")) == {"RUNNING_MODAL"}
+    assert context.window_manager.handlers == [steps] and len(context.window_manager.timers) == 1
+    assert steps.modal(context, SimpleNamespace(type="MOUSEMOVE")) == {"PASS_THROUGH"}
+    deadline = time.monotonic() + 300
+    while (result := steps.modal(context, SimpleNamespace(type="TIMER"))) == {"PASS_THROUGH"}:
+        assert time.monotonic() < deadline
+        time.sleep(0.1)
+    assert context.window_manager.timers == []  # the timer is removed however it ends
+    return result, steps.reports, folder
+
+
+def test_install_button_failure_leaves_the_previous_runtime_and_nothing_else(monkeypatch, tmp_path):
+    (tmp_path / "runtime").mkdir()
+    (tmp_path / "runtime" / "previous.txt").write_text("kept")
+    empty_wheels = tmp_path / "wheels"
+    empty_wheels.mkdir()
+    result, reports, folder = _run_modal(monkeypatch, tmp_path, empty_wheels)  # real pip, offline, finds nothing
+    assert result == {"CANCELLED"}
+    assert reports[-1][0] == "ERROR" and reports[-1][1].startswith("Installing the runtime failed: ERROR:")
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["runtime", "wheels"]
+    assert [p.name for p in folder.iterdir()] == ["previous.txt"]
+
+
+def test_install_button_swaps_in_a_complete_install_only(monkeypatch, tmp_path):
+    (tmp_path / "runtime").mkdir()
+    (tmp_path / "runtime" / "previous.txt").write_text("replaced")
+    writes = "import pathlib, sys; pathlib.Path(sys.argv[1], sys.argv[2]).write_text('x')"
+    result, reports, folder = _run_modal(monkeypatch, tmp_path, tmp_path, commands=lambda target: [
+        [sys.executable, "-c", writes, str(target), "first.txt"],
+        [sys.executable, "-c", writes, str(target), "numpy"]])  # a numpy pip pulled in is removed
+    try:
+        assert result == {"FINISHED"} and reports[-1][0] == "INFO"
+        assert sorted(p.name for p in tmp_path.iterdir()) == ["runtime"]
+        assert [p.name for p in folder.iterdir()] == ["first.txt"]
+        assert sys.path[-1] == str(folder)
+    finally:
+        runtime_env.deactivate(folder)
+
+
+def test_a_failing_step_after_a_good_one_leaves_no_partial_runtime(monkeypatch, tmp_path):
+    writes = "import pathlib, sys; pathlib.Path(sys.argv[1], 'half.txt').write_text('x')"
+    result, reports, folder = _run_modal(monkeypatch, tmp_path, tmp_path, commands=lambda target: [
+        [sys.executable, "-c", writes, str(target)],
+        [sys.executable, "-c", "import sys; print('ERROR: disk full'); sys.exit(1)"]])
+    assert result == {"CANCELLED"} and reports[-1] == ("ERROR", "Installing the runtime failed: ERROR: disk full")
+    assert list(tmp_path.iterdir()) == []
