@@ -1,22 +1,15 @@
-"""Fast, fine-grained tests of the code that protects users (the restricted unpickler, the FLAME file's shape checks,
-the Animation validator, the instruction splitter): each guard is checked on both sides of its boundary, so a
-flipped comparison, a dropped condition or a removed check makes one fail. scripts/mutation_test.py runs this file
-first against every mutant; the expected values come from numpy's own pickles and from the limits as documented,
-not from the code under test."""
+"""The restricted unpickler (model_runtime/rigs/untrusted_arrays.py) on both sides of each check: numpy's own
+pickles of every plain dtype come back equal, and each forged state, argument or name is refused. Run first by
+scripts/mutation_test.py against every mutant of the module; expected values come from numpy and the documented
+limits, not from the code under test."""
 
-import io
 import pickle
 
 import numpy as np
 import pytest
 import scipy.sparse
 
-from hostile_files import ForgedArray, ForgedDtype, ForgedSparse, global_call
-from model_runtime.animation import Animation
-from model_runtime.errors import InputError, WeightsError
-from model_runtime.expression_space import ARKIT_CHANNELS
-from model_runtime.instructions import parse_instruction
-from model_runtime.rigs import flame_file
+from hostile_files import ForgedSparse, global_call
 from model_runtime.rigs import untrusted_arrays as ua
 from model_runtime.rigs.untrusted_arrays import UntrustedFileError, UnreadableFile, restricted_unpickle
 
@@ -32,15 +25,14 @@ def refused(tmp_path, data: bytes, message: str):
         unpickle(tmp_path, data)
 
 
-# ---------------------------------------------------------------------------------------------------------------
-# the restricted unpickler: what numpy itself writes comes back equal
+
+@pytest.mark.parametrize("protocol", [0, 1, 2, 5])
+def test_numpy_pickles_of_every_plain_dtype_round_trip(tmp_path, protocol):
+    for dtype in ("?", "i1", "<i2", ">i4", "<i8", "u1", ">u2", "<u4", "u8", "<f2", ">f4", "<f8", ">f8"):
+        round_trip(tmp_path, protocol, (np.arange(12) % 5).astype(dtype).reshape(3, 4))
 
 
-@pytest.mark.parametrize("protocol", [0, 1, 2, 3, 4, 5])
-@pytest.mark.parametrize("dtype", ["?", "i1", "<i2", ">i4", "<i8", "u1", ">u2", "<u4", "u8", "<f2", ">f4", "<f8",
-                                   ">f8"])
-def test_numpy_pickles_of_every_plain_dtype_round_trip(tmp_path, protocol, dtype):
-    array = (np.arange(12) % 5).astype(dtype).reshape(3, 4)
+def round_trip(tmp_path, protocol, array):
     for value in (array, np.asfortranarray(array), array[:0], np.asarray(array[1, 2])):
         data, chumpy = unpickle(tmp_path, pickle.dumps({"a": value, "n": value.dtype.type(3)}, protocol=protocol))
         assert data["a"].dtype.newbyteorder("=") == value.dtype.newbyteorder("=") and data["a"].shape == value.shape
@@ -55,8 +47,6 @@ def test_sparse_and_chumpy_stand_ins(tmp_path, protocol):
         data, _ = unpickle(tmp_path, pickle.dumps({"m": ForgedSparse(matrix)}, protocol=protocol))
         assert ua.declared_shape(data["m"]) == (4, 3)
         np.testing.assert_array_equal(ua.to_plain_array(data["m"]), dense)
-    chumpy = b"cchumpy.ch\nCh\n)\x81}Vx\ncnumpy\narray\n"  # not used: chumpy is checked through its stand-in below
-    assert chumpy
     stand_in = ua.ChumpyArray()
     stand_in.__setstate__({"x": np.ones((2, 3))})
     assert ua.declared_shape(stand_in) == (2, 3)
@@ -77,9 +67,6 @@ def test_a_chumpy_global_is_reported(tmp_path):
     data, chumpy = unpickle(tmp_path, pickle.dumps(np.ones(2), 2))
     assert chumpy is False
 
-
-# ---------------------------------------------------------------------------------------------------------------
-# the restricted unpickler: the allow-list is exact, also inside numpy
 
 
 @pytest.mark.parametrize("module, name", [
@@ -123,9 +110,6 @@ def test_files_that_are_not_pickles_or_are_too_large(tmp_path, monkeypatch):
     monkeypatch.setattr(ua, "MAX_PICKLE_BYTES", len(payload) - 1)
     refused(tmp_path, payload, "far larger than a FLAME model")
 
-
-# ---------------------------------------------------------------------------------------------------------------
-# the restricted unpickler: each stand-in's own checks
 
 
 def test_codecs_encode_only_for_latin1(tmp_path):
@@ -355,7 +339,7 @@ def test_nested_size():
     with pytest.raises(UntrustedFileError, match="contains itself"):
         ua.nested_size(loop, 100)
     deep = [1]
-    for _ in range(100_000):
+    for _ in range(50_000):
         deep = [deep]
     with pytest.raises(UntrustedFileError, match="nested too deeply"):
         ua.nested_size(deep, 10)
@@ -380,186 +364,3 @@ def test_npz_headers_and_reads(tmp_path):
             npz.header("missing")
     with pytest.raises(UnreadableFile):
         ua.NpzArrays(tmp_path / "a.pkl")
-
-
-# ---------------------------------------------------------------------------------------------------------------
-# the FLAME file's shape checks
-
-
-def _shapes(v=10, k=7, **replaced):
-    shapes = {"v_template": (v, 3), "shapedirs": (v, 3, k), "posedirs": (v, 3, flame_file.NUM_POSE_FEATURES),
-              "J_regressor": (flame_file.NUM_JOINTS, v), "kintree_table": (2, flame_file.NUM_JOINTS),
-              "weights": (v, flame_file.NUM_JOINTS), "f": (16, 3)}
-    shapes.update(replaced)
-    return shapes
-
-
-def test_flame_shape_checks_accept_each_documented_layout():
-    v, p = 10, flame_file.NUM_POSE_FEATURES
-    for replaced in ({}, {"shapedirs": (v * 3, 7)}, {"posedirs": (v * 3, p)}, {"posedirs": (p, v * 3)},
-                     {"shapedirs": (v, 3, flame_file.MAX_COMPONENTS)}, {"f": (flame_file.MAX_FACES, 3)}):
-        flame_file._check_shapes(_shapes(**replaced), "x")
-    big = flame_file.MAX_VERTICES
-    flame_file._check_shapes(_shapes(v=big), "x")
-    flame_file._check_shapes(_shapes(v=1), "x")
-
-
-@pytest.mark.parametrize("name, shape", [
-    ("v_template", (10, 3, 1)), ("v_template", (10, 2)), ("v_template", (0, 3)),
-    ("shapedirs", (10, 2, 7)), ("shapedirs", (9, 3, 7)), ("shapedirs", (10, 3)), ("shapedirs", (31, 7)),
-    ("shapedirs", (10, 3, flame_file.MAX_COMPONENTS + 1)), ("shapedirs", (10, 3, 7, 1)),
-    ("posedirs", (10, 3, 35)), ("posedirs", (30, 35)), ("posedirs", (36, 31)),
-    ("J_regressor", (5, 9)), ("J_regressor", (4, 10)), ("kintree_table", (2, 4)), ("kintree_table", (3, 5)),
-    ("weights", (9, 5)), ("weights", (10, 4)), ("f", (16, 4)), ("f", (16,)), ("f", (16, 3, 1)),
-    ("f", (flame_file.MAX_FACES + 1, 3)),
-])
-def test_flame_shape_checks_refuse_each_wrong_shape(name, shape):
-    with pytest.raises(WeightsError, match=f"has {name} of shape"):
-        flame_file._check_shapes(_shapes(**{name: shape}), "x")
-
-
-def test_flame_shape_checks_refuse_too_many_vertices():
-    with pytest.raises(WeightsError, match="v_template of shape"):
-        flame_file._check_shapes(_shapes(v=flame_file.MAX_VERTICES + 1), "x")
-
-
-# ---------------------------------------------------------------------------------------------------------------
-# the Animation validator
-
-
-def _doc(frames=None, **replaced):
-    frames = np.full((3, 52), 0.5) if frames is None else frames
-    doc = {"schema": "i2fet.animation/1", "fps": 30, "channels": list(ARKIT_CHANNELS),
-           "frames": np.asarray(frames).tolist(), "segments": [], "instruction": "x"}
-    doc.update(replaced)
-    return {k: v for k, v in doc.items() if v is not None}
-
-
-def test_animation_refuses_any_non_finite_weight():
-    for value in (np.nan, np.inf, -np.inf):
-        frames = np.full((3, 52), 0.5)
-        frames[1, 7] = value
-        with pytest.raises(InputError, match="NaN or infinite weights \\(first at frame 1\\)"):
-            Animation(frames=frames, fps=30)
-        with pytest.raises(InputError, match="NaN or infinite"):
-            Animation(frames=frames, fps=30, rig="flame")
-        with pytest.raises(InputError, match="contains NaN or infinite"):
-            Animation.from_dict(_doc(frames))
-
-
-def test_animation_range_is_checked_at_its_tolerance():
-    for value in (-0.01, 1.01):
-        frames = np.full((2, 52), 0.5)
-        frames[1, 3] = value
-        with pytest.raises(InputError, match="must lie in \\[0, 1\\]"):
-            Animation(frames=frames, fps=30)
-        with pytest.raises(InputError, match="must lie in \\[0, 1\\]"):
-            Animation.from_dict(_doc(frames))
-    frames = np.full((2, 52), 0.5)
-    frames[0, 0], frames[1, 1] = -5e-5, 1 + 5e-5  # within the documented 1e-4 tolerance: accepted, then clipped
-    loaded = Animation.from_dict(_doc(frames))
-    assert loaded.frames.min() == 0.0 and loaded.frames.max() == 1.0
-    assert Animation(frames=frames, fps=30).frames[0, 0] < 0
-    assert Animation(frames=np.full((2, 52), -3.0), fps=30, rig="flame").frames.min() == -3.0
-    assert Animation(frames=np.zeros((0, 52)), fps=30).num_frames == 0
-
-
-def test_animation_shape_is_checked():
-    for frames in (np.zeros((3, 51)), np.zeros(52), np.zeros((2, 52, 1))):
-        with pytest.raises(InputError, match="one row of 52 weights"):
-            Animation(frames=frames, fps=30)
-
-
-def test_from_dict_refusals():
-    cases = [
-        ([1], "top level must be an object"),
-        (_doc(schema="i2fet.animation/2"), "'schema' must be"),
-        (_doc(fps=0), "'fps' must be an integer"), (_doc(fps=241), "'fps' must be an integer"),
-        (_doc(fps=True), "'fps' must be an integer"), (_doc(fps=30.0), "'fps' must be an integer"),
-        (_doc(channels="jawOpen"), "'channels' must be a list"), (_doc(channels=[1] * 52), "'channels' must be a list"),
-        (_doc(channels=list(ARKIT_CHANNELS[:51]) + ["nope"]), "each of the 52 ARKit names once \\(unknown: nope\\)"),
-        (_doc(channels=list(ARKIT_CHANNELS[:51]) + [ARKIT_CHANNELS[0]]), "each of the 52 ARKit names once"),
-        (_doc(rig="flame", channels=["a", "a"], frames=np.zeros((2, 2))), "without repeats"),
-        (_doc(rig="flame", channels=[], frames=np.zeros((2, 0))), "without repeats"),
-        (_doc(frames=None) | {"frames": "x"}, "'frames' must"),
-        (_doc() | {"frames": [[0.5] * 52, [0.5] * 51]}, "'frames' must be a list of rows"),
-        (_doc(frames=np.zeros((0, 52))), "'frames' must have one row per frame"),
-        (_doc(frames=np.zeros((2, 51))), "'frames' must have one row per frame"),
-        (_doc(segments={}), "'segments' must be a list"),
-        (_doc(model=[]), "'model' must be an object"), (_doc(instruction=3), "'instruction' a string"),
-        (_doc(warnings="w"), "'warnings' must be a list"), (_doc(warnings=[1]), "'warnings' must be a list"),
-    ]
-    for doc, message in cases:
-        with pytest.raises(InputError, match=message):
-            Animation.from_dict(doc, source="f.json")
-    ok = Animation.from_dict(_doc(fps=1, warnings=["w"], model={"m": 1}))
-    assert ok.fps == 1 and ok.warnings == ["w"] and ok.model == {"m": 1}
-    assert Animation.from_dict(_doc(fps=240)).fps == 240
-    flame = Animation.from_dict(_doc(rig="flame", channels=["a", "b"], frames=np.full((2, 2), -2.0)))
-    assert flame.channels == ["a", "b"] and flame.frames.min() == -2.0
-
-
-def test_from_dict_reorders_channels_by_name():
-    frames = np.zeros((1, 52))
-    frames[0, 0] = 1.0
-    reversed_doc = _doc(frames=frames[:, ::-1], channels=list(ARKIT_CHANNELS)[::-1])
-    np.testing.assert_array_equal(Animation.from_dict(reversed_doc).frames, frames)
-
-
-def _segment(**replaced):
-    seg = {"text": "smile", "start_frame": 0, "end_frame": 2, "label": "smile", "intensity": 1.0, "confidence": 0.5}
-    seg.update(replaced)
-    return seg
-
-
-def test_segment_checks():
-    assert Animation.from_dict(_doc(segments=[_segment(), _segment(start_frame=2, intensity=1)])).segments[1][
-        "start_frame"] == 2
-    for seg, message in (("s", "segment 0 must be an object"), ({"text": "x"}, "segment 0 lacks start_frame"),
-                         (_segment(start_frame=-1), "frames must be integers"),
-                         (_segment(end_frame=3), "frames must be integers"),
-                         (_segment(start_frame=2, end_frame=1), "frames must be integers"),
-                         (_segment(start_frame=True), "frames must be integers"),
-                         (_segment(end_frame=2.0), "frames must be integers"),
-                         (_segment(intensity=float("nan")), "intensity must be a number"),
-                         (_segment(intensity=True), "intensity must be a number"),
-                         (_segment(confidence="1"), "confidence must be a number")):
-        with pytest.raises(InputError, match=message):
-            Animation.from_dict(_doc(segments=[seg]))
-
-
-# ---------------------------------------------------------------------------------------------------------------
-# the instruction splitter
-
-
-@pytest.mark.parametrize("text, texts", [
-    ("smile - frown", ["smile", "frown"]),
-    ("smile – frown — relax", ["smile", "frown", "neutral"]),
-    ("smile -> frown", ["smile", "frown"]),
-    ("smile then frown", ["smile", "frown"]),
-    ("smile, frown", ["smile", "frown"]),
-    ("smile; frown. pout", ["smile", "frown", "pout"]),
-    ("smile , , then frown", ["smile", "frown"]),
-    ("  smile  ", ["smile"]),
-    ("...smile!!!", ["smile"]),
-    ("a sad and tired look", ["sad and tired look"]),
-    ("half-smile", ["half-smile"]),
-])
-def test_splitter_cuts_where_the_docs_say(text, texts):
-    parsed = parse_instruction(text)
-    assert [s.text for s in parsed.segments] == texts
-
-
-def test_splitter_separator_kinds():
-    from model_runtime.instructions import _split
-
-    work = "smile, then frown after pout"
-    frags = _split(work)
-    assert [work[f.start:f.end] for f in frags] == ["smile", "frown", "pout"]
-    assert [f.sep_before for f in frags] == ["none", "hard", "after"]
-    assert [f.sep_after for f in frags] == ["hard", "after", "none"]
-    frags = _split("smile, frown")
-    assert [f.sep_before for f in frags] == ["none", "soft"]
-    frags = _split("from a smile, to a frown")
-    assert len(frags) == 1
-    assert _split(" ,; ") == []
