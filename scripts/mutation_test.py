@@ -27,7 +27,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
-TIMEOUT_S = 600
+TIMEOUT_S = 300  # a mutant that makes a test run this long counts as killed
 
 
 @dataclass
@@ -238,7 +238,35 @@ def _run_tests(tree: Path, tests: tuple[str, ...]) -> tuple[bool, str]:
     return False, ""
 
 
+_WORKER = """
+import importlib, shutil, signal, sys
+import pytest
+module, fast, count, limit = sys.argv[1], sys.argv[2], int(sys.argv[3]), int(sys.argv[4])
+ours = ("model_runtime", "i2fet_blender", "test_", "conftest", "hostile_files", "flame_samples", "blender_helpers",
+        "mesh_variants")
+
+def alarm(*_):
+    raise TimeoutError("mutant ran too long")
+
+signal.signal(signal.SIGALRM, alarm)
+for i in range(count):
+    shutil.copyfile(f".mutants/{i}.py", module)
+    for name in [n for n in sys.modules if n.startswith(ours)]:
+        del sys.modules[name]
+    importlib.invalidate_caches()
+    signal.alarm(limit)
+    try:
+        rc = int(pytest.main([fast, "-x", "-q", "-p", "no:cacheprovider", "-p", "no:randomly"]))
+    except TimeoutError:
+        rc = 99
+    signal.alarm(0)
+    print(f"RESULT {i} {rc}", flush=True)
+"""
+
+
 def run_target(target: Target, mutants: list[Mutant]) -> None:
+    """All mutants against the fast file in one process (pytest.main per mutant, the project's modules re-imported
+    each time, heavy libraries kept), then each survivor against the other files in a fresh process."""
     tree = _private_tree()
     try:
         module = tree / target.module
@@ -246,12 +274,29 @@ def run_target(target: Target, mutants: list[Mutant]) -> None:
         killed, _ = _run_tests(tree, target.tests[:1])  # the rest run in the full suite
         if killed:
             raise SystemExit(f"mutation_test: the tests of {target.name} fail without any mutation")
-        for mutant in mutants:
-            module.write_text(mutant.source, encoding="utf-8")
-            start = time.monotonic()
-            killed, by = _run_tests(tree, target.tests)
-            mutant.seconds = time.monotonic() - start
-            mutant.result = f"killed by {by}" if killed else "SURVIVED"
+        (tree / ".mutants").mkdir()
+        for i, mutant in enumerate(mutants):
+            (tree / ".mutants" / f"{i}.py").write_text(mutant.source, encoding="utf-8")
+        env = dict(os.environ, PYTHONPATH=str(tree), PYTHONDONTWRITEBYTECODE="1")
+        start = time.monotonic()
+        proc = subprocess.run([sys.executable, "-c", _WORKER, target.module, target.tests[0], str(len(mutants)),
+                               str(TIMEOUT_S)], cwd=tree, env=env, capture_output=True, text=True)
+        codes = dict(line.split()[1:3] for line in proc.stdout.splitlines() if line.startswith("RESULT "))
+        per = (time.monotonic() - start) / max(1, len(mutants))
+        for i, mutant in enumerate(mutants):
+            rc = int(codes.get(str(i), -1))
+            if rc == -1:
+                raise SystemExit(f"mutation_test: the worker for {target.name} stopped at mutant {i}:\n"
+                                 + proc.stderr[-2000:])
+            if rc not in (0, 5):
+                mutant.result = f"killed by {target.tests[0]}" + (" (timeout)" if rc == 99 else "")
+                mutant.seconds = per
+            else:
+                module.write_text(mutant.source, encoding="utf-8")
+                began = time.monotonic()
+                killed, by = _run_tests(tree, target.tests[1:])
+                mutant.seconds = time.monotonic() - began
+                mutant.result = f"killed by {by}" if killed else "SURVIVED"
             print(f"[{target.name}] {mutant.description}: {mutant.result} ({mutant.seconds:.0f} s)", flush=True)
         module.write_text(original, encoding="utf-8")
     finally:

@@ -38,3 +38,15 @@ def test_splitter_separator_kinds():
     frags = _split("from a smile, to a frown")
     assert len(frags) == 1
     assert _split(" ,; ") == []
+
+
+@pytest.mark.parametrize("work, fragments", [
+    ("from a smile, to a frown", ["from a smile, to a frown"]),  # a comma inside "from X, to Y" does not cut
+    ("from a smile then to a frown", ["from a smile", "to a frown"]),  # only a comma is kept, not a hard separator
+    ("from a smile, a frown", ["from a smile", "a frown"]),  # only before "to"
+    ("smile, to a frown", ["smile", "to a frown"]),  # only after "from"
+])
+def test_a_comma_inside_from_to_is_kept_only_there(work, fragments):
+    from model_runtime.instructions import _split
+
+    assert [work[f.start:f.end] for f in _split(work)] == fragments
