@@ -42,6 +42,9 @@ def test_animation_range_is_checked_at_its_tolerance():
     frames[0, 0], frames[1, 1] = -5e-5, 1 + 5e-5  # within the documented 1e-4 tolerance: accepted, then clipped
     loaded = Animation.from_dict(_doc(frames))
     assert loaded.frames.min() == 0.0 and loaded.frames.max() == 1.0
+    edge = frames.copy()
+    edge[0, 0], edge[1, 1] = -1e-4, 1 + 1e-4  # the tolerance itself is inside
+    assert Animation.from_dict(_doc(edge)).frames.max() == 1.0
     assert Animation(frames=frames, fps=30).frames[0, 0] < 0
     assert Animation(frames=np.full((2, 52), -3.0), fps=30, rig="flame").frames.min() == -3.0
     assert Animation(frames=np.zeros((0, 52)), fps=30).num_frames == 0
@@ -68,6 +71,8 @@ def test_from_dict_refusals():
         (_doc() | {"frames": [[0.5] * 52, [0.5] * 51]}, "'frames' must be a list of rows"),
         (_doc(frames=np.zeros((0, 52))), "'frames' must have one row per frame"),
         (_doc(frames=np.zeros((2, 51))), "'frames' must have one row per frame"),
+        (_doc() | {"frames": [0.5] * 52}, "'frames' must have one row per frame"),
+        (_doc(frames=np.zeros((2, 52, 1))), "'frames' must have one row per frame"),
         (_doc(segments={}), "'segments' must be a list"),
         (_doc(model=[]), "'model' must be an object"), (_doc(instruction=3), "'instruction' a string"),
         (_doc(warnings="w"), "'warnings' must be a list"), (_doc(warnings=[1]), "'warnings' must be a list"),

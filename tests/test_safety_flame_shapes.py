@@ -28,7 +28,8 @@ def test_flame_shape_checks_accept_each_documented_layout():
 @pytest.mark.parametrize("name, shape", [
     ("v_template", (10, 3, 1)), ("v_template", (10, 2)), ("v_template", (0, 3)),
     ("shapedirs", (10, 2, 7)), ("shapedirs", (9, 3, 7)), ("shapedirs", (10, 3)), ("shapedirs", (31, 7)),
-    ("shapedirs", (10, 3, flame_file.MAX_COMPONENTS + 1)), ("shapedirs", (10, 3, 7, 1)),
+    ("shapedirs", (10, 3, flame_file.MAX_COMPONENTS + 1)), ("shapedirs", (10, 3, 7, 1)), ("shapedirs", (30,)),
+    ("shapedirs", (30, 7, 1)),
     ("posedirs", (10, 3, 35)), ("posedirs", (30, 35)), ("posedirs", (36, 31)),
     ("J_regressor", (5, 9)), ("J_regressor", (4, 10)), ("kintree_table", (2, 4)), ("kintree_table", (3, 5)),
     ("weights", (9, 5)), ("weights", (10, 4)), ("f", (16, 4)), ("f", (16,)), ("f", (16, 3, 1)),

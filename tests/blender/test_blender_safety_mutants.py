@@ -93,7 +93,8 @@ def test_modifiers(face):
     sub = face.modifiers.new("Sub", "SUBSURF")
     assert "Sub are not applied" in fbx_export.preflight(face, scene).warnings[0]
     assert fbx_export.preflight(face, scene).problems == []
-    assert "Applying the modifiers Sub" in fbx_export.preflight(face, scene, use_mesh_modifiers=True).problems[0]
+    applied = fbx_export.preflight(face, scene, use_mesh_modifiers=True)
+    assert "Applying the modifiers Sub" in applied.problems[0] and applied.warnings == []
     sub.show_viewport = False
     assert "Sub are not applied" in fbx_export.preflight(face, scene).warnings[0]  # still rendered
     sub.show_render = False
@@ -195,3 +196,5 @@ def test_the_writer_keeps_values_order_and_range(face):
     np.testing.assert_allclose([fc.evaluate(f) for f in range(1, 6)],
                                anim.frames[:, ARKIT_CHANNELS.index("mouthSmileRight")], atol=1e-6)
     assert mirrored.fps == 30.0 and writer.write_animation(face, anim, fps=60).end_frame == 1 + 8
+    assert writer.write_animation(face, anim, name="Mine").action.name == "Mine"
+    assert mirrored.action.name == "I2FET test smile"
