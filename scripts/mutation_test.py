@@ -86,6 +86,8 @@ EQUIVALENT: dict[tuple[str, str], str] = {
         "action_compat.iter_fcurves(None) yields nothing, so _key_curves still returns []",
     ("writer_checks", "line 76: guard 'if interpolation not in INTERPOLATIONS' never raises"):
         "shape_keys.write_curves refuses the same interpolation with the same sentence before it changes anything",
+    ("writer_checks", "line 105: 'or {}' dropped"):
+        "ChannelMatch.split is a dataclass field that defaults to a dict, never None",
 }
 
 

@@ -70,6 +70,7 @@ def test_from_dict_refusals():
         (_doc(frames=None) | {"frames": "x"}, "'frames' must"),
         (_doc() | {"frames": [[0.5] * 52, [0.5] * 51]}, "'frames' must be a list of rows"),
         (_doc(frames=np.zeros((0, 52))), "'frames' must have one row per frame"),
+        (_doc() | {"frames": np.zeros((0, 52))}, "'frames' must have one row per frame"),  # as an npz holds it
         (_doc(frames=np.zeros((2, 51))), "'frames' must have one row per frame"),
         (_doc() | {"frames": [0.5] * 52}, "'frames' must have one row per frame"),
         (_doc(frames=np.zeros((2, 52, 1))), "'frames' must have one row per frame"),

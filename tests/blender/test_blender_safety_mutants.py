@@ -95,7 +95,9 @@ def test_modifiers(face):
     assert fbx_export.preflight(face, scene).problems == []
     applied = fbx_export.preflight(face, scene, use_mesh_modifiers=True)
     assert "Applying the modifiers Sub" in applied.problems[0] and applied.warnings == []
-    sub.show_viewport = False
+    sub.show_render = False
+    assert "Sub are not applied" in fbx_export.preflight(face, scene).warnings[0]  # still shown
+    sub.show_viewport, sub.show_render = False, True
     assert "Sub are not applied" in fbx_export.preflight(face, scene).warnings[0]  # still rendered
     sub.show_render = False
     assert fbx_export.preflight(face, scene).warnings == []
@@ -120,6 +122,17 @@ def test_muted_nla_tracks_do_not_count(face):
     assert fbx_export.preflight(face, bpy.context.scene).problems == []
     track.mute = True
     assert "have no animation" in fbx_export.preflight(face, bpy.context.scene).problems[0]
+
+
+def test_muted_curves_in_nla_strips_only_are_exported_as_played(face):
+    result = keyed(face)
+    ad = face.data.shape_keys.animation_data
+    compat.new_strip(ad.nla_tracks.new(), "gen", 1, result.action, compat.active_slot(ad))
+    compat.assign_action(ad, None)
+    for fc in compat.iter_fcurves(result.action):
+        fc.mute = True
+    check = fbx_export.preflight(face, bpy.context.scene)
+    assert check.problems == [] and "only in NLA strips" in check.warnings[0]
 
 
 def test_scene_range_and_names(face):
