@@ -135,6 +135,16 @@ def test_muted_curves_in_nla_strips_only_are_exported_as_played(face):
     assert check.problems == [] and "only in NLA strips" in check.warnings[0]
 
 
+def test_nla_strips_need_keyed_shape_key_curves(face):
+    ad = face.data.shape_keys.animation_data_create()
+    action, slot = compat.new_action("Other", face.data.shape_keys)
+    curves = compat.writable_fcurves(action, slot)
+    curves.new("eval_time").keyframe_points.insert(1, 0.5)  # keyed, but not a shape key
+    curves.new('key_blocks["jawOpen"].value')  # a shape key, but no keys
+    compat.new_strip(ad.nla_tracks.new(), "other", 1, action, slot)
+    assert "hold no shape-key keyframes" in fbx_export.preflight(face, bpy.context.scene).problems[0]
+
+
 def test_scene_range_and_names(face):
     keyed(face)
     scene = bpy.context.scene
