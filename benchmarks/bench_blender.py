@@ -2,9 +2,10 @@
 
     .venv/bin/python benchmarks/bench_blender.py [--frames 1000] [--repeat 3]
 
-Goals: writer >= 100x faster than keyframe_insert; Generate (6-second instruction, warm model) <= 150 ms. The
-Generate operator is also timed with torch's default intra-op threads (the runtime's single-thread setting patched out)
-as the baseline in the same process. Exits 1 when the Generate goal is missed.
+Goals (exit 1 when one is missed): writer >= 100x faster than keyframe_insert, a ratio measured in this process
+(README: 152x); Generate (6-second instruction, warm model) <= 150 ms, an absolute time (README: 58.6 ms, so a
+2.5x margin for a loaded machine). The Generate operator is also timed with torch's default intra-op threads (the
+runtime's single-thread setting patched out) as the baseline in the same process.
 """
 
 from __future__ import annotations
@@ -16,9 +17,11 @@ import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 import bpy  # noqa: E402
 import numpy as np  # noqa: E402
+from gates import Gates  # noqa: E402
 
 
 def best_of(fn, repeat: int) -> float:
@@ -42,6 +45,7 @@ def main() -> int:
     parser.add_argument("--frames", type=int, default=1000)
     parser.add_argument("--repeat", type=int, default=3)
     args = parser.parse_args()
+    gates = Gates()
     from model_runtime.animation import Animation
     from model_runtime.expression_space import ARKIT_CHANNELS
 
@@ -73,7 +77,7 @@ def main() -> int:
     t_insert = insert()
     print(f"writer (keyframe_points.add + foreach_set), 52 x {args.frames}: {t_bulk * 1e3:.1f} ms")
     print(f"keyframe_insert, 52 x {args.frames}:                          {t_insert * 1e3:.1f} ms")
-    print(f"speed-up: {t_insert / t_bulk:.0f}x (goal >= 100x)")
+    gates.at_least("writer speed-up over keyframe_insert", t_insert / t_bulk, 100, "x", "README 152x")
 
     obj = fresh_head()
     t0 = time.perf_counter()
@@ -114,10 +118,10 @@ def main() -> int:
         op_times = [operator() for _ in range(args.repeat)]
         print("Generate operator runs: " + ", ".join(f"{t * 1e3:.1f}" for t in op_times) + " ms")
         t_op = min(op_times)
-        generate_ok = t_op <= 0.150
-        print(f"Generate operator, warm model (generate + write + UI lists): {t_op * 1e3:.1f} ms; with torch's default "
-              f"threads {t_default * 1e3:.1f} ms (ratio {t_default / t_op:.2f}); goal <= 150 ms: "
-              f"{'ok' if generate_ok else 'MISSED'}")
+        print(f"Generate operator with torch's default threads: {t_default * 1e3:.1f} ms "
+              f"(ratio to the runtime's single thread {t_default / t_op:.2f})")
+        gates.at_most("Generate operator, warm model (generate + write + UI lists)", t_op * 1e3, 150, " ms",
+                      "README 58.6 ms")
 
         from i2fet_blender import fbx_export
 
@@ -132,7 +136,7 @@ def main() -> int:
         print(f"FBX export (default head, 52 animated shape keys, {anim6.num_frames} frames): {t_fbx * 1e3:.0f} ms")
     finally:
         i2fet_blender.unregister()
-    return 0 if generate_ok else 1
+    return gates.exit_code()
 
 
 if __name__ == "__main__":

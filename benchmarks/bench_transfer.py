@@ -32,6 +32,7 @@ import numpy as np
 import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
+sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from mesh_variants import closest_point_copy, relative_errors, skin, standard_variants  # noqa: E402
 from transfer_heads import (flipped_share, ict_scores, lid_closure, lip_parting, load_canonical,  # noqa: E402

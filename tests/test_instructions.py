@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import re
-import time
 import unicodedata
 
 import pytest
@@ -249,12 +248,10 @@ def test_result_types():
     "please " * 285,
     "1," * 1000,
 ])
-def test_long_inputs_parse_quickly(text):
+def test_long_inputs_parse(text):
+    """How long they take is a gate (tests/test_gates.py, benchmarks/bench_instructions.py), not a wall-clock assert."""
     text = text[:MAX_INSTRUCTION_CHARS]
-    parse_instruction(text)  # warm the regex cache
-    start = time.perf_counter()
-    _parse(text)
-    assert time.perf_counter() - start < 0.05
+    assert _parse(text).text == text
 
 
 # --- property tests ------------------------------------------------------------------------------
