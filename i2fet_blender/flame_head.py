@@ -293,30 +293,7 @@ def _rotation_curves(target: FlameTarget, bone_name: str, axis_angles: np.ndarra
     axes = target.flame_axes
     flame_rot = rodrigues_np(np.asarray(axis_angles, dtype=np.float64))  # (T, 3, 3)
     local = np.einsum("ji,jk,tkl,ml,mn->tin", rest, axes, flame_rot, axes, rest)  # restᵀ A R Aᵀ rest
-    mode = pose_bone.rotation_mode
-    path = f'pose.bones["{bpy.utils.escape_identifier(bone_name)}"]'
-    frames = local.shape[0]
-    if mode == "QUATERNION":
-        values = np.array([list(Matrix(m.tolist()).to_quaternion()) for m in local])
-        for t in range(1, frames):  # keep the sign continuous so interpolation takes the short way
-            if np.dot(values[t], values[t - 1]) < 0:
-                values[t] = -values[t]
-        return [(f"{path}.rotation_quaternion", i, values[:, i]) for i in range(4)]
-    if mode == "AXIS_ANGLE":
-        values = []
-        for m in local:
-            axis, angle = Matrix(m.tolist()).to_quaternion().to_axis_angle()
-            values.append([angle, *axis])
-        values = np.array(values)
-        return [(f"{path}.rotation_axis_angle", i, values[:, i]) for i in range(4)]
-    eulers, previous = [], None
-    for m in local:
-        euler = Matrix(m.tolist()).to_euler(mode, previous) if previous is not None else Matrix(m.tolist()).to_euler(
-            mode)
-        eulers.append(list(euler))
-        previous = euler
-    values = np.array(eulers)
-    return [(f"{path}.rotation_euler", i, values[:, i]) for i in range(3)]
+    return shape_keys.rotation_mode_curves(pose_bone, f'pose.bones["{bpy.utils.escape_identifier(bone_name)}"].', local)
 
 
 @dataclass

@@ -19,13 +19,13 @@ from dataclasses import dataclass
 
 import bpy
 import numpy as np
-from mathutils import Euler, Matrix
+from mathutils import Euler
 
 from model_runtime.errors import InputError
 
 from . import keys as keymath
 from .flame_head import find_rig
-from .shape_keys import is_generated, is_linked, write_curves
+from .shape_keys import is_generated, is_linked, rotation_mode_curves, write_curves
 
 REST = "i2fet_rest"  # on a head-motion action: JSON [[data_path, index, value], ...], the rotation before I2FET's
 HEAD_BONES = ("head", "neck")  # a rig's bone that turns an ARKit face parented to it, first found wins
@@ -104,30 +104,7 @@ def rotation_curves(mover: HeadMover, ypr: np.ndarray) -> list:
         bone_rest = np.array(target.bone.matrix_local.to_3x3().normalized())
         basis = np.array(target.matrix_basis.to_3x3().normalized())
         local = np.einsum("ij,tjk->tik", basis, np.einsum("ji,tjk,kl->til", bone_rest, delta, bone_rest))
-    return _mode_curves(target, path, local)
-
-
-def _mode_curves(target, path: str, local: np.ndarray) -> list:
-    mode = target.rotation_mode
-    if mode == "QUATERNION":
-        values = np.array([list(Matrix(m.tolist()).to_quaternion()) for m in local])
-        for t in range(1, len(values)):  # keep the sign continuous so interpolation takes the short way
-            if np.dot(values[t], values[t - 1]) < 0:
-                values[t] = -values[t]
-        return [(f"{path}rotation_quaternion", i, values[:, i]) for i in range(4)]
-    if mode == "AXIS_ANGLE":
-        values = []
-        for m in local:
-            axis, angle = Matrix(m.tolist()).to_quaternion().to_axis_angle()
-            values.append([angle, *axis])
-        values = np.array(values)
-        return [(f"{path}rotation_axis_angle", i, values[:, i]) for i in range(4)]
-    values, previous = [], Euler(target.rotation_euler, mode)
-    for m in local:
-        previous = Matrix(m.tolist()).to_euler(mode, previous)  # compatible with the previous frame: no flips
-        values.append(list(previous))
-    values = np.array(values)
-    return [(f"{path}rotation_euler", i, values[:, i]) for i in range(3)]
+    return rotation_mode_curves(target, path, local)
 
 
 def frames_at(anim, fps: float, mirror: bool = False) -> np.ndarray | None:

@@ -16,6 +16,7 @@ from dataclasses import dataclass
 
 import bpy
 import numpy as np
+from mathutils import Euler, Matrix
 
 from model_runtime.errors import InputError
 
@@ -172,3 +173,29 @@ def sample_curves(obj, frames) -> dict[str, np.ndarray]:
             name = path[len('key_blocks["'):-len('"].value')].replace('\\"', '"').replace("\\\\", "\\")
             out[name] = np.array([fc.evaluate(f) for f in frames], dtype=np.float32)
     return out
+
+
+def rotation_mode_curves(target, path: str, local: np.ndarray) -> list:
+    """(data path, index, values) curves that give `target` (an object or pose bone) the (T,3,3) rotations `local`
+    in its own rotation mode; `path` is the prefix of its rotation properties ("" or 'pose.bones["jaw"].').
+    Quaternion signs and Euler angles are kept continuous from frame to frame, so interpolation takes the short way."""
+    mode = target.rotation_mode
+    if mode == "QUATERNION":
+        values = np.array([list(Matrix(m.tolist()).to_quaternion()) for m in local])
+        for t in range(1, len(values)):
+            if np.dot(values[t], values[t - 1]) < 0:
+                values[t] = -values[t]
+        return [(f"{path}rotation_quaternion", i, values[:, i]) for i in range(4)]
+    if mode == "AXIS_ANGLE":
+        values = []
+        for m in local:
+            axis, angle = Matrix(m.tolist()).to_quaternion().to_axis_angle()
+            values.append([angle, *axis])
+        values = np.array(values)
+        return [(f"{path}rotation_axis_angle", i, values[:, i]) for i in range(4)]
+    values, previous = [], Euler(target.rotation_euler, mode)
+    for m in local:
+        previous = Matrix(m.tolist()).to_euler(mode, previous)
+        values.append(list(previous))
+    values = np.array(values)
+    return [(f"{path}rotation_euler", i, values[:, i]) for i in range(3)]
