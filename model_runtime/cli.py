@@ -197,6 +197,7 @@ def _flame_output(args: argparse.Namespace):
 
 def _flame(args: argparse.Namespace) -> int:
     from .animation import check_output_suffix
+    from .expression_space import ARKIT_CHANNELS
     from .paths import StagedOutputs, check_writable_folder
     from .rigs import load_flame
     from .rigs.flame_map import flame_map_for, map_cache_path
