@@ -18,9 +18,12 @@ report() {
 gate benchmarks/bench_instructions.py
 gate benchmarks/bench_transfer.py --threads 1
 gate benchmarks/bench_blender.py
+gate benchmarks/bench_cli.py
+gate benchmarks/bench_photo_real.py
+gate benchmarks/bench_language.py
+gate benchmarks/bench_farm.py
 report benchmarks/bench_runtime.py --model i2fet
 report benchmarks/bench_model.py
-report benchmarks/bench_photo.py
 report benchmarks/bench_flame.py --threads 1
 if ((${#failed[@]})); then
     printf 'claim check failed: %s\n' "${failed[@]}"
