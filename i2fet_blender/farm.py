@@ -29,9 +29,9 @@ from typing import Callable
 
 from model_runtime.bake_options import add_bake_options, check_bake_options
 from model_runtime.errors import I2FETError, InputError
-from model_runtime.jobs import (Manifest, check_distinct_outputs, file_sha256, fingerprint, parse_rows, rows_label,
-                                sidecar, stale_temporaries)
-from model_runtime.paths import atomic_output
+from model_runtime.jobs import (Manifest, check_distinct_outputs, fingerprint, parse_rows, rows_label, sidecar,
+                                stale_temporaries)
+from model_runtime.paths import atomic_output, sha256_file
 
 from .batch import Job, read_jobs, run_job
 from .runtime_cache import LoadSettings
@@ -56,7 +56,7 @@ def _worker(conn, load: LoadSettings, setup: Callable[[], None] | None, threads:
         log: list[str] = []
         try:
             written = run_job(job, load, log=log.append, force=replace)
-            conn.send(("done", row, {path: file_sha256(path) for path in written}, log))
+            conn.send(("done", row, {path: sha256_file(path) for path in written}, log))
         except I2FETError as exc:
             conn.send(("failed", row, str(exc), log))
         except Exception as exc:  # noqa: BLE001 - one row's bug never stops the others

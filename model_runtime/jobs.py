@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import Iterable, Mapping
 
 from .errors import InputError
-from .paths import atomic_output
+from .paths import atomic_output, output_clash, sha256_file
 
 MANIFEST_VERSION = 1
 _ROWS = re.compile(r"^\s*(\d+)\s*([-+])\s*(\d+)\s*$|^\s*(\d+)\s*$")
@@ -49,27 +49,15 @@ def rows_label(rows: range, total: int) -> str:
 
 def check_distinct_outputs(outputs: Iterable[list[str]]) -> None:
     """Two rows writing the same file would race (and the later would silently win): refuse before any work."""
-    seen: dict[str, int] = {}
-    for row, paths in enumerate(outputs, 1):
-        for path in paths:
-            key = os.path.normcase(os.path.abspath(path))
-            if key in seen and seen[key] != row:
-                raise InputError(f"Jobs {seen[key]} and {row} both write {path}; give each job its own outputs.")
-            seen[key] = row
+    clash = output_clash((row, path) for row, paths in enumerate(outputs, 1) for path in paths)
+    if clash:
+        raise InputError(f"Jobs {clash[0]} and {clash[1]} both write {clash[2]}; give each job its own outputs.")
 
 
 def fingerprint(settings: Mapping) -> str:
     """A row's identity for the manifest: everything that decides its outputs (paths included)."""
     text = json.dumps(settings, sort_keys=True, default=str)
     return hashlib.sha256(text.encode("utf-8")).hexdigest()
-
-
-def file_sha256(path: str | os.PathLike) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as handle:
-        for block in iter(lambda: handle.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
 
 
 def sidecar(jobs_file: str | os.PathLike, kind: str, label: str = "") -> Path:
@@ -108,7 +96,7 @@ class Manifest:
         if not entry:
             return False
         for path, digest in entry["outputs"].items():
-            if not os.path.isfile(path) or file_sha256(path) != digest:
+            if not os.path.isfile(path) or sha256_file(path) != digest:
                 return False
         return True
 

@@ -11,7 +11,7 @@ import os
 import tempfile
 import zipfile
 from pathlib import Path
-from typing import Callable, Iterator
+from typing import Callable, Iterable, Iterator
 
 import numpy as np
 
@@ -163,6 +163,19 @@ class Interrupted(KeyboardInterrupt):
 
 
 @contextlib.contextmanager
+def _signal_handlers(handlers: dict) -> Iterator[None]:
+    """`handlers` ({signal number: handler}) inside the block, the previous ones restored after it."""
+    import signal
+
+    previous = {signum: signal.signal(signum, handler) for signum, handler in handlers.items()}
+    try:
+        yield
+    finally:
+        for signum, handler in previous.items():
+            signal.signal(signum, handler)
+
+
+@contextlib.contextmanager
 def interrupts_raise() -> Iterator[None]:
     """Inside the block SIGTERM raises `Interrupted` and SIGINT KeyboardInterrupt instead of ending the process on the
     spot, which would leave temporaries behind. Main thread only."""
@@ -171,13 +184,8 @@ def interrupts_raise() -> Iterator[None]:
     def _raise(signum, _frame):
         raise Interrupted(f"signal {signum}")
 
-    previous = {signal.SIGTERM: signal.signal(signal.SIGTERM, _raise),
-                signal.SIGINT: signal.signal(signal.SIGINT, signal.default_int_handler)}
-    try:
+    with _signal_handlers({signal.SIGTERM: _raise, signal.SIGINT: signal.default_int_handler}):
         yield
-    finally:
-        for signum, handler in previous.items():
-            signal.signal(signum, handler)
 
 
 @contextlib.contextmanager
@@ -187,13 +195,12 @@ def interrupts_deferred() -> Iterator[None]:
     import signal
 
     caught: list[int] = []
-    previous = {signum: signal.signal(signum, lambda signum, _frame: caught.append(signum))
-                for signum in (signal.SIGTERM, signal.SIGINT)}
-    try:
+
+    def _hold(signum, _frame):
+        caught.append(signum)
+
+    with _signal_handlers({signal.SIGTERM: _hold, signal.SIGINT: _hold}):
         yield
-    finally:
-        for signum, handler in previous.items():
-            signal.signal(signum, handler)
     if caught:
         raise (Interrupted if caught[0] == signal.SIGTERM else KeyboardInterrupt)(f"signal {caught[0]}")
 
@@ -230,14 +237,23 @@ def check_new_output(path: str | os.PathLike, force: bool = False) -> None:
         raise OutputError(f"{target} already exists; give --force to replace it.")
 
 
+def output_clash(outputs: Iterable[tuple[object, str | os.PathLike]]) -> tuple[object, object, str] | None:
+    """The first two `(owner, path)` pairs of different owners whose paths name one file (through `..` or links), as
+    (first owner, second owner, second path), or None."""
+    seen: dict[str, object] = {}
+    for owner, path in outputs:
+        key = os.path.normcase(os.path.realpath(path))
+        if key in seen and seen[key] != owner:
+            return seen[key], owner, str(path)
+        seen[key] = owner
+    return None
+
+
 def check_distinct_outputs(outputs: list[tuple[str, str | os.PathLike]]) -> None:
     """Refuse two outputs (`(who, path)` pairs) that name one file, before either is written."""
-    seen: dict[str, str] = {}
-    for who, path in outputs:
-        key = os.path.normcase(os.path.realpath(path))
-        if key in seen:
-            raise InputError(f"{seen[key]} and {who} would both write {path}; give each output its own file.")
-        seen[key] = who
+    clash = output_clash(outputs)
+    if clash:
+        raise InputError(f"{clash[0]} and {clash[1]} would both write {clash[2]}; give each output its own file.")
 
 
 # ----------------------------------------------------------------------------------------------------------------
