@@ -10,7 +10,7 @@ import numpy as np
 from .animation import Animation
 from .device import select_device, single_intra_op_thread
 from .errors import InputError
-from .expression_space import ARKIT_CHANNELS, NUM_CHANNELS
+from .expression_space import NUM_CHANNELS
 from .generators.base import Generator
 from .generators.registry import DEFAULT_MODEL, MODEL_NAMES, check_choice, load_generator
 from .idle import add_life
@@ -120,10 +120,7 @@ def read_start_animation(path: str | os.PathLike) -> np.ndarray:
     if anim.rig != "arkit52":
         raise InputError(f"The animation {path} holds {anim.rig} channels, not ARKit weights; start from an ARKit "
                          f"animation (.json or .npz written by i2fet).")
-    if anim.num_frames == 0:
-        raise InputError(f"The animation {path} has no frames to start from.")
-    order = [anim.channels.index(c) for c in ARKIT_CHANNELS]
-    return np.asarray(anim.frames[-1], dtype=np.float32)[order]
+    return anim.frames[-1].copy()  # Animation.load has checked it and put the channels in canonical order
 
 
 def check_start(start) -> np.ndarray:
