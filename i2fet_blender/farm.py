@@ -39,10 +39,12 @@ from .runtime_cache import LoadSettings
 MAX_ATTEMPTS = 2  # a row whose worker crashes is tried once more, then reported
 
 
-def _worker(conn, load: LoadSettings, setup: Callable[[], None] | None, threads: int) -> None:
+def _worker(conn, load: LoadSettings, setup: Callable[[], None] | None, threads: int, cpus: set[int] | None) -> None:
     """Take (row, job, replace) until None; answer ("done", row, {path: sha256}, log) or ("failed", row, message, log).
     Ctrl-C is the coordinator's to handle: it stops the workers and removes what the rows in flight had staged."""
     signal.signal(signal.SIGINT, signal.SIG_IGN)
+    if cpus:
+        os.sched_setaffinity(0, cpus)  # Blender sized its thread pool at import; now let the OS place this worker
     import torch
 
     torch.set_num_threads(threads)  # N workers share the cores: torch's own pool would oversubscribe them
@@ -92,8 +94,10 @@ class Pool:
     def _start(self) -> _Slot:
         ours, theirs = self.context.Pipe()
         threads = max(1, (os.cpu_count() or 1) // self.size)
-        process = self.context.Process(target=_worker, args=(theirs, self.load, self.setup, threads), daemon=True)
-        with _path_without_blender_scripts():
+        cpus = _cpus()
+        process = self.context.Process(target=_worker, args=(theirs, self.load, self.setup, threads, cpus),
+                                       daemon=True)
+        with _path_without_blender_scripts(), _started_on_one_cpu(cpus):
             process.start()
         theirs.close()
         slot = _Slot(process, ours)
@@ -141,6 +145,27 @@ class Pool:
         for slot in self.slots:
             slot.process.join(5)
         self.slots.clear()
+
+
+def _cpus() -> set[int] | None:
+    """The CPUs this process may run on, where the OS says (Linux); None elsewhere."""
+    return os.sched_getaffinity(0) if hasattr(os, "sched_getaffinity") else None
+
+
+@contextlib.contextmanager
+def _started_on_one_cpu(cpus: set[int] | None):
+    """Start a worker on one CPU: Blender sizes its depsgraph thread pool (and the FBX exporter its own) from the CPUs
+    it may use when `bpy` is imported, and in a pool of workers those threads only wait on each other. Measured on 2
+    cores, 12 rows in one process: 4.0 s wall and 5.3 s CPU with Blender's threads, 3.3 s and 3.3 s without. The
+    worker widens its affinity again once Blender is up (`_worker`)."""
+    if not cpus:
+        yield
+        return
+    os.sched_setaffinity(0, {min(cpus)})
+    try:
+        yield
+    finally:
+        os.sched_setaffinity(0, cpus)
 
 
 @contextlib.contextmanager
