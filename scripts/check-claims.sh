@@ -24,6 +24,7 @@ gate benchmarks/bench_runtime.py --model i2fet
 gate benchmarks/bench_model.py
 gate benchmarks/bench_flame.py --threads 1
 gate benchmarks/bench_evaluation.py
+gate benchmarks/bench_retrain.py
 echo "== all gates: $SECONDS s"
 if ((${#failed[@]})); then
     printf 'claim check failed: %s\n' "${failed[@]}"

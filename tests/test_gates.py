@@ -153,3 +153,23 @@ def test_e_notation_values_get_a_relative_tolerance():
         gates = Gates()
         be.check({"results": {"i2fet": {"heldout_concepts": {"mean_jerk": value}}}, "goals": {}}, [claim], [], gates)
         assert (claim.name not in gates.missed) is ok, value
+
+
+def test_the_retrain_gate_wants_every_tensor_bit_for_bit():
+    import numpy as np
+    import bench_retrain
+    from gates import Gates
+
+    shipped = {"a": np.arange(4, dtype=np.float32), "b": np.ones((2, 2), np.float32)}
+    gates = Gates()
+    bench_retrain.compare(shipped, {k: v.copy() for k, v in shipped.items()}, gates)
+    assert gates.missed == []
+    for retrained in ({**shipped, "a": np.nextafter(shipped["a"], 1).astype(np.float32)},  # one ulp off
+                      {**shipped, "b": shipped["b"].astype(np.float64)},  # same values, other dtype
+                      {"a": shipped["a"]}):  # a tensor missing
+        gates = Gates()
+        bench_retrain.compare(shipped, retrained, gates)
+        assert gates.missed == ["retrained tensors bit for bit"], retrained.keys()
+    card = 'x\n```\n.venv/bin/i2fet train\n```\n## Sanity\n```\n{\n "a": {"n": 1}\n}\n```\n'
+    assert bench_retrain.sanity_numbers(card) == {"a": {"n": 1}}
+    assert bench_retrain.sanity_numbers("no numbers") is None
