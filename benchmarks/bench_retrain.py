@@ -1,5 +1,6 @@
 """The retraining claim as a gate: `i2fet train --seed 0 --no-resume` on the CPU, into a temporary folder, must give
-the shipped tensors bit for bit and the sanity numbers the model card prints (README: "deterministic on CPU").
+the shipped tensors bit for bit and the sanity numbers and loss curve the model card prints (README:
+"deterministic on CPU").
 
 Run: .venv/bin/python benchmarks/bench_retrain.py     (about 5 minutes on the idle 2-core machine; exits 1 on a miss)
 
@@ -38,6 +39,11 @@ def sanity_numbers(card: str) -> dict | None:
     return json.loads(block.group(1)) if block else None
 
 
+def loss_curve(card: str) -> list[str]:
+    """The model card's loss-curve lines ("  - 50: 20.5146 / 7.8530 / ...")."""
+    return re.findall(r"^ +- \d+: [0-9. /]+$", card, re.M)
+
+
 def compare(shipped: dict, retrained: dict, gates: Gates) -> None:
     same_names = sorted(shipped) == sorted(retrained)
     different = [k for k in shipped if k in retrained and not (shipped[k].dtype == retrained[k].dtype
@@ -61,11 +67,16 @@ def main() -> int:
             gates.holds("retraining runs", False, f"exit status {run.returncode}")
             return gates.exit_code()
         compare(tensors(ROOT / "weights" / WEIGHTS), tensors(out / WEIGHTS), gates)
-        shipped = sanity_numbers((ROOT / "weights" / "MODEL_CARD.md").read_text(encoding="utf-8"))
+        shipped_card = (ROOT / "weights" / "MODEL_CARD.md").read_text(encoding="utf-8")
         card = out / "MODEL_CARD.md"
-        retrained = sanity_numbers(card.read_text(encoding="utf-8")) if card.is_file() else None
+        new_card = card.read_text(encoding="utf-8") if card.is_file() else ""
+        shipped, retrained = sanity_numbers(shipped_card), sanity_numbers(new_card)
         gates.holds("model card sanity numbers", shipped is not None and shipped == retrained,
                     "identical" if shipped == retrained else f"shipped {shipped}, retrained {retrained}")
+        shipped, retrained = loss_curve(shipped_card), loss_curve(new_card)
+        gates.holds("model card loss curve", bool(shipped) and shipped == retrained,
+                    f"{len(shipped)} lines identical" if shipped == retrained else
+                    f"shipped {shipped}, retrained {retrained}")
     return gates.exit_code()
 
 

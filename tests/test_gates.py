@@ -173,3 +173,5 @@ def test_the_retrain_gate_wants_every_tensor_bit_for_bit():
     card = 'x\n```\n.venv/bin/i2fet train\n```\n## Sanity\n```\n{\n "a": {"n": 1}\n}\n```\n'
     assert bench_retrain.sanity_numbers(card) == {"a": {"n": 1}}
     assert bench_retrain.sanity_numbers("no numbers") is None
+    curve = "- loss curve (step: total / weight):\n  - 50: 20.5146 / 7.8530\n  - 2000: 0.6109 / 0.0514\n- next"
+    assert bench_retrain.loss_curve(curve) == ["  - 50: 20.5146 / 7.8530", "  - 2000: 0.6109 / 0.0514"]
