@@ -49,7 +49,8 @@ GOAL_KEYS = ("jerk_ratio", "duration_error_max", "diversity")
 
 @dataclass(frozen=True)
 class Claim:
-    """A published value: `model`'s `key` on `split` is `value` (printed with `decimals` digits, or in e-notation)."""
+    """A published value: `model`'s `key` on `split` is `value` (`scientific`: printed in e-notation, so compared
+    relatively)."""
     source: str
     model: str
     split: str
