@@ -4,6 +4,7 @@ decompress to far more than the file's size. Nothing here is loaded by the code 
 import io
 import pickle
 import struct
+import zipfile
 import zlib
 
 import numpy as np
@@ -20,13 +21,14 @@ class ForgedDtype:
 
 
 class ForgedArray:
-    """Pickles as numpy does for an array: _reconstruct(ndarray, (0,), b'b'), then __setstate__(state)."""
+    """Pickles as numpy does for an array: _reconstruct(ndarray, (0,), b'b'), then __setstate__(state); `args`
+    replaces _reconstruct's arguments."""
 
-    def __init__(self, state):
-        self.state = state
+    def __init__(self, state, args=(np.ndarray, (0,), b"b")):
+        self.state, self.args = state, args
 
     def __reduce__(self):
-        return np.core.multiarray._reconstruct, (np.ndarray, (0,), b"b"), self.state
+        return np.core.multiarray._reconstruct, self.args, self.state
 
 
 OBJECT_FLAGS_CLEARED = (3, "|", None, None, None, -1, -1, 0)  # numpy writes flags 63 for object dtypes
@@ -107,6 +109,19 @@ def _zeros_member(name, shape, descr="<f8"):
         crc = zlib.crc32(chunk, crc)
     crc = zlib.crc32(bytes(rest), crc)
     return f"{name}.npy", 8, head + block * whole + tail, crc, len(header) + total
+
+
+def npz_with_header(path, name, descr, shape, data: bytes, arrays: dict = None):
+    """Write an npz holding `arrays` plus a member `name` whose .npy header declares any `descr` and `shape` (numpy's
+    writer checks neither), followed by `data`."""
+    with zipfile.ZipFile(path, "w") as dst:
+        for key, value in (arrays or {}).items():
+            with dst.open(f"{key}.npy", "w") as member:
+                np.lib.format.write_array(member, np.asarray(value), allow_pickle=False)
+        with dst.open(f"{name}.npy", "w") as member:
+            np.lib.format.write_array_header_1_0(member, {"descr": descr, "fortran_order": False, "shape": shape})
+            member.write(data)
+    return path
 
 
 def npz_with_zeros(path, arrays: dict, zeros: dict):

@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 import scipy.sparse
 
-from hostile_files import ForgedSparse, global_call
+from hostile_files import ForgedSparse, global_call, npz_with_header
 from model_runtime.rigs import untrusted_arrays as ua
 from model_runtime.rigs.untrusted_arrays import UntrustedFileError, UnreadableFile, restricted_unpickle
 
@@ -102,8 +102,13 @@ def test_python2_module_names_are_mapped_and_external_objects_refused(tmp_path):
 def test_files_that_are_not_pickles_or_are_too_large(tmp_path, monkeypatch):
     with pytest.raises(UnreadableFile):
         unpickle(tmp_path, b"not a pickle")
-    with pytest.raises(UntrustedFileError, match="cannot be read"):
+    with pytest.raises(UntrustedFileError) as info:
         restricted_unpickle(tmp_path / "missing.pkl", "a FLAME model")
+    assert str(info.value) == "it cannot be read (No such file or directory)"  # the OS's words, not its errno dump
+    (tmp_path / "plain").write_bytes(b"")
+    with pytest.raises(UntrustedFileError) as info:
+        restricted_unpickle(tmp_path / "plain" / "x.pkl", "a FLAME model")
+    assert str(info.value) == "it cannot be read (Not a directory)"
     payload = pickle.dumps(np.zeros(3), 2)
     monkeypatch.setattr(ua, "MAX_PICKLE_BYTES", len(payload))
     assert unpickle(tmp_path, payload)[0].shape == (3,)  # exactly at the limit
@@ -144,8 +149,11 @@ def test_gates_and_the_ndarray_name_refuse_states_and_calls():
 def test_plain_dtype():
     for code in ("?", "i1", "i2", "i4", "i8", "u1", "u2", "u4", "u8", "f2", "f4", "f8", ">f8", "<i4", ">u2"):
         assert ua.plain_dtype(np.dtype(code)), code
+    union = np.dtype(("f8", [("a", "<f8")]))  # a float64 with a field over its bytes
+    assert union == np.dtype("f8")  # numpy's == cannot tell it from a plain float64: the fields must be checked
     for dtype in (np.dtype("O"), np.dtype("U4"), np.dtype("c16"), np.dtype("f16"), np.dtype([("a", "f8")]),
-                  np.dtype(("f8", (2,))), np.dtype("V8"), np.dtype("M8[s]"), "f8", None):
+                  np.dtype(("f8", (2,))), np.dtype(("f8", (1,))), np.dtype("V8"), np.dtype("M8[s]"), union, "f8",
+                  None):
         assert not ua.plain_dtype(dtype), dtype
 
 
@@ -230,7 +238,9 @@ def test_array_states():
 
 def test_reconstruct_arguments():
     for args in ((np.ndarray, (0,), b"b"), (ua._NDARRAY, (1,), b"b"), (ua._NDARRAY, [0], b"b"),
-                 (ua._NDARRAY, (0,), b"B"), (ua._NDARRAY, (0,), "c")):
+                 (ua._NDARRAY, (0,), b"B"), (ua._NDARRAY, (0,), "c"),
+                 # a one-element array compares falsy with != (0,): only the type tells it from numpy's tuple
+                 (ua._NDARRAY, np.zeros(1, np.int64), b"b"), (ua._NDARRAY, np.zeros((1, 1), np.int8), b"b")):
         with pytest.raises(UntrustedFileError, match="rebuilds an array"):
             ua._reconstruct(*args)
 
@@ -305,12 +315,18 @@ def test_sparse_stand_in_checks():
         (_csc_state(indptr=good["indptr"] + 1), "inconsistent indices or shape"),
         (_csc_state(indptr=np.array([0, 3, 1, 4])), "inconsistent indices or shape"),
         (_csc_state(indptr=np.array([0, 1, 2, 3])), "inconsistent indices or shape"),
+        (_csc_state(indptr=np.array([-1, 1, 2, 4])), "inconsistent indices or shape"),  # numpy would fail to broadcast
         (_csc_state(indices=np.array([0, -1, 2, 3])), "inconsistent indices or shape"),
         (_csc_state(indices=np.array([1, 0, 2, 4])), "inconsistent indices or shape"),
     ]
     for state, message in bad_states:
         with pytest.raises(UntrustedFileError, match=message):
             _sparse(state).to_array()
+    # indptr from 1: one stored entry, no column owning it; without the check it silently becomes a zero matrix
+    one = {"_shape": (2, 2), "data": np.array([5.0]), "indices": np.array([0]), "indptr": np.array([1, 1, 1])}
+    with pytest.raises(UntrustedFileError, match="inconsistent indices or shape"):
+        _sparse(one).to_array()
+    np.testing.assert_array_equal(_sparse({**one, "indptr": np.array([0, 1, 1])}).to_array(), [[5, 0], [0, 0]])
     edge = _csc_state(indices=np.array([1, 0, 3, 3]))  # the last row is a row
     assert _sparse(edge).to_array()[3, 2] == 3
 
@@ -364,3 +380,33 @@ def test_npz_headers_and_reads(tmp_path):
             npz.header("missing")
     with pytest.raises(UnreadableFile):
         ua.NpzArrays(tmp_path / "a.pkl")
+
+
+@pytest.mark.parametrize("shape, data", [
+    ((-1, 3), bytes(24)),
+    ((-2, -3), bytes(48)),  # the product is positive: read() would take 48 bytes, then reshape would raise
+    ((True, 3), bytes(24)),  # numpy's header parser admits bools as ints; numpy never writes them
+    ((2, 3.0), bytes(48)),
+])
+def test_npz_headers_declaring_shapes_numpy_never_writes(tmp_path, shape, data):
+    path = npz_with_header(tmp_path / "h.npz", "m", "<f8", shape, data)
+    with ua.NpzArrays(path) as npz:
+        with pytest.raises(UntrustedFileError, match="'m' (declares the shape|cannot be read)"):
+            npz.header("m")
+        with pytest.raises(UntrustedFileError, match="'m' (declares the shape|cannot be read)"):
+            npz.read("m")
+
+
+@pytest.mark.parametrize("descr, size", [
+    (("<U3", [("a", "<i4"), ("b", "<i4"), ("c", "<i4")]), 12),  # kind 'U' with integer fields over the characters
+    (("<f8", [("a", "<f8")]), 8),  # kind 'f' with a field; == float64 in numpy
+    (("<f8", (2,)), 16),  # a subarray
+    ([("a", "<f8")], 8),
+])
+def test_npz_headers_with_fields_or_subarrays_are_refused_even_as_text(tmp_path, descr, size):
+    path = npz_with_header(tmp_path / "h.npz", "m", descr, (2,), bytes(2 * size), {"t": np.array(["ab", "c"])})
+    with ua.NpzArrays(path) as npz:
+        np.testing.assert_array_equal(npz.read("t", text=True), ["ab", "c"])  # real text still reads
+        for text in (False, True):
+            with pytest.raises(UntrustedFileError, match="'m' holds .* values, not plain numbers"):
+                npz.header("m", text=text)

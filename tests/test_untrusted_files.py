@@ -17,7 +17,7 @@ import scipy.sparse
 
 from flame_samples import tiny_flame_arrays
 from hostile_files import (OBJECT_FLAGS_CLEARED, ForgedArray, ForgedDtype, ForgedSparse, forged_pointer_array,
-                           global_call, npz_with_zeros, pickled)
+                           global_call, npz_with_header, npz_with_zeros, pickled)
 from model_runtime.errors import I2FETError, InputError, WeightsError
 from model_runtime.rigs import load_flame
 from model_runtime.rigs.flame_sequence import load_flame_sequence
@@ -237,6 +237,46 @@ def test_allowed_names_cannot_be_misused(tmp_path, payload, message):
     path.write_bytes(payload)
     with pytest.raises(WeightsError, match=message) as info:
         load_flame(path)
+    assert one_sentence(str(info.value))
+
+
+def test_reconstruct_given_a_numpy_array_for_its_shape_is_refused(tmp_path):
+    # numpy passes the tuple (0,); a one-element array of 0, itself rebuilt by numpy's pickle code, compares falsy with
+    # != (0,), so only the type check tells the two apart
+    state = EXP.__reduce__()[2]
+    path = tmp_path / "seq.pkl"
+    path.write_bytes(pickled({"exp": ForgedArray(state, (np.ndarray, np.zeros(1, np.int64), b"b"))}))
+    with pytest.raises(InputError, match="rebuilds an array in a way numpy's pickles never do") as info:
+        load_flame_sequence(path)
+    assert one_sentence(str(info.value))
+    path.write_bytes(pickled({"exp": ForgedArray(state)}))  # the same state through numpy's own arguments loads
+    np.testing.assert_allclose(load_flame_sequence(path).expression, EXP, rtol=1e-6)
+
+
+@pytest.mark.parametrize("first", [-1, 1])
+def test_sparse_regressor_whose_indptr_does_not_start_at_zero(tmp_path, first):
+    regressor = scipy.sparse.csc_matrix(tiny_flame_arrays()["J_regressor"])
+    indptr = regressor.indptr.copy()
+    indptr[0] = first
+    indptr = np.maximum.accumulate(indptr)  # still non-decreasing and ending at nnz: only the start is wrong
+    assert indptr[0] == first and indptr[-1] == regressor.nnz
+    path = model_pickle(tmp_path / "flame.pkl", J_regressor=ForgedSparse(regressor, indptr=indptr))
+    with pytest.raises(WeightsError) as info:
+        load_flame(path)
+    assert "inconsistent indices or shape" in str(info.value) and one_sentence(str(info.value))
+
+
+def test_npz_sequence_headers_numpy_never_writes(tmp_path):
+    # (-2, -25): 50 values by product, so 400 bytes would be read, then reshape raises numpy's own ValueError
+    path = npz_with_header(tmp_path / "neg.npz", "exp", "<f8", (-2, -25), bytes(400))
+    with pytest.raises(InputError) as info:
+        load_flame_sequence(path)
+    assert str(info.value) == f"The FLAME sequence {path} was refused: its 'exp' declares the shape (-2, -25)."
+    # a text member whose characters overlay integer fields is not text
+    union = ("<U3", [("a", "<i4"), ("b", "<i4"), ("c", "<i4")])
+    path = npz_with_header(tmp_path / "text.npz", "text", union, (6,), bytes(72), {"exp": EXP})
+    with pytest.raises(InputError, match="holds pickled objects or other non-numbers") as info:
+        load_flame_sequence(path)
     assert one_sentence(str(info.value))
 
 
