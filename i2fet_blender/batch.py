@@ -50,6 +50,7 @@ from . import targets  # noqa: E402
 from .head_object import add_default_head  # noqa: E402
 from .ops_base import generation_fps, scene_fps  # noqa: E402
 from .runtime_cache import LoadSettings, get_runtime  # noqa: E402
+from .utils.process_exit import exit_after_bpy  # noqa: E402
 
 # How a batch run names the FLAME model file, for the sentence asking for it.
 FLAME_FILE_SOURCES = ("This face is a FLAME head: give your FLAME model file with --flame-model, a job's flame_model "
@@ -364,8 +365,4 @@ def _run(args: argparse.Namespace) -> int:
 
 
 if __name__ == "__main__":
-    code = main()
-    if bpy.app.background and "--" in sys.argv:  # inside `blender --background --python`: end Blender with the code
-        sys.stdout.flush()
-        os._exit(code)
-    sys.exit(code)
+    exit_after_bpy(main())  # inside `blender --background --python` too: it ends Blender with the code

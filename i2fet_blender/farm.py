@@ -35,6 +35,7 @@ from model_runtime.paths import atomic_output, sha256_file
 
 from .batch import Job, read_jobs, run_job
 from .runtime_cache import LoadSettings
+from .utils.process_exit import exit_after_bpy
 
 MAX_ATTEMPTS = 2  # a row whose worker crashes is tried once more, then reported
 
@@ -337,4 +338,4 @@ def main(argv: list[str] | None = None, setup: Callable[[], None] | None = None)
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    exit_after_bpy(main())

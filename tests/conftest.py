@@ -1,4 +1,5 @@
 import os
+import sys
 
 import pytest
 
@@ -64,6 +65,7 @@ def head_flame(tmp_path_factory):
 # A skipped test proves nothing, and a missing dependency (bpy, mediapipe) that makes a folder of tests vanish must
 # fail the run rather than pass it with fewer tests. tests/collected_floor.txt holds the number of tests a whole run
 # collected when it was last raised; raise it when tests are added.
+_SESSION: list = []  # the finished session, for its final exit status
 _FLOOR_FILE = os.path.join(os.path.dirname(__file__), "collected_floor.txt")
 
 
@@ -76,6 +78,7 @@ def _whole_run(config) -> bool:
 
 
 def pytest_sessionfinish(session, exitstatus):
+    _SESSION[:] = [session]
     reporter = session.config.pluginmanager.get_plugin("terminalreporter")
     problems = []
     skipped = len(reporter.stats.get("skipped", [])) if reporter else 0
@@ -94,3 +97,13 @@ def pytest_sessionfinish(session, exitstatus):
             for problem in problems:
                 reporter.write_line(f"{problem}.", red=True)
         session.exitstatus = pytest.ExitCode.TESTS_FAILED
+
+
+@pytest.hookimpl(trylast=True)
+def pytest_unconfigure(config):
+    """A run that imported `bpy` ends here, after the summary, without Python's interpreter teardown, in which
+    Blender's module has deadlocked (i2fet_blender.utils.process_exit says more)."""
+    if "bpy" in sys.modules and _SESSION:
+        from i2fet_blender.utils.process_exit import exit_after_bpy
+
+        exit_after_bpy(int(_SESSION[0].exitstatus))
