@@ -20,6 +20,7 @@ gate benchmarks/bench_cli.py
 gate benchmarks/bench_photo_real.py
 gate benchmarks/bench_language.py
 gate benchmarks/bench_farm.py
+gate benchmarks/bench_runtime_size.py
 gate benchmarks/bench_runtime.py --model i2fet
 gate benchmarks/bench_model.py
 gate benchmarks/bench_flame.py --threads 1
