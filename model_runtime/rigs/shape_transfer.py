@@ -27,8 +27,7 @@ from ..errors import InputError
 from ..heads.geometry import vertex_normals
 from ..heads.head import PART_NAMES, load_default_head
 from .face_detection import GROUPS, default_head_face_landmarks, detect_in_head_frame
-from .deformation_transfer import GradientSolver, pair_triangles, source_gradients, vertex_gradients
-from .mesh_geometry import Surface, check_mesh, components, knn, mesh_edges
+from .mesh_geometry import Surface, check_mesh, components, mesh_edges
 from .openings import OPENINGS, opening_sides, opposite, side_label
 from .registration import Registration, register, similarity
 
@@ -51,17 +50,13 @@ class Transfer:
 
 def transfer_shapes(source_vertices, source_triangles, source_deltas, target_vertices, target_triangles, *,
                     source_mask=None, landmarks=None, registration: Registration | None = None,
-                    match_mask=None, groups=None, sure=None, gradients: bool = True,
-                    triangle_groups=None) -> Transfer:
+                    match_mask=None, groups=None, sure=None) -> Transfer:
     """Deltas (K, Vs, 3) of the source -> deltas (K, Vt, 3) of the target (see the module docstring).
 
     `source_mask` selects the source vertices that are registered; `match_mask` those whose triangles target
     vertices may copy from (default: every source triangle). `groups` [(target vertex rows, source triangle rows)]
     instead says which source triangles each target vertex may copy from (target vertices in no group stay still);
     `sure` (Vt,) marks target vertices whose match is known to be right however far it is (full confidence).
-    With `gradients` the point-wise copy is refined by deformation transfer (`deformation_transfer`) over the target
-    triangles of `triangle_groups` [(target triangle rows, source triangle rows)] (default: the triangles whose
-    corners are all in one of `groups`, with that group's source triangles).
     """
     began = time.perf_counter()
     src, src_tri = check_mesh(source_vertices, source_triangles, "source")
@@ -108,93 +103,13 @@ def transfer_shapes(source_vertices, source_triangles, source_deltas, target_ver
     confidence = np.where(found, np.exp(-(np.where(found, distance, 0.0) / (FALLOFF * radius)) ** 2), 0.0)
     if sure is not None:
         confidence = np.where(found & sure, 1.0, confidence)
-    moved = moved * confidence[None, :, None]
-    if gradients:
-        if triangle_groups is None:
-            triangle_groups = _triangle_groups(groups, tgt_tri, tgt.shape[0])
-        moved = _deformation_transfer(src, src_tri, deltas, reg, registered, points, tgt_tri, moved, triangle_groups,
-                                      radius, sure, (triangle, bary, confidence))
-    out = reg.scale * moved @ reg.rotation.T
+    out = reg.scale * (moved * confidence[None, :, None]) @ reg.rotation.T
     notes = list(reg.notes)
     if (~found).any():
         notes.append(f"{int((~found).sum())} target vertices face away from every source surface and stay still.")
     return Transfer(deltas=out.astype(np.float32), confidence=confidence,
                     distance=np.where(found, distance * reg.scale, np.inf), source_triangle=triangle, bary=bary,
                     registration=reg, seconds=time.perf_counter() - began, notes=notes)
-
-
-CARRY_JACOBIAN = True
-SAMPLING = "centroid"
-MOVING = 1e-4  # source units (0.1 mm on the default head): motion below this counts as still
-FREE_REACH = 0.02  # source units: target vertices this close to moving ones are solved for, the rest anchored
-SHAPE_CHUNK = 13  # shapes solved together (bounds the memory of the per-triangle gradients)
-
-
-def _triangle_groups(groups, triangles, count):
-    """Each target triangle whose corners are all in one vertex group, with that group's source triangles."""
-    label = np.full(count, -1, dtype=np.int64)
-    for g, (rows, _) in enumerate(groups):
-        label[rows] = g
-    corner = label[triangles]
-    same = (corner == corner[:, :1]).all(axis=1)
-    return [(np.flatnonzero(same & (corner[:, 0] == g)), tri_rows) for g, (_, tri_rows) in enumerate(groups)]
-
-
-def _deformation_transfer(src, src_tri, deltas, reg, registered, points, tgt_tri, pointwise, triangle_groups,
-                          radius, sure, matches):
-    """Point-wise offsets (K, Vt, 3, source frame) refined by deformation transfer over the grouped triangles; the
-    target's vertices far from any motion are anchored."""
-    rows = np.concatenate([r for r, _ in triangle_groups]) if triangle_groups else np.zeros(0, dtype=np.int64)
-    if rows.size == 0:
-        return pointwise
-    pair, distance = pair_triangles(registered, src_tri, points, tgt_tri,
-                                    [(np.asarray(r), np.asarray(t)) for r, t in triangle_groups])
-    moving = np.linalg.norm(pointwise, axis=2).max(axis=0) >= MOVING
-    if not moving.any():
-        return pointwise
-    _, reach = knn(points, points[moving], 1)
-    anchored = reach[:, 0] > FREE_REACH
-    solver = GradientSolver(points, tgt_tri[rows], anchored)
-    used = rows[solver.used]
-    paired = pair[used]
-    confidence = np.where(paired >= 0, np.exp(-(np.where(paired >= 0, distance[used], 0.0) / (FALLOFF * radius)) ** 2),
-                          0.0)
-    if sure is not None:
-        confidence = np.where((paired >= 0) & sure[tgt_tri[used]].all(axis=1), 1.0, confidence)
-    needed, where = np.unique(np.maximum(paired, 0), return_inverse=True)
-    carry = None
-    if CARRY_JACOBIAN:
-        jac = reg.jacobian[src_tri[needed]].mean(axis=1)  # (N, 3, 3)
-        carry = (jac, np.linalg.inv(jac))
-    out = np.empty_like(pointwise)
-    if SAMPLING == "corners":
-        triangle, bary, vconf = matches
-        corners = tgt_tri[used]  # (U, 3)
-        src_rows = triangle[corners]  # (U, 3)
-        ok = src_rows >= 0
-        wts = np.where(ok, vconf[corners], 0.0) / 3.0
-        for start in range(0, deltas.shape[0], SHAPE_CHUNK):
-            chunk = slice(start, start + SHAPE_CHUNK)
-            gt = source_gradients(src, src_tri, deltas[chunk])
-            if CARRY_JACOBIAN:
-                jac = reg.jacobian[src_tri].mean(axis=1)
-                gt = jac[None] @ gt @ np.linalg.inv(jac)[None]
-            gv = vertex_gradients(src, src_tri, gt)  # (k, Vs, 3, 3)
-            g = np.zeros((gv.shape[0], used.size, 3, 3))
-            for c in range(3):
-                st = src_tri[np.maximum(src_rows[:, c], 0)]  # (U, 3) source vertices
-                gi = np.einsum("uv,kuvij->kuij", bary[corners[:, c]], gv[:, st])
-                g += wts[None, :, c, None, None] * gi
-            out[chunk] = solver.solve(g, pointwise[chunk])
-        return out
-    for start in range(0, deltas.shape[0], SHAPE_CHUNK):
-        chunk = slice(start, start + SHAPE_CHUNK)
-        g = source_gradients(src, src_tri[needed], deltas[chunk][:, :, :])
-        if carry is not None:
-            g = carry[0][None] @ g @ carry[1][None]
-        g = g[:, where] * confidence[None, :, None, None]
-        out[chunk] = solver.solve(g, pointwise[chunk])
-    return out
 
 
 def transfer_default_head_shapes(target_vertices, target_triangles, *, landmarks=None,
