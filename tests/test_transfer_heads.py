@@ -183,3 +183,28 @@ def test_small_parts_beside_the_head_pass_the_mesh_check():
     small = (np.vstack([points, 0.2 * points]), both[1])
     label = check_head_mesh(*small)
     assert np.unique(label).size == 2
+
+
+def test_without_mediapipe_the_plain_transfer_runs_with_a_note(monkeypatch, cache_root):
+    """No face detector installed (the photo runtime is optional in Blender): the plain registration runs on the
+    whole mesh instead of failing, and the result says why no landmarks were used."""
+    import model_runtime.rigs.shape_transfer as shape_transfer
+    from model_runtime.errors import WeightsError
+
+    def no_detector(*args, **kwargs):
+        raise WeightsError("Starting from a photo needs MediaPipe's face mesh; it cannot be imported.")
+
+    calls = []
+
+    def plain(*args, **kwargs):
+        calls.append(kwargs)
+        return shape_transfer.Transfer(deltas=np.zeros((52, 1, 3), np.float32), confidence=np.ones(1),
+                                       distance=np.zeros(1), source_triangle=np.zeros(1, np.int64),
+                                       bary=np.ones((1, 3)) / 3, registration=None, notes=["fitted"])
+
+    monkeypatch.setattr(shape_transfer, "_face_landmarks", no_detector)
+    monkeypatch.setattr(shape_transfer, "transfer_shapes", plain)
+    points, triangles = _sphere()
+    result = transfer_default_head_shapes(points, triangles)
+    assert len(calls) == 1 and "groups" not in calls[0] and calls[0]["match_mask"] is not None
+    assert "MediaPipe's face mesh is not installed" in result.notes[0] and result.notes[1] == "fitted"

@@ -9,11 +9,11 @@ jaw opens wider), then rotated and scaled into the target's frame. Target vertic
 or more from the registered source fade to zero motion; their confidence says so.
 
 `transfer_default_head_shapes`, for any head mesh, adds what a head the project did not make needs: face landmarks
-detected on renders of both heads (`face_detection`) correct the registration around lids and lips, each side of the
-eye and mouth openings copies only from the same side of the source (`openings`), the target's skin and its other
-parts (eyeballs, teeth, lashes) are matched separately, triangles the transfer turns inside out where the source's
-shape does not fold are smoothed back, and checks an artist would make first (blinks close, jawOpen parts the lips,
-no inside-out triangles) are measured and reported with a remedy.
+detected on renders of both heads (`face_detection`) correct the registration around lids and lips where it clearly
+misses them, and then each side of the eye and mouth openings copies only from the same side of the source
+(`openings`); the target's skin and its other parts (eyeballs, teeth, lashes) are matched separately, triangles the
+transfer turns inside out where the source's shape does not fold are smoothed back, and checks an artist would make
+first (blinks close, jawOpen parts the lips, no inside-out triangles) are measured and reported with a remedy.
 """
 
 from __future__ import annotations
