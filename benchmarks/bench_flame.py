@@ -71,7 +71,8 @@ def main() -> int:
           f"components")
 
     began = time.perf_counter()
-    transfer = transfer_default_head_shapes(fm.flame_to_blender(model.v_template), np.asarray(model.f, np.int64))
+    transfer = transfer_default_head_shapes(fm.flame_to_blender(model.v_template), np.asarray(model.f, np.int64),
+                                            find_face=False)
     transfer_s = time.perf_counter() - began
     began = time.perf_counter()
     fmap = fm.flame_map_for(model)

@@ -4,6 +4,9 @@ missed.
 
 Run: .venv/bin/python benchmarks/bench_transfer.py [--only ict|canonical|variants] [--threads N]
 
+Every number is a gate (GOALS): the exit status is 1 when any is missed, and the timing goal is meant for an idle
+machine (say the load average when you quote it).
+
 * ICT-FaceKit (tests/data/ict, MIT; the whole 26,719-vertex head with eyeballs, teeth and lashes, as an artist
   would bring it): per-shape relative error |pred - truth| / |truth| and cosine against ICT's own artist-made
   shapes on its face region (vertices 0-9408), over the 51 shapes ICT has (tongueOut aside; ICT's left and right
@@ -13,7 +16,8 @@ Run: .venv/bin/python benchmarks/bench_transfer.py [--only ict|canonical|variant
   flip (mouthClose judged on top of jawOpen, as ARKit uses it: alone it pushes the lips through each other, in
   ICT's own shapes too). The lid and lip points are found from each mesh's own construction (tests/transfer_heads.py).
 * Variants (tests/mesh_variants.py): remeshed, re-proportioned, posed, holed and combined copies of the default
-  head's skin whose true deltas are known; mean, median and worst five per-shape errors.
+  head's skin whose true deltas are known, through the same default call; mean, median and worst five per-shape
+  errors, and each variant's mean against a 10% gate.
 
 Baselines: on ICT and the canonical mesh, rigid alignment (rotation, scale, translation) and a nearest-vertex copy;
 on the variants, the closest-point copy on the method's own registration. On a CPU that other processes keep busy,
@@ -40,8 +44,7 @@ from transfer_heads import (flipped_share, ict_scores, lid_closure, lip_parting,
 from model_runtime.expression_space import ARKIT_CHANNELS, CHANNEL_INDEX  # noqa: E402
 from model_runtime.heads.head import load_default_head  # noqa: E402
 from model_runtime.rigs.registration import similarity  # noqa: E402
-from model_runtime.rigs.shape_transfer import (shape_in_use, transfer_default_head_shapes,  # noqa: E402
-                                              transfer_shapes)
+from model_runtime.rigs.shape_transfer import shape_in_use, transfer_default_head_shapes  # noqa: E402
 
 GOALS = {
     "ICT mean relative error": ("<=", 0.50),
@@ -51,11 +54,12 @@ GOALS = {
     "jawOpen parts the inner lips (mouth widths)": (">=", 0.25),
     "flipped face triangles, worst shape": ("<", 0.001),
     "variants combined mean error": ("<=", 0.075),
+    "variant mean error, worst variant": ("<=", 0.10),
     "ICT 27k-vertex head, seconds": ("<=", 20.0),
 }
 # The README's mean error per variant; each is a goal with 0.5 points of tolerance (the README rounds to 0.1 point)
-VARIANT_CLAIMS = {"remeshed (quad dual)": 0.033, "remeshed (triangle dual)": 0.022, "re-proportioned": 0.055,
-                  "rotated 90deg, tilted axis": 0.004, "Y-up, cm, translated": 0.001, "holes, remeshed, Y-up": 0.029}
+VARIANT_CLAIMS = {"remeshed (quad dual)": 0.033, "remeshed (triangle dual)": 0.022, "re-proportioned": 0.052,
+                  "rotated 90deg, tilted axis": 0.004, "Y-up, cm, translated": 0.003, "holes, remeshed, Y-up": 0.029}
 VARIANT_TOLERANCE = 0.005
 GOALS.update({f"{name}: mean error (README {claim:.1%} + 0.5 points)": ("<=", round(claim + VARIANT_TOLERANCE, 4))
               for name, claim in VARIANT_CLAIMS.items()})
@@ -115,7 +119,7 @@ def run_heads(args, measured: dict[str, list[float]]) -> None:
         heads.append(load_canonical())
     for head in heads:
         began = time.perf_counter()
-        result = transfer_default_head_shapes(head.vertices, head.triangles, find_face=True)
+        result = transfer_default_head_shapes(head.vertices, head.triangles)
         seconds = time.perf_counter() - began
         ours = result.deltas.astype(np.float64)
         began = time.perf_counter()
@@ -146,9 +150,13 @@ def run_heads(args, measured: dict[str, list[float]]) -> None:
 
 
 def run_variants(args, measured: dict[str, list[float]]) -> None:
+    """Each variant through `transfer_default_head_shapes` as it is called by default (what Add ARKit Shape Keys
+    runs: face landmarks looked for, the fit corrected only where it misses them)."""
     head = load_default_head()
-    vertices, _, triangles, deltas = skin(head)
-    print(f"\nsource: default head skin, {vertices.shape[0]} vertices, {triangles.shape[0]} triangles")
+    keep = head.vertex_parts == 0
+    tris = head.triangles().astype(np.int64)
+    skin_tris = tris[keep[tris].all(axis=1)]
+    print(f"\nsource: the default head, {head.num_vertices} vertices ({int(keep.sum())} skin)")
     ours_means, base_means = [], []
     variants = standard_variants(head)
     unknown = set(VARIANT_CLAIMS) - {variant.name for variant in variants}
@@ -156,23 +164,29 @@ def run_variants(args, measured: dict[str, list[float]]) -> None:
         raise SystemExit(f"bench_transfer: the README's variants {sorted(unknown)} are no longer measured")
     for variant in variants:
         began = time.perf_counter()
-        result = transfer_shapes(vertices, triangles, deltas, variant.vertices, variant.triangles)
+        result = transfer_default_head_shapes(variant.vertices, variant.triangles)
         seconds = time.perf_counter() - began
         ours = relative_errors(result.deltas, variant.truth, variant.face)
-        base = relative_errors(closest_point_copy(result.registration, triangles, deltas, variant.vertices),
-                               variant.truth, variant.face)
+        base = relative_errors(closest_point_copy(result.registration, skin_tris, head.deltas.astype(np.float64),
+                                                  variant.vertices), variant.truth, variant.face)
         ours_means.append(ours.mean())
         base_means.append(base.mean())
         print(f"\n{variant.name}: {variant.vertices.shape[0]} vertices ({int(variant.face.sum())} face), "
               f"{seconds:.2f} s (registration {result.registration.seconds:.2f} s)")
+        for note in result.notes:
+            print(f"  note: {note}")
         print(f"  transfer  {describe(ours)}")
         print(f"  baseline  {describe(base)}")
+        measured["variant mean error, worst variant"].append(ours.mean())
         if variant.name.startswith("all:"):
             measured["variants combined mean error"].append(ours.mean())
         elif variant.name in VARIANT_CLAIMS:
             claim = VARIANT_CLAIMS[variant.name]
             measured[f"{variant.name}: mean error (README {claim:.1%} + 0.5 points)"].append(ours.mean())
-    print(f"\nover variants: transfer {np.mean(ours_means):.1%}, baseline {np.mean(base_means):.1%}, "
+    print("\nper variant (transfer / baseline):")
+    for variant, ours, base in zip(variants, ours_means, base_means):
+        print(f"  {variant.name:32s} {ours:6.1%} / {base:6.1%}")
+    print(f"over variants: transfer {np.mean(ours_means):.1%}, baseline {np.mean(base_means):.1%}, "
           f"ratio {np.mean(ours_means) / np.mean(base_means):.2f}")
 
 
@@ -183,12 +197,13 @@ def main() -> int:
     args = parser.parse_args()
     if args.threads > 0:
         torch.set_num_threads(args.threads)
-    print(f"machine: {os.cpu_count()} CPUs, torch {torch.get_num_threads()} threads, python {sys.version.split()[0]}")
+    print(f"machine: {os.cpu_count()} CPUs, load average {os.getloadavg()[0]:.1f}, torch {torch.get_num_threads()} "
+          f"threads, python {sys.version.split()[0]}")
     measured: dict[str, list[float]] = {key: [] for key in GOALS}
     run_heads(args, measured)
     if "variants" in args.only or not args.only:
         run_variants(args, measured)
-    print("\ngoals:")
+    print(f"\ngoals (load average now {os.getloadavg()[0]:.1f}):")
     missed = 0
     for key, (sense, goal) in GOALS.items():
         if not measured[key]:

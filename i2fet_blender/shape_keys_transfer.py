@@ -1,7 +1,9 @@
 """Add ARKit Shape Keys: give any head mesh the default head's 52 ARKit shapes (registration + transfer in the
 runtime's `rigs.shape_transfer`), written as ordinary relative shape keys on top of the mesh's rest shape.
 
-The registration is automatic. To guide it, put vertex groups named `I2FET <landmark>` on the mesh (`I2FET nose_tip`,
+The registration is automatic: the face's lids, lips, nose, brows and jaw are found on renders of the mesh and used
+where the fit misses them, and the message reports blink closure, jawOpen lip parting and inside-out triangles
+measured on the result, with a warning naming the groups to add where one fails. To guide it, put vertex groups named `I2FET <landmark>` on the mesh (`I2FET nose_tip`,
 `I2FET chin`, `I2FET mouth_corner_left`, ... see `model_runtime.heads.landmarks.LANDMARK_NAMES`); each group's
 centre is where that landmark of the default head must land."""
 

@@ -108,6 +108,11 @@ def build_parser() -> argparse.ArgumentParser:
     track.add_argument("video", help="the video (MP4, AVI, MOV, ...), one face seen from the front")
     track.add_argument("-o", "--output", required=True, help="animation file: .json, .npz or .csv")
     track.add_argument("--neutral-image", help="a photo of the same person's face at rest, whose reading is removed")
+    shapes = commands.add_parser("shapes", help="give a head mesh (.obj) the 52 ARKit shapes, transferred from the "
+                                                 "default head, and report the checks an artist would make")
+    shapes.add_argument("mesh", help="the head mesh: a Wavefront .obj (eyeballs, teeth and lashes may be in it)")
+    shapes.add_argument("-o", "--output", required=True, help=".npz with the mesh's vertices and triangles and the 52 "
+                                                               "shapes' offsets (deltas, in ARKit order: channels)")
     info = commands.add_parser("info", help="show versions, device, encoder and model files")
     info.add_argument("--json", action="store_true", help="print machine-readable JSON")
     _add_runtime_options(info)
@@ -128,7 +133,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             with _collector_paused():
                 return _generate(args)
         return {"generate": _generate, "bake": _bake, "train": _train, "evaluate": _evaluate,
-                "flame": _flame, "track": _track, "info": _info}[args.command](args)
+                "flame": _flame, "track": _track, "shapes": _shapes, "info": _info}[args.command](args)
     except I2FETError as exc:
         print(f"i2fet: error: {exc}", file=sys.stderr)
         return exc.exit_code
@@ -375,6 +380,37 @@ def _track(args: argparse.Namespace) -> int:
     for warning in result.warnings:
         print(f"i2fet: warning: {warning}", file=sys.stderr)
     print(f"Wrote {output} ({anim.num_frames} frames at {anim.fps} fps, {anim.duration_s:.2f} s).")
+    return 0
+
+
+def _shapes(args: argparse.Namespace) -> int:
+    """OBJ head -> npz of the 52 transferred shapes; the checks on stdout, their warnings on stderr."""
+    import numpy as np
+
+    from .expression_space import ARKIT_CHANNELS
+    from .paths import atomic_output, check_writable_folder
+    from .rigs.obj_mesh import read_obj
+    from .rigs.shape_transfer import transfer_default_head_shapes
+
+    output = Path(args.output)
+    if output.suffix.lower() != ".npz":
+        raise InputError(f"{output} must end in .npz (the shapes are written as numpy arrays).")
+    check_writable_folder(output)
+    vertices, triangles = read_obj(args.mesh)
+    began = time.perf_counter()
+    transfer = transfer_default_head_shapes(vertices, triangles)
+    seconds = time.perf_counter() - began
+    with atomic_output(output) as handle:
+        np.savez_compressed(handle, vertices=vertices.astype(np.float32), triangles=triangles.astype(np.int32),
+                            deltas=transfer.deltas.astype(np.float32), channels=np.array(ARKIT_CHANNELS))
+    for note in transfer.notes:
+        print(f"i2fet: note: {note}", file=sys.stderr)
+    warnings = [] if transfer.checks is None else transfer.checks.warnings
+    for warning in warnings:
+        print(f"i2fet: warning: {warning}", file=sys.stderr)
+    checked = "" if transfer.checks is None else " " + transfer.checks.summary()
+    print(f"Wrote {output} ({len(ARKIT_CHANNELS)} shapes on {vertices.shape[0]} vertices, "
+          f"{seconds:.1f} s).{checked}")
     return 0
 
 

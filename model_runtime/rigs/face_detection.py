@@ -132,24 +132,30 @@ def detect_in_head_frame(vertices: np.ndarray, triangles: np.ndarray, skin_trian
     return None
 
 
-_DEFAULT: dict[int, FaceLandmarks] = {}
+_DEFAULT: dict[tuple[int, bool], FaceLandmarks] = {}
 _LOCK = threading.Lock()
 
 
-def default_head_face_landmarks() -> FaceLandmarks:
-    """The same landmarks on the default head (metres, Blender axes), found once per process (about 1 s)."""
+def default_head_face_landmarks(with_parts: bool = True) -> FaceLandmarks:
+    """The same landmarks on the default head (metres, Blender axes), found once per process (about 1 s each way).
+
+    `with_parts` False renders the skin alone: the detector then sees the default head as it sees a mesh without
+    eyeballs and teeth (open sockets, an empty mouth), and places the lids and lips as it does on that mesh.
+    """
     from ..heads.head import load_default_head
 
     head = load_default_head()
     with _LOCK:
-        found = _DEFAULT.get(id(head))
+        key = (id(head), with_parts)
+        found = _DEFAULT.get(key)
         if found is None:
             tris = head.triangles().astype(np.int64)
             skin = tris[(head.vertex_parts[tris] == 0).all(axis=1)]
-            found = detect_in_head_frame(head.vertices.astype(np.float64), tris, skin)
+            found = detect_in_head_frame(head.vertices.astype(np.float64), tris if with_parts else skin, skin)
             if found is None:
                 raise RuntimeError("The face detector does not find the default head in its own render; the "
                                    "installed MediaPipe does not behave as this module expects.")
-            _DEFAULT.clear()
-            _DEFAULT[id(head)] = found
+            if any(k[0] != id(head) for k in _DEFAULT):
+                _DEFAULT.clear()
+            _DEFAULT[key] = found
         return found

@@ -260,7 +260,8 @@ def derive_flame_map(model: FlameModel, *, landmarks=None, device: str | torch.d
         raise InputError("This FLAME model has no expression components, so ARKit shapes cannot be mapped onto it.")
     check_head_template(model.v_template, model.f)
     template_b = flame_to_blender(model.v_template)
-    transfer = transfer_default_head_shapes(template_b, np.asarray(model.f, dtype=np.int64), landmarks=landmarks)
+    transfer = transfer_default_head_shapes(template_b, np.asarray(model.f, dtype=np.int64), landmarks=landmarks,
+                                            find_face=False)
     targets = blender_to_flame(np.asarray(transfer.deltas, dtype=np.float64))  # (52, V, 3)
     eyeball = model.weights[:, LEFT_EYE_JOINT] + model.weights[:, RIGHT_EYE_JOINT] > 0.5
     confidence = np.clip(np.asarray(transfer.confidence, dtype=np.float64), 0.0, 1.0)

@@ -49,7 +49,7 @@ LANDING_WIDTH = 0.04  # stage 4's Gaussians: 4 mm on the default head
 LANDING_RIDGE = 1e-3
 # Detected landmarks correct the fit only when it misses them by more than this median share of the size (about
 # 2 mm on the default head): closer, the fit is better than the detector, which does not see holed eyes or lips as
-# it sees the default head's.
+# it sees the default head's. `register(guided_miss=...)` sets another share.
 GUIDED_MISS = 0.02
 LANDING_TOLERANCE = 0.03  # misses up to this share of the size (3 mm on the default head) are the detector's noise
 RESIDUAL_SMOOTHNESS = 2.0
@@ -74,6 +74,7 @@ class Registration:
     landmark_error: np.ndarray  # (L,) distance of each landmark's registered vertex to its target point
     seconds: float = 0.0
     notes: list[str] = field(default_factory=list)
+    guided: bool = False  # the detected landmarks (`guides`) corrected the fit: it missed them clearly
 
     def to_target(self, points: np.ndarray) -> np.ndarray:
         """Apply the similarity (only) to source-frame points."""
@@ -92,13 +93,13 @@ class Registration:
 
 
 def register(source_vertices, source_triangles, target_vertices, target_triangles, *, source_mask=None,
-             landmarks=None, guides=None) -> Registration:
+             landmarks=None, guides=None, guided_miss: float = GUIDED_MISS) -> Registration:
     """Register the source mesh (its `source_mask` vertices) onto the target surface; see the module docstring.
 
     `landmarks` = [(source_vertex_index, target_point_xyz), ...] (target frame and units) are soft constraints of
     the non-rigid stages; three or more also give the starting pose. `guides` (same form: detected landmarks, which
     carry the detector's noise) give the starting pose when the landmarks do not, and correct the result in stage 4
-    where it clearly misses them.
+    where it misses them by more than `guided_miss` (median, share of the source's RMS radius).
     """
     began = time.perf_counter()
     src, src_tri = check_mesh(source_vertices, source_triangles, "source")
@@ -119,11 +120,13 @@ def register(source_vertices, source_triangles, target_vertices, target_triangle
     deformed, jacobian, distance, matched = _deform(src, reg_tri, mask, target_surface, lm_index, lm_source_frame)
     notes = []
     land_index, land_target = lm_index, lm_source_frame
+    guided = False
     if guide_index.size:
         guide_source_frame = (guide_target - translation) @ rotation / scale
         size = float(np.sqrt(((src[mask] - src[mask].mean(0)) ** 2).sum(1).mean()))
         miss = float(np.median(np.linalg.norm(deformed[guide_index] - guide_source_frame, axis=1))) / size
-        if miss > GUIDED_MISS:
+        if miss > guided_miss:
+            guided = True
             keep = ~np.isin(guide_index, lm_index)  # the user's landmarks decide where they are
             land_index = np.concatenate([lm_index, guide_index[keep]])
             land_target = np.concatenate([lm_source_frame, guide_source_frame[keep]])
@@ -137,7 +140,7 @@ def register(source_vertices, source_triangles, target_vertices, target_triangle
         notes.append(f"Only {share:.0%} of the source found matching target surface; check the target is a head.")
     return Registration(rotation=rotation, scale=float(scale), translation=translation, vertices=vertices,
                         distance=distance * scale, matched=matched, jacobian=jacobian, source_mask=mask,
-                        landmark_error=lm_error, seconds=time.perf_counter() - began, notes=notes)
+                        landmark_error=lm_error, seconds=time.perf_counter() - began, notes=notes, guided=guided)
 
 
 def _check_mask(source_mask, count: int) -> np.ndarray:
