@@ -106,9 +106,9 @@ def test_au_head_trains_on_au_texts_and_descriptions_and_the_card_says_so(tmp_pa
     out.mkdir()
     (out / "comparison.json").write_text(json.dumps({
         "note": "two runs", "baseline": {"au_precision": 0.4, "au_recall": 0.5, "emotion_accuracy": 0.2,
-                                         "r_precision_top1": 0.25},
+                                         "r_precision_top1": 0.25, "r_precision_top3": 0.5},
         "rows": [{"name": "run A", "encoder": "minilm", "au_precision": 0.55, "au_recall": 0.45,
-                  "emotion_accuracy": 0.2, "r_precision_top1": 0.3, "shipped": True}],
+                  "emotion_accuracy": 0.2, "r_precision_top1": 0.3, "r_precision_top3": 0.5, "shipped": True}],
         "encoders": [{"name": "other", "finding": "not measured"}]}))
     summary = train(config, out, seed=0, work_dir=tmp_path / "work", progress=False, evaluate=False)
     assert all("au" in h and np.isfinite(h["au"]) for h in summary["history"])

@@ -19,7 +19,7 @@ _COMPOSE = {"off": "alone (the AU head only shapes the text features)",
             "union": "united with every AU the head finds present, at the head's intensity",
             "gate": "united with every AU the head finds present, its channels that no likely AU drives faded"}
 _COLUMNS = (("au_precision", "AU prec."), ("au_recall", "AU recall"), ("emotion_accuracy", "FER acc."),
-            ("r_precision_top1", "R-prec. top-1"))
+            ("r_precision_top1", "R-prec. top-1"), ("r_precision_top3", "R-prec. top-3"))
 
 
 def comparison_lines(path: Path) -> list[str]:
@@ -97,6 +97,10 @@ def write_model_card(out_dir: Path, cfg: I2FETConfig, summary: dict, config_path
         "```",
         f"- seed {summary['seed']}, {summary['steps']} steps, batch {cfg.train.batch_size}, device {summary['device']},"
         f" wall time {summary['wall_s']:.0f} s (2 shared CPU cores).",
+        "- On CPU a rerun gives the same tensors with the same number of torch threads (floating-point sums depend",
+        "  on it); these were trained with one (`OMP_NUM_THREADS=1`), which was also faster on the loaded machine.",
+        *(["- `au_compose` acts only at run time (training never composes), so one trained file serves every mode:",
+           "  the modes below were measured on the same tensors."] if gen.au_head else []),
         f"- loss curve (step: total / weight / vertex / prior-weight / kl / nce / transition"
         f"{' / au' if gen.au_head and tc.au_loss else ''}):",
     ]
