@@ -131,7 +131,7 @@ def write_model_card(out_dir: Path, cfg: I2FETConfig, summary: dict, config_path
               "- Transitions follow a modelled (not measured) onset order.",
               "- Held-out concepts are generated from their phrases' meaning: their AUs are those the trained words",
               "  nearest in meaning show, not their exact FACS prototypes; a word the text encoder places near another",
-              "  family (e.g. 'in awe' near happiness, 'realizing' near a smile) comes out as that family.", ""]
+              "  family comes out as that family.", ""]
     path = Path(out_dir) / "MODEL_CARD.md"
     with atomic_output(path, "w") as handle:
         handle.write("\n".join(lines))
