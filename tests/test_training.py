@@ -96,3 +96,25 @@ def test_train_command_line(tiny_config, tmp_path, capsys):
     assert "tiny-test.safetensors" in out and (tmp_path / "out" / "tiny-test.safetensors").is_file()
     assert main(["train", "--config", str(tmp_path / "missing.toml")]) == 2
     assert main(["train", "--steps", "0"]) == 2
+
+
+def test_au_head_trains_on_au_texts_and_descriptions_and_the_card_says_so(tmp_path):
+    config = tmp_path / "au.toml"
+    config.write_text(TINY_TOML.replace("[transition]", "[generator]\nau_head = true\nau_compose = \"union\"\n"
+                                        "[transition]") + "au_loss = 0.5\nau_texts = 45\ndescribe = true\n")
+    out = tmp_path / "out"
+    out.mkdir()
+    (out / "comparison.json").write_text(json.dumps({
+        "note": "two runs", "baseline": {"au_precision": 0.4, "au_recall": 0.5, "emotion_accuracy": 0.2,
+                                         "r_precision_top1": 0.25, "r_precision_top3": 0.5},
+        "rows": [{"name": "run A", "encoder": "minilm", "au_precision": 0.55, "au_recall": 0.45,
+                  "emotion_accuracy": 0.2, "r_precision_top1": 0.3, "r_precision_top3": 0.5, "shipped": True}],
+        "encoders": [{"name": "other", "finding": "not measured"}]}))
+    summary = train(config, out, seed=0, work_dir=tmp_path / "work", progress=False, evaluate=False)
+    assert all("au" in h and np.isfinite(h["au"]) for h in summary["history"])
+    weights = load_file(summary["weights"])
+    assert any(key.startswith("generator.au.") for key in weights)
+    card = (out / "MODEL_CARD.md").read_text()
+    assert "An AU head" in card and "45 in all" in card and "showing cheek raiser" in card
+    assert "| **run A** (shipped) | minilm | 0.550 (+0.150) | 0.450 (-0.050) |" in card
+    assert "- other: not measured" in card

@@ -8,7 +8,7 @@ from dataclasses import asdict, dataclass, field, fields, replace
 from pathlib import Path
 
 from ..errors import InputError
-from .generator import GeneratorConfig
+from .generator import AU_COMPOSE, GeneratorConfig
 from .ifed import IFEDConfig
 from .transition import TransitionConfig
 
@@ -36,6 +36,9 @@ class TrainConfig:
     grad_clip: float = 1.0
     log_every: int = 50
     plain_templates: int = 0  # templates used for the plain (concept x phrase x template) set; 0 = all
+    au_loss: float = 0.0  # weight of the AU head's loss (presence BCE + core-AU intensity error); needs au_head
+    au_texts: int = 0  # training texts naming FACS AUs ("lid tightener plus lip pressor"), with their AUs as target
+    describe: bool = False  # also train on "<phrase> showing <its core AUs' FACS names>" for every training phrase
 
 
 @dataclass(frozen=True)
@@ -79,6 +82,9 @@ def config_from_dict(raw: dict) -> I2FETConfig:
         else:
             raise InputError(f"Unknown section or setting {key!r} in the model config.")
     cfg = I2FETConfig(**kwargs)
+    if cfg.generator.au_compose not in AU_COMPOSE:
+        raise InputError(f"The generator's au_compose must be one of {', '.join(AU_COMPOSE)}, not "
+                         f"{cfg.generator.au_compose!r}.")
     expr_dim = 52 if cfg.data.space == "arkit" else 53
     if cfg.data.space not in ("arkit", "flame"):
         raise InputError(f"The data space must be 'arkit' or 'flame', not {cfg.data.space!r}.")

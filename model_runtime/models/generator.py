@@ -7,6 +7,12 @@ cross-attention stack over the text tokens; the output query becomes the express
 The latent: a posterior q(z | text, target expression) during training, a prior p(z | text, start) at run time,
 KL(q || p) between them. Sampling z = mu_p + sigma_p * eps with eps from a seeded torch.Generator gives plausible
 variants per seed and exactly the same output for the same seed.
+
+The AU head (ARKit only, `au_head`): from the pooled text, which FACS AUs are present (sigmoid) and how strongly.
+Trained on the concepts' AU tables, it lets a word never seen in training compose its face from the AUs its meaning
+shares with trained words. With `au_compose` "union" the generated key keeps the decoder's sample and adds every AU
+the head finds present at the head's intensity (faces unite AUs; they do not average them); "gate" also fades the
+decoder's channels that no likely AU drives; "off" uses the decoder alone.
 """
 
 from __future__ import annotations
@@ -19,11 +25,14 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from .au_space import AUS, au_channel_matrix
 from .ifed import IFED, IFEDConfig
 
 SIDE_INDEX = {None: 0, "both": 0, "left": 1, "right": 2}
 FLAME_EXPR_SCALE = 3.0
 FLAME_JAW_SCALE = 0.6
+AU_COMPOSE = ("off", "union", "gate")
+AU_PRESENT = 0.5  # head probability above which an AU is composed into the key
 
 
 @dataclass(frozen=True)
@@ -31,6 +40,8 @@ class GeneratorConfig:
     z_dim: int = 16
     free_bits: float = 0.0  # nats per latent dimension the KL term does not charge for (keeps the latent in use)
     output: str = "arkit"  # "arkit" (sigmoid weights) | "flame" (50 expression + 3 jaw)
+    au_head: bool = False  # predict the text's FACS AUs (presence, intensity) beside the key; ARKit only
+    au_compose: str = "off"  # how the AU head enters the generated key: "off" | "union" | "gate" (module docstring)
 
 
 class KeyGenerator(nn.Module):
@@ -46,6 +57,12 @@ class KeyGenerator(nn.Module):
         self.prior = nn.Sequential(nn.Linear(2 * d, d), nn.GELU(), nn.Linear(d, 2 * cfg.z_dim))
         self.posterior = nn.Sequential(nn.Linear(2 * d, d), nn.GELU(), nn.Linear(d, 2 * cfg.z_dim))
         self.out = nn.Sequential(nn.LayerNorm(d), nn.Linear(d, d), nn.GELU(), nn.Linear(d, e))
+        if cfg.au_compose not in AU_COMPOSE:
+            raise ValueError(f"au_compose must be one of {AU_COMPOSE}, not {cfg.au_compose!r}")
+        self.au = None
+        if cfg.au_head and cfg.output == "arkit":
+            self.au = nn.Sequential(nn.LayerNorm(d), nn.Linear(d, d), nn.GELU(), nn.Linear(d, 2 * len(AUS)))
+            self.register_buffer("au_matrix", torch.as_tensor(au_channel_matrix()), persistent=False)
 
     # ---- pieces -----------------------------------------------------------------------------------------------
     def prior_params(self, pooled_text, start):
@@ -72,6 +89,25 @@ class KeyGenerator(nn.Module):
         return torch.cat([FLAME_EXPR_SCALE * torch.tanh(expr / FLAME_EXPR_SCALE),
                           FLAME_JAW_SCALE * torch.tanh(jaw / FLAME_JAW_SCALE)], -1)
 
+    def au_predict(self, pooled_text):
+        """(B, d) pooled text -> presence logits (B, len(AUS)) and intensities in [0, 1] (B, len(AUS))."""
+        logits, raw = self.au(pooled_text).chunk(2, -1)
+        return logits, torch.sigmoid(raw)
+
+    def compose(self, decoded, pooled_text, side):
+        """The decoder's key combined with the AUs the head finds in the text (`au_compose`, module docstring)."""
+        if self.au is None or self.cfg.au_compose == "off":
+            return decoded
+        logits, intensity = self.au_predict(pooled_text)
+        prob = torch.sigmoid(logits)
+        matrix = self.au_matrix[side]  # (B, AUs, channels) for each row's side
+        present = (prob > AU_PRESENT).to(decoded.dtype) * intensity
+        composed = torch.einsum("ba,bac->bc", present, matrix).clamp(0.0, 1.0)
+        if self.cfg.au_compose == "gate":
+            support = (prob[:, :, None] * (matrix > 0)).amax(1)  # the likeliest AU driving each channel
+            decoded = decoded * (support / AU_PRESENT).clamp(max=1.0)
+        return torch.maximum(decoded, composed)
+
     # ---- training and inference -------------------------------------------------------------------------------
     def forward_train(self, tokens, mask, start, side, target, noise):
         """Returns dict with prediction from the posterior sample, from the prior mean, KL, and the text latents."""
@@ -83,8 +119,11 @@ class KeyGenerator(nn.Module):
         pred_prior = self.decode(text, mask, start, side, mu_p)
         kl_dims = 0.5 * (lv_p - lv_q + (lv_q.exp() + (mu_q - mu_p) ** 2) / lv_p.exp() - 1.0).mean(0)
         kl_loss = kl_dims.clamp_min(self.cfg.free_bits).sum()
-        return {"pred": pred, "pred_prior": pred_prior, "kl": kl_dims.sum(), "kl_loss": kl_loss, "z_t": z_t,
-                "pooled": pooled}
+        out = {"pred": pred, "pred_prior": pred_prior, "kl": kl_dims.sum(), "kl_loss": kl_loss, "z_t": z_t,
+               "pooled": pooled}
+        if self.au is not None:
+            out["au_logits"], out["au_intensity"] = self.au_predict(pooled)
+        return out
 
     @torch.no_grad()
     def generate(self, tokens, mask, start, side, eps, temperature: float = 1.0, text_cache=None):
@@ -92,7 +131,7 @@ class KeyGenerator(nn.Module):
         text, pooled, z_t = text_cache if text_cache is not None else self.ifed.encode_text(tokens, mask)
         mu_p, lv_p = self.prior_params(pooled, start)
         z = mu_p + temperature * (0.5 * lv_p).exp() * eps
-        return self.decode(text, mask, start, side, z), z_t
+        return self.compose(self.decode(text, mask, start, side, z), pooled, side), z_t
 
 
 def gram_matrix(deltas) -> torch.Tensor:

@@ -20,9 +20,10 @@ from functools import lru_cache
 import numpy as np
 import torch
 
-from ..expression_space import CHANNEL_INDEX, NUM_CHANNELS
+from ..expression_space import AU_NAMES, AU_TO_CHANNELS, CHANNEL_INDEX, NUM_CHANNELS
 from ..instructions import parse_instruction
-from ..knowledge import Concept, all_concepts, get_concept, sample_concept_weights
+from ..knowledge import FACS_LETTERS, AUActivation, Concept, all_concepts, get_concept, sample_concept_weights
+from ..models.au_space import AUS, concept_au_targets
 from ..models.config import I2FETConfig
 from ..models.features import MANNER_VOCAB, WARP_LIMIT, ease, manner_vector, warp
 from . import say
@@ -283,6 +284,73 @@ def training_items(seed: int, n_single: int = 9000, n_sequence: int = 2500,
 
 
 # --------------------------------------------------------------------------------------------------------------------
+# Texts that name action units: the FACS names as words the model can compose
+# --------------------------------------------------------------------------------------------------------------------
+_FACS_SOURCE = "FACS action-unit name (Ekman, Friesen & Hager 2002); training text only"
+_FULL_AUS = frozenset({25, 43, 61, 62, 63, 64})  # all-or-nothing AUs, at E as in knowledge._facs
+
+
+def _au_activation(au: int) -> AUActivation:
+    return AUActivation(au, FACS_LETTERS["E" if au in _FULL_AUS else "C"])
+
+
+def _channels(au: int) -> frozenset[str]:
+    return frozenset(name for name, _ in AU_TO_CHANNELS[au])
+
+
+def au_name_concept(aus: tuple[int, ...]) -> Concept:
+    """A training-only concept for a list of AUs named by their FACS names ("lid tightener plus lip pressor")."""
+    text = " plus ".join(AU_NAMES[au] for au in aus)
+    return Concept(name="au_" + "_".join(map(str, aus)), label=text, family="other", kind="action",
+                   aus=tuple(_au_activation(au) for au in aus), extra=(), phrases=(text,), source=_FACS_SOURCE)
+
+
+def au_text_concepts(count: int, seed: int) -> tuple[Concept, ...]:
+    """Every single AU the model can name, then `count` - that many random combinations of two or three AUs that
+    drive different channels (so the combination is their union), each as an au_name_concept."""
+    singles = [au_name_concept((au,)) for au in AUS]
+    rng = np.random.default_rng([seed, 29])
+    combos: dict[tuple[int, ...], Concept] = {}
+    tries = 0
+    while len(singles) + len(combos) < count and tries < count * 20:
+        tries += 1
+        picks = tuple(int(a) for a in rng.choice(AUS, size=int(rng.integers(2, 4)), replace=False))
+        used = [_channels(au) for au in picks]
+        if any(a & b for i, a in enumerate(used) for b in used[i + 1:]):
+            continue
+        combos.setdefault(picks, au_name_concept(picks))
+    return tuple(singles + list(combos.values()))[:max(count, 0)]
+
+
+def described(concept: Concept, phrase: str) -> str:
+    """"<phrase> showing <its core AUs' FACS names>": the phrase and the AUs that make it, in one text."""
+    names = [AU_NAMES[a.au] for a in concept.aus if a.core and a.au in AU_NAMES]
+    return f"{phrase} showing {' plus '.join(dict.fromkeys(names))}" if names else phrase
+
+
+def au_items(concepts: tuple[Concept, ...]) -> list[TrainItem]:
+    """One plain item per AU-naming concept (its text parsed like any instruction)."""
+    items = []
+    for c in concepts:
+        seg = _single_segment(c.label)
+        if seg is not None:
+            items.append(TrainItem(c.label, (_segment_target(seg, c.name),), (c.label,), ("{p}",)))
+    return items
+
+
+def description_items() -> list[TrainItem]:
+    """Every training phrase with its core AUs' FACS names ('described'), targeting its concept."""
+    items = []
+    for c in training_concepts():
+        for p in training_phrases()[c.name]:
+            text = described(c, p)
+            seg = _single_segment(text)
+            if seg is not None and text != p:
+                items.append(TrainItem(text, (_segment_target(seg, c.name),), (p,), ("{p} showing <AUs>",)))
+    return items
+
+
+# --------------------------------------------------------------------------------------------------------------------
 # Expression targets
 # --------------------------------------------------------------------------------------------------------------------
 SIDES = (None, "left", "right")
@@ -380,7 +448,11 @@ class ArkitData:
         self.cfg, self.seed = cfg, seed
         self.items = training_items(seed, n_single=tc.n_single, n_sequence=tc.n_sequence,
                                     n_plain_templates=tc.plain_templates)
-        self.concepts = training_concepts()
+        named = au_text_concepts(tc.au_texts, seed) if tc.au_texts else ()
+        self.items += au_items(named) + (description_items() if tc.describe else [])
+        self.concepts = training_concepts() + named
+        self.au_presence, self.au_intensity = (np.stack(a) for a in zip(*(concept_au_targets(c)
+                                                                           for c in self.concepts)))
         cindex = {c.name: i for i, c in enumerate(self.concepts)}
         texts: dict[str, int] = {}
         text_idx, concept_idx, side_idx, prev, manners = [], [], [], [], []
@@ -436,6 +508,8 @@ class ArkitData:
             "mask": mask[:, :length].to(device),
             "start": torch.as_tensor(start, device=device), "target": torch.as_tensor(target, device=device),
             "side": torch.as_tensor(si, device=device), "labels": torch.as_tensor(ci, device=device),
+            "au_presence": torch.as_tensor(self.au_presence[ci], device=device),
+            "au_intensity": torch.as_tensor(self.au_intensity[ci], device=device),
             "seq": torch.as_tensor(seq.astype(np.float32), device=device), "seq_mask": torch.as_tensor(seq_mask, device=device),
             "noise": torch.randn(b, self.cfg.generator.z_dim, generator=g).to(device),
             **self.transition_batch(rng, device),
@@ -469,7 +543,7 @@ class ArkitData:
 
 
 __all__ = [
-    "ArkitData", "EvalItem", "HELDOUT_CONCEPTS", "HELDOUT_TEMPLATES", "MANNER_VOCAB", "SPLITS", "SegmentTarget",
+    "ArkitData", "EvalItem", "au_text_concepts", "described", "description_items", "HELDOUT_CONCEPTS", "HELDOUT_TEMPLATES", "MANNER_VOCAB", "SPLITS", "SegmentTarget",
     "TRAIN_TEMPLATES", "TrainItem", "heldout_items", "heldout_phrases", "manner_vector", "sample_pool",
     "synth_transition", "train_split_concepts", "training_concepts", "training_items", "training_phrases",
 ]

@@ -1,5 +1,9 @@
 """The model card training writes beside the weights: what the model is, what data made it (generated, with the
-held-out split), how to reproduce it, its training curve and sanity numbers, and its limits."""
+held-out split), how to reproduce it, its training curve and sanity numbers, what it was compared with, and its limits.
+
+The comparison comes from `comparison.json` beside the weights when there is one: the `i2fet evaluate` numbers on the
+held-out concepts of every configuration and text encoder measured before this one shipped (written from those runs'
+JSON reports, not by training), rendered by `comparison_lines` here and in EVALUATION.txt."""
 
 from __future__ import annotations
 
@@ -10,6 +14,38 @@ from ..models.config import I2FETConfig
 from ..paths import atomic_output
 from .arkit_data import HELDOUT_CONCEPTS, HELDOUT_TEMPLATES
 
+COMPARISON = "comparison.json"
+_COMPOSE = {"off": "alone (the AU head only shapes the text features)",
+            "union": "united with every AU the head finds present, at the head's intensity",
+            "gate": "united with every AU the head finds present, its channels that no likely AU drives faded"}
+_COLUMNS = (("au_precision", "AU prec."), ("au_recall", "AU recall"), ("emotion_accuracy", "FER acc."),
+            ("r_precision_top1", "R-prec. top-1"), ("r_precision_top3", "R-prec. top-3"))
+
+
+def comparison_lines(path: Path) -> list[str]:
+    """Markdown lines: the held-out-concept numbers of every configuration in `path` (comparison.json) against the
+    retrieval baseline, and the text encoders considered; nothing when the file is absent."""
+    path = Path(path)
+    if not path.is_file():
+        return []
+    data = json.loads(path.read_text(encoding="utf-8"))
+    base = data["baseline"]
+    lines = ["## What was compared", "", data.get("note", ""), "",
+             "| configuration | encoder | " + " | ".join(label for _, label in _COLUMNS) + " |",
+             "|---|---|" + "---|" * len(_COLUMNS)]
+    for row in data["rows"]:
+        cells = [f"{row[key]:.3f} ({row[key] - base[key]:+.3f})" for key, _ in _COLUMNS]
+        name = f"**{row['name']}** (shipped)" if row.get("shipped") else row["name"]
+        lines.append(f"| {name} | {row['encoder']} | " + " | ".join(cells) + " |")
+    lines.append("| retrieval baseline (training split) | minilm | "
+                 + " | ".join(f"{base[key]:.3f}" for key, _ in _COLUMNS) + " |")
+    lines += ["", "Held-out concepts, `i2fet evaluate --n 128` (seed 0); in brackets the difference to the baseline.", ""]
+    if data.get("encoders"):
+        lines += ["Text encoders considered:", ""]
+        lines += [f"- {e['name']}: {e['finding']}" for e in data["encoders"]]
+        lines.append("")
+    return lines
+
 
 def write_model_card(out_dir: Path, cfg: I2FETConfig, summary: dict, config_path: Path) -> Path:
     root = Path(__file__).resolve().parents[2]
@@ -18,6 +54,7 @@ def write_model_card(out_dir: Path, cfg: I2FETConfig, summary: dict, config_path
     except ValueError:
         shown = config_path.as_posix()
     hist = summary.get("history", [])
+    gen, tc = cfg.generator, cfg.train
     curve = [h for h in hist if h["step"] in {hist[0]["step"], hist[len(hist) // 4]["step"], hist[len(hist) // 2]["step"],
                                                 hist[-1]["step"]}] if hist else []
     lines = [
@@ -27,6 +64,9 @@ def write_model_card(out_dir: Path, cfg: I2FETConfig, summary: dict, config_path
         "IFED (dual-branch transformer: text tokens / per-frame expressions, cross-attention, InfoNCE-aligned shared",
         "latent), a CVAE key-expression generator trained with weight-space and vertex-reconstruction losses on the",
         "default head (exact Gram form of the mesh distance), and a learned per-channel transition model.",
+        *([f"An AU head reads the pooled text and predicts which FACS action units it names (presence, intensity;",
+           f"loss weight {tc.au_loss:g}); at run time the key is the decoder's sample {_COMPOSE[gen.au_compose]}."]
+          if gen.au_head else []),
         "",
         "## Files",
         f"- `{cfg.name}.safetensors`: float32 weights, config and encoder facts in the safetensors metadata.",
@@ -38,6 +78,11 @@ def write_model_card(out_dir: Path, cfg: I2FETConfig, summary: dict, config_path
         "- Instructions: 20 templates x every phrase and label of the knowledge-base concepts, plus decorated",
         "  variants (intensity, speed, manner, timing words; one-sided 'on the left/right'), and two-part sequences",
         "  ('X, then Y', 'from X to Y', optional 'then return to neutral'), all parsed by the runtime's parser.",
+        *([f"- Texts naming action units by their FACS names: every AU alone and unions of two or three AUs on",
+           f"  different channels ('lid tightener plus lip pressor'), {tc.au_texts} in all, the AUs as target."]
+          if tc.au_texts else []),
+        *(["- Every training phrase with its concept's core AUs named: 'look happy showing cheek raiser plus lip",
+           "  corner puller plus lips part'."] if tc.describe else []),
         "- Targets: `sample_concept_weights` (core AUs always, variant AUs with p=0.35, intensity jitter 15%, slight",
         "  asymmetry; sides mirrored), pre-sampled per concept and side.",
         "- Dynamics: quadratic ease-in-out with per-channel time warps by face region (brows lead, jaw and Duchenne cheek",
@@ -52,11 +97,17 @@ def write_model_card(out_dir: Path, cfg: I2FETConfig, summary: dict, config_path
         "```",
         f"- seed {summary['seed']}, {summary['steps']} steps, batch {cfg.train.batch_size}, device {summary['device']},"
         f" wall time {summary['wall_s']:.0f} s (2 shared CPU cores).",
-        "- loss curve (step: total / weight / vertex / prior-weight / kl / nce / transition):",
+        "- On CPU a rerun gives the same tensors with the same number of torch threads (floating-point sums depend",
+        "  on it); these were trained with one (`OMP_NUM_THREADS=1`), which was also faster on the loaded machine.",
+        *(["- `au_compose` acts only at run time (training never composes), so one trained file serves every mode:",
+           "  the modes below were measured on the same tensors."] if gen.au_head else []),
+        f"- loss curve (step: total / weight / vertex / prior-weight / kl / nce / transition"
+        f"{' / au' if gen.au_head and tc.au_loss else ''}):",
     ]
     for h in curve:
         lines.append(f"  - {h['step']}: {h['total']:.4f} / {h['weight']:.4f} / {h['vertex']:.4f} / "
-                     f"{h['prior_weight']:.4f} / {h['kl']:.3f} / {h['nce']:.3f} / {h['transition']:.5f}")
+                     f"{h['prior_weight']:.4f} / {h['kl']:.3f} / {h['nce']:.3f} / {h['transition']:.5f}"
+                     + (f" / {h['au']:.3f}" if "au" in h else ""))
     sanity = summary.get("sanity")
     if sanity:
         lines += ["", "## Sanity numbers written by training (a quick look; see Metrics for the real evaluation)",
@@ -73,13 +124,15 @@ def write_model_card(out_dir: Path, cfg: I2FETConfig, summary: dict, config_path
     lines += ["", "## Metrics", "",
               "`EVALUATION.txt` beside this card holds the `i2fet evaluate --n 128` table (seed 0) for these weights,",
               "the learned model and the retrieval baseline side by side; rerun it after retraining.", "",
+              *comparison_lines(out_dir / COMPARISON),
               "## Limits",
               "- Trained only on the project's synthetic, knowledge-base-derived data: it knows what the FACS",
               "  tables and their phrases say, not how real people move.",
               "- Transitions follow a modelled (not measured) onset order.",
-              "- Held-out concepts are generated from their phrases' meaning (e.g. 'awed' lands near surprise), so",
-              "  their faces are the nearest trained ones, not their exact FACS prototypes.", ""]
-    path = out_dir / "MODEL_CARD.md"
+              "- Held-out concepts are generated from their phrases' meaning: their AUs are those the trained words",
+              "  nearest in meaning show, not their exact FACS prototypes; a word the text encoder places near another",
+              "  family comes out as that family.", ""]
+    path = Path(out_dir) / "MODEL_CARD.md"
     with atomic_output(path, "w") as handle:
         handle.write("\n".join(lines))
     path.chmod(0o644)

@@ -85,9 +85,22 @@ class Losses:
         ltr = F.mse_loss(frames, batch["tr_frames"]) * frames.shape[-1]
         total = (tc.weight_loss * lw + tc.vertex_loss * lv + tc.prior_loss * (tc.weight_loss * lw_p + tc.vertex_loss * lv_p)
                  + tc.kl_weight * out["kl_loss"] + tc.nce_loss * nce + ltr)
-        parts = {"total": total.item(), "weight": lw.item(), "vertex": lv.item(), "prior_weight": lw_p.item(),
+        parts = {"total": 0.0, "weight": lw.item(), "vertex": lv.item(), "prior_weight": lw_p.item(),
                  "prior_vertex": lv_p.item(), "kl": out["kl"].item(), "nce": nce.item(), "transition": ltr.item()}
+        if "au_logits" in out and tc.au_loss > 0:
+            lau = au_loss(out["au_logits"], out["au_intensity"], batch["au_presence"], batch["au_intensity"])
+            total = total + tc.au_loss * lau
+            parts["au"] = lau.item()
+        parts["total"] = total.item()
         return total, parts
+
+
+def au_loss(logits, intensity, presence, target_intensity) -> torch.Tensor:
+    """AU head loss: presence as (soft) binary labels, plus the squared intensity error on the core AUs (those of
+    intensity > 0), each summed over AUs and averaged over the batch."""
+    bce = F.binary_cross_entropy_with_logits(logits, presence, reduction="none").sum(-1).mean()
+    core = (target_intensity > 0).to(intensity.dtype)
+    return bce + (core * (intensity - target_intensity) ** 2).sum(-1).mean()
 
 
 # --------------------------------------------------------------------------------------------------------------------
@@ -194,9 +207,10 @@ def train(config_path=DEFAULT_CONFIG, out_dir=DEFAULT_OUT_DIR, seed: int = 0, re
             if progress:
                 rate = (n_done - start_step) / max(1e-6, time.time() - t_loop)
                 eta = (total_steps - n_done) / max(rate, 1e-6)
+                au_part = f" au {avg['au']:.3f}" if "au" in avg else ""
                 say(f"step {n_done}/{total_steps} loss {avg['total']:.4f} (weight {avg['weight']:.4f} vertex "
                      f"{avg['vertex']:.4f} prior {avg['prior_weight']:.4f} kl {avg['kl']:.3f} nce {avg['nce']:.3f} "
-                     f"transition {avg['transition']:.5f}) {rate:.1f} steps/s, eta {eta:.0f}s")
+                     f"transition {avg['transition']:.5f}{au_part}) {rate:.1f} steps/s, eta {eta:.0f}s")
         if n_done % cfg.train.checkpoint_every == 0 or n_done == total_steps or n_done == stop_at:
             save_checkpoint(work, model, opt, n_done, fingerprint, history)
     model.eval()
