@@ -21,7 +21,7 @@ import torch
 import torch.nn.functional as F
 from safetensors.torch import save_file
 
-from ..device import select_device
+from ..device import select_device, single_intra_op_thread
 from ..encoders import load_text_encoder
 from ..errors import InputError
 from ..expression_space import NUM_CHANNELS
@@ -148,7 +148,14 @@ def train(config_path=DEFAULT_CONFIG, out_dir=DEFAULT_OUT_DIR, seed: int = 0, re
 
     `steps` overrides the config's step count (used to stop early, e.g. in tests); checkpoints live in `work_dir`
     (default: the cache folder, keyed by config and seed) so a rerun with resume=True continues where it stopped.
-    `stop_at` ends this run after that step with a checkpoint and no weights (an interruption, for tests)."""
+    `stop_at` ends this run after that step with a checkpoint and no weights (an interruption, for tests).
+    On the CPU it runs on one torch thread: floating-point sums depend on the thread count, and with one a rerun gives
+    the same tensors on any machine (it was also the faster choice on 2 shared cores)."""
+    with single_intra_op_thread():
+        return _train(config_path, out_dir, seed, resume, device, progress, work_dir, steps, evaluate, stop_at)
+
+
+def _train(config_path, out_dir, seed, resume, device, progress, work_dir, steps, evaluate, stop_at) -> dict:
     t_start = time.time()
     config_path = Path(config_path)
     cfg = load_config(config_path)
