@@ -91,3 +91,25 @@ def use_fake_runtime(crash_on: str = "", marker: str = "") -> None:
             return anim
 
     runtime_cache._load = lambda settings: CrashingRuntime()
+
+
+def use_slow_fake_runtime() -> None:
+    """The fake model, with every row after a worker's first taking at least a second longer: a test can interrupt a
+    run between rows however loaded the machine is (the fake's rows are otherwise fast enough to all finish first)."""
+    import time
+
+    from i2fet_blender import runtime_cache
+
+    use_fake_runtime()
+    fake = runtime_cache._load(None)
+    generate = fake.generate
+    calls = []
+
+    def slow_generate(instruction, **kwargs):
+        if calls:
+            time.sleep(1.0)
+        calls.append(instruction)
+        return generate(instruction, **kwargs)
+
+    fake.generate = slow_generate
+    runtime_cache._load = lambda settings: fake

@@ -190,11 +190,13 @@ def test_interrupted_run_resumes_without_losing_rows(tmp_path):
             for i, text in enumerate(["smile", "frown", "wink with the left eye", "look surprised", "look sad",
                                       "look angry", "smile, then frown", "raise the right eyebrow"])]
     jobs = jobs_file(tmp_path, rows)
-    script = ("import sys; sys.path.insert(0, sys.argv[1]); from blender_helpers import use_fake_runtime; "
-              "from i2fet_blender import farm; sys.exit(farm.main(['--jobs', sys.argv[2]], setup=use_fake_runtime))")
+    script = ("import sys; sys.path.insert(0, sys.argv[1]); import blender_helpers; "
+              "from i2fet_blender import farm; "
+              "sys.exit(farm.main(['--jobs', sys.argv[2]], setup=getattr(blender_helpers, sys.argv[3])))")
     env = dict(os.environ, PYTHONPATH=str(ROOT))
-    proc = subprocess.Popen([sys.executable, "-c", script, str(Path(__file__).parent), str(jobs)], env=env,
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    proc = subprocess.Popen([sys.executable, "-c", script, str(Path(__file__).parent), str(jobs),
+                             "use_slow_fake_runtime"], env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                            text=True)
     for line in proc.stdout:
         if line.startswith("[1/8]"):
             break
@@ -205,8 +207,8 @@ def test_interrupted_run_resumes_without_losing_rows(tmp_path):
     assert not [p for p in tmp_path.iterdir() if p.name.startswith(".")]
     done = json.loads((tmp_path / "jobs.manifest.json").read_text())["rows"]
     assert 1 <= len(done) < 8
-    proc = subprocess.run([sys.executable, "-c", script, str(Path(__file__).parent), str(jobs)], env=env,
-                          capture_output=True, text=True, timeout=600)
+    proc = subprocess.run([sys.executable, "-c", script, str(Path(__file__).parent), str(jobs), "use_fake_runtime"],
+                          env=env, capture_output=True, text=True, timeout=600)
     assert proc.returncode == 0, proc.stderr[-2000:]
     assert f"{8 - len(done)} to bake, {len(done)} skipped" in proc.stdout
     assert all((tmp_path / f"r{i}.json").is_file() and (tmp_path / f"r{i}.png").is_file() for i in range(8))
