@@ -63,14 +63,12 @@ class Claim:
         return f"{self.source}: {self.model} {self.key} on {self.split}"
 
 
-def readme_claims(text: str) -> tuple[list[Claim], list[tuple[str, str]]]:
-    """(the values of the README's held-out phrasings table and its held-out concepts sentence, the (key, split)
-    rows where the table shows i2fet better than the baseline)."""
-    table = re.search(r"\| held-out phrasings \((\d+) items\) \| i2fet \| baseline \|\n\|[-|]+\|\n((?:\|.*\|\n)+)", text)
+def _readme_table(text: str, split: str, title: str, required: tuple[str, ...]):
+    """(claims, rows where the table shows i2fet better) of one README evaluation table."""
+    table = re.search(rf"\| held-out {title} \((\d+) items\) \| i2fet \| baseline \|\n\|[-|]+\|\n((?:\|.*\|\n)+)", text)
     if table is None or int(table.group(1)) != ITEMS:
-        raise ValueError(f"the README has no evaluation table for {ITEMS} held-out phrasings")
-    claims, better = [], []
-    seen = set()
+        raise ValueError(f"the README has no evaluation table for {ITEMS} held-out {title}")
+    claims, better, seen = [], [], set()
     for row in table.group(2).splitlines():
         label, learned, baseline = (cell.strip() for cell in row.strip("|").split("|"))
         keys = next((k for prefix, k in README_ROWS.items() if label.startswith(prefix)), None)
@@ -81,26 +79,24 @@ def readme_claims(text: str) -> tuple[list[Claim], list[tuple[str, str]]]:
         if any(len(v) != len(keys) for v in values):
             raise ValueError(f"the README's row {label!r} does not give {len(keys)} value(s) per model")
         for key, a, b in zip(keys, *values):
-            claims += [Claim("README", "i2fet", "heldout_phrasings", key, a),
-                       Claim("README", "baseline", "heldout_phrasings", key, b)]
+            claims += [Claim("README", "i2fet", split, key, a), Claim("README", "baseline", split, key, b)]
             if (a < b) if key in LOWER_IS_BETTER else (a > b):
-                better.append((key, "heldout_phrasings"))
+                better.append((key, split))
         ceiling = re.search(r"ceiling on the items' own prototypes: ([0-9.]+)", label)
         if ceiling:
-            claims.append(Claim("README", "fer_reference", "heldout_phrasings", "accuracy", float(ceiling.group(1))))
-    if len(seen) != len(README_ROWS):
-        raise ValueError("the README's evaluation table lacks rows: " + ", ".join(
-            p for p in README_ROWS if not any(s.startswith(p) for s in seen)))
-    concepts = re.search(r"On held-out \*concepts\* both are weak \(AU precision ([0-9.]+) vs ([0-9.]+), recall "
-                         r"([0-9.]+) vs ([0-9.]+)\)", text)
-    if concepts is None:
-        raise ValueError("the README no longer states the held-out concepts' AU precision and recall")
-    p_a, p_b, r_a, r_b = (float(v) for v in concepts.groups())
-    claims += [Claim("README", "i2fet", "heldout_concepts", "au_precision", p_a),
-               Claim("README", "baseline", "heldout_concepts", "au_precision", p_b),
-               Claim("README", "i2fet", "heldout_concepts", "au_recall", r_a),
-               Claim("README", "baseline", "heldout_concepts", "au_recall", r_b)]
+            claims.append(Claim("README", "fer_reference", split, "accuracy", float(ceiling.group(1))))
+    missing = [p for p in required if not any(s.startswith(p) for s in seen)]
+    if missing:
+        raise ValueError(f"the README's held-out {title} table lacks rows: " + ", ".join(missing))
     return claims, better
+
+
+def readme_claims(text: str) -> tuple[list[Claim], list[tuple[str, str]]]:
+    """(the values of the README's held-out concepts and phrasings tables, the (key, split) rows where a table shows
+    i2fet better than the baseline)."""
+    claims, better = _readme_table(text, "heldout_concepts", "concepts", tuple(README_ROWS)[:3])
+    more_claims, more_better = _readme_table(text, "heldout_phrasings", "phrasings", tuple(README_ROWS))
+    return claims + more_claims, better + more_better
 
 
 def evaluation_txt_claims(text: str) -> tuple[str, list[Claim]]:
