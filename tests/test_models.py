@@ -287,3 +287,25 @@ def test_shipped_weights_load_and_match_card(encoder):
     families = [get_concept(k[0].concept).family for k in keys]
     assert families == ["happy", "surprise"]
     assert len(all_concepts()) == len(gen.concepts)
+
+
+@pytest.mark.parametrize("training", [False, True])
+def test_attention_over_padded_text_matches_torchs_key_padding_mask(training):
+    """IFED.attend passes the padding as an additive memory mask (torch's key-padding check imports sympy, 0.57 s of a
+    cold generate); the attention must be exactly what torch's own key-padding mask gives, padded tokens ignored."""
+    from model_runtime.models.ifed import IFED, IFEDConfig
+
+    torch.manual_seed(0)
+    model = IFED(IFEDConfig()).train(training)
+    queries, text = torch.randn(3, 5, model.cfg.d), torch.randn(3, 7, model.cfg.d)
+    mask = torch.ones(3, 7, dtype=torch.bool)
+    mask[0, 4:], mask[2, 2:] = False, False
+    torch.manual_seed(1)
+    ours = model.attend(queries, text, mask)
+    torch.manual_seed(1)
+    reference = model.cross(queries, text, memory_key_padding_mask=~mask)
+    assert torch.equal(ours, reference)
+    changed = text.clone()
+    changed[0, 4:] += 100.0  # what sits under the padding never reaches the output
+    torch.manual_seed(1)
+    assert torch.equal(model.attend(queries, changed, mask)[0], ours[0])
