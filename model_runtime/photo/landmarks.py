@@ -14,7 +14,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from ..errors import InputError, WeightsError
-from .blendshapes import quiet_native_stderr
+from .blendshapes import NO_FACE, quiet_native_stderr
 
 MAX_FACES = 5  # faces looked for; the largest one is used
 MIN_DETECTION_CONFIDENCE = 0.5
@@ -57,8 +57,7 @@ class FaceMeshDetector:
             result = self._graph.process(np.ascontiguousarray(rgb))
         faces = result.multi_face_landmarks or []
         if not faces:
-            raise InputError("No face was found in the image; use a clear, well-lit photo of one face seen "
-                             "from the front.")
+            raise InputError(NO_FACE)
         clouds = [np.array([(p.x * width, p.y * height, p.z * width) for p in face.landmark]) for face in faces]
         areas = [np.prod(c[:, :2].max(axis=0) - c[:, :2].min(axis=0)) for c in clouds]
         return Detection(points=clouds[int(np.argmax(areas))], faces_found=len(faces))
