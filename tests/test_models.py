@@ -309,3 +309,67 @@ def test_attention_over_padded_text_matches_torchs_key_padding_mask(training):
     changed[0, 4:] += 100.0  # what sits under the padding never reaches the output
     torch.manual_seed(1)
     assert torch.equal(model.attend(queries, changed, mask)[0], ours[0])
+
+
+def _keys_through_torchs_modules(gen, plans, seed):
+    """The run-time keys computed the plain way, as a reference for the optimised `key_expressions`: one decoder pass
+    per segment position through torch's own TransformerDecoder (key-padding mask), the start projected twice."""
+    from model_runtime.expression_space import NUM_CHANNELS
+    from model_runtime.generators.learned import segment_seed
+    from model_runtime.models.generator import SIDE_INDEX
+
+    kg = gen.model.generator
+    rows = [(pi, si) for pi, plan in enumerate(plans) for si, seg in enumerate(plan) if seg.kind != "return"]
+    keys = {}
+    with torch.inference_mode():
+        tokens, mask = gen.embed([plans[pi][si].text for pi, si in rows])
+        text, pooled, _ = kg.ifed.encode_text(tokens, mask)
+        previous = torch.zeros(len(plans), NUM_CHANNELS)
+        for position in range(max(len(plan) for plan in plans)):
+            live = []
+            for pi, plan in enumerate(plans):
+                if position < len(plan):
+                    if (pi, position) in rows:
+                        live.append((pi, rows.index((pi, position))))
+                    else:
+                        previous[pi] = 0.0
+            if not live:
+                continue
+            pis, idx = [pi for pi, _ in live], [r for _, r in live]
+            start = previous[pis]
+            side = torch.as_tensor([SIDE_INDEX.get(plans[pi][position].side, 0) for pi in pis])
+            eps = torch.randn(1, kg.cfg.z_dim, generator=torch.Generator().manual_seed(segment_seed(seed, position)))
+            mu, logvar = kg.prior_params(pooled[idx], start)
+            z = mu + (0.5 * logvar).exp() * eps.expand(len(live), -1)
+            queries = torch.cat([kg.query.expand(len(live), -1, -1), kg.start_in(start)[:, None],
+                                 kg.side_emb(side)[:, None], kg.z_in(z)[:, None]], 1)
+            h = kg.ifed.cross(queries, text[idx], memory_key_padding_mask=~mask[idx])[:, 0]
+            out = kg.compose(kg.activate(kg.out(h)), pooled[idx], side)
+            for j, pi in enumerate(pis):
+                keys[(pi, position)] = out[j].numpy().copy()
+            previous[pis] = out
+    return keys
+
+
+def test_run_time_keys_equal_torchs_module_path_bit_for_bit(encoder):
+    """key_expressions attends through IFED's own eval path (no per-call checks) and projects the start once: the
+    shipped model's keys must be exactly those of torch's modules, for one instruction and for a batch."""
+    from model_runtime.device import single_intra_op_thread
+    from model_runtime.generators.base import key_expression
+
+    gen = load_learned(encoder=encoder, device="cpu")
+    plans = _plans(["slightly frown, then smile for 2 seconds, then look surprised, then wink with the left eye, "
+                    "then look disgusted, then back to neutral",
+                    "a sad smile while raising the left eyebrow, then frown twice",
+                    "from disgust to sadness, then return to neutral, then grin",
+                    "smirk on the right, then sneer, then slowly break into a shy smile"])
+    compared = 0
+    with single_intra_op_thread():
+        for seed in (0, 5):
+            for batch in [[plan] for plan in plans] + [plans]:
+                ours = gen.key_expressions(batch, seed=seed)
+                for (pi, si), weights in _keys_through_torchs_modules(gen, batch, seed).items():
+                    expected = key_expression(weights, gen.neutral, batch[pi][si], 1.0).weights
+                    np.testing.assert_array_equal(ours[pi][si].weights, expected)
+                    compared += 1
+    assert compared >= 40

@@ -196,26 +196,22 @@ class LearnedGenerator:
                 tokens, mask = self.embed([plans[pi][si].text for pi, si in rows])
                 text, pooled, z_t = gen.ifed.encode_text(tokens, mask)
                 scores = self.index.concept_scores(z_t.float().cpu().numpy())
+                sides = torch.as_tensor([SIDE_INDEX.get(plans[pi][si].side, 0) for pi, si in rows], device=self.device)
                 row_of = {key: r for r, key in enumerate(rows)}
                 previous = torch.zeros(len(plans), NUM_CHANNELS, device=self.device)
-                depth = max(len(plan) for plan in plans)
-                for position in range(depth):
+                for position in range(max(len(plan) for plan in plans)):
                     active = [(pi, row_of.get((pi, position))) for pi, plan in enumerate(plans) if position < len(plan)]
-                    returns = [pi for pi, r in active if r is None]
-                    for pi in returns:
-                        previous[pi] = 0.0
                     live = [(pi, r) for pi, r in active if r is not None]
+                    if len(live) < len(active):  # a return: the next segment starts from rest
+                        previous[[pi for pi, r in active if r is None]] = 0.0
                     if not live:
                         continue
-                    idx = torch.as_tensor([r for _, r in live], device=self.device)
                     pis = [pi for pi, _ in live]
-                    start = previous[pis]
-                    side = torch.as_tensor([SIDE_INDEX.get(plans[pi][position].side, 0) for pi in pis],
-                                           device=self.device)
+                    idx = [r for _, r in live]
                     g = torch.Generator(device="cpu").manual_seed(segment_seed(seed, position))
                     eps = torch.randn(1, gen.cfg.z_dim, generator=g).to(self.device).expand(len(live), -1)
-                    out, _ = gen.generate(None, mask[idx], start, side, eps, self.temperature,
-                                          text_cache=(text[idx], pooled[idx], z_t[idx]))
+                    out = gen.sample(text[idx], pooled[idx], mask[idx], previous[pis], sides[idx], eps,
+                                     self.temperature)
                     out_np = out.float().cpu().numpy()
                     for j, (pi, r) in enumerate(live):
                         seg = plans[pi][position]

@@ -66,7 +66,10 @@ class KeyGenerator(nn.Module):
 
     # ---- pieces -----------------------------------------------------------------------------------------------
     def prior_params(self, pooled_text, start):
-        mu, logvar = self.prior(torch.cat([pooled_text, self.start_in(start)], -1)).chunk(2, -1)
+        return self._prior(pooled_text, self.start_in(start))
+
+    def _prior(self, pooled_text, start_query):
+        mu, logvar = self.prior(torch.cat([pooled_text, start_query], -1)).chunk(2, -1)
         return mu, logvar.clamp(-8.0, 4.0)
 
     def posterior_params(self, pooled_text, target):
@@ -76,8 +79,11 @@ class KeyGenerator(nn.Module):
 
     def decode(self, text, mask, start, side, z):
         """text features (B, L, d), mask (B, L), start (B, E), side (B,) long, z (B, z_dim) -> (B, E) output."""
-        b = start.shape[0]
-        queries = torch.cat([self.query.expand(b, -1, -1), self.start_in(start)[:, None], self.side_emb(side)[:, None],
+        return self._decode(text, mask, self.start_in(start), side, z)
+
+    def _decode(self, text, mask, start_query, side, z):
+        b = start_query.shape[0]
+        queries = torch.cat([self.query.expand(b, -1, -1), start_query[:, None], self.side_emb(side)[:, None],
                              self.z_in(z)[:, None]], 1)
         h = self.ifed.attend(queries, text, mask)[:, 0]
         return self.activate(self.out(h))
@@ -126,12 +132,20 @@ class KeyGenerator(nn.Module):
         return out
 
     @torch.no_grad()
-    def generate(self, tokens, mask, start, side, eps, temperature: float = 1.0, text_cache=None):
+    def generate(self, tokens, mask, start, side, eps, temperature: float = 1.0):
         """Sample from the prior: eps (B, z_dim) standard normal noise (seeded by the caller)."""
-        text, pooled, z_t = text_cache if text_cache is not None else self.ifed.encode_text(tokens, mask)
-        mu_p, lv_p = self.prior_params(pooled, start)
+        text, pooled, z_t = self.ifed.encode_text(tokens, mask)
+        return self.sample(text, pooled, mask, start, side, eps, temperature), z_t
+
+    @torch.no_grad()
+    def sample(self, text, pooled, mask, start, side, eps, temperature: float = 1.0):
+        """`generate` from text already through `ifed.encode_text` (features, pooled): the run time encodes all
+        segments at once and samples one segment position at a time. The start is projected once for the prior
+        and the decoder's query alike."""
+        start_query = self.start_in(start)
+        mu_p, lv_p = self._prior(pooled, start_query)
         z = mu_p + temperature * (0.5 * lv_p).exp() * eps
-        return self.compose(self.decode(text, mask, start, side, z), pooled, side), z_t
+        return self.compose(self._decode(text, mask, start_query, side, z), pooled, side)
 
 
 def gram_matrix(deltas) -> torch.Tensor:

@@ -89,7 +89,34 @@ class IFED(nn.Module):
         b, q, heads, length = queries.shape[0], queries.shape[1], self.cfg.heads, mask.shape[1]
         blocked = torch.zeros(mask.shape, dtype=queries.dtype, device=queries.device).masked_fill(~mask, float("-inf"))
         memory_mask = blocked[:, None, None, :].expand(b, heads, q, length).reshape(b * heads, q, length)
-        return self.cross(queries, text, memory_mask=memory_mask)
+        if self.training:
+            return self.cross(queries, text, memory_mask=memory_mask)
+        return self._attend_eval(queries, text, memory_mask.view(b, heads, q, length))
+
+    def _attend_eval(self, queries: torch.Tensor, text: torch.Tensor, memory_mask: torch.Tensor) -> torch.Tensor:
+        """`self.cross` in eval mode, bit for bit: the same operations as torch's pre-norm decoder layers (its
+        attention's packed projections, in its (length, batch, d) layout) without their per-call checks and
+        identity dropouts, which cost as much as the arithmetic on the run time's few short rows."""
+        b, q, d = queries.shape
+        length, heads = text.shape[1], self.cfg.heads
+        memory = text.transpose(0, 1)
+        x = queries
+        for layer in self.cross.layers:
+            h = layer.norm1(x)
+            x = x + layer.self_attn(h, h, h, need_weights=False)[0]
+            attn = layer.multihead_attn
+            w_q, w_kv = attn.in_proj_weight.split([d, 2 * d])
+            b_q, b_kv = attn.in_proj_bias.split([d, 2 * d])
+            h = F.linear(layer.norm2(x).transpose(0, 1), w_q, b_q)
+            kv = F.linear(memory, w_kv, b_kv).unflatten(-1, (2, d)).unsqueeze(0).transpose(0, -2).squeeze(-2)
+            kv = kv.contiguous()
+            h, k, v = (t.view(n, b * heads, d // heads).transpose(0, 1).view(b, heads, n, d // heads)
+                       for t, n in ((h, q), (kv[0], length), (kv[1], length)))
+            h = F.scaled_dot_product_attention(h, k, v, memory_mask)
+            h = F.linear(h.permute(2, 0, 1, 3).reshape(b * q, d), attn.out_proj.weight, attn.out_proj.bias)
+            x = x + h.view(q, b, d).transpose(0, 1)
+            x = x + layer.linear2(layer.activation(layer.linear1(layer.norm3(x))))
+        return x
 
     def similarity(self, z_t: torch.Tensor, z_e: torch.Tensor) -> torch.Tensor:
         """Scaled cosine similarities (B_t, B_e)."""
