@@ -151,7 +151,7 @@ def write_keys(obj, head: HeadMesh, keys: ComputedKeys) -> TransferReport:
             or not np.array_equal(_triangles(obj), head.triangles):
         raise InputError(f"{obj.name!r} was edited while its shape keys were computed; nothing was added, run Add "
                          f"ARKit Shape Keys again.")
-    had_keys = obj.data.shape_keys is not None
+    had_keys, active = obj.data.shape_keys is not None, obj.active_shape_key_index
     added = []
     try:
         if not had_keys:
@@ -168,6 +168,7 @@ def write_keys(obj, head: HeadMesh, keys: ComputedKeys) -> TransferReport:
         else:
             for block in reversed(added):
                 obj.shape_key_remove(block)
+            obj.active_shape_key_index = active
         raise
     obj.data.update()
     return keys.report
