@@ -1,6 +1,9 @@
 """Add ARKit Shape Keys: give any head mesh the default head's 52 ARKit shapes (registration + transfer in the
 runtime's `rigs.shape_transfer`), written as ordinary relative shape keys on top of the mesh's rest shape.
 
+The operator reads the mesh (`read_head_mesh`), computes the keys without bpy (`compute_keys`, in a worker thread
+when Blender has a window) and writes them in one go (`write_keys`); `add_arkit_shape_keys` does all three.
+
 The registration is automatic: the face's lids, lips, nose, brows and jaw are found on renders of the mesh and used
 where the fit misses them, and the message reports blink closure, jawOpen lip parting and inside-out triangles
 measured on the result, with a warning naming the groups to add where one fails. To guide it, put vertex groups named `I2FET <landmark>` on the mesh (`I2FET nose_tip`,
@@ -147,8 +150,9 @@ def write_keys(obj, head: HeadMesh, keys: ComputedKeys) -> TransferReport:
     """Write the 52 keys onto `obj` in one go, if it is still the mesh `head` was read from (it may have been edited
     while the keys were computed); nothing stays written if a write fails."""
     check_mesh_for_transfer(obj)
-    if len(obj.data.vertices) != head.rest.shape[0] or not np.array_equal(shape_keys.rest_coordinates(obj), head.rest) \
-            or not np.array_equal(_triangles(obj), head.triangles):
+    same = (len(obj.data.vertices) == head.rest.shape[0] and np.array_equal(shape_keys.rest_coordinates(obj), head.rest)
+            and np.array_equal(_triangles(obj), head.triangles))
+    if not same:
         raise InputError(f"{obj.name!r} was edited while its shape keys were computed; nothing was added, run Add "
                          f"ARKit Shape Keys again.")
     had_keys, active = obj.data.shape_keys is not None, obj.active_shape_key_index
