@@ -1,4 +1,5 @@
-"""Operators for FLAME and any head mesh: Add FLAME Head, Import/Export FLAME Sequence, Add ARKit Shape Keys.
+"""Operators for FLAME and any head mesh: Add FLAME Head, Import/Export FLAME Sequence, Add ARKit Shape Keys (its
+transfer runs in a worker thread with progress in the status bar and Esc to cancel: `worker`).
 
 The FLAME model file comes from the add-on preferences (`preferences.flame_file`); which face takes the keys, and how,
 is `targets`' business (a FLAME head directly, an ARKit face through the ARKit<->FLAME map).
@@ -13,11 +14,12 @@ import numpy as np
 from bpy.props import BoolProperty, StringProperty
 from bpy_extras.io_utils import ExportHelper, ImportHelper
 
-from model_runtime.errors import I2FETError
+from model_runtime.errors import I2FETError, InputError
 
 from . import flame_head, keys as keymath, shape_keys_transfer, targets
 from .ops_base import ObjectModeOperator, cancel, scene_fps, target_object
 from .preferences import flame_file
+from .worker import WorkerOperator
 
 
 class I2FET_OT_add_flame_head(ObjectModeOperator):
@@ -110,18 +112,25 @@ class I2FET_OT_export_flame_sequence(bpy.types.Operator, ExportHelper):
         return {"FINISHED"}
 
 
-class I2FET_OT_add_arkit_shape_keys(ObjectModeOperator):
+class I2FET_OT_add_arkit_shape_keys(WorkerOperator, ObjectModeOperator):
     """Give the target head mesh the 52 ARKit shape keys, transferred from the default head by registering the two"""
 
     bl_idname = "i2fet.add_arkit_shape_keys"
     bl_label = "Add ARKit Shape Keys"
     bl_options = {"REGISTER", "UNDO"}
 
-    def execute(self, context):
-        try:
-            report = shape_keys_transfer.add_arkit_shape_keys(target_object(context))
-        except I2FETError as exc:
-            return cancel(self, exc)
+    def prepare(self, context):
+        return shape_keys_transfer.read_head_mesh(target_object(context))
+
+    @staticmethod
+    def compute(prepared, progress):
+        return shape_keys_transfer.compute_keys(prepared, progress)
+
+    def finish(self, context, prepared, result) -> set[str]:
+        obj = bpy.data.objects.get(prepared.name)
+        if obj is None:
+            raise InputError(f"{prepared.name!r} was removed while its shape keys were computed; nothing was added.")
+        report = shape_keys_transfer.write_keys(obj, prepared, result)
         for warning in report.warnings:
             self.report({"WARNING"}, warning)
         self.report({"INFO"}, report.summary)

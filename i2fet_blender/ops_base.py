@@ -17,14 +17,15 @@ class ObjectModeOperator(bpy.types.Operator):
         return context.mode == "OBJECT"
 
 
-def one_sentence(exc: BaseException) -> str:
-    """The user's view of an error: ours as written, a missing runtime as an install hint, anything else named."""
+def one_sentence(exc: BaseException, what: str = "Generation") -> str:
+    """The user's view of an error: ours as written, a missing runtime as an install hint, anything else named as
+    `what` failing."""
     if isinstance(exc, I2FETError):
         return str(exc)
     if isinstance(exc, ImportError):
         return (f"The I2FET runtime is not installed ({exc.name or exc} cannot be imported); install it from the "
                 f"add-on preferences.")
-    return f"Generation failed unexpectedly: {type(exc).__name__}: {exc}"
+    return f"{what} failed unexpectedly: {type(exc).__name__}: {exc}"
 
 
 def cancel(op, exc: BaseException) -> set[str]:

@@ -1,6 +1,9 @@
 """Add ARKit Shape Keys: give any head mesh the default head's 52 ARKit shapes (registration + transfer in the
 runtime's `rigs.shape_transfer`), written as ordinary relative shape keys on top of the mesh's rest shape.
 
+The operator reads the mesh (`read_head_mesh`), computes the keys without bpy (`compute_keys`, in a worker thread
+when Blender has a window) and writes them in one go (`write_keys`); `add_arkit_shape_keys` does all three.
+
 The registration is automatic: the face's lids, lips, nose, brows and jaw are found on renders of the mesh and used
 where the fit misses them, and the message reports blink closure, jawOpen lip parting and inside-out triangles
 measured on the result, with a warning naming the groups to add where one fails. To guide it, put vertex groups named `I2FET <landmark>` on the mesh (`I2FET nose_tip`,
@@ -84,31 +87,45 @@ def check_mesh_for_transfer(obj) -> None:
                          f"head mesh needs at least {MIN_VERTICES} vertices with faces.")
 
 
-def add_arkit_shape_keys(obj, *, landmarks=None) -> TransferReport:
-    """Transfer the 52 shapes onto `obj`; nothing is written unless the whole transfer succeeded."""
-    from model_runtime.rigs.shape_transfer import transfer_default_head_shapes
+@dataclass(frozen=True, eq=False)
+class HeadMesh:
+    """What the transfer needs from the object, read on the main thread: `compute_keys` works from this alone (it may
+    run in a worker thread, where bpy must not be touched)."""
 
+    name: str
+    rest: np.ndarray  # (V,3) float64
+    triangles: np.ndarray  # (T,3) int64
+    landmarks: list  # the user's [(default-head vertex, target point)]
+
+
+@dataclass(frozen=True, eq=False)
+class ComputedKeys:
+    deltas: np.ndarray  # (52, V, 3) float64
+    report: TransferReport
+
+
+def read_head_mesh(obj, *, landmarks=None) -> HeadMesh:
+    """Check `obj` (InputError when it cannot take the keys) and read what the transfer needs."""
     check_mesh_for_transfer(obj)
     rest = shape_keys.rest_coordinates(obj)
     if landmarks is None:
         landmarks = user_landmarks(obj, rest)
-    transfer = transfer_default_head_shapes(rest, _triangles(obj), landmarks=landmarks or None)
+    return HeadMesh(name=obj.name, rest=rest, triangles=_triangles(obj), landmarks=list(landmarks))
+
+
+def compute_keys(head: HeadMesh, progress=None) -> ComputedKeys:
+    """The transfer and its checks, without bpy; `progress` as `model_runtime.progress` (raising Cancelled stops)."""
+    from model_runtime.rigs.shape_transfer import transfer_default_head_shapes
+
+    landmarks, rest = head.landmarks, head.rest
+    transfer = transfer_default_head_shapes(rest, head.triangles, landmarks=landmarks or None, progress=progress)
     bending = transfer.registration.median_bending()
     if bending > MAX_BENDING:
-        raise InputError(f"{obj.name!r} does not look like a head: the default head had to bend by {bending:.0%} to "
+        raise InputError(f"{head.name!r} does not look like a head: the default head had to bend by {bending:.0%} to "
                          f"fit it (heads need under {MAX_BENDING:.0%}); nothing was added.")
     deltas = np.asarray(transfer.deltas, dtype=np.float64)
     if deltas.shape != (len(ARKIT_CHANNELS), rest.shape[0], 3) or not np.all(np.isfinite(deltas)):
-        raise InputError(f"The shape transfer onto {obj.name!r} failed (it produced no usable shapes).")
-
-    if obj.data.shape_keys is None:
-        basis = obj.shape_key_add(name="Basis", from_mix=False)
-        basis.interpolation = "KEY_LINEAR"
-    flat_rest = rest.astype(np.float32)
-    for i, channel in enumerate(ARKIT_CHANNELS):
-        block = obj.shape_key_add(name=channel, from_mix=False)
-        block.points.foreach_set("co", (flat_rest + deltas[i]).astype(np.float32).ravel())
-    obj.data.update()
+        raise InputError(f"The shape transfer onto {head.name!r} failed (it produced no usable shapes).")
 
     reg = transfer.registration
     size = float(np.linalg.norm(np.ptp(rest, axis=0)))
@@ -123,6 +140,46 @@ def add_arkit_shape_keys(obj, *, landmarks=None) -> TransferReport:
     if landmarks:
         miss = float(np.max(reg.landmark_error[:len(landmarks)])) / max(size, 1e-12)  # the user's come first
         guided = f" Guided by {len(landmarks)} landmarks (the farthest lands {miss:.1%} of the head's size away)."
-    return TransferReport(summary=f"Added {len(ARKIT_CHANNELS)} ARKit shape keys to {obj.name!r}: {moved} of "
-                                  f"{rest.shape[0]} vertices move; the default head fits this mesh to a median "
-                                  f"{fit:.2%} of its size.{guided}{checked}", warnings=warnings)
+    return ComputedKeys(deltas=deltas, report=TransferReport(
+        summary=f"Added {len(ARKIT_CHANNELS)} ARKit shape keys to {head.name!r}: {moved} of {rest.shape[0]} vertices "
+                f"move; the default head fits this mesh to a median {fit:.2%} of its size.{guided}{checked}",
+        warnings=warnings))
+
+
+def write_keys(obj, head: HeadMesh, keys: ComputedKeys) -> TransferReport:
+    """Write the 52 keys onto `obj` in one go, if it is still the mesh `head` was read from (it may have been edited
+    while the keys were computed); nothing stays written if a write fails."""
+    check_mesh_for_transfer(obj)
+    same = (len(obj.data.vertices) == head.rest.shape[0] and np.array_equal(shape_keys.rest_coordinates(obj), head.rest)
+            and np.array_equal(_triangles(obj), head.triangles))
+    if not same:
+        raise InputError(f"{obj.name!r} was edited while its shape keys were computed; nothing was added, run Add "
+                         f"ARKit Shape Keys again.")
+    had_keys, active = obj.data.shape_keys is not None, obj.active_shape_key_index
+    added = []
+    try:
+        if not had_keys:
+            basis = obj.shape_key_add(name="Basis", from_mix=False)
+            basis.interpolation = "KEY_LINEAR"
+        flat_rest = head.rest.astype(np.float32)
+        for i, channel in enumerate(ARKIT_CHANNELS):
+            block = obj.shape_key_add(name=channel, from_mix=False)
+            added.append(block)
+            block.points.foreach_set("co", (flat_rest + keys.deltas[i]).astype(np.float32).ravel())
+    except BaseException:
+        if not had_keys:
+            obj.shape_key_clear()
+        else:
+            for block in reversed(added):
+                obj.shape_key_remove(block)
+            obj.active_shape_key_index = active
+        raise
+    obj.data.update()
+    return keys.report
+
+
+def add_arkit_shape_keys(obj, *, landmarks=None) -> TransferReport:
+    """Transfer the 52 shapes onto `obj` in one call (the operator splits it across threads); nothing is written
+    unless the whole transfer succeeded."""
+    head = read_head_mesh(obj, landmarks=landmarks)
+    return write_keys(obj, head, compute_keys(head))

@@ -20,6 +20,7 @@ import numpy as np
 
 from ..errors import InputError
 from ..expression_space import CHANNEL_INDEX, NUM_CHANNELS
+from ..progress import Cancelled
 
 MAX_SIDE = 640  # frames are scaled down to this longest side before reading (the landmarker looks at 256 pixels)
 MAX_SOURCE_PIXELS = 7680 * 4320  # larger frames are refused (8K is the largest accepted)
@@ -28,10 +29,6 @@ MIN_CUTOFF_HZ = 1.5  # One Euro filter: smoothing of slow movement (lower: smoot
 BETA = 0.5  # One Euro filter: how fast the cut-off rises with speed (higher: less lag on fast movement)
 D_CUTOFF_HZ = 1.0
 SHARP = ("eyeBlinkLeft", "eyeBlinkRight")  # left unfiltered: a blink lasts 3 to 5 frames
-
-
-class Cancelled(Exception):
-    """The caller's `cancel` callback asked to stop; nothing was produced."""
 
 
 @dataclass

@@ -35,6 +35,7 @@ import torch
 
 from ..errors import InputError
 from ..heads.geometry import vertex_normals
+from ..progress import Progress, report
 from .mesh_geometry import Surface, check_mesh, farthest_points, knn, mesh_edges, sample_surface
 
 NODE_COUNT = 400
@@ -57,6 +58,7 @@ RESIDUAL_ROUNDS = 3
 _SAMPLE_SOURCE, _SAMPLE_TARGET = 600, 2500
 _BACK_SAMPLES = 2000  # target vertices used for the target -> source pairs
 _DATA_SAMPLES = 2500  # source vertices used for the source -> target pairs while fitting the nodes
+FITTING = "fitting the heads together"  # the registration's stage name for `progress`
 
 
 @dataclass(frozen=True, eq=False)
@@ -93,13 +95,15 @@ class Registration:
 
 
 def register(source_vertices, source_triangles, target_vertices, target_triangles, *, source_mask=None,
-             landmarks=None, guides=None, guided_miss: float = GUIDED_MISS) -> Registration:
+             landmarks=None, guides=None, guided_miss: float = GUIDED_MISS,
+             progress: Progress | None = None) -> Registration:
     """Register the source mesh (its `source_mask` vertices) onto the target surface; see the module docstring.
 
     `landmarks` = [(source_vertex_index, target_point_xyz), ...] (target frame and units) are soft constraints of
     the non-rigid stages; three or more also give the starting pose. `guides` (same form: detected landmarks, which
     carry the detector's noise) give the starting pose when the landmarks do not, and correct the result in stage 4
-    where it misses them by more than `guided_miss` (median, share of the source's RMS radius).
+    where it misses them by more than `guided_miss` (median, share of the source's RMS radius). `progress` hears
+    each fitting step (`model_runtime.progress`).
     """
     began = time.perf_counter()
     src, src_tri = check_mesh(source_vertices, source_triangles, "source")
@@ -113,11 +117,13 @@ def register(source_vertices, source_triangles, target_vertices, target_triangle
 
     reg_tri = src_tri[tri_mask]
     pose_index, pose_target = (lm_index, lm_target) if lm_index.size >= 3 else (guide_index, guide_target)
+    report(progress, 0.0, FITTING)
     rotation, scale, translation = _align(src, reg_tri, tgt, tgt_tri, pose_index, pose_target)
     # The non-rigid stages run in the source's frame and units, so their thresholds mean the same on every target.
     target_surface = Surface((tgt - translation) @ rotation / scale, tgt_tri)
     lm_source_frame = (lm_target - translation) @ rotation / scale
-    deformed, jacobian, distance, matched = _deform(src, reg_tri, mask, target_surface, lm_index, lm_source_frame)
+    deformed, jacobian, distance, matched = _deform(src, reg_tri, mask, target_surface, lm_index, lm_source_frame,
+                                                    progress)
     notes = []
     land_index, land_target = lm_index, lm_source_frame
     guided = False
@@ -349,7 +355,7 @@ def _correspond(surface: Surface, points: np.ndarray, normals: np.ndarray, floor
     return hits, ok
 
 
-def _deform(src, reg_tri, mask, surface: Surface, lm_index, lm_target):
+def _deform(src, reg_tri, mask, surface: Surface, lm_index, lm_target, progress=None):
     data_rows = np.flatnonzero(mask)
     size = float(np.sqrt(((src[data_rows] - src[data_rows].mean(0)) ** 2).sum(1).mean()))
     floor = 0.02 * size
@@ -378,9 +384,10 @@ def _deform(src, reg_tri, mask, surface: Surface, lm_index, lm_target):
     identity = model.identity()
     params = identity.copy()
     omega, last_gap = OVER_RELAXATION, np.inf
-    for alpha in STIFFNESS:
+    for i, alpha in enumerate(STIFFNESS):
         near = back_near = None  # nearest vertices are searched afresh once per stiffness, then reused
-        for _ in range(ICP_STEPS):
+        for step in range(ICP_STEPS):
+            report(progress, (i * ICP_STEPS + step + 1) / (len(STIFFNESS) * ICP_STEPS + 1), FITTING)
             y = model.apply(params)
             normals = vertex_normals(y, reg_tri)
             weight, goal = lm_weight.copy(), lm_goal.copy()

@@ -26,6 +26,7 @@ import numpy as np
 from ..errors import InputError, WeightsError
 from ..heads.geometry import vertex_normals
 from ..heads.head import PART_NAMES, load_default_head
+from ..progress import Progress, report, within
 from .face_detection import GROUPS, default_head_face_landmarks, detect_in_head_frame
 from .mesh_geometry import Surface, check_mesh, components, mesh_edges
 from .openings import OPENINGS, opening_sides, opposite, side_label
@@ -50,20 +51,22 @@ class Transfer:
 
 def transfer_shapes(source_vertices, source_triangles, source_deltas, target_vertices, target_triangles, *,
                     source_mask=None, landmarks=None, registration: Registration | None = None,
-                    match_mask=None, groups=None, sure=None) -> Transfer:
+                    match_mask=None, groups=None, sure=None, progress: Progress | None = None) -> Transfer:
     """Deltas (K, Vs, 3) of the source -> deltas (K, Vt, 3) of the target (see the module docstring).
 
     `source_mask` selects the source vertices that are registered; `match_mask` those whose triangles target
     vertices may copy from (default: every source triangle). `groups` [(target vertex rows, source triangle rows)]
     instead says which source triangles each target vertex may copy from (target vertices in no group stay still);
     `sure` (Vt,) marks target vertices whose match is known to be right however far it is (full confidence).
+    `progress` hears the registration's steps and the copy (`model_runtime.progress`).
     """
     began = time.perf_counter()
     src, src_tri = check_mesh(source_vertices, source_triangles, "source")
     tgt, tgt_tri = check_mesh(target_vertices, target_triangles, "target")
     deltas = _check_deltas(source_deltas, src.shape[0])
     if registration is None:
-        registration = register(src, src_tri, tgt, tgt_tri, source_mask=source_mask, landmarks=landmarks)
+        registration = register(src, src_tri, tgt, tgt_tri, source_mask=source_mask, landmarks=landmarks,
+                                progress=within(progress, 0.0, 0.9))
     elif registration.vertices.shape != src.shape:
         raise InputError(f"The registration is of a {registration.vertices.shape[0]}-vertex source, not this "
                          f"{src.shape[0]}-vertex one.")
@@ -77,6 +80,7 @@ def transfer_shapes(source_vertices, source_triangles, source_deltas, target_ver
             if match_rows.size == 0:
                 raise InputError("The match mask selects no whole triangle of the source mesh.")
         groups = [(np.arange(tgt.shape[0]), match_rows)]
+    report(progress, 0.9, "transferring the shapes")
 
     reg = registration
     registered = reg.to_source(reg.vertices)
@@ -114,7 +118,7 @@ def transfer_shapes(source_vertices, source_triangles, source_deltas, target_ver
 
 def transfer_default_head_shapes(target_vertices, target_triangles, *, landmarks=None,
                                  parts: tuple[str, ...] | None = None, registration: Registration | None = None,
-                                 find_face: bool = True) -> Transfer:
+                                 find_face: bool = True, progress: Progress | None = None) -> Transfer:
     """The default head's 52 ARKit shapes onto any head mesh; `landmarks` (default-head vertex index, target point)
     are the user's. Meshes too heavy, non-manifold or holding several heads are refused (`check_head_mesh`).
 
@@ -129,6 +133,8 @@ def transfer_default_head_shapes(target_vertices, target_triangles, *, landmarks
 
     Without `find_face` (a template made by a program, such as FLAME's, which the plain registration fits well) the
     default head's skin is registered onto the whole mesh and target vertices copy from the named `parts`.
+
+    `progress(fraction, stage)` hears each stage start and may stop the work by raising `progress.Cancelled`.
     """
     parts = PART_NAMES if parts is None else tuple(parts)
     unknown = [p for p in parts if p not in PART_NAMES]
@@ -146,6 +152,7 @@ def transfer_default_head_shapes(target_vertices, target_triangles, *, landmarks
     notes = []
     found = None
     if find_face and registration is None:
+        report(progress, 0.0, "finding the face")
         try:
             found = _face_landmarks(head, skin, source_tri, tgt, skin_tri, tgt_tri)
         except WeightsError:
@@ -155,7 +162,9 @@ def transfer_default_head_shapes(target_vertices, target_triangles, *, landmarks
     if not find_face:
         match = np.isin(head.vertex_parts, [PART_NAMES.index(p) for p in parts])
         result = transfer_shapes(head.vertices, source_tri, head.deltas, tgt, tgt_tri, source_mask=skin,
-                                 landmarks=landmarks, registration=registration, match_mask=match)
+                                 landmarks=landmarks, registration=registration, match_mask=match,
+                                 progress=within(progress, 0.15, 0.95))
+        report(progress, 1.0, "done")
         result.notes[:0] = notes
         return result
     target_sides = source_sides = None
@@ -173,7 +182,8 @@ def transfer_default_head_shapes(target_vertices, target_triangles, *, landmarks
             notes.append(f"{len(pairs)} face landmarks found automatically.")
         registration = register(head.vertices, source_tri, tgt, skin_tri, source_mask=fitted,
                                 landmarks=user or None, guides=_away_from(head, pairs, user) or None,
-                                guided_miss=GUIDED_MISS if has_parts else GUIDED_MISS_ONE_PART)
+                                guided_miss=GUIDED_MISS if has_parts else GUIDED_MISS_ONE_PART,
+                                progress=within(progress, 0.15, 0.75))
     # The openings keep the sides apart only where the detected landmarks had to correct the fit: where the fit
     # already agrees with them, the detector's view of the lid and lip lines is no better than the fit's.
     sides = target_sides if registration.guided else None
@@ -191,8 +201,10 @@ def transfer_default_head_shapes(target_vertices, target_triangles, *, landmarks
             if side != 0:
                 tri_rows = skin_rows[~(source_sides[source_tri[skin_rows]] == opposite(side)).any(axis=1)]
             groups.append((rows, tri_rows))
+    report(progress, 0.75, "transferring the shapes")
     result = transfer_shapes(head.vertices, source_tri, head.deltas, tgt, tgt_tri, registration=registration,
                              groups=groups, sure=None if sides is None else sides != 0)
+    report(progress, 0.87, "smoothing inside-out triangles")
     intended = _source_folds(head, source_tri, skin, result.source_triangle, skin_tri)
     deltas, repaired = _unflip(tgt, skin_tri, result.deltas, MAX_FLIPPED, intended)
     if repaired:
@@ -202,9 +214,11 @@ def transfer_default_head_shapes(target_vertices, target_triangles, *, landmarks
         notes.append("Blinks and lip parting were not checked: without eyeballs the face detector's lid lines are "
                      "not reliable enough to measure by.")
     elif target_sides is not None:
+        report(progress, 0.97, "checking blinks and lips")
         checks = measure_checks(tgt, skin_tri, deltas, in_head, target_marks, target_sides, intended)
     result = replace(result, deltas=deltas, checks=checks)
     result.notes[:0] = notes
+    report(progress, 1.0, "done")
     return result
 
 

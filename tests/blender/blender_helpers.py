@@ -113,3 +113,114 @@ def use_slow_fake_runtime() -> None:
 
     fake.generate = slow_generate
     runtime_cache._load = lambda settings: fake
+
+
+class FakeWindowManager:
+    """What a modal operator asks of the window manager, recorded: background Blender has no window to run one in."""
+
+    def __init__(self):
+        self.timers, self.handlers, self.progress = [], [], []
+
+    def event_timer_add(self, step, window=None):
+        self.timers.append(object())
+        return self.timers[-1]
+
+    def event_timer_remove(self, timer):
+        self.timers.remove(timer)
+
+    def modal_handler_add(self, op):
+        self.handlers.append(op)
+
+    def progress_begin(self, low, high):
+        self.progress.append(("begin", low, high))
+
+    def progress_update(self, value):
+        self.progress.append(value)
+
+    def progress_end(self):
+        self.progress.append("end")
+
+
+class ModalPlay:
+    """A worker operator (i2fet_blender.worker) played by hand: its own Python methods on a plain object with `props`
+    as its properties, a context with a fake window manager and status bar, and TIMER / key events sent by the test.
+    The scene, the objects and bpy.data are real."""
+
+    def __init__(self, cls, **props):
+        namespace = {}
+        for base in reversed(cls.__mro__):
+            if base.__module__.startswith("i2fet_blender"):
+                namespace.update({k: v for k, v in vars(base).items() if not k.startswith("__")})
+        self.op = type(f"Plain{cls.__name__}", (), namespace)()
+        for name, value in props.items():
+            setattr(self.op, name, value)
+        self.reports = []
+        self.op.report = lambda kind, message: self.reports.append((next(iter(kind)), message))
+        self.status_texts = []
+        workspace = type("Workspace", (), {"status_text_set": lambda _, text: self.status_texts.append(text)})()
+        self.wm = FakeWindowManager()
+        self.context = _PlayContext(self.wm, workspace)
+
+    def start(self):
+        return self.op.start(self.context)
+
+    def send(self, event_type, value="PRESS"):
+        from types import SimpleNamespace
+
+        return self.op.modal(self.context, SimpleNamespace(type=event_type, value=value))
+
+    def tick_until_done(self, timeout=600.0, every=0.02):
+        """TIMER events until the operator ends; its result."""
+        import time
+
+        deadline = time.monotonic() + timeout
+        while (result := self.send("TIMER", "NOTHING")) == {"RUNNING_MODAL"}:
+            assert time.monotonic() < deadline, "the worker did not end"
+            time.sleep(every)
+        return result
+
+
+class _PlayContext:
+    """bpy.context's scene, objects and mode, with a fake window manager and workspace."""
+
+    def __init__(self, wm, workspace):
+        self.window_manager, self.workspace, self.window = wm, workspace, object()
+
+    def __getattr__(self, name):
+        return getattr(bpy.context, name)
+
+
+class WorkerGate:
+    """Holds a worker (i2fet_blender.worker.Job) at the first progress call of `stage` until `release`, so a test acts
+    at a known step whatever the machine's speed; records every stage the worker reports, in order."""
+
+    def __init__(self, monkeypatch, stage=None):
+        import threading
+
+        from i2fet_blender import worker
+
+        self.stage, self.heard = stage, []
+        self.reached, self.released = threading.Event(), threading.Event()
+        original = worker.Job.progress
+
+        def progress(job, fraction, name):
+            self.heard.append((fraction, name))
+            if name == self.stage and not self.reached.is_set():
+                self.reached.set()
+                assert self.released.wait(600), "the test never released the worker"
+            original(job, fraction, name)
+
+        monkeypatch.setattr(worker.Job, "progress", progress)
+
+    def wait(self, play, timeout=600.0):
+        """TIMER events (the operator must keep running) until the worker is held at the stage."""
+        import time
+
+        deadline = time.monotonic() + timeout
+        while not self.reached.is_set():
+            assert play.send("TIMER", "NOTHING") == {"RUNNING_MODAL"}
+            assert time.monotonic() < deadline, f"the worker never reached {self.stage!r}"
+            time.sleep(0.02)
+
+    def release(self):
+        self.released.set()

@@ -127,3 +127,194 @@ def test_bad_landmark_groups_are_refused(addon, variant, group, message):
     with pytest.raises(RuntimeError, match=message):
         bpy.ops.i2fet.add_arkit_shape_keys()
     assert _state(obj) == before
+
+
+# With a window the operator runs modal: the transfer in a worker thread, progress in the status bar, Esc cancels.
+# Background Blender has no window, so these tests play the timer and the keys (blender_helpers.ModalPlay).
+
+# The worker's stages on the variant (a head with eyeballs whose fit needs no correction, so no blink checks).
+STAGES = ["finding the face", "fitting the heads together", "transferring the shapes",
+          "smoothing inside-out triangles", "done"]
+
+
+@pytest.fixture
+def face(addon, variant):
+    """The variant as an object with a Basis and one sculpted key of the artist's own, set to 0.3."""
+    obj = _mesh_object(variant.vertices, variant.triangles, name="Head")
+    obj.shape_key_add(name="Basis", from_mix=False)
+    fix = obj.shape_key_add(name="Sculpt fix", from_mix=False)
+    fix.data[0].co.z += 0.5
+    fix.value = 0.3
+    return obj
+
+
+def _snapshot(obj):
+    """Everything the operator must leave as it was when it writes nothing."""
+    key = obj.data.shape_keys
+    blocks = []
+    for kb in key.key_blocks if key else ():
+        co = np.empty(len(kb.data) * 3, dtype=np.float32)
+        kb.data.foreach_get("co", co)
+        blocks.append((kb.name, kb.value, co.tobytes()))
+    co = np.empty(len(obj.data.vertices) * 3, dtype=np.float32)
+    obj.data.vertices.foreach_get("co", co)
+    return dict(co=co.tobytes(), blocks=blocks, data=obj.data.name, key=key.name if key else None, mode=obj.mode,
+                active_key=obj.active_shape_key_index,
+                meshes=sorted(bpy.data.meshes.keys()), keys=sorted(bpy.data.shape_keys.keys()),
+                objects=sorted(bpy.data.objects.keys()), selected=sorted(o.name for o in bpy.context.selected_objects),
+                active=bpy.context.view_layer.objects.active.name)
+
+
+def _play():
+    from blender_helpers import ModalPlay
+    from i2fet_blender.flame_ops import I2FET_OT_add_arkit_shape_keys
+
+    play = ModalPlay(I2FET_OT_add_arkit_shape_keys)
+    assert play.start() == {"RUNNING_MODAL"}
+    assert play.wm.handlers == [play.op] and len(play.wm.timers) == 1 and play.wm.progress == [("begin", 0, 100)]
+    return play
+
+
+def _assert_ended(play):
+    """The timer is gone, the progress bar ended and the status bar is the scene's again, however the run ended."""
+    assert play.wm.timers == [] and play.wm.progress[-1] == "end" and play.status_texts[-1] is None
+
+
+@pytest.mark.parametrize("stage, key", [("finding the face", "RIGHTMOUSE"), ("done", "ESC"), (None, "ESC")],
+                         ids=["early, right-click", "late, Esc", "after the work ended, Esc"])
+def test_cancel_leaves_the_mesh_as_it_was(face, monkeypatch, stage, key):
+    from blender_helpers import WorkerGate
+    from model_runtime.progress import Cancelled
+
+    before = _snapshot(face)
+    gate = WorkerGate(monkeypatch, stage)
+    play = _play()
+    if stage is None:
+        play.op._job.finished.wait(600)
+    else:
+        gate.wait(play)
+        assert face.data.shape_keys.key_blocks.keys() == ["Basis", "Sculpt fix"]  # nothing written while it works
+    assert play.send(key) == {"RUNNING_MODAL"}  # the worker stops at its next step; the operator waits for it
+    assert play.status_texts[-1] == "Add ARKit Shape Keys: cancelling…"
+    gate.release()
+    assert play.tick_until_done() == {"CANCELLED"}
+    if stage is not None:  # the worker stopped at its next step instead of working on
+        assert isinstance(play.op._job.error, Cancelled) and gate.heard[-1][1] == stage
+    _assert_ended(play)
+    assert play.reports == [("INFO", "Add ARKit Shape Keys cancelled; nothing was changed.")]
+    assert bpy.context.scene.i2fet.status == "Add ARKit Shape Keys cancelled; nothing was changed."
+    assert _snapshot(face) == before
+
+
+def test_progress_rises_in_order_and_the_keys_are_written_in_one_go_after_a_cancel(face, monkeypatch):
+    """A run cancelled late, then a second run: progress in the status bar and the window manager in the worker's
+    stage order up to 100%, the keys written once, on the main thread, after the worker ended."""
+    import threading
+
+    from blender_helpers import WorkerGate
+    from i2fet_blender import shape_keys_transfer
+
+    gate = WorkerGate(monkeypatch, "smoothing inside-out triangles")
+    play = _play()
+    gate.wait(play)
+    assert play.send("ESC") == {"RUNNING_MODAL"}
+    gate.release()
+    assert play.tick_until_done() == {"CANCELLED"}
+
+    writes = []
+    write_keys = shape_keys_transfer.write_keys
+
+    def recorded(obj, head, keys):
+        writes.append((threading.current_thread() is threading.main_thread(), play.op._job.finished.is_set()))
+        return write_keys(obj, head, keys)
+
+    monkeypatch.setattr(shape_keys_transfer, "write_keys", recorded)
+    gate = WorkerGate(monkeypatch)
+    play = _play()
+    assert play.tick_until_done(every=0.01) == {"FINISHED"}, play.reports
+    _assert_ended(play)
+    assert writes == [(True, True)]
+    names = [kb.name for kb in face.data.shape_keys.key_blocks]
+    assert names == ["Basis", "Sculpt fix", *ARKIT_CHANNELS]
+    assert face.data.shape_keys.key_blocks["Sculpt fix"].value == pytest.approx(0.3)
+    assert np.abs(_key_deltas(face)).max() > 0.1  # the keys move the face (centimetres)
+    assert [name for i, (_, name) in enumerate(gate.heard) if i == 0 or gate.heard[i - 1][1] != name] == STAGES
+    shown = [value for value in play.wm.progress[1:-1]]
+    assert shown[-1] == 100 and all(a <= b for a, b in zip(shown, shown[1:])) and len(set(shown)) >= 3
+    texts = [t for t in play.status_texts if t]
+    seen = [t.split(": ", 1)[1].rsplit(" (", 1)[0] for t in texts]
+    assert all(t.startswith("Add ARKit Shape Keys: ") and t.endswith("; Esc cancels)") for t in texts)
+    order = ["starting", *STAGES]  # "starting": before the worker's first report
+    assert [order.index(s) for s in seen] == sorted(order.index(s) for s in seen) and len(set(seen)) >= 3
+    assert play.reports[-1][0] == "INFO" and play.reports[-1][1].startswith("Added 52 ARKit shape keys to 'Head'")
+
+
+def test_a_mesh_edited_while_the_keys_are_computed_is_left_alone(face, monkeypatch):
+    from blender_helpers import WorkerGate
+
+    gate = WorkerGate(monkeypatch, "transferring the shapes")
+    play = _play()
+    gate.wait(play)
+    face.data.shape_keys.key_blocks["Basis"].data[5].co.x += 1.0  # the artist sculpts meanwhile
+    before = _snapshot(face)
+    gate.release()
+    assert play.tick_until_done() == {"CANCELLED"}
+    _assert_ended(play)
+    assert play.reports == [("ERROR", "'Head' was edited while its shape keys were computed; nothing was added, "
+                                      "run Add ARKit Shape Keys again.")]
+    assert _snapshot(face) == before
+
+
+def test_errors_in_the_worker_are_one_sentence_and_change_nothing(face, monkeypatch):
+    import model_runtime.rigs.shape_transfer as shape_transfer
+
+    def breaks(vertices, triangles, landmarks=None, progress=None):
+        progress(0.0, "finding the face")
+        raise RuntimeError("the solver broke")
+
+    monkeypatch.setattr(shape_transfer, "transfer_default_head_shapes", breaks)
+    before = _snapshot(face)
+    play = _play()
+    assert play.tick_until_done() == {"CANCELLED"}
+    _assert_ended(play)
+    message = "Add ARKit Shape Keys failed unexpectedly: RuntimeError: the solver broke"
+    assert play.reports == [("ERROR", message)] and bpy.context.scene.i2fet.status == message
+    assert _snapshot(face) == before
+
+
+def test_a_refusal_found_by_the_worker_is_one_sentence_and_changes_nothing(addon, cache_root):
+    bpy.ops.mesh.primitive_torus_add(major_segments=48, minor_segments=24)
+    torus = bpy.context.active_object
+    before = _snapshot(torus)
+    play = _play()
+    assert play.tick_until_done() == {"CANCELLED"}
+    _assert_ended(play)
+    [(kind, message)] = play.reports
+    assert kind == "ERROR" and "does not look like a head" in message and message.count(". ") == 0, message
+    assert _snapshot(torus) == before
+
+
+def test_refusals_before_the_worker_starts_leave_no_timer(addon):
+    from blender_helpers import ModalPlay, add_cube_with_keys
+    from i2fet_blender.flame_ops import I2FET_OT_add_arkit_shape_keys
+
+    add_cube_with_keys(["jawOpen"], name="Rigged")
+    play = ModalPlay(I2FET_OT_add_arkit_shape_keys)
+    assert play.start() == {"CANCELLED"}
+    assert play.wm.timers == play.wm.handlers == play.wm.progress == []
+    assert "already has 1 of the 52 ARKit shape keys" in play.reports[0][1]
+
+
+@pytest.mark.parametrize("had_keys", [False, True])
+def test_a_failed_write_leaves_no_partial_keys(face, had_keys):
+    """Keys are written in one go: when one cannot be written, those written before it are removed again."""
+    from i2fet_blender.shape_keys_transfer import ComputedKeys, TransferReport, read_head_mesh, write_keys
+
+    if not had_keys:
+        face.shape_key_clear()
+    before = _snapshot(face)
+    head = read_head_mesh(face)
+    deltas = [np.zeros_like(head.rest)] * 10 + [np.zeros((3, 3))] + [np.zeros_like(head.rest)] * 41  # the 11th is bad
+    with pytest.raises((ValueError, RuntimeError)):
+        write_keys(face, head, ComputedKeys(deltas=deltas, report=TransferReport(summary="")))
+    assert _snapshot(face) == before

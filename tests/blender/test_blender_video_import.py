@@ -80,3 +80,32 @@ def test_a_video_onto_an_object_without_face_keys_changes_nothing(operator, tmp_
     with pytest.raises(RuntimeError, match="shape key"):
         bpy.ops.i2fet.import_face_video(filepath=str(clip))
     assert len(bpy.data.actions) == actions
+
+
+def test_with_a_window_the_video_is_read_in_a_worker_and_esc_cancels(operator, head, tmp_path, monkeypatch):
+    """The modal path (i2fet_blender.worker), played by hand: Esc while frame 3 is read writes nothing; a second run
+    reads every frame in order, with progress to 100%, then keys the face."""
+    from blender_helpers import ModalPlay, WorkerGate
+    from i2fet_blender.video_import import I2FET_OT_import_face_video
+
+    clip = _grin_then_speech(tmp_path)
+    actions = sorted(bpy.data.actions.keys())
+    gate = WorkerGate(monkeypatch, "reading frame 3 of 10")
+    play = ModalPlay(I2FET_OT_import_face_video, filepath=str(clip), neutral_image="")
+    assert play.start() == {"RUNNING_MODAL"}
+    gate.wait(play)
+    assert play.send("ESC") == {"RUNNING_MODAL"}
+    gate.release()
+    assert play.tick_until_done() == {"CANCELLED"}
+    assert play.reports == [("INFO", "Import Face Video cancelled; nothing was changed.")]
+    assert sorted(bpy.data.actions.keys()) == actions and gate.heard[-1][1] == "reading frame 3 of 10"
+    assert head.data.shape_keys.animation_data is None or head.data.shape_keys.animation_data.action is None
+
+    gate = WorkerGate(monkeypatch)
+    play = ModalPlay(I2FET_OT_import_face_video, filepath=str(clip), neutral_image="")
+    assert play.start() == {"RUNNING_MODAL"}
+    assert play.tick_until_done() == {"FINISHED"}
+    assert [stage for _, stage in gate.heard] == [f"reading frame {k} of 10" for k in range(1, 11)]
+    shown = play.wm.progress[1:-1]
+    assert play.wm.progress[-1] == "end" and shown[-1] == 100 and all(a <= b for a, b in zip(shown, shown[1:]))
+    assert "Face video clip.avi" in head.data.shape_keys.animation_data.action.name
