@@ -7,8 +7,9 @@
 
 Pipeline: load the image (image.py) -> MediaPipe's Face Landmarker, largest face: 51 blendshape scores and the head's
 transform (blendshapes.py) -> each score above the neutral face's score mapped onto the default head's weight by the
-per-channel calibration measured on renders of the default head (calibration.py). The neutral face's score is the
-person's own when a neutral photo of them is given, else the default head's (a per-channel dead zone).
+per-channel calibration measured on renders of the default head (calibration.py), the smile of an open mouth bounded
+by where its corners sit (mouth.py). The neutral face's score is the person's own when a neutral photo of them is
+given, else the default head's (a per-channel dead zone).
 
 Never imports bpy.
 """
@@ -44,6 +45,7 @@ def read_start_expression(path: str | os.PathLike,
     from .blendshapes import get_landmarker
     from .calibration import load_calibration
     from .image import load_image
+    from .mouth import mouth_measures
 
     rgb, _ = load_image(path)
     neutral_rgb = load_image(neutral_image, what="neutral image")[0] if neutral_image is not None else None
@@ -60,7 +62,7 @@ def read_start_expression(path: str | os.PathLike,
             raise InputError(f"No face was found in the neutral image {neutral_image}; use a clear photo of the same "
                              f"person's face at rest.")
         floor = neutral.scores
-    weights = calibration.weights(reading.scores, floor)
+    weights = calibration.weights(reading.scores, floor, mouth_measures(reading.landmarks))
     rotation = calibration.rotation(reading.rotation_deg)
     if reading.faces_found > 1:
         warnings.append(f"The image shows {reading.faces_found} faces; the largest one was used.")

@@ -8,7 +8,10 @@ piecewise-linear table). The renders come from the project's renderer (render.py
 others (benchmarks/render_blender_faces.py --calibration: Blender's Workbench under several lights and colours), so
 that the maps follow the face rather than one renderer's look; each source's neutral reading is removed before
 pooling, and the floor kept for photos is their mean. The head rotation gets a per-axis gain and offset, from the
-project's renders.
+project's renders. On an open mouth the smile is also bounded by where the mouth corners sit in the opening
+(mouth.py): the bound's two ends are measured on renders of open mouths with and without a smile, pooled with the
+open mouths among the renders above (the place the corners keep without a smile, 95th percentile, and with a full
+one, median).
 
     python benchmarks/render_blender_faces.py --calibration 600 --size 256 --out /tmp/blender-calibration
     python -m model_runtime.photo.calibration --extra-renders /tmp/blender-calibration
@@ -30,6 +33,7 @@ import numpy as np
 from ..errors import WeightsError
 from ..expression_space import ARKIT_CHANNELS, CHANNEL_INDEX, LEFT_CHANNELS, NUM_CHANNELS, RIGHT_CHANNELS
 from ..paths import WEIGHTS_DIR
+from .mouth import CORNERS, MEASURES, OPEN_FULL, mouth_measures, smile_bound
 
 SEED = 51_017  # the calibration faces' seed; tests and benchmarks draw theirs from other seeds
 FACES = 1200
@@ -38,8 +42,11 @@ SIZES = (224, 256, 320)
 KNOTS = 21  # points of each channel's piecewise-linear map
 NEUTRAL_VIEWS = 24  # neutral renders (random rotations and sizes) whose readings give the default head's own floor
 DEFAULT_PATH = WEIGHTS_DIR / "photo-calibration.json"
-VERSION = 1
+VERSION = 2
 UNREAD = ("tongueOut",)  # the landmarker has no such score
+MOUTH_FACES = 240  # extra renders of open mouths, for the smile bound
+NO_SMILE_PERCENTILE = 95  # of the corners' place in open mouths without a smile: where the smile bound starts
+FULL_SMILE = 0.75  # renders with at least this smile weight give the place of a full smile (their median)
 
 
 def calibration_faces(count: int, seed: int = SEED) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -74,20 +81,40 @@ def calibration_faces(count: int, seed: int = SEED) -> tuple[np.ndarray, np.ndar
     return np.clip(weights, 0.0, 1.0), rotations, sizes
 
 
-def read_renders(weights: np.ndarray, rotations: np.ndarray, sizes: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """The landmarker's (N,52) scores and (N,3) rotations on renders of the default head (NaN rows: no face found)."""
+def open_mouth_faces(count: int, seed: int = SEED + 2) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(count,52) weights, (count,3) rotations, (count,) sizes of open mouths: jawOpen 0.15 to 1, every other face
+    smiling (0 to 1, both sides), and up to two other channels at random levels (lips, brows, eyes alike)."""
+    rng = np.random.default_rng(seed)
+    smiles = [CHANNEL_INDEX[name] for name in CORNERS]
+    others = [c for c in range(NUM_CHANNELS) if c not in smiles and c != CHANNEL_INDEX["jawOpen"]]
+    weights = np.zeros((count, NUM_CHANNELS), dtype=np.float32)
+    for i, row in enumerate(weights):
+        row[CHANNEL_INDEX["jawOpen"]] = rng.uniform(0.15, 1.0)
+        if i % 2:
+            row[smiles] = rng.uniform(0.0, 1.0)
+        chosen = rng.choice(others, rng.integers(0, 3), replace=False)
+        row[chosen] = rng.uniform(0.1, 0.8, chosen.size)
+    rotations = rng.uniform(-MAX_ROTATION_DEG, MAX_ROTATION_DEG, (count, 3))
+    return weights, rotations, rng.choice(SIZES, count)
+
+
+def read_renders(weights: np.ndarray, rotations: np.ndarray, sizes: np.ndarray
+                 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """The landmarker's (N,52) scores, (N,3) rotations and (N,3) mouth measures (mouth.py) on renders of the default
+    head (NaN rows: no face found)."""
     from ..heads.render import render_expressions
     from .blendshapes import get_landmarker
 
     landmarker = get_landmarker()
     scores = np.full((len(weights), NUM_CHANNELS), np.nan)
     angles = np.full((len(weights), 3), np.nan)
+    mouth = np.full((len(weights), MEASURES), np.nan)
     for i, (w, rotation, size) in enumerate(zip(weights, rotations, sizes)):
         image = render_expressions(w, int(size), rotation_deg=tuple(float(a) for a in rotation))
         reading = landmarker.read(image)
         if reading is not None:
-            scores[i], angles[i] = reading.scores, reading.rotation_deg
-    return scores, angles
+            scores[i], angles[i], mouth[i] = reading.scores, reading.rotation_deg, mouth_measures(reading.landmarks)
+    return scores, angles, mouth
 
 
 def isotonic(x: np.ndarray, y: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -122,16 +149,21 @@ class Calibration:
     knots_y: np.ndarray  # (52,K) weight
     rotation_gain: np.ndarray  # (3,) read angle -> true angle: gain * (read - offset)
     rotation_offset: np.ndarray  # (3,)
+    smile_places: np.ndarray  # (2,) where the corners sit in an open mouth without a smile, and with a full one
 
-    def weights(self, scores: np.ndarray, floor: np.ndarray | None = None) -> np.ndarray:
+    def weights(self, scores: np.ndarray, floor: np.ndarray | None = None,
+                mouth: np.ndarray | None = None) -> np.ndarray:
         """(…,52) scores -> weights; `floor` (the reading of the person's own neutral face) replaces the default
-        head's where given."""
+        head's where given; `mouth` ((…,3) mouth_measures of the same faces) bounds the smile of an open mouth."""
         above = np.clip(np.asarray(scores, dtype=np.float64) - (self.floor if floor is None else floor), 0.0, 1.0)
         out = np.empty_like(above)
         for c in range(NUM_CHANNELS):
             out[..., c] = np.interp(above[..., c], self.knots_x[c], self.knots_y[c])
         for name in UNREAD:
             out[..., CHANNEL_INDEX[name]] = 0.0
+        if mouth is not None:
+            smiles = [CHANNEL_INDEX[name] for name in CORNERS]
+            out[..., smiles] = np.minimum(out[..., smiles], smile_bound(mouth, *self.smile_places))
         return np.clip(out, 0.0, 1.0)
 
     def rotation(self, read_deg) -> tuple[float, float, float]:
@@ -143,7 +175,8 @@ class Calibration:
                 "floor": np.round(self.floor, 5).tolist(), "knots_x": np.round(self.knots_x, 5).tolist(),
                 "knots_y": np.round(self.knots_y, 5).tolist(),
                 "rotation_gain": np.round(self.rotation_gain, 5).tolist(),
-                "rotation_offset": np.round(self.rotation_offset, 5).tolist()}
+                "rotation_offset": np.round(self.rotation_offset, 5).tolist(),
+                "smile_places": np.round(self.smile_places, 5).tolist()}
 
 
 def zero_floor(weights: np.ndarray, scores: np.ndarray) -> np.ndarray:
@@ -152,15 +185,35 @@ def zero_floor(weights: np.ndarray, scores: np.ndarray) -> np.ndarray:
                      for c in range(NUM_CHANNELS)])
 
 
-def fit_calibration(weights, scores, read_rotations, true_rotations, neutral_scores,
-                    extra: list[tuple[np.ndarray, np.ndarray]] = ()) -> Calibration:
-    """Per-channel monotone maps and the rotation's gain/offset from the project's renders (weights, scores,
-    rotations, and the neutral face's readings), pooled with `extra` sources' (weights, scores)."""
+def fit_smile_places(weights: np.ndarray, mouth: np.ndarray) -> np.ndarray:
+    """(2,) where the mouth corners sit in the opening of the renders' open mouths (gap at least OPEN_FULL), each
+    side with its own smile weight: without a smile (NO_SMILE_PERCENTILE) and with a full one (median)."""
+    places, smiles = [], []
+    opened = mouth[:, 0] >= OPEN_FULL
+    for side, name in enumerate(CORNERS):
+        places.append(mouth[opened, 1 + side])
+        smiles.append(weights[opened, CHANNEL_INDEX[name]])
+    places, smiles = np.concatenate(places), np.concatenate(smiles)
+    none, full = places[smiles == 0], places[smiles >= FULL_SMILE]
+    if none.size < 10 or full.size < 10:
+        raise ValueError(f"too few open-mouth renders to place the smile bound ({none.size} without a smile, "
+                         f"{full.size} with a full one)")
+    return np.array([np.percentile(none, NO_SMILE_PERCENTILE), np.median(full)])
+
+
+def fit_calibration(weights, scores, mouth, read_rotations, true_rotations, neutral_scores,
+                    extra: list[tuple[np.ndarray, np.ndarray, np.ndarray]] = (),
+                    open_mouths: tuple[np.ndarray, np.ndarray] | None = None) -> Calibration:
+    """Per-channel monotone maps, the smile bound's places and the rotation's gain/offset from the project's renders
+    (weights, scores, mouth measures, rotations, and the neutral face's readings), pooled with `extra` sources'
+    (weights, scores, mouth measures); `open_mouths` (weights, mouth measures) add to the smile bound's renders."""
     ok = np.all(np.isfinite(scores), axis=1)
     sources = [(weights[ok], scores[ok], np.nanmedian(neutral_scores, axis=0))]
-    for w, s in extra:
+    mouths = [mouth[ok]]
+    for w, s, m in extra:
         found = np.all(np.isfinite(s), axis=1)
         sources.append((w[found], s[found], zero_floor(w[found], s[found])))
+        mouths.append(m[found])
     floor = np.mean([f for _, _, f in sources], axis=0)
     knots_x = np.zeros((NUM_CHANNELS, KNOTS))
     knots_y = np.zeros((NUM_CHANNELS, KNOTS))
@@ -172,7 +225,12 @@ def fit_calibration(weights, scores, read_rotations, true_rotations, neutral_sco
         read, true = read_rotations[ok, axis], true_rotations[ok, axis]
         slope, intercept = np.polyfit(read, true, 1)
         gain[axis], offset[axis] = slope, -intercept / slope
-    return Calibration(floor=floor, knots_x=knots_x, knots_y=knots_y, rotation_gain=gain, rotation_offset=offset)
+    bound_weights, bound_mouths = [w for w, _, _ in sources], mouths
+    if open_mouths is not None:
+        bound_weights, bound_mouths = bound_weights + [open_mouths[0]], mouths + [open_mouths[1]]
+    places = fit_smile_places(np.concatenate(bound_weights), np.concatenate(bound_mouths))
+    return Calibration(floor=floor, knots_x=knots_x, knots_y=knots_y, rotation_gain=gain, rotation_offset=offset,
+                       smile_places=places)
 
 
 def read_calibration(path: Path) -> Calibration:
@@ -185,14 +243,16 @@ def read_calibration(path: Path) -> Calibration:
             floor=np.asarray(data["floor"], dtype=np.float64), knots_x=np.asarray(data["knots_x"], dtype=np.float64),
             knots_y=np.asarray(data["knots_y"], dtype=np.float64),
             rotation_gain=np.asarray(data["rotation_gain"], dtype=np.float64),
-            rotation_offset=np.asarray(data["rotation_offset"], dtype=np.float64))
+            rotation_offset=np.asarray(data["rotation_offset"], dtype=np.float64),
+            smile_places=np.asarray(data["smile_places"], dtype=np.float64))
         shapes = (calibration.floor.shape, calibration.knots_x.shape, calibration.knots_y.shape,
-                  calibration.rotation_gain.shape, calibration.rotation_offset.shape)
-        if shapes != ((NUM_CHANNELS,), (NUM_CHANNELS, KNOTS), (NUM_CHANNELS, KNOTS), (3,), (3,)):
+                  calibration.rotation_gain.shape, calibration.rotation_offset.shape, calibration.smile_places.shape)
+        if shapes != ((NUM_CHANNELS,), (NUM_CHANNELS, KNOTS), (NUM_CHANNELS, KNOTS), (3,), (3,), (2,)):
             raise ValueError(f"unexpected shapes {shapes}")
         arrays = (calibration.floor, calibration.knots_x, calibration.knots_y, calibration.rotation_gain,
-                  calibration.rotation_offset)
-        if not all(np.all(np.isfinite(a)) for a in arrays) or np.any(np.diff(calibration.knots_x, axis=1) < 0):
+                  calibration.rotation_offset, calibration.smile_places)
+        if (not all(np.all(np.isfinite(a)) for a in arrays) or np.any(np.diff(calibration.knots_x, axis=1) < 0)
+                or not calibration.smile_places[0] < calibration.smile_places[1]):
             raise ValueError("values out of range")
     except FileNotFoundError:
         raise WeightsError(f"The photo calibration file {path} is missing; rebuild it with "
@@ -214,8 +274,9 @@ def load_calibration(path: Path | None = None) -> Calibration:
     return _MEMO[key]
 
 
-def read_folder(folder: Path) -> tuple[np.ndarray, np.ndarray]:
-    """(weights, scores) of the renders in `folder` (images and weights.json: name -> {"weights": [52]})."""
+def read_folder(folder: Path) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(weights, scores, mouth measures) of the renders in `folder` (images and weights.json: name ->
+    {"weights": [52]})."""
     from PIL import Image
 
     from .blendshapes import get_landmarker
@@ -224,30 +285,35 @@ def read_folder(folder: Path) -> tuple[np.ndarray, np.ndarray]:
     landmarker = get_landmarker()
     weights = np.array([face["weights"] for face in faces.values()], dtype=np.float32)
     scores = np.full((len(faces), NUM_CHANNELS), np.nan)
+    mouth = np.full((len(faces), MEASURES), np.nan)
     for i, name in enumerate(faces):
         with Image.open(Path(folder) / name) as image:
             reading = landmarker.read(np.asarray(image.convert("RGB")))
         if reading is not None:
-            scores[i] = reading.scores
-    return weights, scores
+            scores[i], mouth[i] = reading.scores, mouth_measures(reading.landmarks)
+    return weights, scores, mouth
 
 
 def build(faces: int = FACES, seed: int = SEED, extra_folders=()) -> tuple[Calibration, dict]:
     """Render, read and fit; also returns what was measured (for the record written beside the file)."""
     started = time.perf_counter()
     weights, rotations, sizes = calibration_faces(faces, seed)
-    scores, read_rotations = read_renders(weights, rotations, sizes)
+    scores, read_rotations, mouth = read_renders(weights, rotations, sizes)
     rng = np.random.default_rng(seed + 1)
     neutral_rot = rng.uniform(-MAX_ROTATION_DEG, MAX_ROTATION_DEG, (NEUTRAL_VIEWS, 3))
-    neutral_scores, _ = read_renders(np.zeros((NEUTRAL_VIEWS, NUM_CHANNELS), np.float32), neutral_rot,
+    neutral_scores, _, _ = read_renders(np.zeros((NEUTRAL_VIEWS, NUM_CHANNELS), np.float32), neutral_rot,
                                      rng.choice(SIZES, NEUTRAL_VIEWS))
     extra = [read_folder(folder) for folder in extra_folders]
-    calibration = fit_calibration(weights, scores, read_rotations, rotations, neutral_scores, extra)
+    mouth_weights, mouth_rotations, mouth_sizes = open_mouth_faces(MOUTH_FACES, seed + 2)
+    open_mouths = (mouth_weights, read_renders(mouth_weights, mouth_rotations, mouth_sizes)[2])
+    calibration = fit_calibration(weights, scores, mouth, read_rotations, rotations, neutral_scores, extra,
+                                  open_mouths)
     found = np.all(np.isfinite(scores), axis=1)
     record = {"faces": faces, "seed": seed, "faces_without_detection": int((~found).sum()),
+              "open_mouth_faces": MOUTH_FACES,
               "extra_renders": [{"folder": Path(f).name, "faces": len(w), "without_detection":
-                                 int((~np.all(np.isfinite(s), axis=1)).sum())} for f, (w, s) in zip(extra_folders,
-                                                                                                     extra)],
+                                 int((~np.all(np.isfinite(s), axis=1)).sum())} for f, (w, s, _) in zip(extra_folders,
+                                                                                                        extra)],
               "seconds": round(time.perf_counter() - started, 1)}
     return calibration, record
 

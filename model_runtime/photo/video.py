@@ -135,6 +135,7 @@ def track_video(path: str | os.PathLike, neutral_image: str | os.PathLike | None
     from .blendshapes import FaceLandmarker, get_landmarker
     from .calibration import load_calibration
     from .image import load_image
+    from .mouth import mouth_measures
 
     source = Path(path)
     floor = None
@@ -154,7 +155,8 @@ def track_video(path: str | os.PathLike, neutral_image: str | os.PathLike | None
             if cancel is not None and cancel():
                 raise Cancelled()
             reading = landmarker.read(rgb, timestamp_ms=round(stamp))
-            rows.append(calibration.weights(reading.scores, floor) if reading is not None
+            rows.append(calibration.weights(reading.scores, floor, mouth_measures(reading.landmarks))
+                        if reading is not None
                         else np.full(NUM_CHANNELS, np.nan))
             size = (int(rgb.shape[1]), int(rgb.shape[0]))
             if progress is not None:

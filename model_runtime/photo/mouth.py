@@ -1,0 +1,61 @@
+"""Where the mouth corners sit within an open mouth, measured on the Face Landmarker's own 478 landmarks.
+
+A smile lifts the corners up to the upper lip; speech and a dropped jaw leave them half-way down the opening. The
+landmarker's mouthSmile score confuses a wide open mouth with a smile (0.67 on a man speaking), while the corners'
+place in the opening is a ratio within the face's own mouth, so neither the person's build nor the face's size or
+pose changes it much. The calibration measures this ratio on renders of the default head at known weights and turns
+it into a bound on the smile (calibration.py); closed lips (a gap too small to measure a place in) bound nothing.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+UPPER_LIP, LOWER_LIP = 13, 14  # inner lip midpoints
+CORNERS = {"mouthSmileLeft": 308, "mouthSmileRight": 78}  # inner lip corners, the character's own left and right
+EYE_CORNERS = (33, 263)  # outer eye corners: the face's x axis and its unit of length
+FOREHEAD, CHIN = 10, 152
+NOSE_TIP = 1
+OPEN_FROM, OPEN_FULL = 0.05, 0.10  # lip gap, in eye-corner distances: the bound fades in between these
+MEASURES = 3  # gap, corner place left, corner place right
+
+
+def face_frame(landmarks: np.ndarray) -> np.ndarray | None:
+    """(478,3) landmarks (x right, y down, as the landmarker gives them) in the face's own axes: x along the eye
+    corners, y up the face, origin at the nose tip, in units of the eye-corner distance; None when the points give
+    no frame (eye corners or forehead and chin on top of each other)."""
+    p = np.asarray(landmarks, dtype=np.float64) * np.array([1.0, -1.0, 1.0])
+    across = p[EYE_CORNERS[1]] - p[EYE_CORNERS[0]]
+    unit = float(np.linalg.norm(across))
+    if not unit > 1e-9:
+        return None
+    x = across / unit
+    up = p[FOREHEAD] - p[CHIN]
+    up = up - x * (up @ x)
+    if not np.linalg.norm(up) > 1e-9 * unit:
+        return None
+    up /= np.linalg.norm(up)
+    axes = np.stack([x, up, np.cross(x, up)])
+    return (p - p[NOSE_TIP]) @ axes.T / unit
+
+
+def mouth_measures(landmarks: np.ndarray) -> np.ndarray:
+    """(3,): the inner lip gap (eye-corner distances), and where the left and right corners sit in it (0 at the
+    lower lip, 1 at the upper lip; NaN where the lips are closed); all NaN when the landmarks give no face frame."""
+    frame = face_frame(landmarks)
+    if frame is None:
+        return np.full(MEASURES, np.nan)
+    y = frame[:, 1]
+    gap = y[UPPER_LIP] - y[LOWER_LIP]
+    places = [(y[c] - y[LOWER_LIP]) / gap if gap > OPEN_FROM / 2 else np.nan for c in CORNERS.values()]
+    return np.array([gap, *places])
+
+
+def smile_bound(measures: np.ndarray, place_none: float, place_full: float) -> np.ndarray:
+    """(…,2) the most each side's mouthSmile can be, from (…,3) mouth_measures: 0 with the corners at `place_none`
+    or lower, 1 at `place_full` or higher, faded out to 1 (no bound) as the lips close or where nothing was
+    measured."""
+    m = np.asarray(measures, dtype=np.float64)
+    opened = np.clip((np.nan_to_num(m[..., :1], nan=0.0) - OPEN_FROM) / (OPEN_FULL - OPEN_FROM), 0.0, 1.0)
+    bound = np.clip((np.nan_to_num(m[..., 1:], nan=place_full) - place_none) / (place_full - place_none), 0.0, 1.0)
+    return opened * bound + (1.0 - opened)
