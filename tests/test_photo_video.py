@@ -9,7 +9,8 @@ from model_runtime.animation import Animation
 from model_runtime.cli import main
 from model_runtime.errors import InputError
 from model_runtime.expression_space import CHANNEL_INDEX
-from model_runtime.photo.video import Cancelled, fill_missing, one_euro, track_video
+from model_runtime.photo.video import fill_missing, one_euro, track_video
+from model_runtime.progress import Cancelled
 
 PHOTOS = __import__("pathlib").Path(__file__).resolve().parent / "data" / "photos"
 SIZE = 320
@@ -79,9 +80,17 @@ def test_cli_track_writes_the_animation(clip, tmp_path, capsys):
     assert anim.num_frames == 15 and anim.fps == FPS
 
 
-def test_cancel_stops_before_anything_is_made(clip):
+def test_cancel_from_progress_stops_the_reading(clip):
+    seen = []
+
+    def stop_after_two(done, total):
+        seen.append(done)
+        if done == 2:
+            raise Cancelled()
+
     with pytest.raises(Cancelled):
-        track_video(clip, cancel=lambda: True)
+        track_video(clip, progress=stop_after_two)
+    assert seen == [1, 2]
 
 
 def test_one_euro_smooths_jitter_and_follows_a_step():

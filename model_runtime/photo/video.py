@@ -20,7 +20,6 @@ import numpy as np
 
 from ..errors import InputError
 from ..expression_space import CHANNEL_INDEX, NUM_CHANNELS
-from ..progress import Cancelled
 
 MAX_SIDE = 640  # frames are scaled down to this longest side before reading (the landmarker looks at 256 pixels)
 MAX_SOURCE_PIXELS = 7680 * 4320  # larger frames are refused (8K is the largest accepted)
@@ -124,11 +123,10 @@ def _frames(capture, path: Path):
 
 
 def track_video(path: str | os.PathLike, neutral_image: str | os.PathLike | None = None,
-                progress: Callable[[int, int], None] | None = None,
-                cancel: Callable[[], bool] | None = None) -> TrackResult:
+                progress: Callable[[int, int], None] | None = None) -> TrackResult:
     """Read every frame of the video at `path`; InputError (one sentence) when it cannot be used: missing,
     unreadable, no frames, a variable frame rate, larger than 8K, or no face in any frame. `progress(done, total)`
-    is called as frames are read; `cancel()` returning True stops with Cancelled."""
+    is called as frames are read; raising Cancelled from it stops the reading."""
     import cv2
 
     from ..animation import Animation
@@ -152,8 +150,6 @@ def track_video(path: str | os.PathLike, neutral_image: str | os.PathLike | None
     rows, fps, size = [], 0.0, (0, 0)
     try:
         for index, rgb, stamp, fps in _frames(capture, source):
-            if cancel is not None and cancel():
-                raise Cancelled()
             reading = landmarker.read(rgb, timestamp_ms=round(stamp))
             rows.append(calibration.weights(reading.scores, floor, mouth_measures(reading.landmarks))
                         if reading is not None
