@@ -11,9 +11,11 @@ or more from the registered source fade to zero motion; their confidence says so
 `transfer_default_head_shapes`, for any head mesh, adds what a head the project did not make needs: face landmarks
 detected on renders of both heads (`face_detection`) correct the registration around lids and lips where it clearly
 misses them, and then each side of the eye and mouth openings copies only from the same side of the source
-(`openings`); the target's skin and its other parts (eyeballs, teeth, lashes) are matched separately, triangles the
-transfer turns inside out where the source's shape does not fold are smoothed back, and checks an artist would make
-first (blinks close, jawOpen parts the lips, no inside-out triangles) are measured and reported with a remedy.
+(`openings`); the target's skin and its other parts (eyeballs, teeth, lashes) are matched separately, blinks are made
+to close the target's own lid gap and no shape may push an upper lid through the lower one (`lids`, where eyeballs
+show the lids to the detector), triangles the transfer turns inside out where the source's shape does not fold are
+smoothed back, and checks an artist would make first (blinks close, jawOpen parts the lips, no inside-out triangles)
+are measured and reported with a remedy.
 """
 
 from __future__ import annotations
@@ -27,6 +29,7 @@ from ..errors import InputError, WeightsError
 from ..heads.geometry import vertex_normals
 from ..heads.head import PART_NAMES, load_default_head
 from .face_detection import GROUPS, default_head_face_landmarks, detect_in_head_frame
+from .lids import meet_lids
 from .mesh_geometry import Surface, check_mesh, components, mesh_edges
 from .openings import OPENINGS, opening_sides, opposite, side_label
 from .registration import GUIDED_MISS, Registration, register, similarity
@@ -122,7 +125,7 @@ def transfer_default_head_shapes(target_vertices, target_triangles, *, landmarks
     connected part). Face landmarks found on both heads (`face_detection`), away from the user's, correct the fit
     where it clearly misses them (on a mesh of one part, without eyeballs to show the lids, only where it misses them
     grossly); a corrected fit's skin copies from the source skin on its own side of each eye and mouth opening
-    (`openings`). The target's other parts (eyeballs, teeth, lashes) copy from the source's other named `parts`
+    (`openings`). Where eyeballs show the lids, each blink is corrected to close the target's own lid gap (`lids`). The target's other parts (eyeballs, teeth, lashes) copy from the source's other named `parts`
     (default all of `head.PART_NAMES`); inside-out triangles the source does not have are smoothed away, and the
     result carries `checks`. A mesh without a detectable face and without user landmarks is refused; without
     MediaPipe installed the transfer runs as without `find_face`, with a note.
@@ -194,14 +197,25 @@ def transfer_default_head_shapes(target_vertices, target_triangles, *, landmarks
     result = transfer_shapes(head.vertices, source_tri, head.deltas, tgt, tgt_tri, registration=registration,
                              groups=groups, sure=None if sides is None else sides != 0)
     intended = _source_folds(head, source_tri, skin, result.source_triangle, skin_tri)
-    deltas, repaired = _unflip(tgt, skin_tri, result.deltas, 0.0, intended)
+    deltas = result.deltas
+    # The detected lid and lip lines are measured by where eyeballs show them, or where they had to correct the fit.
+    measured = target_sides is not None and (has_parts or registration.guided)
+    if measured and has_parts:
+        from ..expression_space import ARKIT_CHANNELS
+
+        deltas, met = meet_lids(tgt, deltas, in_head, target_marks, target_sides, ARKIT_CHANNELS)
+        if met:
+            notes.append(f"Brought the upper lids onto the lower ones in {', '.join(met)}.")
+    if measured:
+        intended = intended | _between_lids(skin_tri, target_sides)[None]
+    deltas, repaired = _unflip(tgt, skin_tri, deltas, 0.0, intended)
     if repaired:
         notes.append(f"Smoothed {repaired} shapes where transferred motion turned triangles inside out.")
     checks = None
-    if target_sides is not None and not has_parts and not registration.guided:
+    if target_sides is not None and not measured:
         notes.append("Blinks and lip parting were not checked: without eyeballs the face detector's lid lines are "
                      "not reliable enough to measure by.")
-    elif target_sides is not None:
+    elif measured:
         checks = measure_checks(tgt, skin_tri, deltas, in_head, target_marks, target_sides, intended)
     result = replace(result, deltas=deltas, checks=checks)
     result.notes[:0] = notes
@@ -340,6 +354,19 @@ def _flipped(vertices, triangles, shape) -> float:
     return (normals(vertices) * normals(vertices + shape)).sum(axis=1) <= 0
 
 
+def _between_lids(triangles: np.ndarray, sides: np.ndarray) -> np.ndarray:
+    """(T,) triangles joining an eye's upper and lower lid (`openings` sides), which close up as the eye closes: the
+    corners of an open eye, all of a sewn one."""
+    labels = sides[triangles]
+    out = np.zeros(triangles.shape[0], dtype=bool)
+    for eye in ("eye_left", "eye_right"):
+        k = OPENINGS_ORDER.index(eye)
+        upper, lower = side_label(k, True), side_label(k, False)
+        both = (labels == upper).any(axis=1) & (labels == lower).any(axis=1)
+        out |= both & np.isin(labels, (upper, lower)).all(axis=1)
+    return out
+
+
 def _source_folds(head, source_tri, skin, source_triangle, target_triangles) -> np.ndarray:
     """(52, T) target triangles lying on skin that the source's own shape turns inside out (the fold and one ring
     around it): folds the artist meant, which the repair keeps."""
@@ -360,11 +387,13 @@ def _source_folds(head, source_tri, skin, source_triangle, target_triangles) -> 
     return out
 
 
-# The repair's strength, measured on ICT-FaceKit and the canonical mesh: wider patches or more sweeps unflip more of
-# ICT's lips but glue the canonical mesh's sewn lips together under jawOpen (parting 83% -> 11% of the mouth width).
+# The repair's strength, measured on ICT-FaceKit and the canonical mesh: more sweeps unflip a little more of ICT's lips
+# but glue lips together under jawOpen where the inner lip's triangles turn over as the lips part (ICT's inner lip
+# line parts by 8% of the mouth's width instead of 62% with 10 sweeps; wider patches glue the canonical mesh's sewn
+# lips: 11% instead of 83%).
 UNFLIP_ROUNDS = 20
 UNFLIP_RINGS = 2  # each patch: the inside-out triangles and up to this many rings around them
-UNFLIP_SWEEPS = 10  # Jacobi sweeps of the harmonic fill per round
+UNFLIP_SWEEPS = 3  # Jacobi sweeps of the harmonic fill per round
 # Shapes that only make sense on top of another: ARKit's mouthClose closes the lips of an open jaw (alone it pushes
 # the lips through each other, in ICT's artist-made shapes as well).
 ON_TOP_OF = {"mouthClose": "jawOpen"}
