@@ -6,8 +6,10 @@ shaped otherwise (a narrower or wider gap, lids wrapping into the socket) it sto
 target's lid contours (`face_detection` landmarks, in the default head's frame) are sampled along each eye from
 corner to corner; at each sample the upper lid's landing point is the lower lid's point at the same place as the
 shape moves it. Where the shape leaves a blink's upper lid more than CLOSURE_TOLERANCE of the gap short of it, or
-carries any shape's upper lid past it, the difference is added to the upper lid: fully on the lid margin, fading
-smoothly to nothing FALLOFF eye widths above it, never on the lower lid or the other eye.
+carries any shape's upper lid past it, the difference (less its part along the eye, which only says the two samples'
+vertices do not face each other exactly) is added to the upper lid: fully on the lid margin away from the corners,
+fading smoothly to nothing FALLOFF eye widths above it and toward the corners, never on the lower lid or the other
+eye.
 """
 
 from __future__ import annotations
@@ -24,11 +26,11 @@ CORNER_TAPER = 0.15  # eye widths from each corner over which the correction eas
 CLOSURE_TOLERANCE = 0.05  # share of the eye's gap left alone (the detector's noise); corrected fully from twice that
 
 
-def lid_contours(in_head: np.ndarray, marks: FaceLandmarks, sides: np.ndarray, eye: str
+def _lid_contours(in_head: np.ndarray, marks: FaceLandmarks, sides: np.ndarray, eye: str
                  ) -> tuple[np.ndarray, np.ndarray, np.ndarray, tuple[float, float]] | None:
     """(upper, lower) (SAMPLES,) target vertex rows along the eye's lid margins, paired by position across the eye,
-    the samples' positions across the eye (x, default head frame) and the eye corners' (inner and outer, in order of
-    x); None where the eye's contours or corners were not found."""
+    the samples' positions across the eye (x, default head frame) and the corners' (smaller x first); None where the
+    eye's contours or corners were not found."""
     upper_groups, lower_groups, corners, _ = OPENINGS[eye]
     k = list(OPENINGS).index(eye)
     ends = [marks.point(c) for c in corners]
@@ -61,7 +63,7 @@ def meet_lids(vertices: np.ndarray, deltas: np.ndarray, in_head: np.ndarray, mar
     out = np.array(deltas, dtype=np.float64)
     changed = []
     for k, (eye, blink) in enumerate(EYES):
-        found = lid_contours(in_head, marks, sides, eye)
+        found = _lid_contours(in_head, marks, sides, eye)
         if found is None:
             continue
         upper, lower, x, (lo, hi) = found

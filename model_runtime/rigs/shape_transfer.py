@@ -208,7 +208,10 @@ def transfer_default_head_shapes(target_vertices, target_triangles, *, landmarks
             notes.append(f"Brought the upper lids onto the lower ones in {', '.join(met)}.")
     if measured:
         intended = intended | _between_lids(skin_tri, target_sides)[None]
-    deltas, repaired = _unflip(tgt, skin_tri, deltas, 0.0, intended)
+    # Where the fit already agrees with the landmarks (a head shaped like the default one), a few inside-out triangles
+    # are the source's own motion on another mesh (remeshed copies of the default head: repairing every one made
+    # them 1-5 points worse); where the landmarks had to correct the fit, every one is repaired.
+    deltas, repaired = _unflip(tgt, skin_tri, deltas, 0.0 if registration.guided else MAX_FLIPPED, intended)
     if repaired:
         notes.append(f"Smoothed {repaired} shapes where transferred motion turned triangles inside out.")
     checks = None
