@@ -125,9 +125,10 @@ def transfer_default_head_shapes(target_vertices, target_triangles, *, landmarks
     connected part). Face landmarks found on both heads (`face_detection`), away from the user's, correct the fit
     where it clearly misses them (on a mesh of one part, without eyeballs to show the lids, only where it misses them
     grossly); a corrected fit's skin copies from the source skin on its own side of each eye and mouth opening
-    (`openings`). Where eyeballs show the lids, each blink is corrected to close the target's own lid gap (`lids`). The target's other parts (eyeballs, teeth, lashes) copy from the source's other named `parts`
-    (default all of `head.PART_NAMES`); inside-out triangles the source does not have are smoothed away, and the
-    result carries `checks`. A mesh without a detectable face and without user landmarks is refused; without
+    (`openings`). Where eyeballs show the lids, each blink is corrected to close the target's own lid gap (`lids`).
+    The target's other parts (eyeballs, teeth, lashes) copy from the source's other named `parts` (default all of
+    `head.PART_NAMES`); inside-out triangles the source does not have are smoothed away, and the result carries
+    `checks`. A mesh without a detectable face and without user landmarks is refused; without
     MediaPipe installed the transfer runs as without `find_face`, with a note.
 
     Without `find_face` (a template made by a program, such as FLAME's, which the plain registration fits well) the
