@@ -17,7 +17,8 @@ machine (say the load average when you quote it).
   ICT's own shapes too). The lid and lip points are found from each mesh's own construction (tests/transfer_heads.py).
 * Variants (tests/mesh_variants.py): remeshed, re-proportioned, posed, holed and combined copies of the default
   head's skin whose true deltas are known, through the same default call; mean, median and worst five per-shape
-  errors, and each variant's mean against a 10% gate.
+  errors, and each variant's mean against a 10% gate; blinks closing their own eye and leaving the other (the lids
+  found from each variant's true blinks, as on ICT).
 
 Baselines: on ICT and the canonical mesh, rigid alignment (rotation, scale, translation) and a nearest-vertex copy;
 on the variants, the closest-point copy on the method's own registration. On a CPU that other processes keep busy,
@@ -39,8 +40,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from mesh_variants import closest_point_copy, relative_errors, skin, standard_variants  # noqa: E402
-from transfer_heads import (flipped_share, ict_scores, lid_closure, lip_parting, load_canonical,  # noqa: E402
-                            load_ict)
+from transfer_heads import (flipped_share, gap_closure, ict_scores, lid_closure, lids_from_blink,  # noqa: E402
+                            lip_parting, load_canonical, load_ict)
 from model_runtime.expression_space import ARKIT_CHANNELS, CHANNEL_INDEX  # noqa: E402
 from model_runtime.heads.head import load_default_head  # noqa: E402
 from model_runtime.rigs.registration import similarity  # noqa: E402
@@ -149,6 +150,15 @@ def run_heads(args, measured: dict[str, list[float]]) -> None:
             measured["ICT 27k-vertex head, seconds"].append(seconds)
 
 
+def variant_blinks(variant, deltas) -> tuple[float, float]:
+    """Worst own-eye closure and other-eye change of the two blinks, the lids found from the variant's true blinks."""
+    blinks = [CHANNEL_INDEX[c] for c in ("eyeBlinkLeft", "eyeBlinkRight")]
+    lids = [lids_from_blink(variant.vertices, variant.truth[k]) for k in blinks]
+    own = min(gap_closure(variant.vertices, deltas[k], *lids[eye]) for eye, k in enumerate(blinks))
+    other = max(abs(gap_closure(variant.vertices, deltas[k], *lids[1 - eye])) for eye, k in enumerate(blinks))
+    return own, other
+
+
 def run_variants(args, measured: dict[str, list[float]]) -> None:
     """Each variant through `transfer_default_head_shapes` as it is called by default (what Add ARKit Shape Keys
     runs: face landmarks looked for, the fit corrected only where it misses them)."""
@@ -177,6 +187,10 @@ def run_variants(args, measured: dict[str, list[float]]) -> None:
             print(f"  note: {note}")
         print(f"  transfer  {describe(ours)}")
         print(f"  baseline  {describe(base)}")
+        own, other = variant_blinks(variant, result.deltas.astype(np.float64))
+        print(f"  transfer  blink own eye {own:+.0%}, other eye {other:.0%}")
+        measured["blink closes its own eye"].append(own)
+        measured["blink leaves the other eye"].append(other)
         measured["variant mean error, worst variant"].append(ours.mean())
         if variant.name.startswith("all:"):
             measured["variants combined mean error"].append(ours.mean())

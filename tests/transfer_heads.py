@@ -124,18 +124,21 @@ def _ict_openings(vertices: np.ndarray, face_triangles: np.ndarray, blinks: tupl
     if len(loops) != 3:
         raise RuntimeError(f"ICT's face region should have three openings; found {len(loops)}.")
     m = loops[int(np.argmin([vertices[loop, 1].mean() for loop in loops]))]
-    upper, lower = [], []
-    for blink in blinks:
-        motion = np.linalg.norm(blink, axis=1)
-        top = np.argsort(-motion)[:LID_POINTS]
-        still = np.flatnonzero(motion < 0.3 * motion.max())
-        landed = vertices[top] + blink[top]
-        d = np.linalg.norm(vertices[still][None] - landed[:, None], axis=2)
-        upper.append(top)
-        lower.append(np.unique(still[np.argmin(d, axis=1)]))
+    upper, lower = zip(*(lids_from_blink(vertices, blink) for blink in blinks))
     return Openings(upper_lid=tuple(upper), lower_lid=tuple(lower),
                     upper_lip=_middle(vertices, m, 1, True), lower_lip=_middle(vertices, m, 1, False),
                     corners=np.array([m[np.argmax(vertices[m, 0])], m[np.argmin(vertices[m, 0])]]))
+
+
+def lids_from_blink(vertices: np.ndarray, blink: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """An eye's lid margins from a true blink of it: the upper margin where the blink moves the skin most, the lower
+    margin the still skin where it brings the upper margin."""
+    motion = np.linalg.norm(blink, axis=1)
+    top = np.argsort(-motion)[:LID_POINTS]
+    still = np.flatnonzero(motion < 0.3 * motion.max())
+    landed = vertices[top] + blink[top]
+    d = np.linalg.norm(vertices[still][None] - landed[:, None], axis=2)
+    return top, np.unique(still[np.argmin(d, axis=1)])
 
 
 # MediaPipe's landmark numbers (the subject's left = the image's right = +x in the canonical mesh).
@@ -183,10 +186,10 @@ def _across_openings(triangles: np.ndarray) -> np.ndarray:
 
 def lid_closure(vertices, deltas_shape, openings: Openings, eye: int) -> float:
     """Share of the eye's lid gap that the shape closes (1 = closed, 0 = unchanged, < 0 = opened)."""
-    return _closure(vertices, deltas_shape, openings.upper_lid[eye], openings.lower_lid[eye])
+    return gap_closure(vertices, deltas_shape, openings.upper_lid[eye], openings.lower_lid[eye])
 
 
-def _closure(vertices, deltas_shape, upper, lower) -> float:
+def gap_closure(vertices, deltas_shape, upper, lower) -> float:
     gap = vertices[upper].mean(0) - vertices[lower].mean(0)
     moved = (vertices + deltas_shape)
     after = moved[upper].mean(0) - moved[lower].mean(0)
