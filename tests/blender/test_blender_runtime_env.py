@@ -7,7 +7,7 @@ import sys
 
 import pytest
 
-from blender_helpers import bpy
+from blender_helpers import FakeWindowManager, bpy
 from i2fet_blender import runtime_env
 from i2fet_blender.operators import I2FET_OT_install_runtime
 
@@ -76,21 +76,6 @@ def test_environment_check_and_log(addon):
     assert bpy.ops.i2fet.copy_environment_log() == {"FINISHED"}
 
 
-class _WindowManager:
-    def __init__(self):
-        self.timers, self.handlers = [], []
-
-    def event_timer_add(self, step, window=None):
-        self.timers.append(object())
-        return self.timers[-1]
-
-    def event_timer_remove(self, timer):
-        self.timers.remove(timer)
-
-    def modal_handler_add(self, op):
-        self.handlers.append(op)
-
-
 class _InstallSteps:
     """The Install Runtime operator's own invoke/modal functions on a plain object: background Blender has no window
     for a modal handler, so the test plays the timer."""
@@ -117,7 +102,7 @@ def _run_modal(monkeypatch, tmp_path, wheel_dir, commands=None):
         wheel_dir=str(wheel_dir), runtime_variant="wheels"))
     if commands is not None:
         monkeypatch.setattr(runtime_env, "pip_commands", lambda target, variant, wheels: commands(target))
-    context = SimpleNamespace(window=None, window_manager=_WindowManager())
+    context = SimpleNamespace(window=None, window_manager=FakeWindowManager())
     steps = _InstallSteps()
     assert steps.invoke(context, SimpleNamespace(type="NONE")) == {"RUNNING_MODAL"}
     assert context.window_manager.handlers == [steps] and len(context.window_manager.timers) == 1
