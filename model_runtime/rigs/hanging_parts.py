@@ -23,7 +23,7 @@ HANG_THIN = 0.5  # a hanging part is thinner than this share of the source part 
 # ... and its median distance to the skin is under this share of that to the part (ICT's lashes 0.38-0.63, its teeth
 # 0.97 and more).
 HANG_NEARER = 0.8
-SAMPLED = 64  # the medians are read from up to this many vertices of each part
+SAMPLED = 32  # the medians are read from up to this many vertices of each part
 ROOT_SPAN = 0.1  # a part's roots: its vertices this share of its span of distances to the skin from the closest
 
 
@@ -59,16 +59,17 @@ def hang_on_skin(vertices: np.ndarray, skin_triangles: np.ndarray, deltas: np.nd
     out = np.array(deltas, copy=True)
     if not parts:
         return out
-    skin = Surface(vertices, skin_triangles)
-    anchors = []
-    for rows in parts:
-        distance = skin.closest(vertices[rows]).distance
-        roots = rows[distance <= distance.min() + ROOT_SPAN * (distance.max() - distance.min())]
-        anchors.append(roots[knn(vertices[rows], vertices[roots], 1)[0][:, 0]])
-    rows, anchor = np.concatenate(parts), np.concatenate(anchors)
-    hits = skin.closest(vertices[anchor])
-    corners = skin_triangles[hits.triangle]  # (N, 3)
-    out[:, rows] = np.einsum("nc,kncd->knd", hits.bary, np.asarray(deltas)[:, corners]).astype(out.dtype)
+    rows = np.concatenate(parts)
+    hits = Surface(vertices, skin_triangles).closest(vertices[rows])
+    anchors, start = [], 0  # each vertex's nearest root, as a position in `rows`
+    for part in parts:
+        distance = hits.distance[start:start + part.size]
+        roots = start + np.flatnonzero(distance <= distance.min() + ROOT_SPAN * (distance.max() - distance.min()))
+        anchors.append(roots[knn(vertices[part], vertices[rows[roots]], 1)[0][:, 0]])
+        start += part.size
+    anchor = np.concatenate(anchors)
+    corners = skin_triangles[hits.triangle[anchor]]  # (N, 3)
+    out[:, rows] = np.einsum("nc,kncd->knd", hits.bary[anchor], np.asarray(deltas)[:, corners]).astype(out.dtype)
     return out
 
 
