@@ -261,23 +261,24 @@ def part_scores(pred: np.ndarray, truth: np.ndarray, rows: np.ndarray) -> tuple[
 def through_skin(vertices, skin_triangles, deltas_shape, rows) -> int:
     """How many of `rows` (vertices of parts off the skin) the shape puts behind the skin they were in front of: the
     side of the closest point of the moved skin, judged by that triangle's normal, before and after (brute force
-    over the skin's triangles near the rows, so no code under test is involved)."""
+    over the skin's triangles that can hold it, so no code under test is involved)."""
     def behind(v):
         p = v[rows]
-        tri = skin_triangles
-        a, b, c = (v[tri[:, i]] for i in range(3))
+        a, b, c = (v[skin_triangles[:, i]] for i in range(3))
         centres = (a + b + c) / 3
-        near = np.linalg.norm(centres - p.mean(0), axis=1) <= 1.5 * np.linalg.norm(p - p.mean(0), axis=1).max()
-        a, b, c = a[near], b[near], c[near]
+        reach = np.linalg.norm(np.stack([a, b, c]) - centres, axis=2).max(axis=0)  # centre to farthest corner
         normal = np.cross(b - a, c - a)
         out = np.zeros(len(rows), dtype=bool)
-        for start in range(0, len(rows), 64):
-            q = p[start:start + 64, None]
-            closest = _closest_on_triangles(q, a[None], b[None], c[None])
-            d = np.linalg.norm(closest - q, axis=2)
-            best = np.argmin(d, axis=1)
+        for start in range(0, len(rows), 32):
+            q = p[start:start + 32]
+            d = np.linalg.norm(q[:, None] - centres[None], axis=2)
+            # A triangle can hold a point's closest point only if its centre is within the distance to the nearest
+            # centre (a point on the skin) plus its own reach.
+            near = np.flatnonzero((d <= d.min(axis=1, keepdims=True) + reach[None]).any(axis=0))
+            closest = _closest_on_triangles(q[:, None], a[near][None], b[near][None], c[near][None])
+            best = np.argmin(np.linalg.norm(closest - q[:, None], axis=2), axis=1)
             at = np.arange(q.shape[0])
-            out[start:start + 64] = ((q[:, 0] - closest[at, best]) * normal[best]).sum(1) < 0
+            out[start:start + 32] = ((q - closest[at, best]) * normal[near][best]).sum(1) < 0
         return out
 
     return int((behind(vertices + deltas_shape) & ~behind(vertices)).sum())
