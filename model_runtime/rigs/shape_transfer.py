@@ -199,15 +199,14 @@ def transfer_default_head_shapes(target_vertices, target_triangles, *, landmarks
     # already agrees with them, the detector's view of the lid and lip lines is no better than the fit's.
     sides = target_sides if registration.guided else None
     skin_rows = np.flatnonzero(skin[source_tri].all(axis=1))
-    other = [source_tri[(head.vertex_parts[source_tri] == PART_NAMES.index(p)).all(axis=1)]
-             for p in parts if p != "skin"]
-    other_rows = np.flatnonzero(np.isin(head.vertex_parts, [PART_NAMES.index(p) for p in parts if p != "skin"]
-                                        )[source_tri].all(axis=1))
+    part_rows = [np.flatnonzero((head.vertex_parts[source_tri] == PART_NAMES.index(p)).all(axis=1))
+                 for p in parts if p != "skin"]
+    other_rows = np.sort(np.concatenate(part_rows)) if part_rows else np.zeros(0, dtype=np.int64)
     hanging = []
     if has_parts:
         loose = [np.flatnonzero(label == part) for part in np.unique(label[tgt_tri[:, 0]]) if part != main]
         hanging = hanging_parts(registration.to_source(tgt), skin_tri, loose,
-                                registration.to_source(registration.vertices), other)
+                                registration.to_source(registration.vertices), [source_tri[r] for r in part_rows])
     hung = np.zeros(tgt.shape[0], dtype=bool)
     for rows in hanging:
         hung[rows] = True
