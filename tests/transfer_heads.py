@@ -76,6 +76,29 @@ def load_ict(whole: bool = False) -> TestHead:
                     face, channels)
 
 
+@dataclass(frozen=True)
+class IctEyeParts:
+    """ICT's own shapes of its eye sockets and the small parts around its eyes, for judging what hangs on the skin;
+    rows are vertex numbers of the whole head (`load_ict(whole=True)`), parts named by ICT's own part layout."""
+
+    rows: np.ndarray  # (N,) vertices with a truth here: eye sockets, lacrimal fluid, eye blend and occlusion, lashes
+    truth: np.ndarray  # (51, 26719, 3) the face's truth (`load_ict`) with these rows' own added
+    parts: dict[str, np.ndarray]  # ICT's part name -> its vertex rows
+
+
+def load_ict_eye_parts(head: TestHead) -> IctEyeParts:
+    d = np.load(DATA / "ict" / "ict_face.npz")
+    e = np.load(DATA / "ict" / "ict_eye_parts.npz")
+    names = [str(n) for n in d["expr_names"]]
+    rows = e["rows"].astype(np.int64)
+    deltas = e["deltas"].astype(np.float64)
+    truth = head.truth.copy()
+    truth[:, rows] = np.stack([_ict_shape(c, names, deltas) for c in head.channels])
+    starts = [int(s) for s in d["part_starts"]] + [head.vertices.shape[0]]
+    parts = {str(n): np.arange(starts[i], starts[i + 1]) for i, n in enumerate(d["part_names"])}
+    return IctEyeParts(rows, truth, parts)
+
+
 def _ict_shape(channel: str, names: list[str], deltas: np.ndarray) -> np.ndarray:
     if channel in ICT_SPLIT:
         return deltas[names.index(channel + "_L")] + deltas[names.index(channel + "_R")]
@@ -226,3 +249,69 @@ def ict_scores(pred: np.ndarray, head: TestHead) -> tuple[np.ndarray, np.ndarray
     err = np.linalg.norm(p - t, axis=1) / np.maximum(tn, 1e-30)
     cos = (p * t).sum(1) / np.maximum(np.linalg.norm(p, axis=1) * tn, 1e-30)
     return err, cos
+
+
+def part_scores(pred: np.ndarray, truth: np.ndarray, rows: np.ndarray) -> tuple[float, float]:
+    """Relative error and cosine of one shape (V, 3) against its truth on `rows` (a still prediction: 1 and 0)."""
+    p, t = pred[rows].ravel().astype(np.float64), truth[rows].ravel()
+    pn, tn = np.linalg.norm(p), np.linalg.norm(t)
+    return float(np.linalg.norm(p - t) / max(tn, 1e-30)), float(p @ t / max(pn * tn, 1e-30))
+
+
+def through_skin(vertices, skin_triangles, deltas_shape, rows) -> int:
+    """How many of `rows` (vertices of parts off the skin) the shape puts behind the skin they were in front of: the
+    side of the closest point of the moved skin, judged by that triangle's normal, before and after (brute force
+    over the skin's triangles that can hold it, so no code under test is involved)."""
+    def behind(v):
+        p = v[rows]
+        a, b, c = (v[skin_triangles[:, i]] for i in range(3))
+        centres = (a + b + c) / 3
+        reach = np.linalg.norm(np.stack([a, b, c]) - centres, axis=2).max(axis=0)  # centre to farthest corner
+        normal = np.cross(b - a, c - a)
+        out = np.zeros(len(rows), dtype=bool)
+        for start in range(0, len(rows), 32):
+            q = p[start:start + 32]
+            d = np.linalg.norm(q[:, None] - centres[None], axis=2)
+            # A triangle can hold a point's closest point only if its centre is within the distance to the nearest
+            # centre (a point on the skin) plus its own reach.
+            near = np.flatnonzero((d <= d.min(axis=1, keepdims=True) + reach[None]).any(axis=0))
+            closest = _closest_on_triangles(q[:, None], a[near][None], b[near][None], c[near][None])
+            best = np.argmin(np.linalg.norm(closest - q[:, None], axis=2), axis=1)
+            at = np.arange(q.shape[0])
+            out[start:start + 32] = ((q - closest[at, best]) * normal[near][best]).sum(1) < 0
+        return out
+
+    return int((behind(vertices + deltas_shape) & ~behind(vertices)).sum())
+
+
+def _closest_on_triangles(p, a, b, c):
+    """Closest points on triangles (a, b, c) to p, broadcast (Ericson's regions, written out here on purpose)."""
+    ab, ac, ap = b - a, c - a, p - a
+    d1, d2 = (ab * ap).sum(-1), (ac * ap).sum(-1)
+    bp = p - b
+    d3, d4 = (ab * bp).sum(-1), (ac * bp).sum(-1)
+    cp = p - c
+    d5, d6 = (ab * cp).sum(-1), (ac * cp).sum(-1)
+    va = d3 * d6 - d5 * d4
+    vb = d5 * d2 - d1 * d6
+    vc = d1 * d4 - d3 * d2
+    denom = np.where(np.abs(va + vb + vc) > 1e-30, va + vb + vc, 1e-30)
+    v, w = vb / denom, vc / denom
+    out = a + ab * v[..., None] + ac * w[..., None]  # inside
+    bc = c - b
+    regions = [
+        ((d1 <= 0) & (d2 <= 0), a),
+        ((d3 >= 0) & (d4 <= d3), b),
+        ((d6 >= 0) & (d5 <= d6), c),
+    ]
+    t_ab = d1 / np.where(np.abs(d1 - d3) > 1e-30, d1 - d3, 1e-30)
+    t_ac = d2 / np.where(np.abs(d2 - d6) > 1e-30, d2 - d6, 1e-30)
+    t_bc = (d4 - d3) / np.where(np.abs((d4 - d3) + (d5 - d6)) > 1e-30, (d4 - d3) + (d5 - d6), 1e-30)
+    edges = [
+        ((vc <= 0) & (d1 >= 0) & (d3 <= 0), a + ab * t_ab[..., None]),
+        ((vb <= 0) & (d2 >= 0) & (d6 <= 0), a + ac * t_ac[..., None]),
+        ((va <= 0) & (d4 - d3 >= 0) & (d5 - d6 >= 0), b + bc * t_bc[..., None]),
+    ]
+    for mask, point in edges[::-1] + regions[::-1]:
+        out = np.where(mask[..., None], np.broadcast_to(point, out.shape), out)
+    return out

@@ -11,11 +11,12 @@ or more from the registered source fade to zero motion; their confidence says so
 `transfer_default_head_shapes`, for any head mesh, adds what a head the project did not make needs: face landmarks
 detected on renders of both heads (`face_detection`) correct the registration around lids and lips where it clearly
 misses them, and then each side of the eye and mouth openings copies only from the same side of the source
-(`openings`); the target's skin and its other parts (eyeballs, teeth, lashes) are matched separately, blinks are made
-to close the target's own lid gap and no shape may push an upper lid through the lower one (`lids`, where eyeballs
-show the lids to the detector), triangles the transfer turns inside out where the source's shape does not fold are
-smoothed back, and checks an artist would make first (blinks close, jawOpen parts the lips, no inside-out triangles)
-are measured and reported with a remedy.
+(`openings`); the target's skin and its other parts (eyeballs, teeth) are matched separately, while small parts the
+default head has no kind of (lashes, cards, caruncles) hang on the skin (`hanging_parts`); blinks are made to close the
+target's own lid gap and no shape may push an upper lid through the lower one (`lids`, where eyeballs show the lids
+to the detector), triangles the transfer turns inside out where the source's shape does not fold are smoothed back,
+and checks an artist would make first (blinks close, jawOpen parts the lips, no inside-out triangles) are measured and
+reported with a remedy.
 """
 
 from __future__ import annotations
@@ -30,6 +31,7 @@ from ..heads.geometry import vertex_normals
 from ..heads.head import PART_NAMES, load_default_head
 from ..progress import Progress, report, within
 from .face_detection import GROUPS, default_head_face_landmarks, detect_in_head_frame
+from .hanging_parts import hang_on_skin, hanging_parts
 from .lids import meet_lids
 from .mesh_geometry import Surface, check_mesh, components, mesh_edges
 from .openings import OPENINGS, opening_sides, opposite, side_label
@@ -101,6 +103,9 @@ def transfer_shapes(source_vertices, source_triangles, source_deltas, target_ver
         bary[rows[hit]] = hits.bary[hit]
         distance[rows[hit]] = hits.distance[hit]
     found = triangle >= 0
+    grouped = np.zeros(tgt.shape[0], dtype=bool)
+    for rows, _ in groups:
+        grouped[rows] = True
 
     # Each source delta through the local deformation gradient, then interpolated at the matched points.
     carried = np.einsum("vij,kvj->kvi", reg.jacobian, deltas)
@@ -112,8 +117,9 @@ def transfer_shapes(source_vertices, source_triangles, source_deltas, target_ver
         confidence = np.where(found & sure, 1.0, confidence)
     out = reg.scale * (moved * confidence[None, :, None]) @ reg.rotation.T
     notes = list(reg.notes)
-    if (~found).any():
-        notes.append(f"{int((~found).sum())} target vertices face away from every source surface and stay still.")
+    if (grouped & ~found).any():
+        notes.append(f"{int((grouped & ~found).sum())} target vertices face away from every source surface and stay "
+                     f"still.")
     return Transfer(deltas=out.astype(np.float32), confidence=confidence,
                     distance=np.where(found, distance * reg.scale, np.inf), source_triangle=triangle, bary=bary,
                     registration=reg, seconds=time.perf_counter() - began, notes=notes)
@@ -130,10 +136,11 @@ def transfer_default_head_shapes(target_vertices, target_triangles, *, landmarks
     where it clearly misses them (on a mesh of one part, without eyeballs to show the lids, only where it misses them
     grossly); a corrected fit's skin copies from the source skin on its own side of each eye and mouth opening
     (`openings`). Where eyeballs show the lids, each blink is corrected to close the target's own lid gap (`lids`).
-    The target's other parts (eyeballs, teeth, lashes) copy from the source's other named `parts` (default all of
-    `head.PART_NAMES`); inside-out triangles the source does not have are smoothed away, and the result carries
-    `checks`. A mesh without a detectable face and without user landmarks is refused; without
-    MediaPipe installed the transfer runs as without `find_face`, with a note.
+    The target's other parts (eyeballs, teeth) copy from the source's other named `parts` (default all of
+    `head.PART_NAMES`), except thin ones nearer to the skin than to any of those (lashes, cards, caruncles), which
+    move with the skin under their roots (`hanging_parts`); inside-out triangles the source does not have are
+    smoothed away, and the result carries `checks`. A mesh without a detectable face and without user landmarks is
+    refused; without MediaPipe installed the transfer runs as without `find_face`, with a note.
 
     Without `find_face` (a template made by a program, such as FLAME's, which the plain registration fits well) the
     default head's skin is registered onto the whole mesh and target vertices copy from the named `parts`.
@@ -192,8 +199,18 @@ def transfer_default_head_shapes(target_vertices, target_triangles, *, landmarks
     # already agrees with them, the detector's view of the lid and lip lines is no better than the fit's.
     sides = target_sides if registration.guided else None
     skin_rows = np.flatnonzero(skin[source_tri].all(axis=1))
-    other = np.isin(head.vertex_parts, [PART_NAMES.index(p) for p in parts if p != "skin"])
-    groups = [(np.flatnonzero(~target_skin), np.flatnonzero(other[source_tri].all(axis=1)))]
+    part_rows = [np.flatnonzero((head.vertex_parts[source_tri] == PART_NAMES.index(p)).all(axis=1))
+                 for p in parts if p != "skin"]
+    other_rows = np.sort(np.concatenate(part_rows)) if part_rows else np.zeros(0, dtype=np.int64)
+    hanging = []
+    if has_parts:
+        loose = [np.flatnonzero(label == part) for part in np.unique(label[tgt_tri[:, 0]]) if part != main]
+        hanging = hanging_parts(registration.to_source(tgt), skin_tri, loose,
+                                registration.to_source(registration.vertices), [source_tri[r] for r in part_rows])
+    hung = np.zeros(tgt.shape[0], dtype=bool)
+    for rows in hanging:
+        hung[rows] = True
+    groups = [(np.flatnonzero(~target_skin & ~hung), other_rows)]
     if "skin" not in parts:
         groups.append((np.flatnonzero(target_skin), groups[0][1]))
     elif sides is None:
@@ -227,6 +244,11 @@ def transfer_default_head_shapes(target_vertices, target_triangles, *, landmarks
     deltas, repaired = _unflip(tgt, skin_tri, deltas, 0.0 if registration.guided else MAX_FLIPPED, intended)
     if repaired:
         notes.append(f"Smoothed {repaired} shapes where transferred motion turned triangles inside out.")
+    if hanging:
+        deltas = hang_on_skin(tgt, skin_tri, deltas, hanging)
+        notes.append(f"{len(hanging)} thin parts ({int(hung.sum())} vertices: lashes, cards, shells), nearer to the "
+                     f"skin than to the default head's eyes and teeth, hang on the skin: each vertex moves with the "
+                     f"skin under the part's nearest root (its vertices closest to the skin).")
     checks = None
     if target_sides is not None and not measured:
         notes.append("Blinks and lip parting were not checked: without eyeballs the face detector's lid lines are "
