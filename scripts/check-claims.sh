@@ -25,6 +25,7 @@ gate benchmarks/bench_runtime.py --model i2fet
 gate benchmarks/bench_model.py
 gate benchmarks/bench_flame.py --threads 1
 gate benchmarks/bench_evaluation.py
+gate benchmarks/bench_au_compose.py
 gate benchmarks/bench_retrain.py
 echo "== all gates: $SECONDS s"
 if ((${#failed[@]})); then
