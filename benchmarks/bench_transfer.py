@@ -42,12 +42,12 @@ import torch
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from mesh_variants import closest_point_copy, relative_errors, skin, standard_variants  # noqa: E402
-from transfer_heads import (flipped_share, gap_closure, ict_scores, lid_closure, lids_from_blink,  # noqa: E402
-                            lip_parting, load_canonical, load_ict, load_ict_eye_parts, part_scores, through_skin)
+from mesh_variants import closest_point_copy, relative_errors, standard_variants  # noqa: E402
+from transfer_heads import (LASH_SHAPES, flipped_share, gap_closure, ict_scores, lid_closure,  # noqa: E402
+                            lids_from_blink, lip_parting, load_canonical, load_ict, load_ict_eye_parts, part_scores,
+                            skin_and_parts, through_skin)
 from model_runtime.expression_space import ARKIT_CHANNELS, CHANNEL_INDEX  # noqa: E402
 from model_runtime.heads.head import load_default_head  # noqa: E402
-from model_runtime.rigs.mesh_geometry import components  # noqa: E402
 from model_runtime.rigs.registration import similarity  # noqa: E402
 from model_runtime.rigs.shape_transfer import shape_in_use, transfer_default_head_shapes  # noqa: E402
 
@@ -157,17 +157,12 @@ def run_heads(args, measured: dict[str, list[float]]) -> None:
             show_lashes(head, {"transfer": ours, "baseline": base}, measured)
 
 
-LASH_SHAPES = tuple(f"eye{s}{e}" for s in ("Blink", "Wide", "Squint") for e in ("Left", "Right"))
-
-
 def show_lashes(head, predictions: dict[str, np.ndarray], measured: dict[str, list[float]]) -> None:
     """ICT's eyelashes (its part layout's `eyelashes`) against ICT's own lash shapes in eyeBlink, eyeWide and eyeSquint,
     and how many lash vertices a full blink puts behind the closed lid that were in front of it (ICT's own too)."""
     eye = load_ict_eye_parts(head)
     lashes = eye.parts["eyelashes"]
-    part = components(head.triangles, head.vertices.shape[0])
-    skin = part == np.bincount(part).argmax()
-    skin_tri = head.triangles[skin[head.triangles].all(axis=1)]
+    _, _, skin_tri = skin_and_parts(head)
     blinks = [eye.truth[head.channels.index(c)] for c in ("eyeBlinkLeft", "eyeBlinkRight")]
     own = [through_skin(head.vertices, skin_tri, blink, lashes) for blink in blinks]
     print(f"  lashes ({lashes.size} vertices; {', '.join(LASH_SHAPES)}): ICT's own blinks put {own[0]} and {own[1]} "

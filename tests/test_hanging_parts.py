@@ -7,9 +7,8 @@ skin moves as they moved it).
 
 import numpy as np
 
-from transfer_heads import load_ict, load_ict_eye_parts, part_scores
+from transfer_heads import LASH_SHAPES, load_ict, load_ict_eye_parts, part_scores, skin_and_parts
 from model_runtime.rigs.hanging_parts import hang_on_skin, hanging_parts
-from model_runtime.rigs.mesh_geometry import components
 
 
 def _grid(nx, ny, corner, along_x, along_y):
@@ -77,14 +76,11 @@ def test_ict_lashes_follow_its_own_lids_by_the_rule():
     artists put them in eyeBlink, eyeWide and eyeSquint (left still, they would score error 1 and cosine 0)."""
     head = load_ict(whole=True)
     eye = load_ict_eye_parts(head)
-    label = components(head.triangles, head.vertices.shape[0])
-    skin = label == np.bincount(label).argmax()
-    skin_tri = head.triangles[skin[head.triangles].all(axis=1)]
+    label, skin, skin_tri = skin_and_parts(head)
     lashes = eye.parts["eyelashes"]
     parts = [lashes[label[lashes] == part] for part in np.unique(label[lashes])]
-    channels = [f"eye{s}{e}" for s in ("Blink", "Wide", "Squint") for e in ("Left", "Right")]
-    truth = np.stack([eye.truth[head.channels.index(c)] for c in channels])
+    truth = np.stack([eye.truth[head.channels.index(c)] for c in LASH_SHAPES])
     skin_only = np.where(skin[None, :, None], truth, 0.0)
     moved = hang_on_skin(head.vertices, skin_tri, skin_only, parts)
-    scores = np.array([part_scores(moved[k], truth[k], lashes) for k in range(len(channels))])
+    scores = np.array([part_scores(moved[k], truth[k], lashes) for k in range(len(LASH_SHAPES))])
     assert scores[:, 0].mean() <= 0.35 and scores[:, 1].mean() >= 0.9, scores

@@ -12,13 +12,12 @@ import re
 import numpy as np
 import pytest
 
-from transfer_heads import (flipped_share, ict_scores, lid_closure, lip_parting, load_canonical, load_ict,
-                            load_ict_eye_parts, part_scores, through_skin)
+from transfer_heads import (LASH_SHAPES, flipped_share, ict_scores, lid_closure, lip_parting, load_canonical,
+                            load_ict, load_ict_eye_parts, part_scores, skin_and_parts, through_skin)
 from model_runtime.errors import InputError
 from model_runtime.expression_space import CHANNEL_INDEX
 from model_runtime.heads.head import load_default_head
 from model_runtime.rigs.face_detection import GROUPS, default_head_face_landmarks
-from model_runtime.rigs.mesh_geometry import components
 from model_runtime.rigs.openings import opening_sides, side_label
 from model_runtime.rigs.shape_transfer import _unflip, shape_in_use, transfer_default_head_shapes
 
@@ -91,13 +90,10 @@ def test_ict_lashes_ride_the_lids_and_stay_out_of_the_closed_eye(ict):
     eye = load_ict_eye_parts(head)
     deltas = result.deltas.astype(np.float64)
     lashes = eye.parts["eyelashes"]
-    channels = [f"eye{s}{e}" for s in ("Blink", "Wide", "Squint") for e in ("Left", "Right")]
     scores = np.array([part_scores(deltas[CHANNEL_INDEX[c]], eye.truth[head.channels.index(c)], lashes)
-                       for c in channels])
+                       for c in LASH_SHAPES])
     assert scores[:, 0].mean() <= 0.7 and scores[:, 1].mean() >= 0.8, scores
-    label = components(head.triangles, head.vertices.shape[0])
-    skin = label == np.bincount(label).argmax()
-    skin_tri = head.triangles[skin[head.triangles].all(axis=1)]
+    _, _, skin_tri = skin_and_parts(head)
     for channel in BLINKS:
         own = through_skin(head.vertices, skin_tri, eye.truth[head.channels.index(channel)], lashes)
         assert through_skin(head.vertices, skin_tri, deltas[CHANNEL_INDEX[channel]], lashes) <= 1.25 * own, channel

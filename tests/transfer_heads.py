@@ -14,7 +14,7 @@ from pathlib import Path
 import numpy as np
 
 from model_runtime.expression_space import ARKIT_CHANNELS
-from model_runtime.rigs.mesh_geometry import mesh_edges
+from model_runtime.rigs.mesh_geometry import components, mesh_edges
 
 DATA = Path(__file__).resolve().parent / "data"
 ICT_FACE_LAST = 9408
@@ -97,6 +97,18 @@ def load_ict_eye_parts(head: TestHead) -> IctEyeParts:
     starts = [int(s) for s in d["part_starts"]] + [head.vertices.shape[0]]
     parts = {str(n): np.arange(starts[i], starts[i + 1]) for i, n in enumerate(d["part_names"])}
     return IctEyeParts(rows, truth, parts)
+
+
+# The shapes that move ICT's eyelashes, judged against ICT's own lash motion.
+LASH_SHAPES = tuple(f"eye{s}{e}" for s in ("Blink", "Wide", "Squint") for e in ("Left", "Right"))
+
+
+def skin_and_parts(head: TestHead) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """The whole head's (V,) connected-part label of each vertex, (V,) skin mask (its largest part) and the skin's
+    triangles."""
+    label = components(head.triangles, head.vertices.shape[0])
+    skin = label == np.bincount(label).argmax()
+    return label, skin, head.triangles[skin[head.triangles].all(axis=1)]
 
 
 def _ict_shape(channel: str, names: list[str], deltas: np.ndarray) -> np.ndarray:
