@@ -188,8 +188,10 @@ def test_calibration_file_problems_are_one_sentence(tmp_path, monkeypatch):
     shipped = json.loads(calibration.DEFAULT_PATH.read_text())
     broken = dict(shipped, knots_x=shipped["knots_x"][:-1])
     reversed_places = dict(shipped, smile_places=shipped["smile_places"][::-1])
+    falling_width = dict(shipped, width_y=shipped["width_y"][::-1])
     cases = {"missing.json": (None, "is missing"), "broken.json": (broken, "cannot be used"),
-             "text.json": ("not json", "cannot be used"), "reversed.json": (reversed_places, "cannot be used")}
+             "text.json": ("not json", "cannot be used"), "reversed.json": (reversed_places, "cannot be used"),
+             "width.json": (falling_width, "cannot be used")}
     for name, (content, fragment) in cases.items():
         path = tmp_path / name
         if content is not None:
