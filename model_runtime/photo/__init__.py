@@ -8,8 +8,9 @@
 Pipeline: load the image (image.py) -> MediaPipe's Face Landmarker, largest face: 51 blendshape scores and the head's
 transform (blendshapes.py) -> each score above the neutral face's score mapped onto the default head's weight by the
 per-channel calibration measured on renders of the default head (calibration.py), the smile of an open mouth bounded
-by where its corners sit (mouth.py). The neutral face's score is the person's own when a neutral photo of them is
-given, else the default head's (a per-channel dead zone).
+by where its corners sit and the smile of closed lips given a floor by the mouth's width (mouth.py). The neutral face's
+score and mouth width are the person's own when a neutral photo of them is given, else the default head's (a
+per-channel dead zone).
 
 Never imports bpy.
 """
@@ -52,7 +53,7 @@ def read_start_expression(path: str | os.PathLike,
     calibration = load_calibration()
     landmarker = get_landmarker()
     reading = landmarker.read_image(rgb)
-    floor = None
+    floor = neutral_mouth = None
     warnings = []
     if neutral_rgb is not None:
         neutral = landmarker.read(neutral_rgb)
@@ -61,8 +62,8 @@ def read_start_expression(path: str | os.PathLike,
 
             raise InputError(f"No face was found in the neutral image {neutral_image}; use a clear photo of the same "
                              f"person's face at rest.")
-        floor = neutral.scores
-    weights = calibration.weights(reading.scores, floor, mouth_measures(reading.landmarks))
+        floor, neutral_mouth = neutral.scores, mouth_measures(neutral.landmarks)
+    weights = calibration.weights(reading.scores, floor, mouth_measures(reading.landmarks), neutral_mouth)
     rotation = calibration.rotation(reading.rotation_deg)
     if reading.faces_found > 1:
         warnings.append(f"The image shows {reading.faces_found} faces; the largest one was used.")

@@ -11,7 +11,9 @@ pooling, and the floor kept for photos is their mean. The head rotation gets a p
 project's renders. On an open mouth the smile is also bounded by where the mouth corners sit in the opening
 (mouth.py): the bound's two ends are measured on renders of open mouths with and without a smile, pooled with the
 open mouths among the renders above (the place the corners keep without a smile, 95th percentile, and with a full
-one, median).
+one, median). On closed lips the smile has a floor from the mouth's width above the neutral face's (mouth.py): a
+monotone map from that excess to the smile weight, fitted on the project's renders with closed lips, and the default
+head's neutral width (the neutral renders' median) for photos without a neutral photo.
 
     python benchmarks/render_blender_faces.py --calibration 600 --size 256 --out /tmp/blender-calibration
     python -m model_runtime.photo.calibration --extra-renders /tmp/blender-calibration
@@ -33,7 +35,7 @@ import numpy as np
 from ..errors import WeightsError
 from ..expression_space import ARKIT_CHANNELS, CHANNEL_INDEX, LEFT_CHANNELS, NUM_CHANNELS, RIGHT_CHANNELS
 from ..paths import WEIGHTS_DIR
-from .mouth import CORNERS, MEASURES, OPEN_FULL, mouth_measures, smile_bound
+from .mouth import CORNERS, MEASURES, OPEN_FROM, OPEN_FULL, mouth_measures, smile_bound, smile_floor
 
 SEED = 51_017  # the calibration faces' seed; tests and benchmarks draw theirs from other seeds
 FACES = 1200
@@ -42,11 +44,12 @@ SIZES = (224, 256, 320)
 KNOTS = 21  # points of each channel's piecewise-linear map
 NEUTRAL_VIEWS = 24  # neutral renders (random rotations and sizes) whose readings give the default head's own floor
 DEFAULT_PATH = WEIGHTS_DIR / "photo-calibration.json"
-VERSION = 2
+VERSION = 3
 UNREAD = ("tongueOut",)  # the landmarker has no such score
 MOUTH_FACES = 240  # extra renders of open mouths, for the smile bound
 NO_SMILE_PERCENTILE = 95  # of the corners' place in open mouths without a smile: where the smile bound starts
 FULL_SMILE = 0.75  # renders with at least this smile weight give the place of a full smile (their median)
+WIDTH_SPAN = 0.2  # the width map's range: mouth width above the neutral one, in eye-corner distances
 
 
 def calibration_faces(count: int, seed: int = SEED) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -100,7 +103,7 @@ def open_mouth_faces(count: int, seed: int = SEED + 2) -> tuple[np.ndarray, np.n
 
 def read_renders(weights: np.ndarray, rotations: np.ndarray, sizes: np.ndarray
                  ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """The landmarker's (N,52) scores, (N,3) rotations and (N,3) mouth measures (mouth.py) on renders of the default
+    """The landmarker's (N,52) scores, (N,3) rotations and (N,4) mouth measures (mouth.py) on renders of the default
     head (NaN rows: no face found)."""
     from ..heads.render import render_expressions
     from .blendshapes import get_landmarker
@@ -150,11 +153,16 @@ class Calibration:
     rotation_gain: np.ndarray  # (3,) read angle -> true angle: gain * (read - offset)
     rotation_offset: np.ndarray  # (3,)
     smile_places: np.ndarray  # (2,) where the corners sit in an open mouth without a smile, and with a full one
+    neutral_width: float  # the default head's mouth width at rest (eye-corner distances)
+    width_x: np.ndarray  # (K,) mouth width above the neutral one
+    width_y: np.ndarray  # (K,) the least smile weight of closed lips that wide
 
-    def weights(self, scores: np.ndarray, floor: np.ndarray | None = None,
-                mouth: np.ndarray | None = None) -> np.ndarray:
+    def weights(self, scores: np.ndarray, floor: np.ndarray | None = None, mouth: np.ndarray | None = None,
+                neutral_mouth: np.ndarray | None = None) -> np.ndarray:
         """(…,52) scores -> weights; `floor` (the reading of the person's own neutral face) replaces the default
-        head's where given; `mouth` ((…,3) mouth_measures of the same faces) bounds the smile of an open mouth."""
+        head's where given; `mouth` ((…,4) mouth_measures of the same faces) bounds the smile of an open mouth and
+        gives closed lips a least smile from their width, above the width in `neutral_mouth` (the person's neutral
+        face's (4,) mouth_measures) where given and measured, else above the default head's."""
         above = np.clip(np.asarray(scores, dtype=np.float64) - (self.floor if floor is None else floor), 0.0, 1.0)
         out = np.empty_like(above)
         for c in range(NUM_CHANNELS):
@@ -164,6 +172,10 @@ class Calibration:
         if mouth is not None:
             smiles = [CHANNEL_INDEX[name] for name in CORNERS]
             out[..., smiles] = np.minimum(out[..., smiles], smile_bound(mouth, *self.smile_places))
+            rest = self.neutral_width
+            if neutral_mouth is not None and np.isfinite(neutral_mouth[3]):
+                rest = float(neutral_mouth[3])
+            out[..., smiles] = np.maximum(out[..., smiles], smile_floor(mouth, rest, self.width_x, self.width_y))
         return np.clip(out, 0.0, 1.0)
 
     def rotation(self, read_deg) -> tuple[float, float, float]:
@@ -176,7 +188,9 @@ class Calibration:
                 "knots_y": np.round(self.knots_y, 5).tolist(),
                 "rotation_gain": np.round(self.rotation_gain, 5).tolist(),
                 "rotation_offset": np.round(self.rotation_offset, 5).tolist(),
-                "smile_places": np.round(self.smile_places, 5).tolist()}
+                "smile_places": np.round(self.smile_places, 5).tolist(),
+                "neutral_width": round(float(self.neutral_width), 5), "width_x": np.round(self.width_x, 5).tolist(),
+                "width_y": np.round(self.width_y, 5).tolist()}
 
 
 def zero_floor(weights: np.ndarray, scores: np.ndarray) -> np.ndarray:
@@ -201,12 +215,24 @@ def fit_smile_places(weights: np.ndarray, mouth: np.ndarray) -> np.ndarray:
     return np.array([np.percentile(none, NO_SMILE_PERCENTILE), np.median(full)])
 
 
-def fit_calibration(weights, scores, mouth, read_rotations, true_rotations, neutral_scores,
+def fit_width_map(weights: np.ndarray, mouth: np.ndarray, neutral_width: float) -> tuple[np.ndarray, np.ndarray]:
+    """(K,) x and y of the map from closed lips' width above `neutral_width` to the smile weight (both sides' mean),
+    on the renders whose lip gap is below OPEN_FROM."""
+    shut = mouth[:, 0] < OPEN_FROM
+    smile = weights[shut][:, [CHANNEL_INDEX[name] for name in CORNERS]].mean(axis=1)
+    if not np.any(smile > 0):
+        raise ValueError("no closed-lip renders with a smile to fit the width map on")
+    kx, ky = monotone_table(np.clip((mouth[shut, 3] - neutral_width) / WIDTH_SPAN, 0.0, 1.0), smile)
+    return kx * WIDTH_SPAN, ky
+
+
+def fit_calibration(weights, scores, mouth, read_rotations, true_rotations, neutral_scores, neutral_mouth,
                     extra: list[tuple[np.ndarray, np.ndarray, np.ndarray]] = (),
                     open_mouths: tuple[np.ndarray, np.ndarray] | None = None) -> Calibration:
-    """Per-channel monotone maps, the smile bound's places and the rotation's gain/offset from the project's renders
-    (weights, scores, mouth measures, rotations, and the neutral face's readings), pooled with `extra` sources'
-    (weights, scores, mouth measures); `open_mouths` (weights, mouth measures) add to the smile bound's renders."""
+    """Per-channel monotone maps, the smile bound's places, the width map and the rotation's gain/offset from the
+    project's renders (weights, scores, mouth measures, rotations, and the neutral face's readings and mouth
+    measures), the maps and places pooled with `extra` sources' (weights, scores, mouth measures); `open_mouths`
+    (weights, mouth measures) add to the smile bound's renders."""
     ok = np.all(np.isfinite(scores), axis=1)
     sources = [(weights[ok], scores[ok], np.nanmedian(neutral_scores, axis=0))]
     mouths = [mouth[ok]]
@@ -229,8 +255,10 @@ def fit_calibration(weights, scores, mouth, read_rotations, true_rotations, neut
     if open_mouths is not None:
         bound_weights, bound_mouths = bound_weights + [open_mouths[0]], mouths + [open_mouths[1]]
     places = fit_smile_places(np.concatenate(bound_weights), np.concatenate(bound_mouths))
+    neutral_width = float(np.nanmedian(neutral_mouth[:, 3]))
+    width_x, width_y = fit_width_map(weights[ok], mouth[ok], neutral_width)
     return Calibration(floor=floor, knots_x=knots_x, knots_y=knots_y, rotation_gain=gain, rotation_offset=offset,
-                       smile_places=places)
+                       smile_places=places, neutral_width=neutral_width, width_x=width_x, width_y=width_y)
 
 
 def read_calibration(path: Path) -> Calibration:
@@ -244,15 +272,23 @@ def read_calibration(path: Path) -> Calibration:
             knots_y=np.asarray(data["knots_y"], dtype=np.float64),
             rotation_gain=np.asarray(data["rotation_gain"], dtype=np.float64),
             rotation_offset=np.asarray(data["rotation_offset"], dtype=np.float64),
-            smile_places=np.asarray(data["smile_places"], dtype=np.float64))
+            smile_places=np.asarray(data["smile_places"], dtype=np.float64),
+            neutral_width=float(data["neutral_width"]), width_x=np.asarray(data["width_x"], dtype=np.float64),
+            width_y=np.asarray(data["width_y"], dtype=np.float64))
         shapes = (calibration.floor.shape, calibration.knots_x.shape, calibration.knots_y.shape,
-                  calibration.rotation_gain.shape, calibration.rotation_offset.shape, calibration.smile_places.shape)
-        if shapes != ((NUM_CHANNELS,), (NUM_CHANNELS, KNOTS), (NUM_CHANNELS, KNOTS), (3,), (3,), (2,)):
+                  calibration.rotation_gain.shape, calibration.rotation_offset.shape, calibration.smile_places.shape,
+                  calibration.width_x.shape, calibration.width_y.shape)
+        if shapes != ((NUM_CHANNELS,), (NUM_CHANNELS, KNOTS), (NUM_CHANNELS, KNOTS), (3,), (3,), (2,), (KNOTS,),
+                      (KNOTS,)):
             raise ValueError(f"unexpected shapes {shapes}")
         arrays = (calibration.floor, calibration.knots_x, calibration.knots_y, calibration.rotation_gain,
-                  calibration.rotation_offset, calibration.smile_places)
+                  calibration.rotation_offset, calibration.smile_places, calibration.width_x, calibration.width_y,
+                  np.array([calibration.neutral_width]))
         if (not all(np.all(np.isfinite(a)) for a in arrays) or np.any(np.diff(calibration.knots_x, axis=1) < 0)
-                or not calibration.smile_places[0] < calibration.smile_places[1]):
+                or not calibration.smile_places[0] < calibration.smile_places[1]
+                or not calibration.neutral_width > 0 or np.any(np.diff(calibration.width_x) <= 0)
+                or np.any(np.diff(calibration.width_y) < 0) or np.any(calibration.width_y < 0)
+                or np.any(calibration.width_y > 1)):
             raise ValueError("values out of range")
     except FileNotFoundError:
         raise WeightsError(f"The photo calibration file {path} is missing; rebuild it with "
@@ -301,13 +337,13 @@ def build(faces: int = FACES, seed: int = SEED, extra_folders=()) -> tuple[Calib
     scores, read_rotations, mouth = read_renders(weights, rotations, sizes)
     rng = np.random.default_rng(seed + 1)
     neutral_rot = rng.uniform(-MAX_ROTATION_DEG, MAX_ROTATION_DEG, (NEUTRAL_VIEWS, 3))
-    neutral_scores, _, _ = read_renders(np.zeros((NEUTRAL_VIEWS, NUM_CHANNELS), np.float32), neutral_rot,
-                                     rng.choice(SIZES, NEUTRAL_VIEWS))
+    neutral_scores, _, neutral_mouth = read_renders(np.zeros((NEUTRAL_VIEWS, NUM_CHANNELS), np.float32),
+                                                    neutral_rot, rng.choice(SIZES, NEUTRAL_VIEWS))
     extra = [read_folder(folder) for folder in extra_folders]
     mouth_weights, mouth_rotations, mouth_sizes = open_mouth_faces(MOUTH_FACES, seed + 2)
     open_mouths = (mouth_weights, read_renders(mouth_weights, mouth_rotations, mouth_sizes)[2])
-    calibration = fit_calibration(weights, scores, mouth, read_rotations, rotations, neutral_scores, extra,
-                                  open_mouths)
+    calibration = fit_calibration(weights, scores, mouth, read_rotations, rotations, neutral_scores, neutral_mouth,
+                                  extra, open_mouths)
     found = np.all(np.isfinite(scores), axis=1)
     record = {"faces": faces, "seed": seed, "faces_without_detection": int((~found).sum()),
               "open_mouth_faces": MOUTH_FACES,

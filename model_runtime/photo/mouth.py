@@ -1,10 +1,16 @@
-"""Where the mouth corners sit within an open mouth, measured on the Face Landmarker's own 478 landmarks.
+"""Where the mouth corners sit, measured on the Face Landmarker's own 478 landmarks.
 
 A smile lifts the corners up to the upper lip; speech and a dropped jaw leave them half-way down the opening. The
 landmarker's mouthSmile score confuses a wide open mouth with a smile (0.67 on a man speaking), while the corners'
 place in the opening is a ratio within the face's own mouth, so neither the person's build nor the face's size or
 pose changes it much. The calibration measures this ratio on renders of the default head at known weights and turns
 it into a bound on the smile (calibration.py); closed lips (a gap too small to measure a place in) bound nothing.
+
+On closed lips the landmarker barely scores a slight smile (0.04 on a closed-lip smile that the default head makes
+at about 0.3), while the smile still pulls the corners apart: the mouth's width, in eye-corner distances, above the
+same person's neutral width (or the default head's, without a neutral photo) is turned into a least smile by a map
+the calibration fits on renders (`smile_floor`). A wide mouth at rest therefore reads as a slight smile unless a
+neutral photo of the person is given.
 """
 
 from __future__ import annotations
@@ -13,11 +19,12 @@ import numpy as np
 
 UPPER_LIP, LOWER_LIP = 13, 14  # inner lip midpoints
 CORNERS = {"mouthSmileLeft": 308, "mouthSmileRight": 78}  # inner lip corners, the character's own left and right
+OUTER_CORNERS = (291, 61)  # the lips' outer corners: the mouth's width
 EYE_CORNERS = (33, 263)  # outer eye corners: the face's x axis and its unit of length
 FOREHEAD, CHIN = 10, 152
 NOSE_TIP = 1
 OPEN_FROM, OPEN_FULL = 0.05, 0.10  # lip gap, in eye-corner distances: the bound fades in between these
-MEASURES = 3  # gap, corner place left, corner place right
+MEASURES = 4  # gap, corner place left, corner place right, width
 
 
 def face_frame(landmarks: np.ndarray) -> np.ndarray | None:
@@ -40,22 +47,39 @@ def face_frame(landmarks: np.ndarray) -> np.ndarray | None:
 
 
 def mouth_measures(landmarks: np.ndarray) -> np.ndarray:
-    """(3,): the inner lip gap (eye-corner distances), and where the left and right corners sit in it (0 at the
-    lower lip, 1 at the upper lip; NaN where the lips are closed); all NaN when the landmarks give no face frame."""
+    """(4,): the inner lip gap (eye-corner distances), where the left and right corners sit in it (0 at the lower
+    lip, 1 at the upper lip; NaN where the lips are closed), and the mouth's width across the face (eye-corner
+    distances); all NaN when the landmarks give no face frame."""
     frame = face_frame(landmarks)
     if frame is None:
         return np.full(MEASURES, np.nan)
     y = frame[:, 1]
     gap = y[UPPER_LIP] - y[LOWER_LIP]
     places = [(y[c] - y[LOWER_LIP]) / gap if gap > OPEN_FROM / 2 else np.nan for c in CORNERS.values()]
-    return np.array([gap, *places])
+    width = abs(frame[OUTER_CORNERS[0], 0] - frame[OUTER_CORNERS[1], 0])
+    return np.array([gap, *places, width])
+
+
+def closed(measures: np.ndarray) -> np.ndarray:
+    """(…,1) how closed the lips are: 1 up to a gap of OPEN_FROM, 0 from OPEN_FULL (or where nothing was
+    measured: no face frame)."""
+    gap = np.nan_to_num(np.asarray(measures, dtype=np.float64)[..., :1], nan=np.inf)
+    return 1.0 - np.clip((gap - OPEN_FROM) / (OPEN_FULL - OPEN_FROM), 0.0, 1.0)
 
 
 def smile_bound(measures: np.ndarray, place_none: float, place_full: float) -> np.ndarray:
-    """(…,2) the most each side's mouthSmile can be, from (…,3) mouth_measures: 0 with the corners at `place_none`
+    """(…,2) the most each side's mouthSmile can be, from (…,4) mouth_measures: 0 with the corners at `place_none`
     or lower, 1 at `place_full` or higher, faded out to 1 (no bound) as the lips close or where nothing was
     measured."""
     m = np.asarray(measures, dtype=np.float64)
     opened = np.clip((np.nan_to_num(m[..., :1], nan=0.0) - OPEN_FROM) / (OPEN_FULL - OPEN_FROM), 0.0, 1.0)
-    bound = np.clip((np.nan_to_num(m[..., 1:], nan=place_full) - place_none) / (place_full - place_none), 0.0, 1.0)
+    bound = np.clip((np.nan_to_num(m[..., 1:3], nan=place_full) - place_none) / (place_full - place_none), 0.0, 1.0)
     return opened * bound + (1.0 - opened)
+
+
+def smile_floor(measures: np.ndarray, neutral_width, knots_x: np.ndarray, knots_y: np.ndarray) -> np.ndarray:
+    """(…,1) the least mouthSmile of closed lips, from (…,4) mouth_measures: the width above `neutral_width` through
+    the piecewise-linear map (knots_x, knots_y), faded out as the lips part; 0 where nothing was measured."""
+    m = np.asarray(measures, dtype=np.float64)
+    above = np.nan_to_num(m[..., 3:4] - np.asarray(neutral_width, dtype=np.float64)[..., None], nan=0.0)
+    return closed(m) * np.interp(np.maximum(above, 0.0), knots_x, knots_y)
