@@ -4,9 +4,10 @@ Run: .venv/bin/python benchmarks/bench_photo_real.py [--repeats 20] [--faces 30]
 
 - Real photos (tests/data/photos, what each face shows written by eye in expectations.json before any reader ran):
   the share of cases read right (every active group on, every quiet group off) and the number of channels over 0.25,
-  on average per photo; also per set ('first': the photos the reader was developed on; 'held-out': added later and
-  never used to choose anything). Each miss names the landmarker's own score above the default head's neutral one
-  beside the calibrated weight, so a miss can be told apart: already in the landmarker's score, or made by the map.
+  on average per photo; also per set ('first': the photos the reader was developed on; 'held-out' and 'held-out-2':
+  added later and never used to choose anything). Each miss names the landmarker's own score above the default
+  head's neutral one beside the calibrated weight, so a miss can be told apart: already in the landmarker's score, or
+  made by the map.
 - Renders of the default head at known weights: the project's renderer (render.py; faces drawn from another seed
   than the calibration's) and Blender's Workbench (tests/data/renders_blender, made by render_blender_faces.py): mean
   absolute error on the active channels (those the face was made with), per face then averaged. Beside it, the

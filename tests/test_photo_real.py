@@ -19,9 +19,10 @@ from model_runtime.photo import read_start_expression
 # Floors below what benchmarks/bench_photo_real.py measured (see the README), loose enough for another CPU's
 # floating point, tight enough that the removed landmark fit + regressor (1 of 10 right, 17 channels over 0.25,
 # inactive channels 0.22 on Blender's renders), the landmarker's raw scores (3 of 10, 6.8 channels over 0.25, on the photos of the time) or a
-# broken calibration fail them.
-MIN_REAL_RIGHT = {"first": 5, "held-out": 5}  # of 9 and of 6 (measured 7 and 6)
-MAX_CHANNELS_OVER = {"first": 4.5, "held-out": 7.0}  # channels over 0.25 per real photo, on average (3.1 and 5.2)
+# broken calibration fail them (on held-out-2 the raw scores read 9 of 16 right, with 9.4 channels over 0.25).
+MIN_REAL_RIGHT = {"first": 5, "held-out": 5, "held-out-2": 8}  # of 9, 6 and 16 (measured 7, 6 and 10)
+# channels over 0.25 per real photo, on average (measured 3.1, 5.2 and 5.1)
+MAX_CHANNELS_OVER = {"first": 4.5, "held-out": 7.0, "held-out-2": 6.5}
 MAX_BLENDER_ACTIVE_MAE = 0.45  # measured 0.38
 MAX_BLENDER_INACTIVE_MAE = 0.06  # measured 0.022 (raw scores 0.08)
 
@@ -31,9 +32,10 @@ def real():
     return real_photo_results()
 
 
-@pytest.mark.parametrize("kind", ["first", "held-out"])
+@pytest.mark.parametrize("kind", ["first", "held-out", "held-out-2"])
 def test_real_photos_read_as_judged_by_eye(real, kind):
-    """Each set on its own: the photos the reader was developed on, and the frames held out from every choice."""
+    """Each set on its own: the photos the reader was developed on, the carphone frames and the facetorch faces held
+    out from every choice (their floors were set after measuring them, below what was measured)."""
     sets = {name: case["set"] for name, case in load_expectations()["cases"].items()}
     real = [(name, w, wrong) for name, w, wrong in real if sets[name] == kind]
     right = [name for name, _, wrong in real if not wrong]
