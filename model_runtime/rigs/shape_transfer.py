@@ -14,9 +14,9 @@ misses them, and then each side of the eye and mouth openings copies only from t
 (`openings`); the target's skin and its other parts (eyeballs, teeth) are matched separately, while small parts the
 default head has no kind of (lashes, cards, caruncles) hang on the skin (`hanging_parts`); blinks are made to close the
 target's own lid gap and no shape may push an upper lid through the lower one (`lids`, where eyeballs show the lids
-to the detector), triangles the transfer turns inside out where the source's shape does not fold are smoothed back,
-and checks an artist would make first (blinks close, jawOpen parts the lips, no inside-out triangles) are measured and
-reported with a remedy.
+to the detector, or the user's lid groups mark them), triangles the transfer turns inside out are smoothed back
+without gluing across the openings, and checks an artist would make first (blinks close, jawOpen parts the lips, no
+inside-out triangles) are measured and reported with a remedy.
 """
 
 from __future__ import annotations
@@ -417,7 +417,8 @@ def _flipped(vertices, triangles, shape) -> float:
 
 def _in_slits(in_head: np.ndarray, triangles: np.ndarray, marks, sides: np.ndarray) -> np.ndarray:
     """(T,) triangles that sew an eye shut: joining its upper and lower lid (`openings` sides) with their middle between
-    the two lid contours. A blink squeezes them to nothing (they turn over as the lids meet); an open eye has none."""
+    the two lid contours. A blink squeezes them to nothing (they turn over as the lids meet); an open eye has them only
+    at its corners."""
     labels = sides[triangles]
     middle = in_head[triangles].mean(axis=1)
     out = np.zeros(triangles.shape[0], dtype=bool)
