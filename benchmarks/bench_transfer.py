@@ -15,6 +15,12 @@ machine (say the load average when you quote it).
   per eye closes its own lid gap and leaves the other eye alone, jawOpen parts the inner lips, few face triangles
   flip (mouthClose judged on top of jawOpen, as ARKit uses it: alone it pushes the lips through each other, in
   ICT's own shapes too). The lid and lip points are found from each mesh's own construction (tests/transfer_heads.py).
+  Beside the flipped count (a normal turned by more than 90 degrees, the issue's measure and gate) the triangles
+  folded against their neighbours are printed: a lip's tiny inner-corner triangles turn forward past 90 degrees with
+  their neighbours as the jaw opens, in ICT's own jawOpen too, which the flipped count counts and the folded does not.
+* The canonical mesh again with its lids marked as an artist would (the vertex groups I2FET upper_lid_left, ...,
+  here from MediaPipe's numbering, which is the mesh's own): its eyes are sewn shut, so a render shows the detector a
+  closed eye and the automatic lid lines are wrong. Printed and gated apart from the automatic run.
 * ICT's eyelashes (parts the default head does not have): relative error and cosine against ICT's own lash shapes in
   eyeBlink, eyeWide and eyeSquint, and the lash vertices a full blink puts behind the closed lid, against ICT's own
   blinks' count.
@@ -43,9 +49,9 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from mesh_variants import closest_point_copy, relative_errors, standard_variants  # noqa: E402
-from transfer_heads import (LASH_SHAPES, flipped_share, gap_closure, ict_scores, lid_closure,  # noqa: E402
-                            lids_from_blink, lip_parting, load_canonical, load_ict, load_ict_eye_parts, part_scores,
-                            skin_and_parts, through_skin)
+from transfer_heads import (LASH_SHAPES, canonical_lid_groups, flipped_share, folded_share, gap_closure,  # noqa: E402
+                            ict_scores, lid_closure, lids_from_blink, lip_parting, load_canonical, load_ict,
+                            load_ict_eye_parts, part_scores, skin_and_parts, through_skin)
 from model_runtime.expression_space import ARKIT_CHANNELS, CHANNEL_INDEX  # noqa: E402
 from model_runtime.heads.head import load_default_head  # noqa: E402
 from model_runtime.rigs.registration import similarity  # noqa: E402
@@ -64,6 +70,10 @@ GOALS = {
     "ICT lashes mean relative error": ("<=", 0.70),
     "ICT lash vertices behind the closed lid, share of ICT's own": ("<=", 1.0),
 }
+GROUPED = "canonical mesh with its lid groups (not automatic)"
+GOALS.update({f"{GROUPED}: {key}": GOALS[key] for key in ("blink closes its own eye", "blink leaves the other eye",
+                                                          "jawOpen parts the inner lips (mouth widths)",
+                                                          "flipped face triangles, worst shape")})
 # The README's mean error per variant; each is a goal with 0.5 points of tolerance (the README rounds to 0.1 point)
 VARIANT_CLAIMS = {"remeshed (quad dual)": 0.033, "remeshed (triangle dual)": 0.022, "re-proportioned": 0.052,
                   "rotated 90deg, tilted axis": 0.004, "Y-up, cm, translated": 0.003, "holes, remeshed, Y-up": 0.029}
@@ -104,10 +114,13 @@ def checks(head, deltas) -> dict[str, float]:
                 for eye, c in enumerate(("eyeBlinkLeft", "eyeBlinkRight")))
     face_tris = head.triangles[head.face_triangles]
     flips = [flipped_share(head.vertices, face_tris, shape_in_use(deltas, k)) for k in range(len(deltas))]
+    folds = [folded_share(head.vertices, face_tris, shape_in_use(deltas, k)) for k in range(len(deltas))]
     return {"blink closes its own eye": own, "blink leaves the other eye": other,
             "jawOpen parts the inner lips (mouth widths)": lip_parting(head.vertices, deltas[CHANNEL_INDEX["jawOpen"]],
                                                                       head.openings),
-            "flipped face triangles, worst shape": max(flips), "_worst flip shape": int(np.argmax(flips))}
+            "flipped face triangles, worst shape": max(flips), "_worst flip shape": int(np.argmax(flips)),
+            "_over": int(np.sum(np.array(flips) >= 0.001)), "_folded": max(folds),
+            "_worst fold shape": int(np.argmax(folds))}
 
 
 def show_checks(label: str, values: dict[str, float]) -> None:
@@ -115,7 +128,8 @@ def show_checks(label: str, values: dict[str, float]) -> None:
           f"{values['blink leaves the other eye']:.0%}; jawOpen lip parting "
           f"{values['jawOpen parts the inner lips (mouth widths)']:+.0%} of the mouth width; flipped face triangles "
           f"{values['flipped face triangles, worst shape']:.2%} (worst: "
-          f"{ARKIT_CHANNELS[values['_worst flip shape']]})")
+          f"{ARKIT_CHANNELS[values['_worst flip shape']]}; {values['_over']} shapes at 0.1% or more), folded against "
+          f"their neighbours {values['_folded']:.2%} (worst: {ARKIT_CHANNELS[values['_worst fold shape']]})")
 
 
 def run_heads(args, measured: dict[str, list[float]]) -> None:
@@ -149,12 +163,29 @@ def run_heads(args, measured: dict[str, list[float]]) -> None:
                 for key, value in values.items():
                     if not key.startswith("_"):
                         measured[key].append(value)
+        if head.truth is None:
+            run_grouped(head, measured)
         if head.truth is not None:
             truth = np.zeros((len(ARKIT_CHANNELS),) + head.vertices.shape)
             truth[[CHANNEL_INDEX[c] for c in head.channels]] = head.truth
             show_checks("ICT's own", checks(head, truth))
             measured["ICT 27k-vertex head, seconds"].append(seconds)
             show_lashes(head, {"transfer": ours, "baseline": base}, measured)
+
+
+def run_grouped(head, measured: dict[str, list[float]]) -> None:
+    """The canonical mesh with its four lid margins given as the user's lid groups (`canonical_lid_groups`)."""
+    began = time.perf_counter()
+    result = transfer_default_head_shapes(head.vertices, head.triangles, lids=canonical_lid_groups())
+    print(f"  with the lid groups I2FET upper_lid_left, lower_lid_left, upper_lid_right, lower_lid_right marked from "
+          f"the mesh's own MediaPipe numbering (not automatic): transfer {time.perf_counter() - began:.1f} s")
+    for note in result.notes:
+        print(f"    note: {note}")
+    values = checks(head, result.deltas.astype(np.float64))
+    show_checks("grouped", values)
+    for key, value in values.items():
+        if not key.startswith("_"):
+            measured[f"{GROUPED}: {key}"].append(value)
 
 
 def show_lashes(head, predictions: dict[str, np.ndarray], measured: dict[str, list[float]]) -> None:

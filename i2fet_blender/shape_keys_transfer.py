@@ -8,7 +8,10 @@ The registration is automatic: the face's lids, lips, nose, brows and jaw are fo
 where the fit misses them, and the message reports blink closure, jawOpen lip parting and inside-out triangles
 measured on the result, with a warning naming the groups to add where one fails. To guide it, put vertex groups named `I2FET <landmark>` on the mesh (`I2FET nose_tip`,
 `I2FET chin`, `I2FET mouth_corner_left`, ... see `model_runtime.heads.landmarks.LANDMARK_NAMES`); each group's
-centre is where that landmark of the default head must land."""
+centre is where that landmark of the default head must land. Eyes the detector cannot see open (sewn shut, without
+eyeballs) take their lid margins from the four groups `I2FET upper_lid_left`, `I2FET lower_lid_left`,
+`I2FET upper_lid_right` and `I2FET lower_lid_right`, each the vertices along that lid's margin from corner to corner
+(`rigs.shape_transfer.LID_GROUPS`); given all four, the upper-lid groups are margins rather than centres."""
 
 from __future__ import annotations
 
@@ -45,18 +48,24 @@ def _triangles(obj) -> np.ndarray:
 LANDMARK_PREFIX = "I2FET "
 
 
-def user_landmarks(obj, rest: np.ndarray) -> list[tuple[int, np.ndarray]]:
-    """[(default-head vertex, target point)] from the mesh's `I2FET <landmark>` vertex groups."""
-    from model_runtime.heads.head import load_default_head
-    from model_runtime.heads.landmarks import LANDMARK_NAMES, default_head_landmarks
+def _lid_margin_names() -> tuple[str, ...]:
+    from model_runtime.rigs.shape_transfer import LID_GROUPS
+
+    return tuple(name for pair in LID_GROUPS.values() for name in pair)
+
+
+def _landmark_groups(obj) -> dict[str, list[int]]:
+    """{landmark or lid margin name: its vertices} from the mesh's `I2FET <name>` vertex groups."""
+    from model_runtime.heads.landmarks import LANDMARK_NAMES
 
     groups = {g.index: g.name[len(LANDMARK_PREFIX):] for g in obj.vertex_groups if g.name.startswith(LANDMARK_PREFIX)}
     if not groups:
-        return []
-    unknown = sorted(name for name in groups.values() if name not in LANDMARK_NAMES)
+        return {}
+    names = LANDMARK_NAMES + tuple(n for n in _lid_margin_names() if n not in LANDMARK_NAMES)
+    unknown = sorted(name for name in groups.values() if name not in names)
     if unknown:
         raise InputError(f"The vertex group '{LANDMARK_PREFIX}{unknown[0]}' names no landmark; use "
-                         f"{', '.join(LANDMARK_NAMES)}.")
+                         f"{', '.join(names)}.")
     members: dict[int, list[int]] = {index: [] for index in groups}
     for vertex in obj.data.vertices:
         for element in vertex.groups:
@@ -66,8 +75,31 @@ def user_landmarks(obj, rest: np.ndarray) -> list[tuple[int, np.ndarray]]:
     if empty:
         raise InputError(f"The landmark group '{LANDMARK_PREFIX}{empty[0]}' has no vertices; assign the vertices where "
                          f"that landmark is, or delete the group.")
+    return {groups[i]: found for i, found in members.items()}
+
+
+def user_landmarks(obj, rest: np.ndarray) -> list[tuple[int, np.ndarray]]:
+    """[(default-head vertex, target point)] from the mesh's `I2FET <landmark>` vertex groups (not the lid margins)."""
+    from model_runtime.heads.head import load_default_head
+    from model_runtime.heads.landmarks import LANDMARK_NAMES, default_head_landmarks
+
+    groups = _landmark_groups(obj)
+    margins = user_lids(obj) is not None
+    points = {name: found for name, found in groups.items()
+              if name in LANDMARK_NAMES and not (margins and name in _lid_margin_names())}
+    if not points:
+        return []
     source = default_head_landmarks(load_default_head())
-    return [(source[groups[i]], rest[found].mean(axis=0)) for i, found in members.items()]
+    return [(source[name], rest[found].mean(axis=0)) for name, found in points.items()]
+
+
+def user_lids(obj) -> dict[str, np.ndarray] | None:
+    """{lid margin name: its vertices} when the mesh marks any lower lid (then all four must be there: the transfer
+    refuses fewer), else None (upper-lid groups alone are landmarks)."""
+    groups = _landmark_groups(obj)
+    if not any(name.startswith("lower_lid_") for name in groups):
+        return None
+    return {name: np.asarray(found, dtype=np.int64) for name, found in groups.items() if name in _lid_margin_names()}
 
 
 def check_mesh_for_transfer(obj) -> None:
@@ -96,6 +128,7 @@ class HeadMesh:
     rest: np.ndarray  # (V,3) float64
     triangles: np.ndarray  # (T,3) int64
     landmarks: list  # the user's [(default-head vertex, target point)]
+    lids: dict | None = None  # the user's lid margins {name: vertex rows} (`user_lids`)
 
 
 @dataclass(frozen=True, eq=False)
@@ -110,7 +143,12 @@ def read_head_mesh(obj, *, landmarks=None) -> HeadMesh:
     rest = shape_keys.rest_coordinates(obj)
     if landmarks is None:
         landmarks = user_landmarks(obj, rest)
-    return HeadMesh(name=obj.name, rest=rest, triangles=_triangles(obj), landmarks=list(landmarks))
+    lids = user_lids(obj)
+    if lids is not None:
+        from model_runtime.rigs.shape_transfer import check_lids
+
+        check_lids(lids, rest.shape[0])
+    return HeadMesh(name=obj.name, rest=rest, triangles=_triangles(obj), landmarks=list(landmarks), lids=lids)
 
 
 def compute_keys(head: HeadMesh, progress=None) -> ComputedKeys:
@@ -118,7 +156,8 @@ def compute_keys(head: HeadMesh, progress=None) -> ComputedKeys:
     from model_runtime.rigs.shape_transfer import transfer_default_head_shapes
 
     landmarks, rest = head.landmarks, head.rest
-    transfer = transfer_default_head_shapes(rest, head.triangles, landmarks=landmarks or None, progress=progress)
+    transfer = transfer_default_head_shapes(rest, head.triangles, landmarks=landmarks or None, lids=head.lids,
+                                            progress=progress)
     bending = transfer.registration.median_bending()
     if bending > MAX_BENDING:
         raise InputError(f"{head.name!r} does not look like a head: the default head had to bend by {bending:.0%} to "

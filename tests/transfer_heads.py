@@ -207,6 +207,17 @@ _MP_CONTOURS = (
 )
 
 
+def canonical_lid_groups() -> dict[str, np.ndarray]:
+    """The canonical mesh's lid margins, corner to corner, as an artist would mark them with the vertex groups I2FET
+    upper_lid_left, ... (MediaPipe's numbering: each contour above runs from the outer corner along the lower lid to
+    the inner corner, then back along the upper lid)."""
+    out = {}
+    for contour, eye in zip(_MP_CONTOURS[:2], ("right", "left")):
+        out[f"lower_lid_{eye}"] = np.array(contour[:9])
+        out[f"upper_lid_{eye}"] = np.array(contour[8:] + contour[:1])
+    return out
+
+
 def _across_openings(triangles: np.ndarray) -> np.ndarray:
     """Triangles whose three corners all lie on one opening's contour: they close the eye or the mouth."""
     out = np.zeros(triangles.shape[0], dtype=bool)
@@ -249,6 +260,27 @@ def flipped_share(vertices, triangles, deltas_shape) -> float:
 
     before, after = normals(vertices), normals(vertices + deltas_shape)
     return float(((before * after).sum(1) < 0).mean())
+
+
+def folded_share(vertices, triangles, deltas_shape) -> float:
+    """Share of the triangles folded against their neighbours: the normal now points against those of at least two of
+    its edge neighbours that it agreed with at rest. A triangle merely rotated past 90 degrees with its neighbours (a
+    lip's inner face turning forward as the jaw opens) is not folded, though `flipped_share` counts it."""
+    def normals(v):
+        a, b, c = (v[triangles[:, i]] for i in range(3))
+        return np.cross(b - a, c - a)
+
+    edges = np.sort(np.concatenate([triangles[:, [0, 1]], triangles[:, [1, 2]], triangles[:, [2, 0]]]), axis=1)
+    owner = np.tile(np.arange(triangles.shape[0]), 3)
+    order = np.lexsort((edges[:, 1], edges[:, 0]))
+    edges, owner = edges[order], owner[order]
+    shared = np.flatnonzero((edges[1:] == edges[:-1]).all(axis=1))
+    one, two = owner[shared], owner[shared + 1]
+    before, after = normals(vertices), normals(vertices + deltas_shape)
+    turned = ((before[one] * before[two]).sum(1) > 0) & ((after[one] * after[two]).sum(1) < 0)
+    count = np.bincount(one[turned], minlength=triangles.shape[0]) + np.bincount(two[turned],
+                                                                                 minlength=triangles.shape[0])
+    return float((count >= 2).mean())
 
 
 def ict_scores(pred: np.ndarray, head: TestHead) -> tuple[np.ndarray, np.ndarray]:

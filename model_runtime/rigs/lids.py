@@ -94,6 +94,21 @@ def meet_lids(vertices: np.ndarray, deltas: np.ndarray, in_head: np.ndarray, mar
     return out.astype(np.float32), changed
 
 
+def lid_margins(in_head: np.ndarray, marks: FaceLandmarks, sides: np.ndarray) -> np.ndarray:
+    """(V,) the vertices `meet_lids` brings fully together (both eyes' upper and lower margin samples away from the
+    corners): where the lids meet, which smoothing afterwards must keep. Near the corners, where the correction eases
+    in, the smoothing may still move them."""
+    out = np.zeros(in_head.shape[0], dtype=bool)
+    for eye, _ in EYES:
+        found = _lid_contours(in_head, marks, sides, eye)
+        if found is None:
+            continue
+        upper, lower, x, (lo, hi) = found
+        full = np.minimum(x - lo, hi - x) >= CORNER_TAPER * (hi - lo)
+        out[upper[full]] = out[lower[full]] = True
+    return out
+
+
 def _falloff(points: np.ndarray, margin: np.ndarray, reach: float) -> np.ndarray:
     """1 on the polyline through `margin` (in order across the eye), easing to 0 at `reach` from it."""
     order = np.argsort(margin[:, 0])

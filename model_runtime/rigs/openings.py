@@ -46,7 +46,8 @@ def opening_sides(vertices: np.ndarray, landmarks: FaceLandmarks) -> np.ndarray:
             continue
         ends = np.stack(ends)
         width = float(abs(ends[0, 0] - ends[1, 0]))
-        slit = 0.5 * (_line(np.vstack([upper, ends]), vertices[:, 0]) + _line(np.vstack([lower, ends]), vertices[:, 0]))
+        x = vertices[:, 0]
+        slit = 0.5 * (contour_height(np.vstack([upper, ends]), x) + contour_height(np.vstack([lower, ends]), x))
         depth = float(np.concatenate([upper, lower, ends])[:, 1].mean())
         lo, hi = ends[:, 0].min() - reach[0] * width, ends[:, 0].max() + reach[0] * width
         near = ((vertices[:, 0] >= lo) & (vertices[:, 0] <= hi) & (np.abs(vertices[:, 2] - slit) <= reach[1] * width)
@@ -57,7 +58,7 @@ def opening_sides(vertices: np.ndarray, landmarks: FaceLandmarks) -> np.ndarray:
     return out
 
 
-def _line(points: np.ndarray, x: np.ndarray) -> np.ndarray:
+def contour_height(points: np.ndarray, x: np.ndarray) -> np.ndarray:
     """Height of the contour through `points` at each x (linear between them, flat beyond the ends)."""
     order = np.argsort(points[:, 0])
     return np.interp(x, points[order, 0], points[order, 2])

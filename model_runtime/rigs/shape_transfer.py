@@ -14,9 +14,9 @@ misses them, and then each side of the eye and mouth openings copies only from t
 (`openings`); the target's skin and its other parts (eyeballs, teeth) are matched separately, while small parts the
 default head has no kind of (lashes, cards, caruncles) hang on the skin (`hanging_parts`); blinks are made to close the
 target's own lid gap and no shape may push an upper lid through the lower one (`lids`, where eyeballs show the lids
-to the detector), triangles the transfer turns inside out where the source's shape does not fold are smoothed back,
-and checks an artist would make first (blinks close, jawOpen parts the lips, no inside-out triangles) are measured and
-reported with a remedy.
+to the detector, or the user's lid groups mark them), triangles the transfer turns inside out are smoothed back
+without gluing across the openings, and checks an artist would make first (blinks close, jawOpen parts the lips, no
+inside-out triangles) are measured and reported with a remedy.
 """
 
 from __future__ import annotations
@@ -30,11 +30,11 @@ from ..errors import InputError, WeightsError
 from ..heads.geometry import vertex_normals
 from ..heads.head import PART_NAMES, load_default_head
 from ..progress import Progress, report, within
-from .face_detection import GROUPS, default_head_face_landmarks, detect_in_head_frame
+from .face_detection import GROUPS, FaceLandmarks, default_head_face_landmarks, detect_in_head_frame
 from .hanging_parts import hang_on_skin, hanging_parts
-from .lids import meet_lids
+from .lids import lid_margins, meet_lids
 from .mesh_geometry import Surface, check_mesh, components, mesh_edges
-from .openings import OPENINGS, opening_sides, opposite, side_label
+from .openings import OPENINGS, contour_height, opening_sides, opposite, side_label
 from .registration import GUIDED_MISS, Registration, register, similarity
 
 MATCH_COS = 0.0  # a target vertex copies only source surface facing the same half-space as itself
@@ -125,11 +125,14 @@ def transfer_shapes(source_vertices, source_triangles, source_deltas, target_ver
                     registration=reg, seconds=time.perf_counter() - began, notes=notes)
 
 
-def transfer_default_head_shapes(target_vertices, target_triangles, *, landmarks=None,
+def transfer_default_head_shapes(target_vertices, target_triangles, *, landmarks=None, lids=None,
                                  parts: tuple[str, ...] | None = None, registration: Registration | None = None,
                                  find_face: bool = True, progress: Progress | None = None) -> Transfer:
     """The default head's 52 ARKit shapes onto any head mesh; `landmarks` (default-head vertex index, target point)
     are the user's. Meshes too heavy, non-manifold or holding several heads are refused (`check_head_mesh`).
+    `lids` {name in LID_GROUPS: target vertex rows along that lid's margin, corner to corner}, all four or none, are the
+    user's lid margins: they replace the detector's lid lines (`_with_user_lids`), which a mesh without eyeballs, its
+    eyes sewn shut, does not show the detector.
 
     With `find_face` (the default: an artist's head) the skin is registered onto the target's skin (its largest
     connected part). Face landmarks found on both heads (`face_detection`), away from the user's, correct the fit
@@ -153,6 +156,7 @@ def transfer_default_head_shapes(target_vertices, target_triangles, *, landmarks
         raise InputError(f"Parts must be some of {', '.join(PART_NAMES)}; got {', '.join(unknown) or 'none'}.")
     tgt, tgt_tri = check_mesh(target_vertices, target_triangles, "target")
     label = check_head_mesh(tgt, tgt_tri)
+    lids = check_lids(lids, tgt.shape[0])
     head = load_default_head()
     skin = head.vertex_parts == PART_NAMES.index("skin")
     source_tri = head.triangles().astype(np.int64)
@@ -165,7 +169,7 @@ def transfer_default_head_shapes(target_vertices, target_triangles, *, landmarks
     if find_face and registration is None:
         report(progress, 0.0, "finding the face")
         try:
-            found = _face_landmarks(head, skin, source_tri, tgt, skin_tri, tgt_tri)
+            found = _face_landmarks(head, skin, source_tri, tgt, skin_tri, tgt_tri, lids)
         except WeightsError:
             find_face = False
             notes.append("No face landmarks were looked for: MediaPipe's face mesh is not installed (Install Runtime "
@@ -190,7 +194,8 @@ def transfer_default_head_shapes(target_vertices, target_triangles, *, landmarks
             pairs, target_marks, in_head, fitted = found
             target_sides = np.where(target_skin, opening_sides(in_head, target_marks), 0)
             source_sides = opening_sides(head.vertices, default_head_face_landmarks())
-            notes.append(f"{len(pairs)} face landmarks found automatically.")
+            notes.append(f"{len(pairs)} face landmarks found automatically" + (", the lids from the vertex groups "
+                         f"marking them." if lids is not None else "."))
         registration = register(head.vertices, source_tri, tgt, skin_tri, source_mask=fitted,
                                 landmarks=user or None, guides=_away_from(head, pairs, user) or None,
                                 guided_miss=GUIDED_MISS if has_parts else GUIDED_MISS_ONE_PART,
@@ -226,22 +231,38 @@ def transfer_default_head_shapes(target_vertices, target_triangles, *, landmarks
     result = transfer_shapes(head.vertices, source_tri, head.deltas, tgt, tgt_tri, registration=registration,
                              groups=groups, sure=None if sides is None else sides != 0)
     report(progress, 0.87, "smoothing inside-out triangles")
-    intended = _source_folds(head, source_tri, skin, result.source_triangle, skin_tri)
     deltas = result.deltas
-    # The detected lid and lip lines are measured by where eyeballs show them, or where they had to correct the fit.
-    measured = target_sides is not None and (has_parts or registration.guided)
-    if measured and has_parts:
+    # The detected lid and lip lines are measured by where eyeballs show them, or where they had to correct the fit;
+    # the lids are trusted where eyeballs show them or the user drew them.
+    user_lids = lids is not None and found is not None
+    measured = target_sides is not None and (has_parts or registration.guided or user_lids)
+    lids_shown = measured and (has_parts or user_lids)
+    pinned = None
+    if lids_shown:
         from ..expression_space import ARKIT_CHANNELS
 
         deltas, met = meet_lids(tgt, deltas, in_head, target_marks, target_sides, ARKIT_CHANNELS)
+        pinned = np.zeros((deltas.shape[0], tgt.shape[0]), dtype=bool)
+        pinned[[ARKIT_CHANNELS.index(c) for c in met]] = lid_margins(in_head, target_marks, target_sides)
         if met:
             notes.append(f"Brought the upper lids onto the lower ones in {', '.join(met)}.")
-    if measured:
-        intended = intended | _between_lids(skin_tri, target_sides)[None]
     # Where the fit already agrees with the landmarks (a head shaped like the default one), a few inside-out triangles
-    # are the source's own motion on another mesh (remeshed copies of the default head: repairing every one made
-    # them 1-5 points worse); where the landmarks had to correct the fit, every one is repaired.
-    deltas, repaired = _unflip(tgt, skin_tri, deltas, 0.0 if registration.guided else MAX_FLIPPED, intended)
+    # are the source's own motion on another mesh, folds included (remeshed copies of the default head: repairing
+    # every one made them 1-5 points worse). Where the landmarks had to correct the fit, the source's folds do not
+    # land where the target would fold (ICT's lip corners, triangles a hundredth of its median face triangle's area),
+    # so every inside-out triangle is repaired (ICT, measured with the fill still reaching across openings: mean
+    # error 0.720 instead of 0.723), but for the seam of an eye between its lid lines, which a blink closes. On a mesh
+    # without eyeballs whose lids the user did not mark, the detector's lid line lies elsewhere (at the crease, on
+    # MediaPipe's canonical mesh, whose eyes are sewn shut): the fold the blink makes there is left for the lid groups
+    # the warning names (smoothing it away made that blink open the eye by 2%).
+    if registration.guided:
+        intended = np.zeros((head.deltas.shape[0], skin_tri.shape[0]), dtype=bool)
+    else:
+        intended = _source_folds(head, source_tri, skin, result.source_triangle, skin_tri)
+    if measured:
+        intended = intended | _in_slits(in_head, skin_tri, target_marks, target_sides)[None]
+    deltas, repaired = _unflip(tgt, skin_tri, deltas, 0.0 if registration.guided else MAX_FLIPPED, intended,
+                               target_sides if measured else None, pinned)
     if repaired:
         notes.append(f"Smoothed {repaired} shapes where transferred motion turned triangles inside out.")
     if hanging:
@@ -363,10 +384,10 @@ def measure_checks(vertices, skin_triangles, deltas, in_head, marks, sides, inte
     warnings = []
     for k, eye in enumerate(("Left", "Right")):
         if closure[k] < MIN_BLINK_CLOSURE or other[k] > MAX_OTHER_EYE:
-            side = eye.lower()
             warnings.append(f"eyeBlink{eye} closes its lids {closure[k]:.0%} and moves the other eye's by "
-                            f"{other[k]:.0%}; mark the lids with the vertex groups I2FET upper_lid_{side} and "
-                            f"I2FET brow_outer_{side} and run again.")
+                            f"{other[k]:.0%}; mark each lid's margin, corner to corner, with the vertex groups "
+                            f"I2FET upper_lid_left, I2FET lower_lid_left, I2FET upper_lid_right and I2FET "
+                            f"lower_lid_right and run again.")
     if parted < MIN_LIP_PARTING:
         warnings.append(f"jawOpen parts the lips by only {parted:.0%} of the mouth's width; mark the vertex groups "
                         f"I2FET mouth_corner_left, I2FET mouth_corner_right and I2FET chin and run again.")
@@ -394,16 +415,29 @@ def _flipped(vertices, triangles, shape) -> float:
     return (normals(vertices) * normals(vertices + shape)).sum(axis=1) <= 0
 
 
-def _between_lids(triangles: np.ndarray, sides: np.ndarray) -> np.ndarray:
-    """(T,) triangles joining an eye's upper and lower lid (`openings` sides), which close up as the eye closes: the
-    corners of an open eye, all of a sewn one."""
+def _in_slits(in_head: np.ndarray, triangles: np.ndarray, marks, sides: np.ndarray) -> np.ndarray:
+    """(T,) triangles that sew an eye shut: joining its upper and lower lid (`openings` sides) with their middle between
+    the two lid contours. A blink squeezes them to nothing (they turn over as the lids meet); an open eye has them only
+    at its corners."""
     labels = sides[triangles]
+    middle = in_head[triangles].mean(axis=1)
     out = np.zeros(triangles.shape[0], dtype=bool)
-    for eye in ("eye_left", "eye_right"):
-        k = OPENINGS_ORDER.index(eye)
+    for k, (eye, (upper_groups, lower_groups, corners, _)) in enumerate(OPENINGS.items()):
+        if not eye.startswith("eye"):
+            continue
         upper, lower = side_label(k, True), side_label(k, False)
-        both = (labels == upper).any(axis=1) & (labels == lower).any(axis=1)
-        out |= both & np.isin(labels, (upper, lower)).all(axis=1)
+        joins = (labels == upper).any(axis=1) & (labels == lower).any(axis=1) & np.isin(labels, (upper, lower)).all(1)
+        ends = [marks.point(c) for c in corners]
+        top = np.concatenate([marks.group(g) for g in upper_groups])
+        bottom = np.concatenate([marks.group(g) for g in lower_groups])
+        if not joins.any() or any(e is None for e in ends) or top.shape[0] < 3 or bottom.shape[0] < 3:
+            continue
+        ends = np.stack(ends)
+        x = middle[:, 0]
+        inside = ((x > ends[:, 0].min()) & (x < ends[:, 0].max())
+                  & (middle[:, 2] <= contour_height(np.vstack([top, ends]), x))
+                  & (middle[:, 2] >= contour_height(np.vstack([bottom, ends]), x)))
+        out |= joins & inside
     return out
 
 
@@ -427,13 +461,13 @@ def _source_folds(head, source_tri, skin, source_triangle, target_triangles) -> 
     return out
 
 
-# The repair's strength, measured on ICT-FaceKit and the canonical mesh: more sweeps unflip a little more of ICT's lips
-# but glue lips together under jawOpen where the inner lip's triangles turn over as the lips part (ICT's inner lip
-# line parts by 8% of the mouth's width instead of 62% with 10 sweeps; wider patches glue the canonical mesh's sewn
-# lips: 11% instead of 83%).
+# The repair's reach: more rings unflip a little more of ICT's lips but glue the lips together under jawOpen, where the
+# inner lip's triangles turn over as the lips part (wider patches glued the canonical mesh's sewn lips: 11% parting
+# instead of 83%).
 UNFLIP_ROUNDS = 20
 UNFLIP_RINGS = 2  # each patch: the inside-out triangles and up to this many rings around them
-UNFLIP_SWEEPS = 3  # Jacobi sweeps of the harmonic fill per round
+FILL_TOLERANCE = 1e-9  # the fill's conjugate gradients stop at this residual, relative to the patch's right side
+FILL_ITERATIONS = 2000
 # Shapes that only make sense on top of another: ARKit's mouthClose closes the lips of an open jaw (alone it pushes
 # the lips through each other, in ICT's artist-made shapes as well).
 ON_TOP_OF = {"mouthClose": "jawOpen"}
@@ -447,14 +481,27 @@ def shape_in_use(deltas: np.ndarray, k: int) -> np.ndarray:
     return deltas[k] if under is None else deltas[k] + deltas[CHANNEL_INDEX[under]]
 
 
-def _unflip(vertices, triangles, deltas, tolerated: float = 0.0, intended=None) -> tuple[np.ndarray, int]:
-    """Deltas where the motion of each patch of inside-out triangles (and a ring or two around it) is replaced by a
-    few sweeps of the harmonic fill of the motion around the patch, until under `tolerated` of the triangles are
-    inside out (or UNFLIP_ROUNDS rounds), so a fold the transfer made up does not flip the target's skin;
-    `intended` (K, T) marks the triangles where the source shape folds too (lips rolling in), left alone. Each shape
-    is judged as it is used (`shape_in_use`: mouthClose on top of jawOpen)."""
+def _unflip(vertices, triangles, deltas, tolerated: float = 0.0, intended=None, sides=None, pinned=None
+            ) -> tuple[np.ndarray, int]:
+    """Deltas where the motion of each patch of inside-out triangles (and a ring or two around it) is replaced by the
+    harmonic fill of the motion around the patch, until under `tolerated` of the triangles are inside out (or
+    UNFLIP_ROUNDS rounds), so a fold the transfer made up does not flip the target's skin; `intended` (K, T) marks the
+    triangles left alone (folds the source shape has too, the seam of a closing eye). Each shape is judged as it is
+    used (`shape_in_use`: mouthClose on top of jawOpen).
+
+    With `sides` (`openings.opening_sides`) the patches first neither reach nor fill across an opening, so an upper lip
+    takes its motion from the upper lip alone and lips that touch (or are sewn together) are not glued where jawOpen
+    parts them (ICT: filled across, its lips' own contact line parted by 3% of the mouth's width instead of 82%); only
+    triangles spanning an opening that are still inside out then (where the shape slides one lip past the other at
+    the mouth's corners) are filled from both sides. `pinned` (K, V) marks vertices whose motion stays as it is (the
+    lid margins `lids.meet_lids` brought together)."""
     edges, _ = mesh_edges(triangles)
-    a, b = edges[:, 0], edges[:, 1]
+    weights = _cotangent_weights(vertices, triangles, edges)
+    stages = [(edges, weights)]
+    if sides is not None:
+        ends = np.sort(sides[edges], axis=1)
+        across = (ends[:, 0] > 0) & (ends[:, 0] % 2 == 1) & (ends[:, 1] == ends[:, 0] + 1)  # `opposite` sides
+        stages.insert(0, (edges[~across], weights[~across]))
 
     def normals(v):
         p, q, r = (v[triangles[:, i]] for i in range(3))
@@ -467,47 +514,88 @@ def _unflip(vertices, triangles, deltas, tolerated: float = 0.0, intended=None) 
         base = shape_in_use(out, k) - out[k]
         d = out[k]
         touched = False
-        for step in range(UNFLIP_ROUNDS):
-            bad = (normals(vertices + base + d) * rest).sum(axis=1) <= 0
-            if intended is not None:
-                bad &= ~intended[k]
-            if not bad.any() or bad.mean() < tolerated:
-                break
-            touched = True
-            patch = np.zeros(vertices.shape[0], dtype=bool)
-            patch[triangles[bad]] = True
-            for _ in range(min(1 + step, UNFLIP_RINGS)):
-                grown = patch.copy()
-                grown[a[patch[b]]] = True
-                grown[b[patch[a]]] = True
-                patch = grown
-            _harmonic_fill(d, patch, a, b)
+        for stage_edges, stage_weights in stages:
+            a, b = stage_edges[:, 0], stage_edges[:, 1]
+            for step in range(UNFLIP_ROUNDS):
+                bad = (normals(vertices + base + d) * rest).sum(axis=1) <= 0
+                if intended is not None:
+                    bad &= ~intended[k]
+                if not bad.any() or bad.mean() < tolerated:
+                    break
+                touched = True
+                patch = np.zeros(vertices.shape[0], dtype=bool)
+                patch[triangles[bad]] = True
+                for _ in range(min(1 + step, UNFLIP_RINGS)):
+                    grown = patch.copy()
+                    grown[a[patch[b]]] = True
+                    grown[b[patch[a]]] = True
+                    patch = grown
+                if pinned is not None:
+                    patch &= ~pinned[k]
+                _harmonic_fill(d, patch, a, b, stage_weights)
         repaired += touched
     return out.astype(np.float32), repaired
 
 
-def _harmonic_fill(d: np.ndarray, patch: np.ndarray, a: np.ndarray, b: np.ndarray) -> None:
-    """Replace d on the `patch` vertices, in place, by the (uniform-weight) harmonic interpolation of d on the
-    vertices around it: the smoothest motion that agrees with its surroundings, which turns no small patch inside
-    out where its surroundings do not."""
+def _cotangent_weights(vertices, triangles, edges) -> np.ndarray:
+    """(E,) each edge's cotangent weight (half the cotangents of the angles facing it), kept above a thousandth of the
+    mean so every weight is positive: the harmonic fill then minimises the motion's bending over the surface's area,
+    so a patch of tiny triangles (a dense mouth or eye corner) bends no more per millimetre than a patch of large ones.
+    Uniform weights bend it as much per triangle, which turns the tiny ones inside out."""
+    count = vertices.shape[0]
+    key = edges[:, 0] * count + edges[:, 1]
+    weights = np.zeros(edges.shape[0])
+    for i in range(3):
+        p, q, r = vertices[triangles[:, i]], vertices[triangles[:, (i + 1) % 3]], vertices[triangles[:, (i + 2) % 3]]
+        u, v = q - p, r - p
+        cot = (u * v).sum(axis=1) / np.maximum(np.linalg.norm(np.cross(u, v), axis=1), 1e-30)
+        ends = np.sort(triangles[:, [(i + 1) % 3, (i + 2) % 3]], axis=1)
+        weights += np.bincount(np.searchsorted(key, ends[:, 0] * count + ends[:, 1]), weights=0.5 * cot,
+                               minlength=edges.shape[0])
+    return np.maximum(weights, 1e-3 * float(np.abs(weights).mean()))
+
+
+def _harmonic_fill(d: np.ndarray, patch: np.ndarray, a: np.ndarray, b: np.ndarray, weights: np.ndarray) -> None:
+    """Replace d on the `patch` vertices, in place, by the harmonic interpolation (edge `weights`) of d on the
+    vertices around it: the smoothest motion that agrees with its surroundings, which turns no small patch inside out
+    where its surroundings do not. Solved by Jacobi-preconditioned conjugate gradients from the current motion."""
     rows = np.flatnonzero(patch)
     local = np.full(d.shape[0], -1, dtype=np.int64)
     local[rows] = np.arange(rows.size)
     at = np.concatenate([a[patch[a]], b[patch[b]]])  # patch vertex, and each of its neighbours
     near = np.concatenate([b[patch[a]], a[patch[b]]])
+    w = np.concatenate([weights[patch[a]], weights[patch[b]]])
     inside = patch[near]
-    count = np.bincount(local[at], minlength=rows.size).astype(np.float64)[:, None]
-    fixed = np.stack([np.bincount(local[at[~inside]], weights=d[near[~inside], i], minlength=rows.size)
-                      for i in range(3)], axis=1)
-    to, of = local[at[inside]], local[near[inside]]
-    x = d[rows]
-    for _ in range(UNFLIP_SWEEPS):
-        x = (fixed + np.stack([np.bincount(to, weights=x[of, i], minlength=rows.size) for i in range(3)], axis=1)
-             ) / np.maximum(count, 1.0)
+    diagonal = np.maximum(np.bincount(local[at], weights=w, minlength=rows.size), 1e-30)[:, None]
+    rhs = np.stack([np.bincount(local[at[~inside]], weights=w[~inside] * d[near[~inside], i], minlength=rows.size)
+                    for i in range(3)], axis=1)
+    to, of, w_in = local[at[inside]], local[near[inside]], w[inside]
+
+    def apply(x):
+        return diagonal * x - np.stack([np.bincount(to, weights=w_in * x[of, i], minlength=rows.size)
+                                        for i in range(3)], axis=1)
+
+    x = d[rows].copy()
+    r = rhs - apply(x)
+    z = r / diagonal
+    p = z.copy()
+    rz = (r * z).sum(axis=0)
+    stop = FILL_TOLERANCE * max(float(np.linalg.norm(rhs)), 1e-30)
+    for _ in range(FILL_ITERATIONS):
+        if float(np.linalg.norm(r)) <= stop:
+            break
+        q = apply(p)
+        step = rz / np.maximum((p * q).sum(axis=0), 1e-300)
+        x += step * p
+        r -= step * q
+        z = r / diagonal
+        rz_next = (r * z).sum(axis=0)
+        p = z + (rz_next / np.maximum(rz, 1e-300)) * p
+        rz = rz_next
     d[rows] = x
 
 
-def _face_landmarks(head, skin, source_tri, tgt, skin_tri, tgt_tri):
+def _face_landmarks(head, skin, source_tri, tgt, skin_tri, tgt_tri, lids=None):
     """([(default-head skin vertex, target point)] for every landmark found on both heads, the target's landmarks,
     the target in the default head's frame, and the default head's region that fits it: the whole skin, or the face
     alone for a face mask), or None when the detector finds no face on the target.
@@ -527,6 +615,13 @@ def _face_landmarks(head, skin, source_tri, tgt, skin_tri, tgt_tri):
             break
     else:
         return None
+    if lids is not None:
+        # The user's lids pair with the default head's true lids: where its eyeballs show them to the detector.
+        shown = default_head_face_landmarks(with_parts=True)
+        found, moved = _with_user_lids(found, in_head, lids, shown)
+        keep = ~np.isin(source.ids, moved)
+        source = FaceLandmarks(ids=np.concatenate([source.ids[keep], moved]),
+                               points=np.vstack([source.points[keep], np.stack([shown.point(i) for i in moved])]))
     skin_rows = np.flatnonzero(skin)
     pairs = []
     for landmark, point in zip(found.ids, found.points):
@@ -538,6 +633,66 @@ def _face_landmarks(head, skin, source_tri, tgt, skin_tri, tgt_tri):
         point = point + (head.vertices[vertex] - at)
         pairs.append((int(vertex), scale * point @ rotation.T + translation))
     return pairs, found, in_head, region
+
+
+# The user's lid margins, by eye (`openings.OPENINGS`): the vertex groups I2FET upper_lid_left, ... in Blender.
+LID_GROUPS = {"eye_left": ("upper_lid_left", "lower_lid_left"), "eye_right": ("upper_lid_right", "lower_lid_right")}
+
+
+def check_lids(lids, count: int) -> dict[str, np.ndarray] | None:
+    """The user's lid margins as {group: vertex rows}, or None; InputError (one sentence) unless all four are given,
+    each with at least two vertices of the mesh."""
+    if not lids:
+        return None
+    names = [name for pair in LID_GROUPS.values() for name in pair]
+    missing = [name for name in names if name not in lids]
+    unknown = sorted(set(lids) - set(names))
+    if missing or unknown:
+        raise InputError(f"Lid margins come as all four of {', '.join(names)}; "
+                         + (f"{', '.join(missing)} missing." if missing else f"{', '.join(unknown)} is not one."))
+    out = {}
+    for name in names:
+        rows = np.unique(np.asarray(lids[name]).ravel())
+        if rows.size < 2 or rows.dtype.kind not in "iu" or rows.min() < 0 or rows.max() >= count:
+            raise InputError(f"The lid margin {name} must list at least two vertices of the {count}-vertex mesh.")
+        out[name] = rows.astype(np.int64)
+    return out
+
+
+def _with_user_lids(found, in_head: np.ndarray, lids: dict[str, np.ndarray], source
+                    ) -> tuple[FaceLandmarks, np.ndarray]:
+    """The detector's landmarks with each lid landmark moved onto the user's margin of that lid (target in the default
+    head's frame), at the same place across the eye as the landmark sits on the default head (`source`), and each eye
+    corner onto the margins' end on its side: the registration then pairs the default head's lids with the user's,
+    and the openings and lids steps read the user's lines. Also the landmark numbers moved."""
+    moved: dict[int, np.ndarray] = {}
+    for eye, (upper_name, lower_name) in LID_GROUPS.items():
+        margins = {name: in_head[lids[name]] for name in (upper_name, lower_name)}
+        both = np.vstack(list(margins.values()))
+        ends = both[np.argmin(both[:, 0])], both[np.argmax(both[:, 0])]
+        corners = OPENINGS[eye][2]
+        at = [source.point(c) for c in corners]
+        if any(point is None for point in at):
+            continue
+        at = np.stack(at)
+        lo, hi = float(at[:, 0].min()), float(at[:, 0].max())
+        for corner, point in zip(corners, at):
+            moved[corner] = ends[1] if point[0] == hi else ends[0]
+        for name, margin in margins.items():
+            line = np.vstack([margin, *ends])
+            order = np.argsort(line[:, 0])
+            for landmark in GROUPS[name]:
+                point = source.point(landmark)
+                if point is None:
+                    continue
+                x = ends[0][0] + (point[0] - lo) / (hi - lo) * (ends[1][0] - ends[0][0])
+                moved[landmark] = np.array([x, np.interp(x, line[order, 0], line[order, 1]),
+                                            np.interp(x, line[order, 0], line[order, 2])])
+    keep = ~np.isin(found.ids, list(moved))
+    ids = np.concatenate([found.ids[keep], np.array(list(moved), dtype=np.int64)])
+    points = np.vstack([found.points[keep], np.stack(list(moved.values()))])
+    order = np.argsort(ids)
+    return FaceLandmarks(ids=ids[order], points=points[order]), np.array(sorted(moved), dtype=np.int64)
 
 
 def _reindex(triangles: np.ndarray, keep: np.ndarray) -> np.ndarray:

@@ -119,6 +119,37 @@ def test_landmark_groups_guide_the_registration(addon, variant):
     assert errors.mean() <= 0.10
 
 
+def test_lid_margin_groups_reach_the_transfer_as_margins(addon, variant):
+    """The four groups `I2FET upper_lid_left`, ... are read as lid margins (every vertex, for `lids=`), and the upper-lid
+    groups then stop being centre landmarks; an upper-lid group without lower lids stays a centre landmark."""
+    from i2fet_blender.shape_keys_transfer import read_head_mesh
+
+    obj = _mesh_object(variant.vertices, variant.triangles)
+    margins = {"upper_lid_left": [10, 11, 12], "lower_lid_left": [20, 21], "upper_lid_right": [30, 31, 32, 33],
+               "lower_lid_right": [40, 41]}
+    for name, rows in margins.items():
+        obj.vertex_groups.new(name=f"I2FET {name}").add(rows, 1.0, "REPLACE")
+    obj.vertex_groups.new(name="I2FET nose_tip").add([50], 1.0, "REPLACE")
+    head = read_head_mesh(obj)
+    assert {name: rows.tolist() for name, rows in head.lids.items()} == margins
+    assert len(head.landmarks) == 1 and np.allclose(head.landmarks[0][1], variant.vertices[50])
+
+    plain = _mesh_object(variant.vertices, variant.triangles, name="Plain")
+    plain.vertex_groups.new(name="I2FET upper_lid_left").add([10, 11, 12], 1.0, "REPLACE")
+    head = read_head_mesh(plain)
+    assert head.lids is None and len(head.landmarks) == 1
+    assert np.allclose(head.landmarks[0][1], variant.vertices[[10, 11, 12]].mean(axis=0))
+
+
+def test_a_lower_lid_group_alone_is_refused(addon, variant):
+    obj = _mesh_object(variant.vertices, variant.triangles)
+    obj.vertex_groups.new(name="I2FET lower_lid_left").add([0, 1, 2], 1.0, "REPLACE")
+    before = _state(obj)
+    with pytest.raises(RuntimeError, match="upper_lid_left, upper_lid_right, lower_lid_right missing"):
+        bpy.ops.i2fet.add_arkit_shape_keys()
+    assert _state(obj) == before
+
+
 @pytest.mark.parametrize("group, message", [("I2FET nose", "names no landmark"), ("I2FET chin", "has no vertices")])
 def test_bad_landmark_groups_are_refused(addon, variant, group, message):
     obj = _mesh_object(variant.vertices, variant.triangles)
@@ -268,7 +299,7 @@ def test_a_mesh_edited_while_the_keys_are_computed_is_left_alone(face, monkeypat
 def test_errors_in_the_worker_are_one_sentence_and_change_nothing(face, monkeypatch):
     import model_runtime.rigs.shape_transfer as shape_transfer
 
-    def breaks(vertices, triangles, landmarks=None, progress=None):
+    def breaks(vertices, triangles, landmarks=None, lids=None, progress=None):
         progress(0.0, "finding the face")
         raise RuntimeError("the solver broke")
 
