@@ -1,0 +1,140 @@
+"""The run time's speed-ups change no bit: every animation equals the one the plain module calls give.
+
+The reference is the code path before the speed-ups, rebuilt in-process: each module called as a module
+(`Module.__call__`, so torch's own transformer modules choose their kernels as they always did) and MiniLM's weights
+left in ordinary memory. Comparing in-process rather than against stored files keeps the check valid on any CPU.
+"""
+
+import mmap
+
+import numpy as np
+import pytest
+import torch
+from torch import nn
+
+from model_runtime import Runtime
+from model_runtime import hugepages
+from model_runtime.encoders import minilm
+from model_runtime.models import functional, generator, ifed
+
+INSTRUCTIONS = [
+    "smile",
+    "slowly smile, then look shocked, then relax",
+    "slightly frown, then smile for 2 seconds, then look surprised, then wink with the left eye, then look disgusted, "
+    "then back to neutral",
+    "a sad smile while looking left",
+    "blink twice, then open the mouth wide",
+    "nod and smirk, then glare",
+]
+
+
+def _module_call(module, x):
+    return module(x)
+
+
+@pytest.fixture(scope="module")
+def runtimes():
+    """(reference, fast): the reference loaded and later run with the plain module calls and no huge pages."""
+    patch = pytest.MonkeyPatch()
+    patch.setattr(minilm, "into_huge_pages", lambda params: False)
+    reference = Runtime.load(device="cpu")
+    patch.undo()
+    return reference, Runtime.load(device="cpu")
+
+
+def _plain(patch):
+    for module in (minilm, generator, ifed):
+        patch.setattr(module, "forward", _module_call)
+    patch.setattr(ifed.IFED, "_fused_inference", lambda self: False)
+
+
+def _generate_plain(runtime, call):
+    with pytest.MonkeyPatch.context() as patch:
+        _plain(patch)
+        return call(runtime)
+
+
+def _same(a, b):
+    assert a.frames.dtype == b.frames.dtype and np.array_equal(a.frames, b.frames)
+    assert a.segments == b.segments and a.warnings == b.warnings and a.model == b.model
+    assert (a.head_rotation is None) == (b.head_rotation is None)
+    if a.head_rotation is not None:
+        assert np.array_equal(a.head_rotation, b.head_rotation)
+
+
+def test_fast_runtime_holds_minilm_weights_in_huge_pages_and_the_reference_does_not(runtimes):
+    reference, fast = runtimes
+    if not hasattr(mmap, "MADV_HUGEPAGE"):
+        pytest.fail("this test expects Linux (MADV_HUGEPAGE); on other systems the weights stay where they are")
+    big = fast.encoder._model.big_weights()
+    assert len(big) == 24 and sum(w.numel() for w in big) * 4 > 40e6
+    first = big[0].data_ptr()
+    assert first % hugepages.HUGE_PAGE == 0
+    assert all(0 <= w.data_ptr() - first < 45e6 for w in big)  # one mapping
+    for ours, theirs in zip(big, reference.encoder._model.big_weights()):
+        assert torch.equal(ours, theirs) and ours.data_ptr() != theirs.data_ptr()
+
+
+@pytest.mark.parametrize("seed", [0, 7, 123456])
+def test_every_instruction_gives_the_same_bits_as_the_plain_path(runtimes, seed):
+    reference, fast = runtimes
+    for text in INSTRUCTIONS:
+        _same(fast.generate(text, seed=seed), _generate_plain(reference, lambda rt: rt.generate(text, seed=seed)))
+
+
+def test_a_batch_gives_the_same_bits_as_the_plain_path(runtimes):
+    reference, fast = runtimes
+    batch = INSTRUCTIONS[1:5]
+    ours = fast.generate_batch(batch, seed=3, intensity=0.8)
+    theirs = _generate_plain(reference, lambda rt: rt.generate_batch(batch, seed=3, intensity=0.8))
+    assert len(ours) == len(theirs) == len(batch)
+    for a, b in zip(ours, theirs):
+        _same(a, b)
+
+
+def test_encoder_outputs_are_bit_identical_for_padded_batches(runtimes):
+    """The tokens and pooled vectors themselves, padding included, for batch shapes the runtime and training use."""
+    reference, fast = runtimes
+    texts = ["smile", "look shocked", "wink with the left eye", "a", "grin from ear to ear while raising the brows"]
+    for batch in (texts[:1], texts[:2], texts, texts * 7):
+        ours = fast.encoder.encode(batch)
+        theirs = _generate_plain(reference, lambda rt: rt.encoder.encode(batch))
+        assert torch.equal(ours.tokens, theirs.tokens) and torch.equal(ours.pooled, theirs.pooled)
+        assert torch.equal(ours.mask, theirs.mask)
+
+
+def test_functional_forward_is_the_modules_own_forward():
+    torch.manual_seed(0)
+    layers = [nn.Linear(16, 8), nn.Sequential(nn.LayerNorm(16, eps=1e-3), nn.Linear(16, 16), nn.GELU(), nn.Linear(16, 4)),
+              nn.GELU(approximate="tanh"), nn.ReLU()]
+    x = torch.randn(5, 3, 16)
+    for layer in layers:
+        assert torch.equal(functional.forward(layer, x), layer(x))
+    emb = nn.Embedding(3, 16, padding_idx=0)
+    ids = torch.tensor([[0, 2, 1]])
+    assert torch.equal(functional.forward(emb, ids), emb(ids))
+
+
+def test_fused_inference_only_where_torch_takes_it():
+    model = ifed.IFED(ifed.IFEDConfig()).eval()
+    with torch.inference_mode():
+        assert model._fused_inference()
+    assert not model._fused_inference()  # autograd on: torch's modules take their Python path
+    with torch.inference_mode():
+        assert not model.train()._fused_inference()
+        assert not ifed.IFED(ifed.IFEDConfig(heads=1, d=16)).eval()._fused_inference()  # odd head count
+
+
+def test_huge_pages_keep_values_and_fall_back_cleanly(monkeypatch):
+    params = [nn.Parameter(torch.randn(300, 70), requires_grad=False), nn.Parameter(torch.randn(5))]
+    before = [p.detach().clone() for p in params]
+    if hasattr(mmap, "MADV_HUGEPAGE"):
+        assert hugepages.into_huge_pages(params)
+        assert params[0].data_ptr() % hugepages.HUGE_PAGE == 0
+        assert params[1].data_ptr() % 4096 == 0
+        assert all(torch.equal(p, b) for p, b in zip(params, before))
+        assert isinstance(params[0], nn.Parameter) and not params[0].requires_grad
+    monkeypatch.delattr(mmap, "MADV_HUGEPAGE", raising=False)
+    other = [torch.randn(4, 4)]
+    where = other[0].data_ptr()
+    assert not hugepages.into_huge_pages(other) and other[0].data_ptr() == where
