@@ -3,8 +3,8 @@
 A warm generate runs MiniLM's ~42 MB of layer weights against a handful of token rows: its matrix products are bound
 by reading the weights, and with 4 KiB pages every page costs a TLB miss and the hardware prefetchers stop at each page
 boundary. The same values in a 2 MiB-aligned private anonymous mapping advised MADV_HUGEPAGE make the encode faster
-(benchmarks/bench_runtime.py; the README has the numbers). The arithmetic reads the same bits, so every result is
-unchanged. Where the platform has no MADV_HUGEPAGE (Windows, macOS) or refuses the advice, the tensors stay as they are.
+(benchmarks/bench_runtime.py; the README has the numbers); the I2FET model's few MB, read right after the encode has
+pushed them out of the caches, go there too. The arithmetic reads the same bits, so every result is unchanged. Where the platform has no MADV_HUGEPAGE (Windows, macOS) or refuses the advice, the tensors stay as they are.
 """
 
 from __future__ import annotations
@@ -19,7 +19,7 @@ _ALIGN = 4096  # each tensor starts on its own page, at least the 64-byte alignm
 
 
 def into_huge_pages(params: Sequence[torch.Tensor]) -> bool:
-    """Move the data of CPU float tensors (parameters included) into one huge-page mapping; True when done."""
+    """Move the data of CPU tensors (parameters and buffers) into one huge-page mapping; True when done."""
     advice = getattr(mmap, "MADV_HUGEPAGE", None)
     if advice is None or not params or any(p.device.type != "cpu" for p in params):
         return False

@@ -15,6 +15,7 @@ from torch import nn
 from model_runtime import Runtime
 from model_runtime import hugepages
 from model_runtime.encoders import minilm
+from model_runtime.generators import learned
 from model_runtime.models import functional, generator, ifed
 
 INSTRUCTIONS = [
@@ -37,6 +38,7 @@ def runtimes():
     """(reference, fast): the reference loaded and later run with the plain module calls and no huge pages."""
     patch = pytest.MonkeyPatch()
     patch.setattr(minilm, "into_huge_pages", lambda params: False)
+    patch.setattr(learned, "into_huge_pages", lambda params: False)
     reference = Runtime.load(device="cpu")
     patch.undo()
     return reference, Runtime.load(device="cpu")
@@ -62,17 +64,20 @@ def _same(a, b):
         assert np.array_equal(a.head_rotation, b.head_rotation)
 
 
-def test_fast_runtime_holds_minilm_weights_in_huge_pages_and_the_reference_does_not(runtimes):
+def test_fast_runtime_holds_its_weights_in_huge_pages_and_the_reference_does_not(runtimes):
     reference, fast = runtimes
     if not hasattr(mmap, "MADV_HUGEPAGE"):
         pytest.fail("this test expects Linux (MADV_HUGEPAGE); on other systems the weights stay where they are")
-    big = fast.encoder._model.big_weights()
-    assert len(big) == 24 and sum(w.numel() for w in big) * 4 > 40e6
-    first = big[0].data_ptr()
-    assert first % hugepages.HUGE_PAGE == 0
-    assert all(0 <= w.data_ptr() - first < 45e6 for w in big)  # one mapping
-    for ours, theirs in zip(big, reference.encoder._model.big_weights()):
-        assert torch.equal(ours, theirs) and ours.data_ptr() != theirs.data_ptr()
+    for model, plain in ((fast.encoder._model.layers, reference.encoder._model.layers),
+                         (fast.generator.model, reference.generator.model)):
+        ours, theirs = list(model.parameters()) + list(model.buffers()), list(plain.parameters()) + list(plain.buffers())
+        first = ours[0].data_ptr()
+        assert first % hugepages.HUGE_PAGE == 0
+        size = sum(t.numel() * t.element_size() + 4096 for t in ours)
+        assert all(0 <= t.data_ptr() - first < size for t in ours)  # one mapping
+        for a, b in zip(ours, theirs):
+            assert torch.equal(a, b) and a.data_ptr() != b.data_ptr()
+    assert sum(t.numel() * 4 for t in fast.encoder._model.layers.parameters()) > 40e6
 
 
 @pytest.mark.parametrize("seed", [0, 7, 123456])
@@ -138,3 +143,32 @@ def test_huge_pages_keep_values_and_fall_back_cleanly(monkeypatch):
     other = [torch.randn(4, 4)]
     where = other[0].data_ptr()
     assert not hugepages.into_huge_pages(other) and other[0].data_ptr() == where
+
+
+def test_token_ids_are_what_encode_batch_gives(runtimes):
+    """One text at a time, padded by hand, equals the tokenizer's own batch padding (and truncation)."""
+    encoder = runtimes[1].encoder
+    texts = ["smile", "look shocked", "", "wink with the left eye", "naïve café smile!", "word " * 400, "a"]
+    for batch in (texts[:1], texts[:2], texts, texts[::-1], [texts[2]]):
+        ids, mask = encoder.token_ids(batch)
+        reference = encoder.tokenizer.encode_batch(batch, add_special_tokens=True)
+        assert ids.dtype == torch.long and mask.dtype == torch.bool
+        assert ids.tolist() == [e.ids for e in reference]
+        assert mask.tolist() == [[bool(v) for v in e.attention_mask] for e in reference]
+    assert encoder.token_ids(texts)[0].shape[1] == encoder.max_seq_length  # the long text was truncated
+
+
+def test_concept_scores_are_each_concepts_best_phrase():
+    """The per-concept maximum, checked against a plain loop over the phrases each concept owns."""
+    from model_runtime.generators.base import ConceptIndex
+
+    rng = np.random.default_rng(0)
+    index = ConceptIndex(None, embed=lambda texts: rng.standard_normal((len(texts), 8)).astype(np.float32),
+                         identity=["test"], cache=False)
+    for rows in (0, 1, 5):
+        vectors = rng.standard_normal((rows, 8)).astype(np.float32)
+        scores = index.concept_scores(vectors)
+        assert scores.shape == (rows, len(index.concepts)) and scores.dtype == np.float32
+        sims = vectors @ index.embeddings.T
+        for c in range(len(index.concepts)):
+            assert np.array_equal(scores[:, c], sims[:, index.owners == c].max(1, initial=-np.inf))
