@@ -1,8 +1,8 @@
 """The run time's speed-ups change no bit: every animation equals the one the plain module calls give.
 
 The reference is the code path before the speed-ups, rebuilt in-process: each module called as a module
-(`Module.__call__`, so torch's own transformer modules choose their kernels as they always did) and MiniLM's weights
-left in ordinary memory. Comparing in-process rather than against stored files keeps the check valid on any CPU.
+(`Module.__call__`, so torch's own transformer modules choose their kernels as they always did), the two functions
+changed beyond that as they were (below), and the weights left in ordinary memory. Comparing in-process rather than against stored files keeps the check valid on any CPU.
 """
 
 import mmap
@@ -16,7 +16,7 @@ from model_runtime import Runtime
 from model_runtime import hugepages
 from model_runtime.encoders import minilm
 from model_runtime.generators import learned
-from model_runtime.models import functional, generator, ifed
+from model_runtime.models import functional, generator, ifed, transition
 
 INSTRUCTIONS = [
     "smile",
@@ -33,6 +33,31 @@ def _module_call(module, x):
     return module(x)
 
 
+def _attend_with_copied_mask(self, queries, text, mask):
+    """IFED.attend as it was: the memory mask copied out to (B * heads, Q, L) in eval mode too."""
+    b, q, heads, length = queries.shape[0], queries.shape[1], self.cfg.heads, mask.shape[1]
+    blocked = torch.zeros(mask.shape, dtype=queries.dtype, device=queries.device).masked_fill(~mask, float("-inf"))
+    memory_mask = blocked[:, None, None, :].expand(b, heads, q, length).reshape(b * heads, q, length)
+    if self.training:
+        return self.cross(queries, text, memory_mask=memory_mask)
+    return self._attend_eval(queries, text, memory_mask.view(b, heads, q, length))
+
+
+def _compose_with_einsum(self, decoded, pooled_text, side):
+    """KeyGenerator.compose as it was: the AU weights summed by einsum."""
+    if self.au is None or self.cfg.au_compose == "off":
+        return decoded
+    logits, intensity = self.au_predict(pooled_text)
+    prob = torch.sigmoid(logits)
+    matrix = self.au_matrix[side]
+    present = (prob > generator.AU_PRESENT).to(decoded.dtype) * intensity
+    composed = torch.einsum("ba,bac->bc", present, matrix).clamp(0.0, 1.0)
+    if self.cfg.au_compose == "gate":
+        support = (prob[:, :, None] * (matrix > 0)).amax(1)
+        decoded = decoded * (support / generator.AU_PRESENT).clamp(max=1.0)
+    return torch.maximum(decoded, composed)
+
+
 @pytest.fixture(scope="module")
 def runtimes():
     """(reference, fast): the reference loaded and later run with the plain module calls and no huge pages."""
@@ -45,9 +70,11 @@ def runtimes():
 
 
 def _plain(patch):
-    for module in (minilm, generator, ifed):
+    for module in (minilm, generator, ifed, transition):
         patch.setattr(module, "forward", _module_call)
     patch.setattr(ifed.IFED, "_fused_inference", lambda self: False)
+    patch.setattr(ifed.IFED, "attend", _attend_with_copied_mask)
+    patch.setattr(generator.KeyGenerator, "compose", _compose_with_einsum)
 
 
 def _generate_plain(runtime, call):

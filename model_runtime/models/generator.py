@@ -109,7 +109,7 @@ class KeyGenerator(nn.Module):
         prob = torch.sigmoid(logits)
         matrix = self.au_matrix[side]  # (B, AUs, channels) for each row's side
         present = (prob > AU_PRESENT).to(decoded.dtype) * intensity
-        composed = torch.einsum("ba,bac->bc", present, matrix).clamp(0.0, 1.0)
+        composed = torch.bmm(present[:, None, :], matrix)[:, 0].clamp(0.0, 1.0)  # what einsum("ba,bac->bc") runs
         if self.cfg.au_compose == "gate":
             support = (prob[:, :, None] * (matrix > 0)).amax(1)  # the likeliest AU driving each channel
             decoded = decoded * (support / AU_PRESENT).clamp(max=1.0)

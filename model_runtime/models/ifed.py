@@ -115,10 +115,10 @@ class IFED(nn.Module):
         torch's key-padding shape check imports sympy on its first call, 0.57 s of a cold `i2fet generate`."""
         b, q, heads, length = queries.shape[0], queries.shape[1], self.cfg.heads, mask.shape[1]
         blocked = torch.zeros(mask.shape, dtype=queries.dtype, device=queries.device).masked_fill(~mask, float("-inf"))
-        memory_mask = blocked[:, None, None, :].expand(b, heads, q, length).reshape(b * heads, q, length)
+        memory_mask = blocked[:, None, None, :].expand(b, heads, q, length)
         if self.training:
-            return self.cross(queries, text, memory_mask=memory_mask)
-        return self._attend_eval(queries, text, memory_mask.view(b, heads, q, length))
+            return self.cross(queries, text, memory_mask=memory_mask.reshape(b * heads, q, length))
+        return self._attend_eval(queries, text, memory_mask)  # the same values, without the copy
 
     def _attend_eval(self, queries: torch.Tensor, text: torch.Tensor, memory_mask: torch.Tensor) -> torch.Tensor:
         """`self.cross` in eval mode, bit for bit: the same operations as torch's pre-norm decoder layers (its
