@@ -1,8 +1,9 @@
 """The run time's speed-ups change no bit: every animation equals the one the plain module calls give.
 
 The reference is the code path before the speed-ups, rebuilt in-process: each module called as a module
-(`Module.__call__`, so torch's own transformer modules choose their kernels as they always did), the two functions
-changed beyond that as they were (below), and the weights left in ordinary memory. Comparing in-process rather than against stored files keeps the check valid on any CPU.
+(`Module.__call__`, so torch's own transformer modules choose their kernels as they always did), the functions
+changed beyond that as they were (below), and the weights left in ordinary memory. Comparing in-process rather than
+against stored files keeps the check valid on any CPU.
 """
 
 import mmap
@@ -13,7 +14,7 @@ import torch
 from torch import nn
 
 from model_runtime import Runtime
-from model_runtime import hugepages
+from model_runtime import hugepages, layers
 from model_runtime.encoders import minilm
 from model_runtime.generators import learned
 from model_runtime.models import functional, generator, ifed, transition
@@ -26,6 +27,8 @@ INSTRUCTIONS = [
     "a sad smile while looking left",
     "blink twice, then open the mouth wide",
     "nod and smirk, then glare",
+    "smile and frown at the same time, then close the eyes while looking surprised",
+    "grin with wide eyes while blinking",
 ]
 
 
@@ -41,6 +44,40 @@ def _attend_with_copied_mask(self, queries, text, mask):
     if self.training:
         return self.cross(queries, text, memory_mask=memory_mask)
     return self._attend_eval(queries, text, memory_mask.view(b, heads, q, length))
+
+
+def _combine_as_it_was(parts):
+    """layers.combine as it was: every antagonist pair checked for every part, the first one included."""
+    out = np.zeros(layers.NUM_CHANNELS, dtype=np.float32)
+    acted = np.zeros(layers.NUM_CHANNELS, dtype=bool)  # channels an action part drives
+    for part, weights in parts:
+        w = np.asarray(weights, dtype=np.float32).copy()
+        if part.role == "yield":
+            w[layers._CORNERS] = 0.0
+        if part.role == "modifier" and part.action is None:
+            used = {layers.REGION_OF[i] for i in np.flatnonzero(out > 2 * layers._ACTIVE)}
+            w[np.isin(layers.REGION_OF, list(used))] = 0.0
+        for a, b in layers.ANTAGONISTS:
+            for mine, theirs in ((a, b), (b, a)):
+                if out[theirs].max(initial=0) <= layers._ACTIVE:
+                    continue
+                if part.action is not None and not acted[theirs].any() and w[mine].max(initial=0) > layers._ACTIVE:
+                    out[theirs] = 0.0  # an explicit action beats what a text part shows there by the way
+                else:
+                    w[mine] = 0.0
+        out = np.maximum(out, w)
+        if part.action is not None:
+            acted |= w > 0
+    explicit = set()
+    for part, weights in parts:
+        if part.action is not None:
+            explicit.update(np.flatnonzero(np.asarray(weights) > 0).tolist())
+    for part, _ in parts:
+        if part.action is not None:
+            for name in part.action.zero:
+                if layers.CHANNEL_INDEX[name] not in explicit:
+                    out[layers.CHANNEL_INDEX[name]] = 0.0
+    return np.clip(out, 0.0, 1.0)
 
 
 def _compose_with_einsum(self, decoded, pooled_text, side):
@@ -75,6 +112,7 @@ def _plain(patch):
     patch.setattr(ifed.IFED, "_fused_inference", lambda self: False)
     patch.setattr(ifed.IFED, "attend", _attend_with_copied_mask)
     patch.setattr(generator.KeyGenerator, "compose", _compose_with_einsum)
+    patch.setattr(layers, "combine", _combine_as_it_was)
 
 
 def _generate_plain(runtime, call):
