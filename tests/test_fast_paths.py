@@ -135,7 +135,8 @@ def test_fast_runtime_holds_its_weights_in_huge_pages_and_the_reference_does_not
         pytest.fail("this test expects Linux (MADV_HUGEPAGE); on other systems the weights stay where they are")
     for model, plain in ((fast.encoder._model.layers, reference.encoder._model.layers),
                          (fast.generator.model, reference.generator.model)):
-        ours, theirs = list(model.parameters()) + list(model.buffers()), list(plain.parameters()) + list(plain.buffers())
+        ours = list(model.parameters()) + list(model.buffers())
+        theirs = list(plain.parameters()) + list(plain.buffers())
         first = ours[0].data_ptr()
         assert first % hugepages.HUGE_PAGE == 0
         size = sum(t.numel() * t.element_size() + 4096 for t in ours)
@@ -175,10 +176,10 @@ def test_encoder_outputs_are_bit_identical_for_padded_batches(runtimes):
 
 def test_functional_forward_is_the_modules_own_forward():
     torch.manual_seed(0)
-    layers = [nn.Linear(16, 8), nn.Sequential(nn.LayerNorm(16, eps=1e-3), nn.Linear(16, 16), nn.GELU(), nn.Linear(16, 4)),
-              nn.GELU(approximate="tanh"), nn.ReLU()]
+    modules = [nn.Linear(16, 8), nn.GELU(approximate="tanh"), nn.ReLU(),
+               nn.Sequential(nn.LayerNorm(16, eps=1e-3), nn.Linear(16, 16), nn.GELU(), nn.Linear(16, 4))]
     x = torch.randn(5, 3, 16)
-    for layer in layers:
+    for layer in modules:
         assert torch.equal(functional.forward(layer, x), layer(x))
     emb = nn.Embedding(3, 16, padding_idx=0)
     ids = torch.tensor([[0, 2, 1]])

@@ -141,7 +141,7 @@ def load_learned(weights_path: str | Path | None = None, encoder=None, device="a
         if not torch.isfinite(tensor).all():
             raise WeightsError(f"The I2FET weights file {path} holds non-finite values in {name}.")
     model.to(torch_device).eval()
-    if torch_device.type == "cpu":  # read after every encode has pushed them out of the caches (model_runtime.hugepages)
+    if torch_device.type == "cpu":  # read after each encode has pushed them out of the caches (model_runtime.hugepages)
         into_huge_pages(list(model.parameters()) + list(model.buffers()))
     return LearnedGenerator(model, encoder, torch_device, weights_name=meta.get("name", path.stem), sha256=digest)
 
