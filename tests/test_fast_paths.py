@@ -6,6 +6,7 @@ changed beyond that as they were (below), and the weights left in ordinary memor
 against stored files keeps the check valid on any CPU.
 """
 
+import gc
 import mmap
 
 import numpy as np
@@ -201,6 +202,7 @@ def test_huge_pages_keep_values_and_fall_back_cleanly(monkeypatch):
     before = [p.detach().clone() for p in params]
     if hasattr(mmap, "MADV_HUGEPAGE"):
         assert hugepages.into_huge_pages(params)
+        gc.collect()  # the mapping lives as long as the tensors that view it
         assert params[0].data_ptr() % hugepages.HUGE_PAGE == 0
         assert params[1].data_ptr() % 4096 == 0
         assert all(torch.equal(p, b) for p, b in zip(params, before))
