@@ -80,7 +80,7 @@ def combine(parts: Sequence[tuple[KeyPart, np.ndarray]]) -> np.ndarray:
         if part.role == "modifier" and part.action is None:
             used = {REGION_OF[i] for i in np.flatnonzero(out > 2 * _ACTIVE)}
             w[np.isin(REGION_OF, list(used))] = 0.0
-        for a, b in ANTAGONISTS:
+        for a, b in ANTAGONISTS if not out.max() <= _ACTIVE else ():  # else nothing to clash with (the first part)
             for mine, theirs in ((a, b), (b, a)):
                 if out[theirs].max(initial=0) <= _ACTIVE:
                     continue

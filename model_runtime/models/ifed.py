@@ -17,6 +17,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from .functional import forward
+
 
 @dataclass(frozen=True)
 class IFEDConfig:
@@ -65,10 +67,14 @@ class IFED(nn.Module):
 
     def encode_text(self, tokens: torch.Tensor, mask: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
         """tokens (B, L, text_dim), mask (B, L) -> text features (B, L, d), pooled (B, d), latent z_t (B, latent)."""
-        h = self.text_branch(self.text_in(tokens.float()), src_key_padding_mask=~mask)
-        h = self.text_norm(h)
+        x = forward(self.text_in, tokens.float())
+        if self._fused_inference():
+            h = self._text_branch_inference(x, mask)
+        else:
+            h = self.text_branch(x, src_key_padding_mask=~mask)
+        h = forward(self.text_norm, h)
         pooled = masked_mean(h, mask)
-        return h, pooled, F.normalize(self.text_proj(pooled), dim=-1)
+        return h, pooled, F.normalize(forward(self.text_proj, pooled), dim=-1)
 
     def encode_expression(self, frames: torch.Tensor, mask: torch.Tensor | None = None
                           ) -> tuple[torch.Tensor, torch.Tensor]:
@@ -81,6 +87,27 @@ class IFED(nn.Module):
         pooled = masked_mean(x, mask)
         return pooled, F.normalize(self.expr_proj(pooled), dim=-1)
 
+    def _fused_inference(self) -> bool:
+        """Whether torch's transformer modules take their fused inference kernels now (eval mode, no autograd, no
+        autocast, the fast path left on, an even head count): only then may those kernels be called directly and give
+        the modules' bits."""
+        return (not self.training and not torch.is_grad_enabled() and not torch.is_autocast_enabled()
+                and torch.backends.mha.get_fastpath_enabled() and self.cfg.heads % 2 == 0)
+
+    def _text_branch_inference(self, x: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+        """`self.text_branch` under inference, bit for bit: the fused layer kernel torch's encoder layers call on this
+        path, with the padding mask in the form they give it, without their per-call checks (they walk every
+        submodule looking for hooks), which cost more than the arithmetic on the run time's few short texts."""
+        padding = torch.zeros(mask.shape, dtype=x.dtype, device=x.device).masked_fill_(~mask, float("-inf"))
+        for layer in self.text_branch.layers:
+            attn = layer.self_attn
+            x = torch._transformer_encoder_layer_fwd(
+                x, attn.embed_dim, attn.num_heads, attn.in_proj_weight, attn.in_proj_bias, attn.out_proj.weight,
+                attn.out_proj.bias, layer.activation_relu_or_gelu == 2, layer.norm_first, layer.norm1.eps,
+                layer.norm1.weight, layer.norm1.bias, layer.norm2.weight, layer.norm2.bias, layer.linear1.weight,
+                layer.linear1.bias, layer.linear2.weight, layer.linear2.bias, padding, 1)
+        return x
+
     def attend(self, queries: torch.Tensor, text: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
         """Expression-side query tokens (B, Q, d) attend to text features (B, L, d) -> (B, Q, d).
 
@@ -88,10 +115,10 @@ class IFED(nn.Module):
         torch's key-padding shape check imports sympy on its first call, 0.57 s of a cold `i2fet generate`."""
         b, q, heads, length = queries.shape[0], queries.shape[1], self.cfg.heads, mask.shape[1]
         blocked = torch.zeros(mask.shape, dtype=queries.dtype, device=queries.device).masked_fill(~mask, float("-inf"))
-        memory_mask = blocked[:, None, None, :].expand(b, heads, q, length).reshape(b * heads, q, length)
+        memory_mask = blocked[:, None, None, :].expand(b, heads, q, length)
         if self.training:
-            return self.cross(queries, text, memory_mask=memory_mask)
-        return self._attend_eval(queries, text, memory_mask.view(b, heads, q, length))
+            return self.cross(queries, text, memory_mask=memory_mask.reshape(b * heads, q, length))
+        return self._attend_eval(queries, text, memory_mask)  # the same values, without the copy
 
     def _attend_eval(self, queries: torch.Tensor, text: torch.Tensor, memory_mask: torch.Tensor) -> torch.Tensor:
         """`self.cross` in eval mode, bit for bit: the same operations as torch's pre-norm decoder layers (its
@@ -101,13 +128,20 @@ class IFED(nn.Module):
         length, heads = text.shape[1], self.cfg.heads
         memory = text.transpose(0, 1)
         x = queries
+        fast = self._fused_inference()
         for layer in self.cross.layers:
-            h = layer.norm1(x)
-            x = x + layer.self_attn(h, h, h, need_weights=False)[0]
+            h = forward(layer.norm1, x)
+            if fast:  # the kernel the self-attention module calls here, without its per-call checks
+                sa = layer.self_attn
+                x = x + torch._native_multi_head_attention(
+                    h, h, h, sa.embed_dim, sa.num_heads, sa.in_proj_weight, sa.in_proj_bias, sa.out_proj.weight,
+                    sa.out_proj.bias, None, False, True, None)[0]
+            else:
+                x = x + layer.self_attn(h, h, h, need_weights=False)[0]
             attn = layer.multihead_attn
             w_q, w_kv = attn.in_proj_weight.split([d, 2 * d])
             b_q, b_kv = attn.in_proj_bias.split([d, 2 * d])
-            h = F.linear(layer.norm2(x).transpose(0, 1), w_q, b_q)
+            h = F.linear(forward(layer.norm2, x).transpose(0, 1), w_q, b_q)
             kv = F.linear(memory, w_kv, b_kv).unflatten(-1, (2, d)).unsqueeze(0).transpose(0, -2).squeeze(-2)
             kv = kv.contiguous()
             h, k, v = (t.view(n, b * heads, d // heads).transpose(0, 1).view(b, heads, n, d // heads)
@@ -115,7 +149,7 @@ class IFED(nn.Module):
             h = F.scaled_dot_product_attention(h, k, v, memory_mask)
             h = F.linear(h.permute(2, 0, 1, 3).reshape(b * q, d), attn.out_proj.weight, attn.out_proj.bias)
             x = x + h.view(q, b, d).transpose(0, 1)
-            x = x + layer.linear2(layer.activation(layer.linear1(layer.norm3(x))))
+            x = x + forward(layer.linear2, layer.activation(forward(layer.linear1, forward(layer.norm3, x))))
         return x
 
     def similarity(self, z_t: torch.Tensor, z_e: torch.Tensor) -> torch.Tensor:

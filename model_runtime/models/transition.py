@@ -17,6 +17,7 @@ import torch
 from torch import nn
 
 from .features import MANNER_VOCAB, WARP_LIMIT, ease
+from .functional import forward
 
 
 @dataclass(frozen=True)
@@ -44,7 +45,7 @@ class TransitionModel(nn.Module):
     def warps(self, start: torch.Tensor, end: torch.Tensor, manner: torch.Tensor) -> torch.Tensor:
         """(B, E), (B, E), (B, M) -> per-channel warp coefficients (B, E) in [-K, K]."""
         x = torch.cat([start, end, end - start, manner], -1)
-        return self.cfg.warp_limit * torch.tanh(self.net(x))
+        return self.cfg.warp_limit * torch.tanh(forward(self.net, x))
 
     @staticmethod
     def progress(u: torch.Tensor, k: torch.Tensor) -> torch.Tensor:
