@@ -165,7 +165,7 @@ def run_heads(args, measured: dict[str, list[float]]) -> None:
                         measured[key].append(value)
         if head.truth is None:
             run_grouped(head, measured)
-        if head.truth is not None:
+        else:
             truth = np.zeros((len(ARKIT_CHANNELS),) + head.vertices.shape)
             truth[[CHANNEL_INDEX[c] for c in head.channels]] = head.truth
             show_checks("ICT's own", checks(head, truth))

@@ -29,7 +29,10 @@ def into_huge_pages(params: Sequence[torch.Tensor]) -> bool:
     for p in params:
         offsets.append(total)
         total += -(-p.numel() * p.element_size() // _ALIGN) * _ALIGN
-    region = mmap.mmap(-1, total + HUGE_PAGE, flags=mmap.MAP_PRIVATE | mmap.MAP_ANONYMOUS)
+    try:
+        region = mmap.mmap(-1, total + HUGE_PAGE, flags=mmap.MAP_PRIVATE | mmap.MAP_ANONYMOUS)
+    except OSError:  # no address space or memory to spare (ulimit, strict overcommit): the tensors stay put
+        return False
     try:
         region.madvise(advice)
     except OSError:  # a kernel without transparent huge pages

@@ -20,7 +20,8 @@ from model_runtime.expression_space import CHANNEL_INDEX
 from model_runtime.heads.head import load_default_head
 from model_runtime.rigs.face_detection import GROUPS, default_head_face_landmarks
 from model_runtime.rigs.openings import opening_sides, side_label
-from model_runtime.rigs.shape_transfer import _unflip, shape_in_use, transfer_default_head_shapes
+from model_runtime.rigs.mesh_geometry import mesh_edges
+from model_runtime.rigs.shape_transfer import _cotangent_weights, _unflip, shape_in_use, transfer_default_head_shapes
 
 BLINKS = ("eyeBlinkLeft", "eyeBlinkRight")
 
@@ -214,6 +215,26 @@ def test_inside_out_triangles_are_smoothed_away():
     assert flipped_share(vertices, triangles, fixed[0]) == 0
     np.testing.assert_array_equal(fixed[1], deltas[1])
     assert repaired == 1
+
+
+def test_cotangent_weights_survive_a_degenerate_triangle():
+    """On a grid of unit squares cut along one diagonal, each inner axis edge faces two 45-degree angles (weight 1)
+    and each diagonal two right angles (weight 0, kept at the floor). A zero-area triangle added on the border (three
+    vertices in a row) must not make every weight alike, as an unbounded cotangent would by raising the floor with
+    the mean."""
+    n = 5
+    vertices, triangles = _flat_grid(n)
+    sliver = np.concatenate([triangles, [[0, 1, 2]]])
+    for tris in (triangles, sliver):
+        edges, _ = mesh_edges(tris)
+        weights = _cotangent_weights(vertices, tris, edges)
+        rows = vertices[edges]
+        axis = (np.abs(rows[:, 0] - rows[:, 1]).sum(axis=1) == 1) & np.all(rows[:, :, :2].min(axis=1) > 0, axis=1) \
+            & np.all(rows[:, :, :2].max(axis=1) < n - 1, axis=1)
+        diagonal = np.abs(rows[:, 0, :2] - rows[:, 1, :2]).min(axis=1) == 1
+        assert np.all(np.isfinite(weights))
+        np.testing.assert_allclose(weights[axis], 1.0, atol=1e-6)
+        assert weights[diagonal].max() < 0.1
 
 
 def test_the_repair_does_not_glue_the_lips_across_an_opening():

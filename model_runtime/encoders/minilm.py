@@ -99,7 +99,6 @@ class _MiniBert(nn.Module):
         return x
 
 
-
 def _convert_state_dict(sd: dict[str, torch.Tensor], layers: int) -> dict[str, torch.Tensor]:
     """Map Hugging Face BertModel key names onto this module's (fusing Q, K, V)."""
 

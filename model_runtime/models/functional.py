@@ -14,6 +14,7 @@ from torch import nn
 
 
 def forward(module: nn.Module, x: torch.Tensor) -> torch.Tensor:
+    """`module(x)` without `Module.__call__` for the plain layer types; any other module called as usual."""
     kind = type(module)
     if kind is nn.Linear:
         return F.linear(x, module.weight, module.bias)

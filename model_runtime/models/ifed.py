@@ -20,6 +20,12 @@ from torch import nn
 from .functional import forward
 
 
+def _fastpath_enabled() -> bool:
+    """torch's switch for its fused transformer kernels; torch before 2.3 has no switch and always takes them."""
+    mha = getattr(torch.backends, "mha", None)
+    return mha is None or mha.get_fastpath_enabled()
+
+
 @dataclass(frozen=True)
 class IFEDConfig:
     text_dim: int = 384
@@ -92,7 +98,7 @@ class IFED(nn.Module):
         autocast, the fast path left on, an even head count): only then may those kernels be called directly and give
         the modules' bits."""
         return (not self.training and not torch.is_grad_enabled() and not torch.is_autocast_enabled()
-                and torch.backends.mha.get_fastpath_enabled() and self.cfg.heads % 2 == 0)
+                and _fastpath_enabled() and self.cfg.heads % 2 == 0)
 
     def _text_branch_inference(self, x: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
         """`self.text_branch` under inference, bit for bit: the fused layer kernel torch's encoder layers call on this

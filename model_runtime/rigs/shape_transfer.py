@@ -468,6 +468,7 @@ UNFLIP_ROUNDS = 20
 UNFLIP_RINGS = 2  # each patch: the inside-out triangles and up to this many rings around them
 FILL_TOLERANCE = 1e-9  # the fill's conjugate gradients stop at this residual, relative to the patch's right side
 FILL_ITERATIONS = 2000
+COT_LIMIT = 1e3  # a cotangent weight's bound per angle (0.06 degrees); the test heads' sharpest: under 25
 # Shapes that only make sense on top of another: ARKit's mouthClose closes the lips of an open jaw (alone it pushes
 # the lips through each other, in ICT's artist-made shapes as well).
 ON_TOP_OF = {"mouthClose": "jawOpen"}
@@ -491,9 +492,9 @@ def _unflip(vertices, triangles, deltas, tolerated: float = 0.0, intended=None, 
 
     With `sides` (`openings.opening_sides`) the patches first neither reach nor fill across an opening, so an upper lip
     takes its motion from the upper lip alone and lips that touch (or are sewn together) are not glued where jawOpen
-    parts them (ICT: filled across, its lips' own contact line parted by 3% of the mouth's width instead of 82%); only
-    triangles spanning an opening that are still inside out then (where the shape slides one lip past the other at
-    the mouth's corners) are filled from both sides. `pinned` (K, V) marks vertices whose motion stays as it is (the
+    parts them (ICT: filled across, its lips' own contact line parted by 3% of the mouth's width instead of 82%); what
+    is still inside out then (mostly triangles spanning an opening, where the shape slides one lip past the other at
+    the mouth's corners) is filled from both sides. `pinned` (K, V) marks vertices whose motion stays as it is (the
     lid margins `lids.meet_lids` brought together)."""
     edges, _ = mesh_edges(triangles)
     weights = _cotangent_weights(vertices, triangles, edges)
@@ -537,18 +538,22 @@ def _unflip(vertices, triangles, deltas, tolerated: float = 0.0, intended=None, 
     return out.astype(np.float32), repaired
 
 
+
 def _cotangent_weights(vertices, triangles, edges) -> np.ndarray:
     """(E,) each edge's cotangent weight (half the cotangents of the angles facing it), kept above a thousandth of the
     mean so every weight is positive: the harmonic fill then minimises the motion's bending over the surface's area,
     so a patch of tiny triangles (a dense mouth or eye corner) bends no more per millimetre than a patch of large ones.
-    Uniform weights bend it as much per triangle, which turns the tiny ones inside out."""
+    Uniform weights bend it as much per triangle, which turns the tiny ones inside out. Each cotangent is bounded by
+    COT_LIMIT, so a degenerate (zero-area) triangle cannot raise the mean, and with it the floor, to where every
+    weight is the same."""
     count = vertices.shape[0]
     key = edges[:, 0] * count + edges[:, 1]
     weights = np.zeros(edges.shape[0])
     for i in range(3):
         p, q, r = vertices[triangles[:, i]], vertices[triangles[:, (i + 1) % 3]], vertices[triangles[:, (i + 2) % 3]]
         u, v = q - p, r - p
-        cot = (u * v).sum(axis=1) / np.maximum(np.linalg.norm(np.cross(u, v), axis=1), 1e-30)
+        cot = np.clip((u * v).sum(axis=1) / np.maximum(np.linalg.norm(np.cross(u, v), axis=1), 1e-30),
+                      -COT_LIMIT, COT_LIMIT)
         ends = np.sort(triangles[:, [(i + 1) % 3, (i + 2) % 3]], axis=1)
         weights += np.bincount(np.searchsorted(key, ends[:, 0] * count + ends[:, 1]), weights=0.5 * cot,
                                minlength=edges.shape[0])
