@@ -156,6 +156,23 @@ def test_canonical_mesh_blinks_with_its_lids_marked(canonical_with_lids):
     assert not any("eyeBlink" in w for w in result.checks.warnings), result.checks.warnings
 
 
+def test_lid_margins_not_used_say_so(cache_root):
+    """Without face detection the lid margins have no landmarks to move: the result says they were not used."""
+    head = load_canonical()
+    result = transfer_default_head_shapes(head.vertices, head.triangles, lids=canonical_lid_groups(), find_face=False)
+    assert any(note.startswith("The lid margins were not used") for note in result.notes), result.notes
+
+
+def test_lid_margins_of_the_wrong_eye_are_refused(cache_root):
+    """Left and right lid groups swapped would pull the fit across the face: refused in one sentence."""
+    head = load_canonical()
+    lids = canonical_lid_groups()
+    swapped = {name.replace("left", "RIGHT").replace("right", "left").replace("RIGHT", "right"): rows
+               for name, rows in lids.items()}
+    with pytest.raises(InputError, match="lie at the other eye"):
+        transfer_default_head_shapes(head.vertices, head.triangles, lids=swapped)
+
+
 @pytest.mark.parametrize("change, message", [
     (lambda lids: lids.pop("lower_lid_left"), "lower_lid_left missing"),
     (lambda lids: lids.update(upper_lid_right=np.array([3, 10**6])), "at least two vertices of the 468-vertex"),

@@ -174,6 +174,9 @@ def transfer_default_head_shapes(target_vertices, target_triangles, *, landmarks
             find_face = False
             notes.append("No face landmarks were looked for: MediaPipe's face mesh is not installed (Install Runtime "
                          "in the add-on's preferences adds it).")
+    if lids is not None and found is None:
+        notes.append("The lid margins were not used: they move the lid landmarks found on the face, and none were "
+                     + ("found." if find_face and registration is None else "looked for."))
     if not find_face:
         match = np.isin(head.vertex_parts, [PART_NAMES.index(p) for p in parts])
         result = transfer_shapes(head.vertices, source_tri, head.deltas, tgt, tgt_tri, source_mask=skin,
@@ -674,6 +677,7 @@ def _with_user_lids(found, in_head: np.ndarray, lids: dict[str, np.ndarray], sou
     for eye, (upper_name, lower_name) in LID_GROUPS.items():
         margins = {name: in_head[lids[name]] for name in (upper_name, lower_name)}
         both = np.vstack(list(margins.values()))
+        _refuse_the_other_eye(found, both.mean(axis=0), eye, (upper_name, lower_name))
         ends = both[np.argmin(both[:, 0])], both[np.argmax(both[:, 0])]
         corners = OPENINGS[eye][2]
         at = [source.point(c) for c in corners]
@@ -698,6 +702,21 @@ def _with_user_lids(found, in_head: np.ndarray, lids: dict[str, np.ndarray], sou
     points = np.vstack([found.points[keep], np.stack(list(moved.values()))])
     order = np.argsort(ids)
     return FaceLandmarks(ids=ids[order], points=points[order]), np.array(sorted(moved), dtype=np.int64)
+
+
+def _refuse_the_other_eye(found, centre: np.ndarray, eye: str, names: tuple[str, str]) -> None:
+    """InputError (one sentence) when the lid groups of one eye lie nearer the corners the detector found for the
+    other eye: groups swapped left for right would drag the fit across the face."""
+    def middle(name):
+        points = [found.point(c) for c in OPENINGS[name][2]]
+        return None if any(p is None for p in points) else np.mean(points, axis=0)
+
+    other = next(name for name in LID_GROUPS if name != eye)
+    own_middle, other_middle = middle(eye), middle(other)
+    if own_middle is not None and other_middle is not None and \
+            np.linalg.norm(centre - other_middle) < np.linalg.norm(centre - own_middle):
+        raise InputError(f"The lid groups {names[0]} and {names[1]} lie at the other eye; swap the left and right "
+                         f"lid groups.")
 
 
 def _reindex(triangles: np.ndarray, keep: np.ndarray) -> np.ndarray:
