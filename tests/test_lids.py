@@ -92,7 +92,7 @@ def test_blinks_that_stop_short_meet_the_lower_lid(sheet):
     deltas = np.zeros((52,) + vertices.shape, dtype=np.float32)
     deltas[CHANNEL_INDEX["eyeBlinkLeft"]] = _lid_motion(vertices, CENTRES["left"], 0.3)
     deltas[CHANNEL_INDEX["eyeBlinkRight"]] = _lid_motion(vertices, CENTRES["right"], 0.3)
-    out, changed = meet_lids(vertices, deltas, vertices, marks, sides, ARKIT_CHANNELS)
+    out, changed, _ = meet_lids(vertices, deltas, vertices, marks, sides, ARKIT_CHANNELS)
     assert sorted(changed) == ["eyeBlinkLeft", "eyeBlinkRight"]
     for eye, channel in (("left", "eyeBlinkLeft"), ("right", "eyeBlinkRight")):
         upper, lower = _margins(vertices, triangles, CENTRES[eye])
@@ -119,7 +119,7 @@ def test_no_shape_pushes_the_upper_lid_through_the_lower(sheet):
     squint = CHANNEL_INDEX["eyeSquintLeft"]
     deltas[squint] = _lid_motion(vertices, CENTRES["left"], 1.6)
     deltas[CHANNEL_INDEX["eyeWideLeft"]] = -_lid_motion(vertices, CENTRES["left"], 0.4)  # opens: left alone
-    out, changed = meet_lids(vertices, deltas, vertices, marks, sides, ARKIT_CHANNELS)
+    out, changed, _ = meet_lids(vertices, deltas, vertices, marks, sides, ARKIT_CHANNELS)
     assert "eyeSquintLeft" in changed and "eyeWideLeft" not in changed
     upper, lower = _margins(vertices, triangles, CENTRES["left"])
     assert _remaining(vertices, deltas[squint], upper, lower).min() < -0.4
@@ -134,7 +134,7 @@ def test_eyes_without_found_contours_are_left_alone(sheet):
     deltas = np.zeros((52,) + vertices.shape, dtype=np.float32)
     deltas[CHANNEL_INDEX["eyeBlinkLeft"]] = _lid_motion(vertices, CENTRES["left"], 0.3)
     keep = ~np.isin(marks.ids, GROUPS["lower_lid_left"])
-    out, changed = meet_lids(vertices, deltas, vertices, FaceLandmarks(marks.ids[keep], marks.points[keep]), sides,
+    out, changed, _ = meet_lids(vertices, deltas, vertices, FaceLandmarks(marks.ids[keep], marks.points[keep]), sides,
                              ARKIT_CHANNELS)
     assert "eyeBlinkLeft" not in changed
     left = CHANNEL_INDEX["eyeBlinkLeft"]

@@ -17,7 +17,7 @@ from __future__ import annotations
 import numpy as np
 
 from .face_detection import FaceLandmarks
-from .openings import OPENINGS, side_label
+from .openings import OPENINGS, contour_points, side_label
 
 EYES = (("eye_left", "eyeBlinkLeft"), ("eye_right", "eyeBlinkRight"))
 SAMPLES = 24  # contour samples per eye, between its corners
@@ -47,26 +47,30 @@ def _lid_contours(in_head: np.ndarray, marks: FaceLandmarks, sides: np.ndarray, 
         candidates = np.flatnonzero(sides == label)
         if candidates.size == 0:
             return None
-        line = np.vstack([contour, ends])
-        order = np.argsort(line[:, 0])
-        points = np.stack([x] + [np.interp(x, line[order, 0], line[order, i]) for i in (1, 2)], axis=1)
+        points = contour_points(np.vstack([contour, ends]), x)
         near = np.linalg.norm(in_head[candidates][None] - points[:, None], axis=2).argmin(axis=1)
         rows.append(candidates[near])
     return rows[0], rows[1], x, (lo, hi)
 
 
 def meet_lids(vertices: np.ndarray, deltas: np.ndarray, in_head: np.ndarray, marks: FaceLandmarks,
-              sides: np.ndarray, channels: tuple[str, ...]) -> tuple[np.ndarray, list[str]]:
+              sides: np.ndarray, channels: tuple[str, ...]) -> tuple[np.ndarray, list[str], np.ndarray]:
     """(52, V, 3) deltas (target frame) with each eye's blink closing the target's own lid gap and no shape's upper
-    lid crossing the lower one (see the module docstring), and the names of the shapes changed. `in_head` is the
-    target in the default head's frame, where `marks` and `sides` (`openings.opening_sides`) are measured."""
+    lid crossing the lower one (see the module docstring), the names of the shapes changed, and (V,) the vertices it
+    brings fully together (both eyes' upper and lower margin samples away from the corners): where the lids meet,
+    which smoothing afterwards must keep (near the corners, where the correction eases in, it may still move them).
+    `in_head` is the target in the default head's frame, where `marks` and `sides` (`openings.opening_sides`) are
+    measured."""
     out = np.array(deltas, dtype=np.float64)
     changed = []
+    margins = np.zeros(in_head.shape[0], dtype=bool)
     for k, (eye, blink) in enumerate(EYES):
         found = _lid_contours(in_head, marks, sides, eye)
         if found is None:
             continue
         upper, lower, x, (lo, hi) = found
+        full = np.minimum(x - lo, hi - x) >= CORNER_TAPER * (hi - lo)
+        margins[upper[full]] = margins[lower[full]] = True
         lid = np.flatnonzero(sides == side_label(k, True))
         weight = _falloff(in_head[lid], in_head[upper], FALLOFF * (hi - lo))
         across = in_head[lid, 0]
@@ -91,22 +95,7 @@ def meet_lids(vertices: np.ndarray, deltas: np.ndarray, in_head: np.ndarray, mar
             along = np.stack([np.interp(across, at, correction[:, i], left=0.0, right=0.0) for i in range(3)], axis=1)
             shape[lid] += weight[:, None] * along
             changed.append(channel)
-    return out.astype(np.float32), changed
-
-
-def lid_margins(in_head: np.ndarray, marks: FaceLandmarks, sides: np.ndarray) -> np.ndarray:
-    """(V,) the vertices `meet_lids` brings fully together (both eyes' upper and lower margin samples away from the
-    corners): where the lids meet, which smoothing afterwards must keep. Near the corners, where the correction eases
-    in, the smoothing may still move them."""
-    out = np.zeros(in_head.shape[0], dtype=bool)
-    for eye, _ in EYES:
-        found = _lid_contours(in_head, marks, sides, eye)
-        if found is None:
-            continue
-        upper, lower, x, (lo, hi) = found
-        full = np.minimum(x - lo, hi - x) >= CORNER_TAPER * (hi - lo)
-        out[upper[full]] = out[lower[full]] = True
-    return out
+    return out.astype(np.float32), changed, margins
 
 
 def _falloff(points: np.ndarray, margin: np.ndarray, reach: float) -> np.ndarray:

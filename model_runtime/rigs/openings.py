@@ -58,7 +58,14 @@ def opening_sides(vertices: np.ndarray, landmarks: FaceLandmarks) -> np.ndarray:
     return out
 
 
+def contour_points(points: np.ndarray, x: np.ndarray) -> np.ndarray:
+    """(len(x), 3) the points of the contour through `points` at each x (linear between them, flat beyond the
+    ends)."""
+    x = np.asarray(x, dtype=np.float64)
+    order = np.argsort(points[:, 0])
+    return np.stack([x] + [np.interp(x, points[order, 0], points[order, i]) for i in (1, 2)], axis=-1)
+
+
 def contour_height(points: np.ndarray, x: np.ndarray) -> np.ndarray:
     """Height of the contour through `points` at each x (linear between them, flat beyond the ends)."""
-    order = np.argsort(points[:, 0])
-    return np.interp(x, points[order, 0], points[order, 2])
+    return contour_points(points, x)[..., 2]

@@ -32,9 +32,9 @@ from ..heads.head import PART_NAMES, load_default_head
 from ..progress import Progress, report, within
 from .face_detection import GROUPS, FaceLandmarks, default_head_face_landmarks, detect_in_head_frame
 from .hanging_parts import hang_on_skin, hanging_parts
-from .lids import lid_margins, meet_lids
+from .lids import meet_lids
 from .mesh_geometry import Surface, check_mesh, components, mesh_edges
-from .openings import OPENINGS, contour_height, opening_sides, opposite, side_label
+from .openings import OPENINGS, contour_height, contour_points, opening_sides, opposite, side_label
 from .registration import GUIDED_MISS, Registration, register, similarity
 
 MATCH_COS = 0.0  # a target vertex copies only source surface facing the same half-space as itself
@@ -244,9 +244,9 @@ def transfer_default_head_shapes(target_vertices, target_triangles, *, landmarks
     if lids_shown:
         from ..expression_space import ARKIT_CHANNELS
 
-        deltas, met = meet_lids(tgt, deltas, in_head, target_marks, target_sides, ARKIT_CHANNELS)
+        deltas, met, margins = meet_lids(tgt, deltas, in_head, target_marks, target_sides, ARKIT_CHANNELS)
         pinned = np.zeros((deltas.shape[0], tgt.shape[0]), dtype=bool)
-        pinned[[ARKIT_CHANNELS.index(c) for c in met]] = lid_margins(in_head, target_marks, target_sides)
+        pinned[[ARKIT_CHANNELS.index(c) for c in met]] = margins
         if met:
             notes.append(f"Brought the upper lids onto the lower ones in {', '.join(met)}.")
     # Where the fit already agrees with the landmarks (a head shaped like the default one), a few inside-out triangles
@@ -689,14 +689,12 @@ def _with_user_lids(found, in_head: np.ndarray, lids: dict[str, np.ndarray], sou
             moved[corner] = ends[1] if point[0] == hi else ends[0]
         for name, margin in margins.items():
             line = np.vstack([margin, *ends])
-            order = np.argsort(line[:, 0])
             for landmark in GROUPS[name]:
                 point = source.point(landmark)
                 if point is None:
                     continue
                 x = ends[0][0] + (point[0] - lo) / (hi - lo) * (ends[1][0] - ends[0][0])
-                moved[landmark] = np.array([x, np.interp(x, line[order, 0], line[order, 1]),
-                                            np.interp(x, line[order, 0], line[order, 2])])
+                moved[landmark] = contour_points(line, x)
     keep = ~np.isin(found.ids, list(moved))
     ids = np.concatenate([found.ids[keep], np.array(list(moved), dtype=np.int64)])
     points = np.vstack([found.points[keep], np.stack(list(moved.values()))])
