@@ -78,25 +78,24 @@ def _landmark_groups(obj) -> dict[str, list[int]]:
     return {groups[i]: found for i, found in members.items()}
 
 
-def user_landmarks(obj, rest: np.ndarray) -> list[tuple[int, np.ndarray]]:
-    """[(default-head vertex, target point)] from the mesh's `I2FET <landmark>` vertex groups (not the lid margins)."""
+def _user_landmarks(groups: dict[str, list[int]], rest: np.ndarray, lids: dict | None
+                    ) -> list[tuple[int, np.ndarray]]:
+    """[(default-head vertex, target point)] from the `I2FET <landmark>` groups (`_landmark_groups`), not the lid
+    margins (`lids`, from `_user_lids`)."""
     from model_runtime.heads.head import load_default_head
     from model_runtime.heads.landmarks import LANDMARK_NAMES, default_head_landmarks
 
-    groups = _landmark_groups(obj)
-    margins = user_lids(obj) is not None
     points = {name: found for name, found in groups.items()
-              if name in LANDMARK_NAMES and not (margins and name in _lid_margin_names())}
+              if name in LANDMARK_NAMES and not (lids is not None and name in _lid_margin_names())}
     if not points:
         return []
     source = default_head_landmarks(load_default_head())
     return [(source[name], rest[found].mean(axis=0)) for name, found in points.items()]
 
 
-def user_lids(obj) -> dict[str, np.ndarray] | None:
-    """{lid margin name: its vertices} when the mesh marks any lower lid (then all four must be there: the transfer
-    refuses fewer), else None (upper-lid groups alone are landmarks)."""
-    groups = _landmark_groups(obj)
+def _user_lids(groups: dict[str, list[int]]) -> dict[str, np.ndarray] | None:
+    """{lid margin name: its vertices} when the groups (`_landmark_groups`) mark any lower lid (then all four must be
+    there: the transfer refuses fewer), else None (upper-lid groups alone are landmarks)."""
     if not any(name.startswith("lower_lid_") for name in groups):
         return None
     return {name: np.asarray(found, dtype=np.int64) for name, found in groups.items() if name in _lid_margin_names()}
@@ -128,7 +127,7 @@ class HeadMesh:
     rest: np.ndarray  # (V,3) float64
     triangles: np.ndarray  # (T,3) int64
     landmarks: list  # the user's [(default-head vertex, target point)]
-    lids: dict | None = None  # the user's lid margins {name: vertex rows} (`user_lids`)
+    lids: dict | None = None  # the user's lid margins {name: vertex rows} (`_user_lids`)
 
 
 @dataclass(frozen=True, eq=False)
@@ -141,9 +140,10 @@ def read_head_mesh(obj, *, landmarks=None) -> HeadMesh:
     """Check `obj` (InputError when it cannot take the keys) and read what the transfer needs."""
     check_mesh_for_transfer(obj)
     rest = shape_keys.rest_coordinates(obj)
+    groups = _landmark_groups(obj)  # read once: a Python pass over every vertex, on the main thread
+    lids = _user_lids(groups)
     if landmarks is None:
-        landmarks = user_landmarks(obj, rest)
-    lids = user_lids(obj)
+        landmarks = _user_landmarks(groups, rest, lids)
     if lids is not None:
         from model_runtime.rigs.shape_transfer import check_lids
 
