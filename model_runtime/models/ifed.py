@@ -20,6 +20,12 @@ from torch import nn
 from .functional import forward
 
 
+def _padding_bias(mask: torch.Tensor, like: torch.Tensor) -> torch.Tensor:
+    """(B, L) additive attention bias of a (B, L) token mask: 0 on tokens, -inf on padding, in `like`'s dtype and
+    device (the form attention turns a boolean padding mask into anyway)."""
+    return torch.zeros(mask.shape, dtype=like.dtype, device=like.device).masked_fill(~mask, float("-inf"))
+
+
 def _fastpath_enabled() -> bool:
     """torch's switch for its fused transformer kernels; torch before 2.3 has no switch and always takes them."""
     mha = getattr(torch.backends, "mha", None)
@@ -104,7 +110,7 @@ class IFED(nn.Module):
         """`self.text_branch` under inference, bit for bit: the fused layer kernel torch's encoder layers call on this
         path, with the padding mask in the form they give it, without their per-call checks (they walk every
         submodule looking for hooks), which cost more than the arithmetic on the run time's few short texts."""
-        padding = torch.zeros(mask.shape, dtype=x.dtype, device=x.device).masked_fill_(~mask, float("-inf"))
+        padding = _padding_bias(mask, x)
         for layer in self.text_branch.layers:
             attn = layer.self_attn
             x = torch._transformer_encoder_layer_fwd(
@@ -120,7 +126,7 @@ class IFED(nn.Module):
         The padding goes in as an additive memory mask, which is what attention makes of a key-padding mask anyway:
         torch's key-padding shape check imports sympy on its first call, 0.57 s of a cold `i2fet generate`."""
         b, q, heads, length = queries.shape[0], queries.shape[1], self.cfg.heads, mask.shape[1]
-        blocked = torch.zeros(mask.shape, dtype=queries.dtype, device=queries.device).masked_fill(~mask, float("-inf"))
+        blocked = _padding_bias(mask, queries)
         memory_mask = blocked[:, None, None, :].expand(b, heads, q, length)
         if self.training:
             return self.cross(queries, text, memory_mask=memory_mask.reshape(b * heads, q, length))
