@@ -13,7 +13,8 @@ project's renders. On an open mouth the smile is also bounded by where the mouth
 open mouths among the renders above (the place the corners keep without a smile, 95th percentile, and with a full
 one, median). On closed lips the smile has a floor from the mouth's width above the neutral face's (mouth.py): a
 monotone map from that excess to the smile weight, fitted on the project's renders with closed lips, and the default
-head's neutral width (the neutral renders' median) for photos without a neutral photo.
+head's neutral width (the neutral renders' median) for photos without a neutral photo. The open mouth's smile is
+also bounded by how far its corners hang below the upper lip (mouth.py drop_bound), with thresholds not in the file.
 
     python benchmarks/render_blender_faces.py --calibration 600 --size 256 --out /tmp/blender-calibration
     python -m model_runtime.photo.calibration --extra-renders /tmp/blender-calibration
@@ -35,7 +36,7 @@ import numpy as np
 from ..errors import WeightsError
 from ..expression_space import ARKIT_CHANNELS, CHANNEL_INDEX, LEFT_CHANNELS, NUM_CHANNELS, RIGHT_CHANNELS
 from ..paths import WEIGHTS_DIR
-from .mouth import CORNERS, MEASURES, OPEN_FROM, OPEN_FULL, mouth_measures, smile_bound, smile_floor
+from .mouth import CORNERS, MEASURES, OPEN_FROM, OPEN_FULL, drop_bound, mouth_measures, smile_bound, smile_floor
 
 SEED = 51_017  # the calibration faces' seed; tests and benchmarks draw theirs from other seeds
 FACES = 1200
@@ -160,9 +161,10 @@ class Calibration:
     def weights(self, scores: np.ndarray, floor: np.ndarray | None = None, mouth: np.ndarray | None = None,
                 neutral_mouth: np.ndarray | None = None) -> np.ndarray:
         """(…,52) scores -> weights; `floor` (the reading of the person's own neutral face) replaces the default
-        head's where given; `mouth` ((…,4) mouth_measures of the same faces) bounds the smile of an open mouth and
-        gives closed lips a least smile from their width, above the width in `neutral_mouth` (the person's neutral
-        face's (4,) mouth_measures) where given and measured, else above the default head's."""
+        head's where given; `mouth` ((…,4) mouth_measures of the same faces) bounds the smile of an open mouth (by
+        the corners' place in the opening and their drop below the upper lip) and gives closed lips a least smile
+        from their width, above the width in `neutral_mouth` (the person's neutral face's (4,) mouth_measures) where
+        given and measured, else above the default head's."""
         above = np.clip(np.asarray(scores, dtype=np.float64) - (self.floor if floor is None else floor), 0.0, 1.0)
         out = np.empty_like(above)
         for c in range(NUM_CHANNELS):
@@ -171,7 +173,8 @@ class Calibration:
             out[..., CHANNEL_INDEX[name]] = 0.0
         if mouth is not None:
             smiles = [CHANNEL_INDEX[name] for name in CORNERS]
-            out[..., smiles] = np.minimum(out[..., smiles], smile_bound(mouth, *self.smile_places))
+            out[..., smiles] = np.minimum(out[..., smiles], np.minimum(smile_bound(mouth, *self.smile_places),
+                                                                       drop_bound(mouth)))
             rest = self.neutral_width
             if neutral_mouth is not None and np.isfinite(neutral_mouth[3]):
                 rest = float(neutral_mouth[3])

@@ -6,6 +6,15 @@ place in the opening is a ratio within the face's own mouth, so neither the pers
 pose changes it much. The calibration measures this ratio on renders of the default head at known weights and turns
 it into a bound on the smile (calibration.py); closed lips (a gap too small to measure a place in) bound nothing.
 
+A ratio alone does not tell a scream from a laugh: a jaw dropped far (FACS AU27, with the lips stretched wide, AU20)
+leaves the corners at 0.63 to 0.66 of a tall opening, where a laugh's sit at 0.69. What does tell them apart is how
+far the corners hang below the upper lip: zygomaticus major (AU12) holds them up near the upper lip however far the
+jaw drops, while without it they follow the lower lip down by about half the opening (0.14 to 0.20 eye-corner
+distances in the screams and shouts, 0.05 to 0.07 in the laughs). A second bound, `drop_bound`, runs from 1 with
+the corners DROP_SMILE below the upper lip (the most that full smiles of the default head lower them: the 95th
+percentile of its open-mouth renders with a smile of 0.75 or more) to 0 at DROP_NO_SMILE (where its open mouths
+without a smile leave them: their median), both measured by benchmarks/measure_photo_cues.py.
+
 On closed lips the landmarker barely scores a slight smile (0.04 on a closed-lip smile that the default head makes
 at about 0.3), while the smile still pulls the corners apart: the mouth's width, in eye-corner distances, above the
 same person's neutral width (or the default head's, without a neutral photo) is turned into a least smile by a map
@@ -25,6 +34,7 @@ FOREHEAD, CHIN = 10, 152
 NOSE_TIP = 1
 OPEN_FROM, OPEN_FULL = 0.05, 0.10  # lip gap, in eye-corner distances: the bound fades in between these
 MEASURES = 4  # gap, corner place left, corner place right, width
+DROP_SMILE, DROP_NO_SMILE = 0.087, 0.124  # corners below the upper lip, eye-corner distances (drop_bound)
 
 
 def face_frame(landmarks: np.ndarray) -> np.ndarray | None:
@@ -74,6 +84,25 @@ def smile_bound(measures: np.ndarray, place_none: float, place_full: float) -> n
     m = np.asarray(measures, dtype=np.float64)
     opened = np.clip((np.nan_to_num(m[..., :1], nan=0.0) - OPEN_FROM) / (OPEN_FULL - OPEN_FROM), 0.0, 1.0)
     bound = np.clip((np.nan_to_num(m[..., 1:3], nan=place_full) - place_none) / (place_full - place_none), 0.0, 1.0)
+    return opened * bound + (1.0 - opened)
+
+
+def corner_drops(measures: np.ndarray) -> np.ndarray:
+    """(…,2) how far each inner lip corner sits below the upper lip (eye-corner distances), from (…,4)
+    mouth_measures; NaN where the lips are closed or nothing was measured."""
+    m = np.asarray(measures, dtype=np.float64)
+    return m[..., :1] * (1.0 - m[..., 1:3])
+
+
+def drop_bound(measures: np.ndarray, drop_smile: float = DROP_SMILE,
+               drop_no_smile: float = DROP_NO_SMILE) -> np.ndarray:
+    """(…,2) the most each side's mouthSmile can be, from (…,4) mouth_measures: 1 with the corner up to
+    `drop_smile` below the upper lip, 0 from `drop_no_smile` down, faded out to 1 (no bound) as the lips close or
+    where nothing was measured."""
+    m = np.asarray(measures, dtype=np.float64)
+    opened = np.clip((np.nan_to_num(m[..., :1], nan=0.0) - OPEN_FROM) / (OPEN_FULL - OPEN_FROM), 0.0, 1.0)
+    drops = np.nan_to_num(corner_drops(m), nan=drop_smile)
+    bound = np.clip((drop_no_smile - drops) / (drop_no_smile - drop_smile), 0.0, 1.0)
     return opened * bound + (1.0 - opened)
 
 
