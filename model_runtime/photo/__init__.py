@@ -8,8 +8,10 @@
 Pipeline: load the image (image.py) -> MediaPipe's Face Landmarker, largest face: 51 blendshape scores and the head's
 transform (blendshapes.py) -> each score above the neutral face's score mapped onto the default head's weight by the
 per-channel calibration measured on renders of the default head (calibration.py), the smile of an open mouth bounded
-by where its corners sit and the smile of closed lips given a floor by the mouth's width (mouth.py). The neutral face's
-score and mouth width are the person's own when a neutral photo of them is given, else the default head's (a
+by where its corners sit and how far they hang below the upper lip, the smile of closed lips given a floor by the
+mouth's width (mouth.py), and browDown bounded by the smile (a smile's cheek raise is what the landmarker reads as
+lowered brows) unless the inner brows are measured lowered against the neutral photo (brows.py). The neutral face's
+score, mouth width and brows are the person's own when a neutral photo of them is given, else the default head's (a
 per-channel dead zone).
 
 Never imports bpy.
@@ -46,6 +48,7 @@ def read_start_expression(path: str | os.PathLike,
     from .blendshapes import get_landmarker
     from .calibration import load_calibration
     from .image import load_image
+    from .brows import brow_measures
     from .mouth import mouth_measures
 
     rgb, _ = load_image(path)
@@ -53,7 +56,7 @@ def read_start_expression(path: str | os.PathLike,
     calibration = load_calibration()
     landmarker = get_landmarker()
     reading = landmarker.read_image(rgb)
-    floor = neutral_mouth = None
+    floor = neutral_mouth = neutral_brows = None
     warnings = []
     if neutral_rgb is not None:
         neutral = landmarker.read(neutral_rgb)
@@ -63,7 +66,9 @@ def read_start_expression(path: str | os.PathLike,
             raise InputError(f"No face was found in the neutral image {neutral_image}; use a clear photo of the same "
                              f"person's face at rest.")
         floor, neutral_mouth = neutral.scores, mouth_measures(neutral.landmarks)
-    weights = calibration.weights(reading.scores, floor, mouth_measures(reading.landmarks), neutral_mouth)
+        neutral_brows = brow_measures(neutral.landmarks)
+    weights = calibration.weights(reading.scores, floor, mouth_measures(reading.landmarks), neutral_mouth,
+                                  brow_measures(reading.landmarks), neutral_brows)
     rotation = calibration.rotation(reading.rotation_deg)
     if reading.faces_found > 1:
         warnings.append(f"The image shows {reading.faces_found} faces; the largest one was used.")

@@ -13,8 +13,10 @@ project's renders. On an open mouth the smile is also bounded by where the mouth
 open mouths among the renders above (the place the corners keep without a smile, 95th percentile, and with a full
 one, median). On closed lips the smile has a floor from the mouth's width above the neutral face's (mouth.py): a
 monotone map from that excess to the smile weight, fitted on the project's renders with closed lips, and the default
-head's neutral width (the neutral renders' median) for photos without a neutral photo. The open mouth's smile is
-also bounded by how far its corners hang below the upper lip (mouth.py drop_bound), with thresholds not in the file.
+head's neutral width (the neutral renders' median) for photos without a neutral photo. Two geometric cues are not in
+the file: the open mouth's smile is also bounded by how far its corners hang below the upper lip (mouth.py
+drop_bound), and browDown by the smile read, unless the brows are measured lowered against a neutral photo
+(brows.py); their thresholds are measured on other renders of the default head by benchmarks/measure_photo_cues.py.
 
     python benchmarks/render_blender_faces.py --calibration 600 --size 256 --out /tmp/blender-calibration
     python -m model_runtime.photo.calibration --extra-renders /tmp/blender-calibration
@@ -36,6 +38,7 @@ import numpy as np
 from ..errors import WeightsError
 from ..expression_space import ARKIT_CHANNELS, CHANNEL_INDEX, LEFT_CHANNELS, NUM_CHANNELS, RIGHT_CHANNELS
 from ..paths import WEIGHTS_DIR
+from .brows import brow_down_bound
 from .mouth import CORNERS, MEASURES, OPEN_FROM, OPEN_FULL, drop_bound, mouth_measures, smile_bound, smile_floor
 
 SEED = 51_017  # the calibration faces' seed; tests and benchmarks draw theirs from other seeds
@@ -159,12 +162,14 @@ class Calibration:
     width_y: np.ndarray  # (K,) the least smile weight of closed lips that wide
 
     def weights(self, scores: np.ndarray, floor: np.ndarray | None = None, mouth: np.ndarray | None = None,
-                neutral_mouth: np.ndarray | None = None) -> np.ndarray:
+                neutral_mouth: np.ndarray | None = None, brows: np.ndarray | None = None,
+                neutral_brows: np.ndarray | None = None) -> np.ndarray:
         """(…,52) scores -> weights; `floor` (the reading of the person's own neutral face) replaces the default
         head's where given; `mouth` ((…,4) mouth_measures of the same faces) bounds the smile of an open mouth (by
         the corners' place in the opening and their drop below the upper lip) and gives closed lips a least smile
         from their width, above the width in `neutral_mouth` (the person's neutral face's (4,) mouth_measures) where
-        given and measured, else above the default head's."""
+        given and measured, else above the default head's; `brows` ((…,2) brows.brow_measures) bounds browDown by
+        the smile read, unless the brows are lowered against `neutral_brows` (brows.py)."""
         above = np.clip(np.asarray(scores, dtype=np.float64) - (self.floor if floor is None else floor), 0.0, 1.0)
         out = np.empty_like(above)
         for c in range(NUM_CHANNELS):
@@ -179,6 +184,11 @@ class Calibration:
             if neutral_mouth is not None and np.isfinite(neutral_mouth[3]):
                 rest = float(neutral_mouth[3])
             out[..., smiles] = np.maximum(out[..., smiles], smile_floor(mouth, rest, self.width_x, self.width_y))
+        if brows is not None:
+            smiles = [CHANNEL_INDEX[name] for name in CORNERS]
+            downs = [CHANNEL_INDEX["browDownLeft"], CHANNEL_INDEX["browDownRight"]]
+            bound = brow_down_bound(out[..., smiles].mean(axis=-1), brows, neutral_brows)
+            out[..., downs] = np.minimum(out[..., downs], bound)
         return np.clip(out, 0.0, 1.0)
 
     def rotation(self, read_deg) -> tuple[float, float, float]:
