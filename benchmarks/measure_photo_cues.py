@@ -43,12 +43,13 @@ def brow_renders(rng: np.random.Generator, count: int, down: bool) -> np.ndarray
     from model_runtime.photo.calibration import MAX_ROTATION_DEG, SIZES
 
     landmarker = get_landmarker()
-    others = [c for c in range(NUM_CHANNELS) if c not in (CHANNEL_INDEX["browDownLeft"], CHANNEL_INDEX["browDownRight"])]
+    downs = [CHANNEL_INDEX["browDownLeft"], CHANNEL_INDEX["browDownRight"]]
+    others = [c for c in range(NUM_CHANNELS) if c not in downs]
     out = np.full((count, 2), np.nan)
     for i in range(count):
         weights = np.zeros(NUM_CHANNELS, np.float32)
         if down:
-            weights[[CHANNEL_INDEX["browDownLeft"], CHANNEL_INDEX["browDownRight"]]] = rng.uniform(0.75, 1.0)
+            weights[downs] = rng.uniform(0.75, 1.0)
             if i % 2:
                 chosen = rng.choice(others, 2, replace=False)
                 weights[chosen] = rng.uniform(0.1, 0.6, 2)
