@@ -63,6 +63,14 @@ def test_every_frame_is_read_at_the_videos_rate(tracked):
     assert jaw[13:].min() > jaw[:6].max() + 0.1  # the speaking mouth, wider than the grin's, comes at the end
 
 
+def test_video_frames_go_through_the_photo_cues(tracked):
+    """The grin's frames read its brows as relaxed, as its photo does (the landmarker scores its browDown 0.84:
+    the cheek raise, photo/brows.py), so video and photo share the cues."""
+    result, _ = tracked
+    down = result.animation.frames[:6][:, [CHANNEL_INDEX["browDownLeft"], CHANNEL_INDEX["browDownRight"]]]
+    assert down.max() < 0.3
+
+
 def test_frames_without_a_face_are_filled_and_reported(tracked):
     result, _ = tracked
     assert result.missing_frames == [6, 7, 8]
