@@ -22,9 +22,10 @@ from model_runtime.photo import read_start_expression
 # broken calibration fail them (on held-out-2 the raw scores read 9 of 16 right, with 9.4 channels over 0.25).
 # The corner-drop and brow cues (photo/mouth.py drop_bound, photo/brows.py) took held-out-2 from 10 to 14 and
 # first from 7 to 8: without the corner drop held-out-2 falls below its floor; tests/test_photo_cues.py guards both.
-MIN_REAL_RIGHT = {"first": 7, "held-out": 5, "held-out-2": 12}  # of 9, 6 and 16 (measured 8, 6 and 14)
-# channels over 0.25 per real photo, on average (measured 2.7, 5.2 and 4.7)
-MAX_CHANNELS_OVER = {"first": 4.5, "held-out": 7.0, "held-out-2": 6.5}
+# held-out-3 (five more people, gathered after those cues and measured once, 5 of 5) keeps the same kind of floor.
+MIN_REAL_RIGHT = {"first": 7, "held-out": 5, "held-out-2": 12, "held-out-3": 4}  # of 9, 6, 16, 5 (measured 8, 6, 14, 5)
+# channels over 0.25 per real photo, on average (measured 2.7, 5.2, 4.7 and 1.2)
+MAX_CHANNELS_OVER = {"first": 4.5, "held-out": 7.0, "held-out-2": 6.5, "held-out-3": 3.0}
 MAX_BLENDER_ACTIVE_MAE = 0.45  # measured 0.38
 MAX_BLENDER_INACTIVE_MAE = 0.06  # measured 0.022 (raw scores 0.08)
 
@@ -34,7 +35,7 @@ def real():
     return real_photo_results()
 
 
-@pytest.mark.parametrize("kind", ["first", "held-out", "held-out-2"])
+@pytest.mark.parametrize("kind", ["first", "held-out", "held-out-2", "held-out-3"])
 def test_real_photos_read_as_judged_by_eye(real, kind):
     """Each set on its own: the photos the reader was developed on, the carphone frames and the facetorch faces held
     out from every choice (their floors were set after measuring them, below what was measured)."""
