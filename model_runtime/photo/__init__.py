@@ -45,30 +45,16 @@ def read_start_expression(path: str | os.PathLike,
     """The starting expression of the largest face in the image at `path`, less what the same person's neutral face
     in `neutral_image` already shows; InputError (one sentence) when a file cannot be used: missing, not an image,
     too large or small, or no face in it."""
-    from .blendshapes import get_landmarker
+    from .blendshapes import get_landmarker, read_neutral
     from .calibration import load_calibration
     from .image import load_image
-    from .brows import brow_measures
-    from .mouth import mouth_measures
 
     rgb, _ = load_image(path)
-    neutral_rgb = load_image(neutral_image, what="neutral image")[0] if neutral_image is not None else None
     calibration = load_calibration()
-    landmarker = get_landmarker()
-    reading = landmarker.read_image(rgb)
-    floor = neutral_mouth = neutral_brows = None
+    reading = get_landmarker().read_image(rgb)
+    neutral = read_neutral(neutral_image) if neutral_image is not None else None
     warnings = []
-    if neutral_rgb is not None:
-        neutral = landmarker.read(neutral_rgb)
-        if neutral is None:
-            from ..errors import InputError
-
-            raise InputError(f"No face was found in the neutral image {neutral_image}; use a clear photo of the same "
-                             f"person's face at rest.")
-        floor, neutral_mouth = neutral.scores, mouth_measures(neutral.landmarks)
-        neutral_brows = brow_measures(neutral.landmarks)
-    weights = calibration.weights(reading.scores, floor, mouth_measures(reading.landmarks), neutral_mouth,
-                                  brow_measures(reading.landmarks), neutral_brows)
+    weights = calibration.read(reading, neutral)
     rotation = calibration.rotation(reading.rotation_deg)
     if reading.faces_found > 1:
         warnings.append(f"The image shows {reading.faces_found} faces; the largest one was used.")
@@ -77,7 +63,7 @@ def read_start_expression(path: str | os.PathLike,
                         f"roll {rotation[2]:.0f} degrees); the expression read from it is less reliable.")
     return StartExpression(weights=weights.astype(np.float32), rotation_deg=tuple(round(a, 2) for a in rotation),
                            warnings=warnings, scores=reading.scores.astype(np.float32),
-                           neutral_used=floor is not None, faces_found=reading.faces_found,
+                           neutral_used=neutral is not None, faces_found=reading.faces_found,
                            image_size=(int(rgb.shape[1]), int(rgb.shape[0])))
 
 

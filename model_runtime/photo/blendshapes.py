@@ -171,3 +171,15 @@ def get_landmarker() -> FaceLandmarker:
         if _LANDMARKER is None:
             _LANDMARKER = FaceLandmarker()
         return _LANDMARKER
+
+
+def read_neutral(path: str | os.PathLike) -> FaceReading:
+    """The reading of the same person's neutral photo, whose expression the reader removes; InputError (one sentence)
+    when the file cannot be used or shows no face."""
+    from .image import load_image
+
+    neutral = get_landmarker().read(load_image(path, what="neutral image")[0])
+    if neutral is None:
+        raise InputError(f"No face was found in the neutral image {path}; use a clear photo of the same person's face "
+                         f"at rest.")
+    return neutral

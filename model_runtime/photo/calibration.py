@@ -38,7 +38,7 @@ import numpy as np
 from ..errors import WeightsError
 from ..expression_space import ARKIT_CHANNELS, CHANNEL_INDEX, LEFT_CHANNELS, NUM_CHANNELS, RIGHT_CHANNELS
 from ..paths import WEIGHTS_DIR
-from .brows import brow_down_bound
+from .brows import brow_down_bound, brow_measures
 from .mouth import CORNERS, MEASURES, OPEN_FROM, OPEN_FULL, drop_bound, mouth_measures, smile_bound, smile_floor
 
 SEED = 51_017  # the calibration faces' seed; tests and benchmarks draw theirs from other seeds
@@ -190,6 +190,14 @@ class Calibration:
             bound = brow_down_bound(out[..., smiles].mean(axis=-1), brows, neutral_brows)
             out[..., downs] = np.minimum(out[..., downs], bound)
         return np.clip(out, 0.0, 1.0)
+
+    def read(self, reading, neutral=None) -> np.ndarray:
+        """(52,) the weights of one landmarker reading (blendshapes.FaceReading), less what `neutral` (the reading of
+        the same person's neutral face) already shows."""
+        rest = {} if neutral is None else {"floor": neutral.scores, "neutral_mouth": mouth_measures(neutral.landmarks),
+                                           "neutral_brows": brow_measures(neutral.landmarks)}
+        return self.weights(reading.scores, mouth=mouth_measures(reading.landmarks),
+                            brows=brow_measures(reading.landmarks), **rest)
 
     def rotation(self, read_deg) -> tuple[float, float, float]:
         angles = self.rotation_gain * (np.asarray(read_deg, dtype=np.float64) - self.rotation_offset)

@@ -130,21 +130,11 @@ def track_video(path: str | os.PathLike, neutral_image: str | os.PathLike | None
     import cv2
 
     from ..animation import Animation
-    from .blendshapes import FaceLandmarker, get_landmarker
+    from .blendshapes import FaceLandmarker, read_neutral
     from .calibration import load_calibration
-    from .image import load_image
-    from .brows import brow_measures
-    from .mouth import mouth_measures
 
     source = Path(path)
-    floor = neutral_mouth = neutral_brows = None
-    if neutral_image is not None:
-        neutral = get_landmarker().read(load_image(neutral_image, what="neutral image")[0])
-        if neutral is None:
-            raise InputError(f"No face was found in the neutral image {neutral_image}; use a clear photo of the same "
-                             f"person's face at rest.")
-        floor, neutral_mouth = neutral.scores, mouth_measures(neutral.landmarks)
-        neutral_brows = brow_measures(neutral.landmarks)
+    neutral = read_neutral(neutral_image) if neutral_image is not None else None
     calibration = load_calibration()
     capture = _open(source)
     total = int(capture.get(cv2.CAP_PROP_FRAME_COUNT) or 0)
@@ -153,10 +143,7 @@ def track_video(path: str | os.PathLike, neutral_image: str | os.PathLike | None
     try:
         for index, rgb, stamp, fps in _frames(capture, source):
             reading = landmarker.read(rgb, timestamp_ms=round(stamp))
-            rows.append(calibration.weights(reading.scores, floor, mouth_measures(reading.landmarks), neutral_mouth,
-                                            brow_measures(reading.landmarks), neutral_brows)
-                        if reading is not None
-                        else np.full(NUM_CHANNELS, np.nan))
+            rows.append(calibration.read(reading, neutral) if reading is not None else np.full(NUM_CHANNELS, np.nan))
             size = (int(rgb.shape[1]), int(rgb.shape[0]))
             if progress is not None:
                 progress(index + 1, max(total, index + 1))
