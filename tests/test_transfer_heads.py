@@ -134,11 +134,12 @@ def test_canonical_mesh_parts_its_closed_lips_without_opening_its_eyes(canonical
 
 
 def test_ict_face_turns_inside_out_nowhere_but_where_its_artists_shapes_do(ict):
-    """No shape flips more than 0.2% of ICT's face triangles (the bench's goal: under 0.1%; 0.48% when the repair
-    filled patches with a few uniform sweeps, ICT's own shapes 0.82%) nor folds 0.1% against their neighbours."""
+    """No shape flips 0.1% of ICT's face triangles (the issue's goal; measured 0.05%, in jawOpen; 0.11% when the repair
+    kept its last round instead of its best, 0.48% when it filled patches with a few uniform sweeps, ICT's own shapes
+    0.82%) nor folds 0.1% against their neighbours."""
     head, result = ict
     deltas = result.deltas.astype(np.float64)
-    assert _worst(flipped_share, head, deltas) < 0.002
+    assert _worst(flipped_share, head, deltas) < 0.001
     assert _worst(folded_share, head, deltas) < 0.001
 
 

@@ -488,8 +488,11 @@ def shape_in_use(deltas: np.ndarray, k: int) -> np.ndarray:
 def _unflip(vertices, triangles, deltas, tolerated: float = 0.0, intended=None, sides=None, pinned=None
             ) -> tuple[np.ndarray, int]:
     """Deltas where the motion of each patch of inside-out triangles (and a ring or two around it) is replaced by the
-    harmonic fill of the motion around the patch, until under `tolerated` of the triangles are inside out (or
-    UNFLIP_ROUNDS rounds), so a fold the transfer made up does not flip the target's skin; `intended` (K, T) marks the
+    harmonic fill of the motion around the patch, until under `tolerated` of the triangles are inside out, a round
+    leaves the same ones inside out once the patches are full size (the fill would only repeat itself), or
+    UNFLIP_ROUNDS rounds, so a fold the transfer made up does not flip the target's skin. The round with the fewest
+    inside-out triangles is kept, not the last: a fill across an opening can turn over more than it mends (ICT's
+    jawOpen: 14 after the same-side fill, 21 after the fill across); `intended` (K, T) marks the
     triangles left alone (folds the source shape has too, the seam of a closing eye). Each shape is judged as it is
     used (`shape_in_use`: mouthClose on top of jawOpen).
 
@@ -518,14 +521,20 @@ def _unflip(vertices, triangles, deltas, tolerated: float = 0.0, intended=None, 
         base = shape_in_use(out, k) - out[k]
         d = out[k]
         touched = False
+        best = None
         for stage_edges, stage_weights in stages:
             a, b = stage_edges[:, 0], stage_edges[:, 1]
-            for step in range(UNFLIP_ROUNDS):
+            previous = None
+            for step in range(UNFLIP_ROUNDS + 1):
                 bad = (normals(vertices + base + d) * rest).sum(axis=1) <= 0
                 if intended is not None:
                     bad &= ~intended[k]
-                if not bad.any() or bad.mean() < tolerated:
+                if best is None or bad.sum() < best[0]:
+                    best = (int(bad.sum()), d.copy())
+                if (not bad.any() or bad.mean() < tolerated or step == UNFLIP_ROUNDS
+                        or (step >= UNFLIP_RINGS and previous is not None and np.array_equal(bad, previous))):
                     break
+                previous = bad
                 touched = True
                 patch = np.zeros(vertices.shape[0], dtype=bool)
                 patch[triangles[bad]] = True
@@ -537,6 +546,7 @@ def _unflip(vertices, triangles, deltas, tolerated: float = 0.0, intended=None, 
                 if pinned is not None:
                     patch &= ~pinned[k]
                 _harmonic_fill(d, patch, a, b, stage_weights)
+        d[:] = best[1]
         repaired += touched
     return out.astype(np.float32), repaired
 
