@@ -5,8 +5,9 @@ face mesh does): every vertex of the strip lies on its border, which runs from o
 margin to the other corner and back along the lower lid's. The face detector sees a closed eye there and puts both
 lid contours at the crease, so the lid step cannot use them; the strip itself shows where the margins are.
 
-Where the detector's eye region (`face_detection` landmarks, in the default head's frame: X across the face, Z up)
-covers a closed surface (no hole's border in it), the strip through each triangle there is followed both ways: each
+Where the detector's eye region (`face_detection` landmarks, in the default head's frame) covers a closed surface (no
+hole's border in it), the strip through each triangle there is followed both ways, in the eye's own frame (X from
+the detected corner to corner, Z up across the eye, so a tilted eye or a face left rolled is walked level): each
 triangle of a zigzag strip is entered across a rung (an edge from one margin to the other) and left across the next,
 its third vertex continuing the upper or the lower margin (`_walk`), until a third vertex lies between the two
 margins: the corner where they meet. Among the strips found, the seam is the one that (1) ends at the detector's two
@@ -70,10 +71,19 @@ def _seam(in_head, triangles, border, marks: FaceLandmarks, eye: str) -> tuple[n
         return None
     ends = np.stack(ends)
     ends = ends[np.argsort(ends[:, 0])]
-    width = float(ends[1, 0] - ends[0, 0])
+    # The eye's own frame: X from corner to corner, Z up across the eye, Y into the head (a tilted eye, or a face the
+    # similarity left rolled, is walked as a level one).
+    along = ends[1] - ends[0]
+    width = float(np.linalg.norm(along))
     if width <= 0:
         return None
-    centre = np.vstack(contour + [ends]).mean(axis=0)
+    along /= width
+    up = np.array([0.0, 0.0, 1.0]) - along[2] * along
+    up /= max(float(np.linalg.norm(up)), 1e-30)
+    axes = np.stack([along, np.cross(up, along), up])
+    centre = np.vstack(contour + [ends]).mean(axis=0) @ axes.T
+    in_head = in_head @ axes.T
+    ends = ends @ axes.T
     box = ((np.abs(in_head[:, 0] - centre[0]) <= (0.5 + REACH[0]) * width)
            & (np.abs(in_head[:, 2] - centre[2]) <= REACH[1] * width)
            & (np.abs(in_head[:, 1] - centre[1]) <= REACH[2] * width))
