@@ -97,7 +97,7 @@ def test_ict_checks_are_reported(ict):
     assert checks.flipped.shape == (52,) and checks.flipped.max() < 0.01
     assert "jawOpen parts the lips by" in checks.summary()
     assert not any("eyeBlink" in w or "jawOpen parts" in w for w in checks.warnings), checks.warnings
-    assert any("face landmarks found automatically" in note for note in result.notes)
+    assert any(note.endswith("face landmarks found automatically.") for note in result.notes), result.notes
 
 
 def test_ict_lashes_ride_the_lids_and_stay_out_of_the_closed_eye(ict):
@@ -144,16 +144,32 @@ def test_ict_face_turns_inside_out_nowhere_but_where_its_artists_shapes_do(ict):
 
 
 def test_canonical_mesh_blinks_with_its_lids_marked(canonical_with_lids):
-    """Its eyes are sewn shut, so the detector sees them closed (automatic blinks close 5% at best); with the four
-    lid margins given as the user's lid groups, from MediaPipe's numbering (the mesh's own, not the code's), each
-    blink closes its own eye and leaves the other, the lips still part and at most one face triangle of 852 flips in
-    any shape (automatically, two in eyeBlinkRight: the crease folding over the lid the detector could not see)."""
+    """Its eyes are sewn shut, so the detector sees them closed (blinks closed 5% at best from the detector's lid
+    lines); with the four lid margins given as the user's lid groups, from MediaPipe's numbering (the mesh's own, not
+    the code's), each blink closes its own eye and leaves the other, the lips still part and at most one face triangle
+    of 852 flips in any shape (from the detector's lid lines, two in eyeBlinkRight: the crease folding over the lid
+    the detector could not see)."""
     head, result = canonical_with_lids
     deltas = result.deltas.astype(np.float64)
     assert_lids_close_and_lips_part(head, deltas, 0.7)
     assert _worst(flipped_share, head, deltas) < 0.0015
     assert any("the lids from the vertex groups" in note for note in result.notes)
     assert result.checks is not None and min(result.checks.blink_closure) >= 0.7
+    assert not any("eyeBlink" in w for w in result.checks.warnings), result.checks.warnings
+
+
+def test_canonical_mesh_blinks_from_the_seams_of_its_sewn_eyes(canonical):
+    """Without lid groups, the seams its eyes are sewn shut along give the lid margins (tests/test_sewn_eyes.py
+    compares them with MediaPipe's numbering): each blink closes its own eye (5% from the detector's lid lines
+    alone) and leaves the other, the lips still part, no shape flips a face triangle in a thousand (two in
+    eyeBlinkRight before), and the transfer's own checks raise no blink warning."""
+    head, result = canonical
+    deltas = result.deltas.astype(np.float64)
+    assert_lids_close_and_lips_part(head, deltas, 0.8)
+    assert _worst(flipped_share, head, deltas) < 0.001
+    assert any(note.endswith("the lids from the seams of the eyes sewn shut, found on the mesh.")
+               for note in result.notes), result.notes
+    assert result.checks is not None and min(result.checks.blink_closure) >= 0.8
     assert not any("eyeBlink" in w for w in result.checks.warnings), result.checks.warnings
 
 

@@ -14,9 +14,9 @@ misses them, and then each side of the eye and mouth openings copies only from t
 (`openings`); the target's skin and its other parts (eyeballs, teeth) are matched separately, while small parts the
 default head has no kind of (lashes, cards, caruncles) hang on the skin (`hanging_parts`); blinks are made to close the
 target's own lid gap and no shape may push an upper lid through the lower one (`lids`, where eyeballs show the lids
-to the detector, or the user's lid groups mark them), triangles the transfer turns inside out are smoothed back
-without gluing across the openings, and checks an artist would make first (blinks close, jawOpen parts the lips, no
-inside-out triangles) are measured and reported with a remedy.
+to the detector, the user's lid groups mark them or the seams of eyes sewn shut do: `sewn_eyes`), triangles the
+transfer turns inside out are smoothed back without gluing across the openings, and checks an artist would make first
+(blinks close, jawOpen parts the lips, no inside-out triangles) are measured and reported with a remedy.
 """
 
 from __future__ import annotations
@@ -36,6 +36,7 @@ from .lids import meet_lids
 from .mesh_geometry import Surface, check_mesh, components, mesh_edges
 from .openings import OPENINGS, contour_height, contour_points, opening_sides, opposite, side_label
 from .registration import GUIDED_MISS, Registration, register, similarity
+from .sewn_eyes import sewn_lid_margins
 
 MATCH_COS = 0.0  # a target vertex copies only source surface facing the same half-space as itself
 FALLOFF = 0.06  # confidence exp(−(d / (FALLOFF · source RMS radius))²): 4.5 mm on the default head
@@ -132,13 +133,15 @@ def transfer_default_head_shapes(target_vertices, target_triangles, *, landmarks
     are the user's. Meshes too heavy, non-manifold or holding several heads are refused (`check_head_mesh`).
     `lids` {name in LID_GROUPS: target vertex rows along that lid's margin, corner to corner}, all four or none, are the
     user's lid margins: they replace the detector's lid lines (`_with_user_lids`), which a mesh without eyeballs, its
-    eyes sewn shut, does not show the detector.
+    eyes sewn shut, does not show the detector. Without them, eyes sewn shut by a strip of triangles show their margins
+    on the mesh (`sewn_eyes`), which are used the same way (a note says so).
 
     With `find_face` (the default: an artist's head) the skin is registered onto the target's skin (its largest
     connected part). Face landmarks found on both heads (`face_detection`), away from the user's, correct the fit
     where it clearly misses them (on a mesh of one part, without eyeballs to show the lids, only where it misses them
     grossly); a corrected fit's skin copies from the source skin on its own side of each eye and mouth opening
-    (`openings`). Where eyeballs show the lids, each blink is corrected to close the target's own lid gap (`lids`).
+    (`openings`). Where eyeballs, the user's lid margins or the seams found show the lids, each blink is corrected to
+    close the target's own lid gap (`lids`).
     The target's other parts (eyeballs, teeth) copy from the source's other named `parts` (default all of
     `head.PART_NAMES`), except thin ones nearer to the skin than to any of those (lashes, cards, caruncles), which
     move with the skin under their roots (`hanging_parts`); inside-out triangles the source does not have are
@@ -185,7 +188,7 @@ def transfer_default_head_shapes(target_vertices, target_triangles, *, landmarks
         report(progress, 1.0, "done")
         result.notes[:0] = notes
         return result
-    target_sides = source_sides = None
+    target_sides = source_sides = lids_from = None
     if registration is None:
         user = [] if landmarks is None else list(landmarks)
         if found is None and not user:
@@ -194,11 +197,10 @@ def transfer_default_head_shapes(target_vertices, target_triangles, *, landmarks
                              "upper_lid_left and I2FET upper_lid_right to show where the face is.")
         pairs, fitted = [], skin
         if found is not None:
-            pairs, target_marks, in_head, fitted = found
+            pairs, target_marks, in_head, fitted, lids_from = found
             target_sides = np.where(target_skin, opening_sides(in_head, target_marks), 0)
             source_sides = opening_sides(head.vertices, default_head_face_landmarks())
-            notes.append(f"{len(pairs)} face landmarks found automatically" + (", the lids from the vertex groups "
-                         f"marking them." if lids is not None else "."))
+            notes.append(f"{len(pairs)} face landmarks found automatically" + LIDS_FROM[lids_from])
         registration = register(head.vertices, source_tri, tgt, skin_tri, source_mask=fitted,
                                 landmarks=user or None, guides=_away_from(head, pairs, user) or None,
                                 guided_miss=GUIDED_MISS if has_parts else GUIDED_MISS_ONE_PART,
@@ -236,10 +238,10 @@ def transfer_default_head_shapes(target_vertices, target_triangles, *, landmarks
     report(progress, 0.87, "smoothing inside-out triangles")
     deltas = result.deltas
     # The detected lid and lip lines are measured by where eyeballs show them, or where they had to correct the fit;
-    # the lids are trusted where eyeballs show them or the user drew them.
-    user_lids = lids is not None and found is not None
-    measured = target_sides is not None and (has_parts or registration.guided or user_lids)
-    lids_shown = measured and (has_parts or user_lids)
+    # the lids are trusted where eyeballs show them, the user drew them or the seams of eyes sewn shut were found.
+    lids_marked = lids_from is not None
+    measured = target_sides is not None and (has_parts or registration.guided or lids_marked)
+    lids_shown = measured and (has_parts or lids_marked)
     pinned = None
     if lids_shown:
         from ..expression_space import ARKIT_CHANNELS
@@ -255,9 +257,9 @@ def transfer_default_head_shapes(target_vertices, target_triangles, *, landmarks
     # land where the target would fold (ICT's lip corners, triangles a hundredth of its median face triangle's area),
     # so every inside-out triangle is repaired (ICT, measured with the fill still reaching across openings: mean
     # error 0.720 instead of 0.723), but for the seam of an eye between its lid lines, which a blink closes. On a mesh
-    # without eyeballs whose lids the user did not mark, the detector's lid line lies elsewhere (at the crease, on
-    # MediaPipe's canonical mesh, whose eyes are sewn shut): the fold the blink makes there is left for the lid groups
-    # the warning names (smoothing it away made that blink open the eye by 2%).
+    # without eyeballs whose lids neither the user nor a seam found on it marks (`sewn_eyes`), the detector's lid line
+    # lies elsewhere (at the crease, on MediaPipe's canonical mesh, whose eyes are sewn shut): the fold the blink makes
+    # there is left for the lid groups the warning names (smoothing it away made that blink open the eye by 2%).
     if registration.guided:
         intended = np.zeros((head.deltas.shape[0], skin_tri.shape[0]), dtype=bool)
     else:
@@ -615,8 +617,10 @@ def _harmonic_fill(d: np.ndarray, patch: np.ndarray, a: np.ndarray, b: np.ndarra
 
 def _face_landmarks(head, skin, source_tri, tgt, skin_tri, tgt_tri, lids=None):
     """([(default-head skin vertex, target point)] for every landmark found on both heads, the target's landmarks,
-    the target in the default head's frame, and the default head's region that fits it: the whole skin, or the face
-    alone for a face mask), or None when the detector finds no face on the target.
+    the target in the default head's frame, the default head's region that fits it (the whole skin, or the face
+    alone for a face mask) and where the lid margins came from (a key of LIDS_FROM)), or None when the detector finds
+    no face on the target. Without the user's `lids`, the margins of eyes sewn shut are looked for on the mesh
+    (`sewn_eyes`); found, they take the user's place.
 
     The target is put in the default head's frame by a similarity fitted on the whole skin, or, when the detector
     finds no face that way (a face mask has no back of the head to fit), on the default head's face alone.
@@ -633,6 +637,10 @@ def _face_landmarks(head, skin, source_tri, tgt, skin_tri, tgt_tri, lids=None):
             break
     else:
         return None
+    lids_from = None if lids is None else "groups"
+    if lids is None:
+        lids = sewn_lid_margins(in_head, skin_tri, found)
+        lids_from = None if lids is None else "mesh"
     if lids is not None:
         # The user's lids pair with the default head's true lids: where its eyeballs show them to the detector.
         shown = default_head_face_landmarks(with_parts=True)
@@ -650,7 +658,12 @@ def _face_landmarks(head, skin, source_tri, tgt, skin_tri, tgt_tri, lids=None):
         # The vertex stands in for the landmark's point: the target point moves by the same small offset.
         point = point + (head.vertices[vertex] - at)
         pairs.append((int(vertex), scale * point @ rotation.T + translation))
-    return pairs, found, in_head, region
+    return pairs, found, in_head, region, lids_from
+
+
+# The end of the note on the landmarks found, by where the lid margins came from.
+LIDS_FROM = {None: ".", "groups": ", the lids from the vertex groups marking them.",
+             "mesh": ", the lids from the seams of the eyes sewn shut, found on the mesh."}
 
 
 # The user's lid margins, by eye (`openings.OPENINGS`): the vertex groups I2FET upper_lid_left, ... in Blender.
