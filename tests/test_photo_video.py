@@ -152,10 +152,7 @@ def bad(tmp_path_factory):
     folder = tmp_path_factory.mktemp("badvideo")
     text = folder / "notes.mp4"
     text.write_text("not a video")
-    pipe = folder / "pipe.mp4"
-    os.mkfifo(pipe)
     return {
-        "pipe": (pipe, "not a regular file"),
         "no name": ("", "No video was given"),
         "missing": (folder / "none.mp4", "does not exist"),
         "folder": (folder, "is a folder"),
@@ -164,7 +161,7 @@ def bad(tmp_path_factory):
     }
 
 
-@pytest.mark.parametrize("case", ["missing", "folder", "not a video", "no face", "pipe", "no name"])
+@pytest.mark.parametrize("case", ["missing", "folder", "not a video", "no face", "no name"])
 def test_bad_videos_are_one_sentence_and_nothing_is_written(bad, tmp_path, capsys, case):
     path, fragment = bad[case]
     with pytest.raises(InputError) as info:
@@ -176,6 +173,16 @@ def test_bad_videos_are_one_sentence_and_nothing_is_written(bad, tmp_path, capsy
     _, err = capsys.readouterr()
     assert err.startswith("i2fet: error: ") and fragment in err and err.count("\n") == 1
     assert list(out.iterdir()) == []
+
+
+def test_a_pipe_as_the_video_is_refused_without_blocking(tmp_path):
+    pipe = tmp_path / "pipe.mp4"
+    os.mkfifo(pipe)
+    # FFmpeg opening a pipe with no writer waits forever, so the command runs in a child that a timeout can end
+    done = subprocess.run([sys.executable, "-m", "model_runtime", "track", str(pipe), "-o", str(tmp_path / "a.json")],
+                          capture_output=True, text=True, env={**os.environ, "PYTHONPATH": str(ROOT)}, timeout=120)
+    assert done.returncode == 2 and "is not a regular file" in done.stderr, done.stderr
+    assert not (tmp_path / "a.json").exists()
 
 
 def test_a_file_ffmpeg_cannot_parse_gets_only_the_sentence(bad, tmp_path):

@@ -61,7 +61,7 @@ def load_image(path: str | os.PathLike, what: str = "start image") -> tuple[np.n
 def _to_rgb(image):
     """Any Pillow mode -> RGB: transparency over a neutral grey, 16-bit and float greyscale scaled to 8 bits."""
     if image.mode in ("I", "I;16", "I;16B", "I;16L", "F"):
-        values = np.asarray(image, dtype=np.float64)
+        values = np.nan_to_num(np.asarray(image, dtype=np.float64), nan=0.0, posinf=0.0, neginf=0.0)  # float TIFFs
         top = 65535.0 if image.mode.startswith("I;16") else max(float(values.max()), 1.0)
         grey = np.clip(values / top * 255.0 + 0.5, 0, 255).astype(np.uint8)
         return Image.fromarray(grey).convert("RGB")
