@@ -131,6 +131,8 @@ def read_jobs(path: str | os.PathLike, defaults: dict) -> list[Job]:
             rows = json.loads(text)
         except json.JSONDecodeError as exc:
             raise InputError(f"The jobs file {source} is not valid JSON ({exc.msg} at line {exc.lineno}).") from None
+        except RecursionError:
+            raise InputError(f"The jobs file {source} is nested too deeply to be a jobs file.") from None
         if isinstance(rows, dict):
             rows = rows.get("jobs", [])
     elif source.suffix.lower() == ".csv":

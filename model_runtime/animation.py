@@ -190,7 +190,7 @@ class Animation:
         if suffix == ".json":
             try:
                 data = json.loads(source.read_text(encoding="utf-8"))
-            except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+            except (UnicodeDecodeError, json.JSONDecodeError, RecursionError) as exc:  # Recursion: nested 100k deep
                 raise InputError(f"{source} is not valid JSON ({exc.__class__.__name__}).") from None
             return cls.from_dict(data, source=str(source))
         try:
@@ -200,7 +200,8 @@ class Animation:
                 meta["channels"] = [str(c) for c in archive["channels"]]
                 if "head_rotation" in archive.files:
                     meta["head_rotation"] = archive["head_rotation"]
-        except (OSError, EOFError, KeyError, ValueError, zipfile.BadZipFile, json.JSONDecodeError) as exc:
+        except (OSError, EOFError, KeyError, ValueError, zipfile.BadZipFile, json.JSONDecodeError,
+                RecursionError) as exc:
             raise InputError(f"{source} is not a readable i2fet npz file ({exc.__class__.__name__}).") from None
         return cls.from_dict(meta, source=str(source))
 

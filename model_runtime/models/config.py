@@ -103,7 +103,7 @@ def load_config(path: str | Path) -> I2FETConfig:
         raise InputError(f"Cannot read the model config {path}: {exc.strerror or exc}.") from None
     try:
         raw = json.loads(text) if path.suffix == ".json" else tomllib.loads(text)
-    except (ValueError, tomllib.TOMLDecodeError) as exc:
+    except (ValueError, tomllib.TOMLDecodeError, RecursionError) as exc:
         raise InputError(f"The model config {path} is not valid {'JSON' if path.suffix == '.json' else 'TOML'}: "
                          f"{exc}.") from None
     return config_from_dict(raw)
