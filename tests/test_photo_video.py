@@ -175,6 +175,11 @@ def test_bad_videos_are_one_sentence_and_nothing_is_written(bad, tmp_path, capsy
     assert list(out.iterdir()) == []
 
 
+def test_a_video_given_as_something_other_than_a_path_is_one_sentence():
+    with pytest.raises(InputError, match="must be given as a file path"):
+        track_video(5)
+
+
 def test_a_pipe_as_the_video_is_refused_without_blocking(tmp_path):
     pipe = tmp_path / "pipe.mp4"
     os.mkfifo(pipe)

@@ -20,6 +20,8 @@ _BACKDROP = (128, 128, 128)  # what transparent pixels are laid over
 def load_image(path: str | os.PathLike, what: str = "start image") -> tuple[np.ndarray, float]:
     """The photo (named `what` in error messages) as (H,W,3) uint8 RGB, upright by its EXIF orientation and at most ANALYSIS_SIDE pixels long, and
     the factor it was scaled by (analysed pixels per original pixel)."""
+    if not isinstance(path, (str, os.PathLike)):
+        raise InputError(f"The {what} must be given as a file path (str or Path), not {type(path).__name__}.")
     source = Path(path)
     if source.is_dir():
         raise InputError(f"The {what} {source} is a folder, not an image file.")

@@ -138,6 +138,8 @@ def track_video(path: str | os.PathLike, neutral_image: str | os.PathLike | None
     from .blendshapes import FaceLandmarker, read_neutral
     from .calibration import load_calibration
 
+    if not isinstance(path, (str, os.PathLike)):
+        raise InputError(f"The video must be given as a file path (str or Path), not {type(path).__name__}.")
     if not os.fspath(path).strip():
         raise InputError("No video was given; name a video file (MP4, AVI, MOV, ...).")
     source = Path(path)
