@@ -353,3 +353,22 @@ def test_without_mediapipe_the_plain_transfer_runs_with_a_note(monkeypatch, cach
     result = transfer_default_head_shapes(points, triangles)
     assert len(calls) == 1 and "groups" not in calls[0] and calls[0]["match_mask"] is not None
     assert "MediaPipe's face mesh is not installed" in result.notes[0] and result.notes[1] == "fitted"
+
+
+def test_the_face_mesh_detector_keeps_mediapipes_log_lines_off_the_terminal():
+    """`i2fet shapes` finds a head's landmarks with MediaPipe's face mesh, whose graph loads its models on its own
+    threads after it is built: their log lines ("Feedback manager requires ...") must not reach the user's stderr."""
+    import os
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    root = Path(__file__).resolve().parents[1]
+    probe = ("import time, numpy as np\nfrom PIL import Image\nfrom model_runtime.photo.landmarks import get_detector\n"
+             "detector = get_detector()\ntime.sleep(1.0)\n"
+             "face = np.asarray(Image.open(r'%s').convert('RGB'))\nprint(detector.detect(face).faces_found)\n"
+             "time.sleep(0.5)\n" % (root / "tests" / "data" / "photos" / "grin_obama.jpg"))
+    done = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, timeout=120,
+                          env={**os.environ, "PYTHONPATH": str(root)})
+    assert done.returncode == 0 and done.stdout.strip() == "1", done.stderr
+    assert done.stderr == "", done.stderr
