@@ -192,7 +192,7 @@ def bad_images(folder):
     write_render(truncated, weights(), size=64)
     truncated.write_bytes(truncated.read_bytes()[:200])
     return {
-        "no face": (blank, "No face was found"),
+        "no face": (blank, "No face was found in the start image"),  # named: a neutral image may come with it
         "1x1": (tiny, "only 1x1 pixels"),
         "not an image": (text, "not an image file"),
         "missing": (folder / "missing.png", "does not exist"),
