@@ -209,6 +209,13 @@ def check_writable_folder(path: str | os.PathLike, create: bool = False) -> None
     """Fail before any work is done when the folder of an output file cannot take it; with `create`, a missing folder
     is fine when the nearest folder that exists could hold it (it is made only when the outputs land)."""
     target = Path(path)
+    try:
+        _check_writable_folder(target, create)
+    except OSError as exc:  # a name longer than the file system takes, a loop of links
+        raise OutputError(f"Cannot write {target}: {exc.strerror or exc}.") from None
+
+
+def _check_writable_folder(target: Path, create: bool) -> None:
     parent = target.parent if str(target.parent) else Path(".")
     if target.is_dir():
         raise OutputError(f"Cannot write {target}: it is a folder; give a file name.")
@@ -217,6 +224,8 @@ def check_writable_folder(path: str | os.PathLike, create: bool = False) -> None
             parent = parent.parent
         if not parent.is_dir():
             raise OutputError(f"Cannot write {target}: {parent} is not a folder.")
+    if parent.exists() and not parent.is_dir():
+        raise OutputError(f"Cannot write {target}: {parent} is a file, not a folder.")
     if not parent.is_dir():
         raise OutputError(f"Cannot write {target}: the folder {parent} does not exist.")
     if not os.access(parent, os.W_OK | os.X_OK):
