@@ -21,7 +21,7 @@ import numpy as np
 from .errors import InputError
 from .expression_space import ARKIT_CHANNELS, CHANNEL_INDEX
 from .limits import FPS_RANGE, SAVE_FORMATS
-from .paths import atomic_output
+from .paths import atomic_output, check_input_name
 
 SCHEMA = "i2fet.animation/1"
 LOAD_FORMATS = (".json", ".npz")
@@ -183,7 +183,7 @@ class Animation:
 
     @classmethod
     def load(cls, path: str | os.PathLike) -> "Animation":
-        source = Path(path)
+        source = check_input_name(path, "animation file")
         suffix = check_output_suffix(source, LOAD_FORMATS, "animation")
         if not source.is_file():
             raise InputError(f"The animation file {source} does not exist.")

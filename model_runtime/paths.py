@@ -205,6 +205,19 @@ def interrupts_deferred() -> Iterator[None]:
         raise (Interrupted if caught[0] == signal.SIGTERM else KeyboardInterrupt)(f"signal {caught[0]}")
 
 
+def check_input_name(path: str | os.PathLike, what: str) -> Path:
+    """`path` as a Path, or InputError (one sentence) when the file system cannot even look it up (a name longer than
+    it takes, a loop of links): `exists` and `is_file` would raise OSError for those instead of answering."""
+    source = Path(path)
+    try:
+        os.stat(source)
+    except (FileNotFoundError, NotADirectoryError):
+        pass  # each loader says "does not exist" in its own words
+    except OSError as exc:
+        raise InputError(f"The {what} {source} cannot be looked up: {exc.strerror or exc}.") from None
+    return source
+
+
 def check_writable_folder(path: str | os.PathLike, create: bool = False) -> None:
     """Fail before any work is done when the folder of an output file cannot take it; with `create`, a missing folder
     is fine when the nearest folder that exists could hold it (it is made only when the outputs land)."""

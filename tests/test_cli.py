@@ -76,6 +76,14 @@ BAD = [
      "only local"),
     (["generate", "smile"], "required"),
     (["frobnicate"], "invalid choice"),
+    # names longer than the file system takes: an OSError from the first stat, not a traceback
+    (["generate", "smile", "-o", "{d}/" + "a" * 300 + ".json"], "File name too long"),
+    (["generate", "smile", "-o", "{d}/a.json", "--start-image", "{d}/" + "a" * 300 + ".png"], "cannot be looked up"),
+    (["generate", "smile", "-o", "{d}/a.json", "--start-animation", "{d}/" + "a" * 300 + ".json"],
+     "cannot be looked up"),
+    (["track", "{d}/" + "a" * 300 + ".mp4", "-o", "{d}/a.json"], "cannot be looked up"),
+    (["shapes", "{d}/" + "a" * 300 + ".obj", "-o", "{d}/a.npz"], "cannot be looked up"),
+    (["flame", "{d}/" + "a" * 300 + ".pkl"], "cannot be looked up"),
 ]
 
 

@@ -9,6 +9,7 @@ import numpy as np
 from PIL import Image, ImageOps, UnidentifiedImageError
 
 from ..errors import InputError
+from ..paths import check_input_name
 
 MAX_PIXELS = 40_000_000  # larger images are refused before decoding (a decompression bomb costs memory, not just time)
 MIN_SIDE = 32  # smaller than this, no face can be found
@@ -22,7 +23,7 @@ def load_image(path: str | os.PathLike, what: str = "start image") -> tuple[np.n
     the factor it was scaled by (analysed pixels per original pixel)."""
     if not isinstance(path, (str, os.PathLike)):
         raise InputError(f"The {what} must be given as a file path (str or Path), not {type(path).__name__}.")
-    source = Path(path)
+    source = check_input_name(path, what)
     if source.is_dir():
         raise InputError(f"The {what} {source} is a folder, not an image file.")
     if source.exists() and not source.is_file():  # a FIFO or device would block or never end

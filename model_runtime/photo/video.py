@@ -20,6 +20,7 @@ import numpy as np
 
 from ..errors import InputError
 from ..expression_space import CHANNEL_INDEX, NUM_CHANNELS
+from ..paths import check_input_name
 
 MAX_SIDE = 640  # frames are scaled down to this longest side before reading (the landmarker looks at 256 pixels)
 MAX_SOURCE_PIXELS = 7680 * 4320  # larger frames are refused (8K is the largest accepted)
@@ -142,7 +143,7 @@ def track_video(path: str | os.PathLike, neutral_image: str | os.PathLike | None
         raise InputError(f"The video must be given as a file path (str or Path), not {type(path).__name__}.")
     if not os.fspath(path).strip():
         raise InputError("No video was given; name a video file (MP4, AVI, MOV, ...).")
-    source = Path(path)
+    source = check_input_name(path, "video")
     neutral = read_neutral(neutral_image) if neutral_image is not None else None
     calibration = load_calibration()
     capture = _open(source)

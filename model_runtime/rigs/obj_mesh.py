@@ -3,18 +3,17 @@ needed to transfer shapes), polygons fanned into triangles, vertex order kept so
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import numpy as np
 
 from ..errors import InputError
+from ..paths import check_input_name
 from .shape_transfer import MAX_TARGET_VERTICES
 
 
 def read_obj(path) -> tuple[np.ndarray, np.ndarray]:
     """(V,3) float64 vertices and (T,3) int64 triangles of an OBJ file; InputError (one sentence) for a file that is
     missing, not text, malformed, empty or heavier than shape transfer takes."""
-    path = Path(path)
+    path = check_input_name(path, "mesh")
     if not path.is_file():
         raise InputError(f"{path} is not a file.")
     vertices: list[list[float]] = []
