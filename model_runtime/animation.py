@@ -185,6 +185,8 @@ class Animation:
     def load(cls, path: str | os.PathLike) -> "Animation":
         source = check_input_name(path, "animation file")
         suffix = check_output_suffix(source, LOAD_FORMATS, "animation")
+        if source.exists() and not source.is_file():
+            raise InputError(f"The animation file {source} is not a regular file (a folder, a pipe or a device).")
         if not source.is_file():
             raise InputError(f"The animation file {source} does not exist.")
         if suffix == ".json":

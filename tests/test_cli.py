@@ -203,6 +203,26 @@ def test_a_command_that_needs_the_cache_folder_says_so_in_one_sentence(tmp_path,
         cache_dir()
 
 
+@pytest.mark.parametrize("args, fragment", [
+    (["train", "--config", "{pipe}.toml", "--out", "{d}"], "model config"),
+    (["bake", "--jobs", "{pipe}.csv"], "jobs file"),
+    (["generate", "smile", "-o", "{d}/a.json", "--start-animation", "{pipe}.json", "--model", "baseline"],
+     "animation file"),
+])
+def test_a_pipe_given_as_an_input_file_is_refused_without_blocking(tmp_path, args, fragment):
+    pipe = tmp_path / "pipe"
+    work = tmp_path / "work"
+    work.mkdir()
+    os.mkfifo(pipe.with_suffix(Path(args[[a.startswith("{pipe}") for a in args].index(True)]).suffix))
+    env = dict(os.environ, PYTHONPATH=str(Path(__file__).resolve().parents[1]))
+    # reading a pipe with no writer waits forever, so the command runs in a child that a timeout can end
+    done = subprocess.run([sys.executable, "-m", "model_runtime",
+                           *[a.replace("{pipe}", str(pipe)).replace("{d}", str(work)) for a in args]],
+                          capture_output=True, text=True, env=env, timeout=120)
+    assert done.returncode == 2 and fragment in done.stderr and "not a regular file" in done.stderr, done.stderr
+    assert done.stderr.count("\n") == 1 and list(work.iterdir()) == []
+
+
 def test_module_entry_point_and_info_in_a_new_process(tmp_path):
     env = dict(os.environ, PYTHONPATH=str(Path(__file__).resolve().parents[1]))
     bad = subprocess.run([sys.executable, "-m", "model_runtime", "generate", " ", "-o", str(tmp_path / "a.json")],

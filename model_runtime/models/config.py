@@ -97,6 +97,8 @@ def config_from_dict(raw: dict) -> I2FETConfig:
 
 def load_config(path: str | Path) -> I2FETConfig:
     path = Path(path)
+    if path.exists() and not path.is_file() and not path.is_dir():  # reading a pipe would wait forever
+        raise InputError(f"The model config {path} is not a regular file (a pipe or a device); give a .toml file.")
     try:
         text = path.read_text(encoding="utf-8")
     except OSError as exc:
