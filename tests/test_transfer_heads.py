@@ -297,6 +297,7 @@ def _shifted(points, triangles, offset):
 
 @pytest.mark.parametrize("case, message", [
     ("heavy", "decimate it"), ("non-manifold", "non-manifold"), ("two heads", "separate parts of head size"),
+    ("too many triangles", "triangles; shape transfer takes up to"),
 ])
 def test_meshes_unfit_for_transfer_are_refused_before_any_work(case, message, monkeypatch):
     """Refused in one sentence before the default head is even loaded (so nothing is registered or rendered)."""
@@ -305,6 +306,8 @@ def test_meshes_unfit_for_transfer_are_refused_before_any_work(case, message, mo
     points, triangles = _sphere()
     if case == "heavy":
         points = np.vstack([points, np.random.default_rng(0).random((300_001 - points.shape[0], 3))])
+    elif case == "too many triangles":  # few vertices, over a million faces: mesh_edges alone would take long
+        triangles = np.tile(triangles, (1_200_001 // triangles.shape[0] + 1, 1))
     elif case == "non-manifold":
         # Three extra triangles on each of 20 edges: each such edge is shared by four faces.
         apex = points.mean(0) + np.array([0.0, 0.0, 0.3])
