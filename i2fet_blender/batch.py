@@ -120,6 +120,9 @@ _CASTS = {"start_frame": _whole, "fps": _whole, "seed": _whole, "duration": floa
 def read_jobs(path: str | os.PathLike, defaults: dict) -> list[Job]:
     """Rows of a .json (a list of objects) or .csv (a header row) file; relative paths are taken from its folder."""
     source = Path(path)
+    if source.exists() and not source.is_file() and not source.is_dir():  # reading a pipe would wait forever
+        raise InputError(f"The jobs file {source} is not a regular file (a pipe or a device); give a .csv or .json "
+                         f"file.")
     try:
         text = source.read_text(encoding="utf-8-sig")  # a byte-order mark (spreadsheet CSVs) is not part of a field
     except UnicodeDecodeError:
@@ -131,6 +134,8 @@ def read_jobs(path: str | os.PathLike, defaults: dict) -> list[Job]:
             rows = json.loads(text)
         except json.JSONDecodeError as exc:
             raise InputError(f"The jobs file {source} is not valid JSON ({exc.msg} at line {exc.lineno}).") from None
+        except RecursionError:
+            raise InputError(f"The jobs file {source} is nested too deeply to be a jobs file.") from None
         if isinstance(rows, dict):
             rows = rows.get("jobs", [])
     elif source.suffix.lower() == ".csv":

@@ -21,7 +21,7 @@ import numpy as np
 from .errors import InputError
 from .expression_space import ARKIT_CHANNELS, CHANNEL_INDEX
 from .limits import FPS_RANGE, SAVE_FORMATS
-from .paths import atomic_output
+from .paths import atomic_output, check_input_name
 
 SCHEMA = "i2fet.animation/1"
 LOAD_FORMATS = (".json", ".npz")
@@ -183,14 +183,16 @@ class Animation:
 
     @classmethod
     def load(cls, path: str | os.PathLike) -> "Animation":
-        source = Path(path)
+        source = check_input_name(path, "animation file")
         suffix = check_output_suffix(source, LOAD_FORMATS, "animation")
+        if source.exists() and not source.is_file():
+            raise InputError(f"The animation file {source} is not a regular file (a folder, a pipe or a device).")
         if not source.is_file():
             raise InputError(f"The animation file {source} does not exist.")
         if suffix == ".json":
             try:
                 data = json.loads(source.read_text(encoding="utf-8"))
-            except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+            except (UnicodeDecodeError, json.JSONDecodeError, RecursionError) as exc:  # Recursion: nested 100k deep
                 raise InputError(f"{source} is not valid JSON ({exc.__class__.__name__}).") from None
             return cls.from_dict(data, source=str(source))
         try:
@@ -200,7 +202,8 @@ class Animation:
                 meta["channels"] = [str(c) for c in archive["channels"]]
                 if "head_rotation" in archive.files:
                     meta["head_rotation"] = archive["head_rotation"]
-        except (OSError, EOFError, KeyError, ValueError, zipfile.BadZipFile, json.JSONDecodeError) as exc:
+        except (OSError, EOFError, KeyError, ValueError, zipfile.BadZipFile, json.JSONDecodeError,
+                RecursionError) as exc:
             raise InputError(f"{source} is not a readable i2fet npz file ({exc.__class__.__name__}).") from None
         return cls.from_dict(meta, source=str(source))
 

@@ -973,7 +973,16 @@ def _parse(text: str) -> ParsedInstruction:
     parsed = _assemble(text, work, groups)
     if dangling:
         parsed = replace(parsed, unplaced=parsed.unplaced + tuple(d for d in dangling if d not in parsed.unplaced))
+    guessed = [part.text for seg in parsed.segments for part in (seg, *seg.layers) if not _LATIN_RE.search(part.text)]
+    if guessed:
+        parsed = replace(parsed, notes=parsed.notes + tuple(
+            f"{part!r} has no English word in it, so the face shown for it is only the model's nearest guess."
+            for part in dict.fromkeys(guessed)))
     return parsed
+
+
+# the vocabulary, the grammar and the text encoder's training are English: emoji or another script is read blind
+_LATIN_RE = re.compile(r"[A-Za-z]")
 
 
 ALTERNATION_CYCLES = 2

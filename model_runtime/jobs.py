@@ -82,7 +82,7 @@ class Manifest:
             return cls(path)
         try:
             data = json.loads(path.read_text(encoding="utf-8"))
-        except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
+        except (OSError, UnicodeDecodeError, json.JSONDecodeError, RecursionError) as exc:
             raise InputError(f"The manifest {path} cannot be read ({exc}); delete it or rerun with --force.") from None
         rows = data.get("rows") if isinstance(data, dict) else None
         if (data.get("version") if isinstance(data, dict) else None) != MANIFEST_VERSION or not isinstance(rows, dict) \

@@ -205,10 +205,30 @@ def interrupts_deferred() -> Iterator[None]:
         raise (Interrupted if caught[0] == signal.SIGTERM else KeyboardInterrupt)(f"signal {caught[0]}")
 
 
+def check_input_name(path: str | os.PathLike, what: str) -> Path:
+    """`path` as a Path, or InputError (one sentence) when the file system cannot even look it up (a name longer than
+    it takes, a loop of links): `exists` and `is_file` would raise OSError for those instead of answering."""
+    source = Path(path)
+    try:
+        os.stat(source)
+    except (FileNotFoundError, NotADirectoryError):
+        pass  # each loader says "does not exist" in its own words
+    except OSError as exc:
+        raise InputError(f"The {what} {source} cannot be looked up: {exc.strerror or exc}.") from None
+    return source
+
+
 def check_writable_folder(path: str | os.PathLike, create: bool = False) -> None:
     """Fail before any work is done when the folder of an output file cannot take it; with `create`, a missing folder
     is fine when the nearest folder that exists could hold it (it is made only when the outputs land)."""
     target = Path(path)
+    try:
+        _check_writable_folder(target, create)
+    except OSError as exc:  # a name longer than the file system takes, a loop of links
+        raise OutputError(f"Cannot write {target}: {exc.strerror or exc}.") from None
+
+
+def _check_writable_folder(target: Path, create: bool) -> None:
     parent = target.parent if str(target.parent) else Path(".")
     if target.is_dir():
         raise OutputError(f"Cannot write {target}: it is a folder; give a file name.")
@@ -217,6 +237,8 @@ def check_writable_folder(path: str | os.PathLike, create: bool = False) -> None
             parent = parent.parent
         if not parent.is_dir():
             raise OutputError(f"Cannot write {target}: {parent} is not a folder.")
+    if parent.exists() and not parent.is_dir():
+        raise OutputError(f"Cannot write {target}: {parent} is a file, not a folder.")
     if not parent.is_dir():
         raise OutputError(f"Cannot write {target}: the folder {parent} does not exist.")
     if not os.access(parent, os.W_OK | os.X_OK):

@@ -59,6 +59,10 @@ class Runtime:
                        neutral_image: str | os.PathLike | None = None,
                        start_animation: str | os.PathLike | None = None, life: bool = False) -> list[Animation]:
         """Many instructions sharing one encoder pass (and one read of `start_image`): the path batch baking uses."""
+        if isinstance(instructions, str):  # a str is a sequence too: each letter would become an instruction
+            raise InputError("generate_batch takes a list of instructions; give [instruction] or call generate.")
+        if not isinstance(life, (bool, np.bool_)):
+            raise InputError(f"life must be True or False, not {life!r}.")
         fps = check_fps(fps)
         check_seed(seed)
         if duration is not None:
@@ -126,7 +130,10 @@ def read_start_animation(path: str | os.PathLike) -> np.ndarray:
 def check_start(start) -> np.ndarray:
     if start is None:
         return np.zeros(NUM_CHANNELS, dtype=np.float32)
-    weights = np.asarray(start, dtype=np.float32)
+    try:
+        weights = np.asarray(start, dtype=np.float32)
+    except (TypeError, ValueError):  # text or objects where numbers belong
+        weights = np.full(0, np.nan, dtype=np.float32)
     if weights.shape != (NUM_CHANNELS,) or not np.isfinite(weights).all():
         raise InputError(f"The start expression must be {NUM_CHANNELS} finite ARKit weights.")
     return np.clip(weights, 0.0, 1.0)

@@ -76,6 +76,14 @@ BAD = [
      "only local"),
     (["generate", "smile"], "required"),
     (["frobnicate"], "invalid choice"),
+    # names longer than the file system takes: an OSError from the first stat, not a traceback
+    (["generate", "smile", "-o", "{d}/" + "a" * 300 + ".json"], "File name too long"),
+    (["generate", "smile", "-o", "{d}/a.json", "--start-image", "{d}/" + "a" * 300 + ".png"], "cannot be looked up"),
+    (["generate", "smile", "-o", "{d}/a.json", "--start-animation", "{d}/" + "a" * 300 + ".json"],
+     "cannot be looked up"),
+    (["track", "{d}/" + "a" * 300 + ".mp4", "-o", "{d}/a.json"], "cannot be looked up"),
+    (["shapes", "{d}/" + "a" * 300 + ".obj", "-o", "{d}/a.npz"], "cannot be looked up"),
+    (["flame", "{d}/" + "a" * 300 + ".pkl"], "cannot be looked up"),
 ]
 
 
@@ -193,6 +201,26 @@ def test_a_command_that_needs_the_cache_folder_says_so_in_one_sentence(tmp_path,
 
     with pytest.raises(OutputError, match="cache folder .* cannot be used.*I2FET_CACHE_DIR"):
         cache_dir()
+
+
+@pytest.mark.parametrize("args, fragment", [
+    (["train", "--config", "{pipe}.toml", "--out", "{d}"], "model config"),
+    (["bake", "--jobs", "{pipe}.csv"], "jobs file"),
+    (["generate", "smile", "-o", "{d}/a.json", "--start-animation", "{pipe}.json", "--model", "baseline"],
+     "animation file"),
+])
+def test_a_pipe_given_as_an_input_file_is_refused_without_blocking(tmp_path, args, fragment):
+    pipe = tmp_path / "pipe"
+    work = tmp_path / "work"
+    work.mkdir()
+    os.mkfifo(pipe.with_suffix(Path(args[[a.startswith("{pipe}") for a in args].index(True)]).suffix))
+    env = dict(os.environ, PYTHONPATH=str(Path(__file__).resolve().parents[1]))
+    # reading a pipe with no writer waits forever, so the command runs in a child that a timeout can end
+    done = subprocess.run([sys.executable, "-m", "model_runtime",
+                           *[a.replace("{pipe}", str(pipe)).replace("{d}", str(work)) for a in args]],
+                          capture_output=True, text=True, env=env, timeout=120)
+    assert done.returncode == 2 and fragment in done.stderr and "not a regular file" in done.stderr, done.stderr
+    assert done.stderr.count("\n") == 1 and list(work.iterdir()) == []
 
 
 def test_module_entry_point_and_info_in_a_new_process(tmp_path):

@@ -72,3 +72,14 @@ def test_a_file_with_too_many_vertices_is_refused_while_reading(tmp_path, monkey
     mesh.write_text("v 0 0 0\nv 1 0 0\nv 0 1 0\nv 1 1 0\nf 1 2 3\n")
     with pytest.raises(InputError, match="over 3 vertices.*decimate it first"):
         read_obj(mesh)
+
+
+def test_a_file_with_too_many_faces_is_refused_while_reading(tmp_path, monkeypatch):
+    import model_runtime.rigs.obj_mesh as obj_mesh
+    from model_runtime.errors import InputError
+
+    monkeypatch.setattr(obj_mesh, "MAX_TARGET_TRIANGLES", 2)
+    mesh = tmp_path / "scan.obj"
+    mesh.write_text("v 0 0 0\nv 1 0 0\nv 0 1 0\nv 1 1 0\nf 1 2 3\nf 2 4 3\nf 1 2 4\n")
+    with pytest.raises(InputError, match="over 2 triangles.*decimate it first"):
+        read_obj(mesh)

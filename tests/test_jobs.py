@@ -67,7 +67,8 @@ def test_manifest_round_trip_and_done_only_when_outputs_match(tmp_path):
 
 @pytest.mark.parametrize("content", ["{nope", "[]", json.dumps({"version": 99, "rows": {}}),
                                      json.dumps({"version": 1, "rows": {"k": {"row": "1", "outputs": {}}}}),
-                                     json.dumps({"version": 1, "rows": {"k": {"row": 1, "outputs": {"a": 5}}}})])
+                                     json.dumps({"version": 1, "rows": {"k": {"row": 1, "outputs": {"a": 5}}}}),
+                                     "[" * 100_000 + "]" * 100_000])
 def test_manifest_that_is_not_ours_is_refused(tmp_path, content):
     path = tmp_path / "m.json"
     path.write_text(content)

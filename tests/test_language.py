@@ -210,6 +210,24 @@ def test_contradictions_keep_the_first_and_name_the_other(text, kept, fragment):
     assert parsed.segments[0].text == kept and any(fragment in note for note in parsed.notes)
 
 
+@pytest.mark.parametrize("text, guessed", [
+    ("😀😀😀", ["😀😀😀"]),
+    ("微笑", ["微笑"]),
+    ("🙂 then 😢", ["🙂", "😢"]),
+    ("smile while 😀", ["😀"]),
+])
+def test_parts_without_an_english_word_are_read_with_a_warning_naming_them(text, guessed):
+    parsed = parse_instruction(text)
+    assert parsed.segments  # still a reading: the model's nearest guess
+    named = [note for note in parsed.notes if "no English word" in note]
+    assert len(named) == len(guessed) and all(repr(g) in note for g, note in zip(guessed, named))
+
+
+@pytest.mark.parametrize("text", ["smile", "a sad smile, then blink twice", "raise the left brow 50%"])
+def test_english_instructions_get_no_such_warning(text):
+    assert not any("no English word" in note for note in parse_instruction(text).notes)
+
+
 # ---- head -----------------------------------------------------------------------------------------------------------
 def _head(text, fps=30):
     plan = plan_segments(parse_instruction(text).segments, fps=fps)

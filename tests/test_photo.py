@@ -156,6 +156,21 @@ def test_exif_orientation_and_greyscale_are_handled(tmp_path):
     assert abs(read_start_expression(cutout).weights[CHANNEL_INDEX["jawOpen"]] - 0.6) < 0.2
 
 
+def test_a_float_image_with_nan_pixels_is_read_without_numpy_warnings(tmp_path):
+    import warnings
+
+    from model_runtime.photo.image import load_image
+
+    values = np.linspace(0.0, 1.0, 64 * 64, dtype=np.float32).reshape(64, 64)
+    values[:8] = np.nan
+    path = tmp_path / "float.tif"
+    Image.fromarray(values).save(path)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # a RuntimeWarning would be a second line on the user's terminal
+        rgb, _ = load_image(path)
+    assert rgb.dtype == np.uint8 and np.all(rgb[:8] == 0) and rgb[-1, -1, 0] == 255
+
+
 def huge_png_header(path, width, height):
     """A PNG whose header claims width x height pixels, with no image data: refused before anything is decoded."""
     def chunk(kind, data):
@@ -177,7 +192,7 @@ def bad_images(folder):
     write_render(truncated, weights(), size=64)
     truncated.write_bytes(truncated.read_bytes()[:200])
     return {
-        "no face": (blank, "No face was found"),
+        "no face": (blank, "No face was found in the start image"),  # named: a neutral image may come with it
         "1x1": (tiny, "only 1x1 pixels"),
         "not an image": (text, "not an image file"),
         "missing": (folder / "missing.png", "does not exist"),

@@ -1,6 +1,10 @@
 """`i2fet track VIDEO`: a short clip made from the real photos (a grin, frames without a face, a speaking face) read
 frame by frame; the One Euro filter; bad videos refused in one sentence with nothing written."""
 
+import os
+import subprocess
+import sys
+
 import numpy as np
 import pytest
 from PIL import Image
@@ -12,7 +16,8 @@ from model_runtime.expression_space import CHANNEL_INDEX
 from model_runtime.photo.video import fill_missing, one_euro, track_video
 from model_runtime.progress import Cancelled
 
-PHOTOS = __import__("pathlib").Path(__file__).resolve().parent / "data" / "photos"
+ROOT = __import__("pathlib").Path(__file__).resolve().parent.parent
+PHOTOS = ROOT / "tests" / "data" / "photos"
 SIZE = 320
 FPS = 10
 
@@ -148,6 +153,7 @@ def bad(tmp_path_factory):
     text = folder / "notes.mp4"
     text.write_text("not a video")
     return {
+        "no name": ("", "No video was given"),
         "missing": (folder / "none.mp4", "does not exist"),
         "folder": (folder, "is a folder"),
         "not a video": (text, "not a video file"),
@@ -155,7 +161,7 @@ def bad(tmp_path_factory):
     }
 
 
-@pytest.mark.parametrize("case", ["missing", "folder", "not a video", "no face"])
+@pytest.mark.parametrize("case", ["missing", "folder", "not a video", "no face", "no name"])
 def test_bad_videos_are_one_sentence_and_nothing_is_written(bad, tmp_path, capsys, case):
     path, fragment = bad[case]
     with pytest.raises(InputError) as info:
@@ -167,6 +173,33 @@ def test_bad_videos_are_one_sentence_and_nothing_is_written(bad, tmp_path, capsy
     _, err = capsys.readouterr()
     assert err.startswith("i2fet: error: ") and fragment in err and err.count("\n") == 1
     assert list(out.iterdir()) == []
+
+
+def test_a_video_given_as_something_other_than_a_path_is_one_sentence():
+    with pytest.raises(InputError, match="must be given as a file path"):
+        track_video(5)
+
+
+def test_a_pipe_as_the_video_is_refused_without_blocking(tmp_path):
+    pipe = tmp_path / "pipe.mp4"
+    os.mkfifo(pipe)
+    # FFmpeg opening a pipe with no writer waits forever, so the command runs in a child that a timeout can end
+    done = subprocess.run([sys.executable, "-m", "model_runtime", "track", str(pipe), "-o", str(tmp_path / "a.json")],
+                          capture_output=True, text=True, env={**os.environ, "PYTHONPATH": str(ROOT)}, timeout=120)
+    assert done.returncode == 2 and "is not a regular file" in done.stderr, done.stderr
+    assert not (tmp_path / "a.json").exists()
+
+
+def test_a_file_ffmpeg_cannot_parse_gets_only_the_sentence(bad, tmp_path):
+    """FFmpeg's own log lines ("moov atom not found") stay off the terminal: the user reads one sentence."""
+    path, _ = bad["not a video"]
+    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    env.pop("OPENCV_FFMPEG_LOGLEVEL", None)
+    done = subprocess.run([sys.executable, "-m", "model_runtime", "track", str(path), "-o", str(tmp_path / "a.json")],
+                          capture_output=True, text=True, env=env, timeout=120)
+    assert done.returncode == 2
+    assert done.stderr.startswith("i2fet: error: The video ") and done.stderr.count("\n") == 1, done.stderr
+    assert not (tmp_path / "a.json").exists()
 
 
 def test_bad_output_extension_is_refused_before_reading(clip, tmp_path, capsys):

@@ -116,11 +116,18 @@ def test_model_info_names_the_encoder(rt):
     ({"seed": -1}, "seed"), ({"duration": 0}, "duration"), ({"duration": 601}, "duration"),
     ({"intensity": -0.1}, "intensity"), ({"intensity": float("nan")}, "intensity"),
     ({"start": np.zeros(51)}, "start expression"),
+    ({"start": "abc"}, "start expression"), ({"start": [object()] * 52}, "start expression"),
+    ({"start_image": 5}, "file path"), ({"life": "no"}, "life must be True or False"),
 ])
 def test_bad_arguments_raise_one_sentence(rt, kwargs, fragment):
     with pytest.raises(InputError, match=fragment) as info:
         rt.generate("smile", **kwargs)
     assert str(info.value).endswith(".")
+
+
+def test_a_batch_given_as_one_string_is_refused_not_read_letter_by_letter(rt):
+    with pytest.raises(InputError, match="list of instructions"):
+        rt.generate_batch("smile")
 
 
 @pytest.mark.parametrize("text", ["", "   \n", "x" * 2001, "smile\x00", "smile\x1b[31m"])

@@ -76,3 +76,19 @@ def test_two_outputs_naming_one_file_are_refused(tmp_path):
     check_distinct_outputs([("job 1 out", tmp_path / "a.blend"), ("job 2 out", tmp_path / "b.blend")])
     with pytest.raises(InputError, match="job 1 out and job 2 preview would both write"):
         check_distinct_outputs([("job 1 out", tmp_path / "a.png"), ("job 2 preview", tmp_path / "x" / ".." / "a.png")])
+
+
+@pytest.mark.parametrize("create", [False, True])
+@pytest.mark.parametrize("name, fragment", [
+    ("a" * 300 + ".json", "File name too long"),
+    ("a" * 300 + "/face.json", "File name too long"),
+    ("notes.txt/face.json", "notes.txt is a file, not a folder"),
+])
+def test_output_names_the_file_system_cannot_take_are_one_sentence(tmp_path, create, name, fragment):
+    (tmp_path / "notes.txt").write_text("x")
+    if create and name.startswith("notes.txt"):
+        fragment = "notes.txt is not a folder"
+    with pytest.raises(OutputError) as caught:
+        check_writable_folder(tmp_path / name, create=create)
+    assert fragment in str(caught.value) and str(caught.value).endswith(".")
+    assert _all(tmp_path) == ["notes.txt"]

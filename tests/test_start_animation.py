@@ -72,6 +72,10 @@ def _bad_files(tmp_path):
     (tmp_path / "other.json").write_text(json.dumps({"schema": "something else"}))
     (tmp_path / "track.csv").write_text("Timecode,BlendShapeCount\n")
     (tmp_path / "empty.npz").write_bytes(b"")
+    deep = "[" * 100_000 + "]" * 100_000  # json.loads recurses once per bracket
+    (tmp_path / "deep.json").write_text(deep)
+    np.savez(tmp_path / "deep.npz", frames=np.zeros((2, 52), np.float32), channels=np.array(ARKIT_CHANNELS),
+             meta=np.array(deep))
     flame = Animation(frames=np.zeros((3, 2), dtype=np.float32), fps=30, channels=["exp000", "exp001"], rig="flame")
     flame.save(tmp_path / "flame.json")
     photo = tmp_path / "me.png"
@@ -85,6 +89,8 @@ def _bad_files(tmp_path):
     ("other.json", "'schema' must be"),
     ("track.csv", "Unknown animation file extension"),
     ("empty.npz", "not a readable i2fet npz file"),
+    ("deep.json", "not valid JSON"),
+    ("deep.npz", "not a readable i2fet npz file"),
     ("flame.json", "not ARKit weights"),
     ("both", "not both"),
 ])

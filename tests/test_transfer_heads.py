@@ -314,6 +314,7 @@ def _shifted(points, triangles, offset):
 
 @pytest.mark.parametrize("case, message", [
     ("heavy", "decimate it"), ("non-manifold", "non-manifold"), ("two heads", "separate parts of head size"),
+    ("too many triangles", "triangles; shape transfer takes up to"),
 ])
 def test_meshes_unfit_for_transfer_are_refused_before_any_work(case, message, monkeypatch):
     """Refused in one sentence before the default head is even loaded (so nothing is registered or rendered)."""
@@ -322,6 +323,8 @@ def test_meshes_unfit_for_transfer_are_refused_before_any_work(case, message, mo
     points, triangles = _sphere()
     if case == "heavy":
         points = np.vstack([points, np.random.default_rng(0).random((300_001 - points.shape[0], 3))])
+    elif case == "too many triangles":  # few vertices, over a million faces: mesh_edges alone would take long
+        triangles = np.tile(triangles, (1_200_001 // triangles.shape[0] + 1, 1))
     elif case == "non-manifold":
         # Three extra triangles on each of 20 edges: each such edge is shared by four faces.
         apex = points.mean(0) + np.array([0.0, 0.0, 0.3])
@@ -370,3 +373,22 @@ def test_without_mediapipe_the_plain_transfer_runs_with_a_note(monkeypatch, cach
     result = transfer_default_head_shapes(points, triangles)
     assert len(calls) == 1 and "groups" not in calls[0] and calls[0]["match_mask"] is not None
     assert "MediaPipe's face mesh is not installed" in result.notes[0] and result.notes[1] == "fitted"
+
+
+def test_the_face_mesh_detector_keeps_mediapipes_log_lines_off_the_terminal():
+    """`i2fet shapes` finds a head's landmarks with MediaPipe's face mesh, whose graph loads its models on its own
+    threads after it is built: their log lines ("Feedback manager requires ...") must not reach the user's stderr."""
+    import os
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    root = Path(__file__).resolve().parents[1]
+    probe = ("import time, numpy as np\nfrom PIL import Image\nfrom model_runtime.photo.landmarks import get_detector\n"
+             "detector = get_detector()\ntime.sleep(1.0)\n"
+             "face = np.asarray(Image.open(r'%s').convert('RGB'))\nprint(detector.detect(face).faces_found)\n"
+             "time.sleep(0.5)\n" % (root / "tests" / "data" / "photos" / "grin_obama.jpg"))
+    done = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, timeout=120,
+                          env={**os.environ, "PYTHONPATH": str(root)})
+    assert done.returncode == 0 and done.stdout.strip() == "1", done.stderr
+    assert done.stderr == "", done.stderr

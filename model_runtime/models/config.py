@@ -97,13 +97,15 @@ def config_from_dict(raw: dict) -> I2FETConfig:
 
 def load_config(path: str | Path) -> I2FETConfig:
     path = Path(path)
+    if path.exists() and not path.is_file() and not path.is_dir():  # reading a pipe would wait forever
+        raise InputError(f"The model config {path} is not a regular file (a pipe or a device); give a .toml file.")
     try:
         text = path.read_text(encoding="utf-8")
     except OSError as exc:
         raise InputError(f"Cannot read the model config {path}: {exc.strerror or exc}.") from None
     try:
         raw = json.loads(text) if path.suffix == ".json" else tomllib.loads(text)
-    except (ValueError, tomllib.TOMLDecodeError) as exc:
+    except (ValueError, tomllib.TOMLDecodeError, RecursionError) as exc:
         raise InputError(f"The model config {path} is not valid {'JSON' if path.suffix == '.json' else 'TOML'}: "
                          f"{exc}.") from None
     return config_from_dict(raw)

@@ -45,13 +45,17 @@ def read_start_expression(path: str | os.PathLike,
     """The starting expression of the largest face in the image at `path`, less what the same person's neutral face
     in `neutral_image` already shows; InputError (one sentence) when a file cannot be used: missing, not an image,
     too large or small, or no face in it."""
+    from ..errors import InputError
     from .blendshapes import get_landmarker, read_neutral
     from .calibration import load_calibration
     from .image import load_image
 
     rgb, _ = load_image(path)
     calibration = load_calibration()
-    reading = get_landmarker().read_image(rgb)
+    reading = get_landmarker().read(rgb)
+    if reading is None:  # named, since a neutral image may come with it
+        raise InputError(f"No face was found in the start image {path}; use a clear, well-lit photo of one face seen "
+                         f"from the front.")
     neutral = read_neutral(neutral_image) if neutral_image is not None else None
     warnings = []
     weights = calibration.read(reading, neutral)

@@ -9,6 +9,7 @@ import numpy as np
 from PIL import Image, ImageOps, UnidentifiedImageError
 
 from ..errors import InputError
+from ..paths import check_input_name
 
 MAX_PIXELS = 40_000_000  # larger images are refused before decoding (a decompression bomb costs memory, not just time)
 MIN_SIDE = 32  # smaller than this, no face can be found
@@ -20,7 +21,9 @@ _BACKDROP = (128, 128, 128)  # what transparent pixels are laid over
 def load_image(path: str | os.PathLike, what: str = "start image") -> tuple[np.ndarray, float]:
     """The photo (named `what` in error messages) as (H,W,3) uint8 RGB, upright by its EXIF orientation and at most ANALYSIS_SIDE pixels long, and
     the factor it was scaled by (analysed pixels per original pixel)."""
-    source = Path(path)
+    if not isinstance(path, (str, os.PathLike)):
+        raise InputError(f"The {what} must be given as a file path (str or Path), not {type(path).__name__}.")
+    source = check_input_name(path, what)
     if source.is_dir():
         raise InputError(f"The {what} {source} is a folder, not an image file.")
     if source.exists() and not source.is_file():  # a FIFO or device would block or never end
@@ -61,7 +64,7 @@ def load_image(path: str | os.PathLike, what: str = "start image") -> tuple[np.n
 def _to_rgb(image):
     """Any Pillow mode -> RGB: transparency over a neutral grey, 16-bit and float greyscale scaled to 8 bits."""
     if image.mode in ("I", "I;16", "I;16B", "I;16L", "F"):
-        values = np.asarray(image, dtype=np.float64)
+        values = np.nan_to_num(np.asarray(image, dtype=np.float64), nan=0.0, posinf=0.0, neginf=0.0)  # float TIFFs
         top = 65535.0 if image.mode.startswith("I;16") else max(float(values.max()), 1.0)
         grey = np.clip(values / top * 255.0 + 0.5, 0, 255).astype(np.uint8)
         return Image.fromarray(grey).convert("RGB")

@@ -45,6 +45,9 @@ class FaceMeshDetector:
                 self._graph = face_mesh.FaceMesh(static_image_mode=True, max_num_faces=MAX_FACES,
                                                  refine_landmarks=True,
                                                  min_detection_confidence=MIN_DETECTION_CONFIDENCE)
+                # the graph loads its models on its own threads after the constructor returns, and their log lines
+                # would reach the terminal then; one blank frame waits for them here, where stderr is hidden
+                self._graph.process(np.zeros((64, 64, 3), np.uint8))
         except ImportError as exc:
             raise WeightsError(f"Starting from a photo needs MediaPipe's face mesh ({_HINT}); "
                                f"it cannot be imported ({exc}).") from None

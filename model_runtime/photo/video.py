@@ -20,6 +20,7 @@ import numpy as np
 
 from ..errors import InputError
 from ..expression_space import CHANNEL_INDEX, NUM_CHANNELS
+from ..paths import check_input_name
 
 MAX_SIDE = 640  # frames are scaled down to this longest side before reading (the landmarker looks at 256 pixels)
 MAX_SOURCE_PIXELS = 7680 * 4320  # larger frames are refused (8K is the largest accepted)
@@ -28,6 +29,9 @@ MIN_CUTOFF_HZ = 1.5  # One Euro filter: smoothing of slow movement (lower: smoot
 BETA = 0.5  # One Euro filter: how fast the cut-off rises with speed (higher: less lag on fast movement)
 D_CUTOFF_HZ = 1.0
 SHARP = ("eyeBlinkLeft", "eyeBlinkRight")  # left unfiltered: a blink lasts 3 to 5 frames
+# FFmpeg's own complaints ("moov atom not found") would come before the one sentence a bad video gets; read when the
+# process opens its first video, so set here; a user's own setting wins
+os.environ.setdefault("OPENCV_FFMPEG_LOGLEVEL", "-8")
 
 
 @dataclass
@@ -81,6 +85,8 @@ def _open(path: Path):
         raise InputError(f"The video {path} is a folder, not a video file.")
     if not path.exists():
         raise InputError(f"The video {path} does not exist.")
+    if not path.is_file():  # FFmpeg would wait on a pipe forever
+        raise InputError(f"The video {path} is not a regular file (a pipe or a device); give a video file.")
     if not os.access(path, os.R_OK):
         raise InputError(f"The video {path} cannot be read: permission denied.")
     capture = cv2.VideoCapture(str(path))
@@ -133,7 +139,11 @@ def track_video(path: str | os.PathLike, neutral_image: str | os.PathLike | None
     from .blendshapes import FaceLandmarker, read_neutral
     from .calibration import load_calibration
 
-    source = Path(path)
+    if not isinstance(path, (str, os.PathLike)):
+        raise InputError(f"The video must be given as a file path (str or Path), not {type(path).__name__}.")
+    if not os.fspath(path).strip():
+        raise InputError("No video was given; name a video file (MP4, AVI, MOV, ...).")
+    source = check_input_name(path, "video")
     neutral = read_neutral(neutral_image) if neutral_image is not None else None
     calibration = load_calibration()
     capture = _open(source)

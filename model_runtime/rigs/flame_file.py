@@ -41,7 +41,7 @@ from pathlib import Path
 import numpy as np
 
 from ..errors import InputError, WeightsError
-from ..paths import NpzCache, sha256_file
+from ..paths import NpzCache, check_input_name, sha256_file
 from .untrusted_arrays import (NpzArrays, UnreadableFile, UntrustedFileError, declared_shape, restricted_unpickle,
                                to_plain_array)
 
@@ -295,7 +295,7 @@ def _read_cache(sha: str, where: str) -> tuple[dict, str] | None:
 
 def load_flame(path: str | Path) -> FlameModel:
     """Read a FLAME model (.pkl from any edition, or an .npz conversion) into a validated `FlameModel`."""
-    path = Path(path)
+    path = check_input_name(path, "FLAME model file")
     if not path.exists():
         raise WeightsError(f"The FLAME model file {path} does not exist.")
     if not path.is_file():

@@ -29,7 +29,7 @@ from pathlib import Path
 import numpy as np
 
 from ..errors import InputError
-from ..paths import atomic_output
+from ..paths import atomic_output, check_input_name
 from .untrusted_arrays import NpzArrays, UnreadableFile, UntrustedFileError, nested_size, restricted_unpickle
 
 EXPRESSION_KEYS = ("expression", "exp", "expcode", "expression_params", "exp_params")
@@ -221,7 +221,7 @@ def _pose_parts(data: dict, jaw_key, where: str) -> tuple[dict, list[str]]:
 def load_flame_sequence(path: str | Path) -> FlameSequence:
     """Read a FLAME parameter sequence; bad files raise InputError with one sentence naming the problem."""
     with np.errstate(all="ignore"):  # overflowing values are refused by the checks, not reported as warnings
-        return _load(Path(path))
+        return _load(check_input_name(path, "FLAME sequence file"))
 
 
 def _load(path: Path) -> FlameSequence:

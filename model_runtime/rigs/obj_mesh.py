@@ -3,18 +3,17 @@ needed to transfer shapes), polygons fanned into triangles, vertex order kept so
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import numpy as np
 
 from ..errors import InputError
-from .shape_transfer import MAX_TARGET_VERTICES
+from ..paths import check_input_name
+from .shape_transfer import MAX_TARGET_TRIANGLES, MAX_TARGET_VERTICES
 
 
 def read_obj(path) -> tuple[np.ndarray, np.ndarray]:
     """(V,3) float64 vertices and (T,3) int64 triangles of an OBJ file; InputError (one sentence) for a file that is
     missing, not text, malformed, empty or heavier than shape transfer takes."""
-    path = Path(path)
+    path = check_input_name(path, "mesh")
     if not path.is_file():
         raise InputError(f"{path} is not a file.")
     vertices: list[list[float]] = []
@@ -39,6 +38,9 @@ def read_obj(path) -> tuple[np.ndarray, np.ndarray]:
                             raise ValueError
                         corners = [c - 1 if c > 0 else len(vertices) + c for c in corners]
                         triangles.extend([corners[0], corners[i], corners[i + 1]] for i in range(1, len(corners) - 1))
+                        if len(triangles) > MAX_TARGET_TRIANGLES:
+                            raise InputError(f"{path} has over {MAX_TARGET_TRIANGLES:,} triangles; shape transfer "
+                                             f"takes up to that many, so decimate it first.")
                 except ValueError:
                     raise InputError(f"{path} line {number} is not a valid OBJ vertex or face: {line.strip()[:60]!r}."
                                      ) from None

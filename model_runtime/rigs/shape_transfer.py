@@ -294,6 +294,9 @@ def check_head_mesh(vertices: np.ndarray, triangles: np.ndarray) -> np.ndarray:
     if vertices.shape[0] > MAX_TARGET_VERTICES:
         raise InputError(f"The mesh has {vertices.shape[0]:,} vertices; shape transfer takes up to "
                          f"{MAX_TARGET_VERTICES:,}, so decimate it (or transfer onto a lighter copy) first.")
+    if triangles.shape[0] > MAX_TARGET_TRIANGLES:
+        raise InputError(f"The mesh has {triangles.shape[0]:,} triangles; shape transfer takes up to "
+                         f"{MAX_TARGET_TRIANGLES:,}, so decimate it (or transfer onto a lighter copy) first.")
     _, uses = mesh_edges(triangles)
     shared = int((uses > 2).sum())
     if shared > MAX_NON_MANIFOLD * uses.size:
@@ -755,6 +758,7 @@ OPENINGS_ORDER = tuple(OPENINGS)
 # MediaPipe's canonical face mesh (a face mask the plain fit gets wrong); ICT-FaceKit's head, with its parts, 3.2%.
 GUIDED_MISS_ONE_PART = 0.10
 MAX_TARGET_VERTICES = 300_000  # a scan with millions of vertices would take minutes and gigabytes
+MAX_TARGET_TRIANGLES = 4 * MAX_TARGET_VERTICES  # a closed mesh has about two per vertex; n-gons fan into more
 FACE_MOTION_M = 5e-4  # the default head's face: skin some shape moves at least this much
 USER_OVERRIDE_M = 0.015  # automatic landmarks this close (default head) to a user's landmark give way to it
 

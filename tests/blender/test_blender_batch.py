@@ -269,6 +269,15 @@ def test_bad_jobs_files_are_one_sentence_before_any_job_runs(tmp_path, fake, cap
     assert fake.calls == [] and _files(tmp_path) == [jobs.name]
 
 
+def test_a_jobs_file_nested_too_deeply_for_json_is_one_sentence(tmp_path, fake, capsys):
+    jobs = tmp_path / "jobs.json"
+    jobs.write_text("[" * 100_000 + "]" * 100_000)  # json.loads recurses once per bracket
+    assert batch.main(["--jobs", str(jobs)]) == 2
+    err = capsys.readouterr().err
+    assert "nested too deeply" in err and err.count("\n") == 1 and "Traceback" not in err
+    assert fake.calls == [] and _files(tmp_path) == [jobs.name]
+
+
 def test_a_csv_with_a_byte_order_mark_is_read(tmp_path, fake):
     jobs = tmp_path / "jobs.csv"
     jobs.write_bytes("\ufeffinstruction,out\nsmile,a.blend\n".encode("utf-8"))

@@ -109,3 +109,22 @@ def test_with_a_window_the_video_is_read_in_a_worker_and_esc_cancels(operator, h
     shown = play.wm.progress[1:-1]
     assert play.wm.progress[-1] == "end" and shown[-1] == 100 and all(a <= b for a, b in zip(shown, shown[1:]))
     assert "Face video clip.avi" in head.data.shape_keys.animation_data.action.name
+
+
+@pytest.mark.parametrize("name, message", [
+    ("notes.mp4", "not a video file OpenCV can read"),
+    ("folder", "is a folder"),
+    ("", "No video was given"),
+])
+def test_a_bad_video_keeps_the_faces_animation(operator, head, tmp_path, name, message):
+    from blender_helpers import make_animation
+    from i2fet_blender import writer
+
+    earlier = writer.write_animation(head, make_animation(num_frames=5), name="earlier").action
+    (tmp_path / "notes.mp4").write_text("not a video")
+    (tmp_path / "folder").mkdir()
+    path = str(tmp_path / name) if name else ""
+    with pytest.raises(RuntimeError, match=message):
+        bpy.ops.i2fet.import_face_video(filepath=path)
+    assert head.data.shape_keys.animation_data.action == earlier
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["folder", "notes.mp4"]
