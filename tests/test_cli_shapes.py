@@ -63,23 +63,17 @@ def test_a_head_gets_52_shapes_and_its_checks(tmp_path, capsys, cache_root):
     assert lip_parting(head.vertices, jaw, head.openings) >= 0.2
 
 
-def test_a_file_with_too_many_vertices_is_refused_while_reading(tmp_path, monkeypatch):
+@pytest.mark.parametrize("limit, value, text", [
+    ("MAX_TARGET_VERTICES", 3, "v 0 0 0\nv 1 0 0\nv 0 1 0\nv 1 1 0\nf 1 2 3\n"),
+    ("MAX_TARGET_TRIANGLES", 2, "v 0 0 0\nv 1 0 0\nv 0 1 0\nv 1 1 0\nf 1 2 3\nf 2 4 3\nf 1 2 4\n"),
+])
+def test_a_file_over_the_mesh_limits_is_refused_while_reading(tmp_path, monkeypatch, limit, value, text):
     import model_runtime.rigs.obj_mesh as obj_mesh
     from model_runtime.errors import InputError
 
-    monkeypatch.setattr(obj_mesh, "MAX_TARGET_VERTICES", 3)
+    monkeypatch.setattr(obj_mesh, limit, value)
     mesh = tmp_path / "scan.obj"
-    mesh.write_text("v 0 0 0\nv 1 0 0\nv 0 1 0\nv 1 1 0\nf 1 2 3\n")
-    with pytest.raises(InputError, match="over 3 vertices.*decimate it first"):
-        read_obj(mesh)
-
-
-def test_a_file_with_too_many_faces_is_refused_while_reading(tmp_path, monkeypatch):
-    import model_runtime.rigs.obj_mesh as obj_mesh
-    from model_runtime.errors import InputError
-
-    monkeypatch.setattr(obj_mesh, "MAX_TARGET_TRIANGLES", 2)
-    mesh = tmp_path / "scan.obj"
-    mesh.write_text("v 0 0 0\nv 1 0 0\nv 0 1 0\nv 1 1 0\nf 1 2 3\nf 2 4 3\nf 1 2 4\n")
-    with pytest.raises(InputError, match="over 2 triangles.*decimate it first"):
+    mesh.write_text(text)
+    what = "vertices" if limit == "MAX_TARGET_VERTICES" else "triangles"
+    with pytest.raises(InputError, match=f"over {value} {what}.*decimate it first"):
         read_obj(mesh)
