@@ -43,7 +43,7 @@ from model_runtime.bake_options import (DEFAULT_PRESET, add_bake_options, bake_o
 from model_runtime.errors import I2FETError, InputError  # noqa: E402
 from model_runtime.generators.registry import DEFAULT_MODEL  # noqa: E402
 from model_runtime.paths import (StagedOutputs, check_distinct_outputs, check_new_output,  # noqa: E402
-                                 check_writable_folder, interrupts_deferred, interrupts_raise)
+                                 check_writable_folder, interrupts_deferred, interrupts_raise, refuse_special_file)
 from model_runtime.heads.preview import write_animation_preview  # noqa: E402
 
 from . import targets  # noqa: E402
@@ -120,9 +120,7 @@ _CASTS = {"start_frame": _whole, "fps": _whole, "seed": _whole, "duration": floa
 def read_jobs(path: str | os.PathLike, defaults: dict) -> list[Job]:
     """Rows of a .json (a list of objects) or .csv (a header row) file; relative paths are taken from its folder."""
     source = Path(path)
-    if source.exists() and not source.is_file() and not source.is_dir():  # reading a pipe would wait forever
-        raise InputError(f"The jobs file {source} is not a regular file (a pipe or a device); give a .csv or .json "
-                         f"file.")
+    refuse_special_file(source, "jobs file", "a .csv or .json file")
     try:
         text = source.read_text(encoding="utf-8-sig")  # a byte-order mark (spreadsheet CSVs) is not part of a field
     except UnicodeDecodeError:

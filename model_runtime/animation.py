@@ -21,7 +21,7 @@ import numpy as np
 from .errors import InputError
 from .expression_space import ARKIT_CHANNELS, CHANNEL_INDEX
 from .limits import FPS_RANGE, SAVE_FORMATS
-from .paths import atomic_output, check_input_name
+from .paths import atomic_output, check_input_name, refuse_special_file
 
 SCHEMA = "i2fet.animation/1"
 LOAD_FORMATS = (".json", ".npz")
@@ -185,8 +185,9 @@ class Animation:
     def load(cls, path: str | os.PathLike) -> "Animation":
         source = check_input_name(path, "animation file")
         suffix = check_output_suffix(source, LOAD_FORMATS, "animation")
-        if source.exists() and not source.is_file():
-            raise InputError(f"The animation file {source} is not a regular file (a folder, a pipe or a device).")
+        refuse_special_file(source, "animation file", "a .json or .npz file")
+        if source.is_dir():
+            raise InputError(f"The animation file {source} is a folder, not a file.")
         if not source.is_file():
             raise InputError(f"The animation file {source} does not exist.")
         if suffix == ".json":

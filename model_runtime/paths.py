@@ -218,6 +218,13 @@ def check_input_name(path: str | os.PathLike, what: str) -> Path:
     return source
 
 
+def refuse_special_file(path: Path, what: str, give: str) -> None:
+    """InputError (one sentence) when `path` is a pipe, a device or a socket: reading one waits forever or never
+    ends. A folder or a missing file is left to each loader's own words."""
+    if path.exists() and not path.is_file() and not path.is_dir():
+        raise InputError(f"The {what} {path} is not a regular file (a pipe or a device); give {give}.")
+
+
 def check_writable_folder(path: str | os.PathLike, create: bool = False) -> None:
     """Fail before any work is done when the folder of an output file cannot take it; with `create`, a missing folder
     is fine when the nearest folder that exists could hold it (it is made only when the outputs land)."""

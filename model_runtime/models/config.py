@@ -8,6 +8,7 @@ from dataclasses import asdict, dataclass, field, fields, replace
 from pathlib import Path
 
 from ..errors import InputError
+from ..paths import refuse_special_file
 from .generator import AU_COMPOSE, GeneratorConfig
 from .ifed import IFEDConfig
 from .transition import TransitionConfig
@@ -97,8 +98,7 @@ def config_from_dict(raw: dict) -> I2FETConfig:
 
 def load_config(path: str | Path) -> I2FETConfig:
     path = Path(path)
-    if path.exists() and not path.is_file() and not path.is_dir():  # reading a pipe would wait forever
-        raise InputError(f"The model config {path} is not a regular file (a pipe or a device); give a .toml file.")
+    refuse_special_file(path, "model config", "a .toml file")
     try:
         text = path.read_text(encoding="utf-8")
     except OSError as exc:

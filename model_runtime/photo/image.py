@@ -9,7 +9,7 @@ import numpy as np
 from PIL import Image, ImageOps, UnidentifiedImageError
 
 from ..errors import InputError
-from ..paths import check_input_name
+from ..paths import check_input_name, refuse_special_file
 
 MAX_PIXELS = 40_000_000  # larger images are refused before decoding (a decompression bomb costs memory, not just time)
 MIN_SIDE = 32  # smaller than this, no face can be found
@@ -26,8 +26,7 @@ def load_image(path: str | os.PathLike, what: str = "start image") -> tuple[np.n
     source = check_input_name(path, what)
     if source.is_dir():
         raise InputError(f"The {what} {source} is a folder, not an image file.")
-    if source.exists() and not source.is_file():  # a FIFO or device would block or never end
-        raise InputError(f"The {what} {source} is not a regular file (a pipe or a device); give an image file.")
+    refuse_special_file(source, what, "an image file")
     try:
         with Image.open(source) as image:
             width, height = image.size

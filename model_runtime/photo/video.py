@@ -20,7 +20,7 @@ import numpy as np
 
 from ..errors import InputError
 from ..expression_space import CHANNEL_INDEX, NUM_CHANNELS
-from ..paths import check_input_name
+from ..paths import check_input_name, refuse_special_file
 
 MAX_SIDE = 640  # frames are scaled down to this longest side before reading (the landmarker looks at 256 pixels)
 MAX_SOURCE_PIXELS = 7680 * 4320  # larger frames are refused (8K is the largest accepted)
@@ -85,8 +85,7 @@ def _open(path: Path):
         raise InputError(f"The video {path} is a folder, not a video file.")
     if not path.exists():
         raise InputError(f"The video {path} does not exist.")
-    if not path.is_file():  # FFmpeg would wait on a pipe forever
-        raise InputError(f"The video {path} is not a regular file (a pipe or a device); give a video file.")
+    refuse_special_file(path, "video", "a video file")
     if not os.access(path, os.R_OK):
         raise InputError(f"The video {path} cannot be read: permission denied.")
     capture = cv2.VideoCapture(str(path))
