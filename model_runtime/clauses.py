@@ -154,7 +154,9 @@ def build_layers(source_text: str, piece, previous, unplaced: list[str], notes: 
             part.keep = part.keep or part.role == "with"
     for part in parts:
         pulse = part.action is not None and part.action.pulse
-        part.repeat = part.repeat or (KEEP_REPEATS if part.keep and pulse else 1)
+        if part.repeat is None:  # no count given: an uncounted blink or nod repeats for as long as it is shown
+            part.repeat = KEEP_REPEATS if part.keep and pulse else 1
+            part.keep = part.keep or pulse
     layers = [Layer(text=p.text, source=p.source, kind=p.kind, intensity=p.intensity, side=p.side, action=p.action,
                     repeat=p.repeat, keep=p.keep, role=p.role) for p in parts[1:]]
     return main, layers

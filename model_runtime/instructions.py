@@ -193,7 +193,7 @@ def _repeat(piece: "_Piece", m: re.Match[str]) -> None:
         piece.keep = True  # "keep blinking": a blink repeats, a smile is simply held
         return
     if m.group("loop"):
-        piece.repeat = KEEP_REPEATS
+        piece.repeat, piece.keep = KEEP_REPEATS, True
         return
     raw = " ".join((m.group("once") or m.group("count") or m.group("x")).split())
     value = _COUNT_WORDS.get(raw)

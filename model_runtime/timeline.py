@@ -13,6 +13,7 @@ from typing import Sequence
 
 from .actions import Action, HeadPose
 from .errors import InputError
+from .instructions import MAX_REPEATS
 from .limits import MAX_DURATION_S, check_duration
 
 DEFAULT_INTENSITY = 0.75
@@ -36,6 +37,7 @@ class KeyPart:
     role: str = "main"
     head: HeadPose | None = None
     repeat: int = 1
+    keep: bool = False  # the count is open ("keep blinking"): a given duration decides how many peaks fit
 
 
 @dataclass(frozen=True)
@@ -126,9 +128,9 @@ SPEED_FACTOR = {None: 1.0, "slow": 1.6, "fast": 0.7, "sudden": 0.6}
 def key_parts(seg) -> tuple[KeyPart, ...]:
     """The parts of a parsed segment (main text first, then its layers) as the plan carries them."""
     main = KeyPart(0, seg.text, seg.kind, seg.intensity, seg.side, getattr(seg, "action", None),
-                   repeat=max(1, int(getattr(seg, "repeat", 1) or 1)))
+                   repeat=max(1, int(getattr(seg, "repeat", 1) or 1)), keep=bool(getattr(seg, "keep", False)))
     layers = tuple(KeyPart(i, layer.text, layer.kind, layer.intensity, layer.side, layer.action, layer.role,
-                           repeat=max(1, int(layer.repeat or 1)))
+                           repeat=max(1, int(layer.repeat or 1)), keep=bool(layer.keep))
                    for i, layer in enumerate(getattr(seg, "layers", ()), start=1))
     return (main, *layers)
 
@@ -138,26 +140,36 @@ def _pulses(action) -> bool:
 
 
 def _beats(base: TimedSegment, given: tuple[float | None, float | None]) -> list[TimedSegment]:
-    """A segment as it plays: itself, or for a repeated part, peaks and releases with natural spacing."""
+    """A segment as it plays: itself, or for a repeated part, peaks and releases with natural spacing.
+
+    A duration given to a repeated part ("keep blinking for 10 seconds", "blink twice over 5 seconds") is the time
+    the whole repetition takes, not each peak's hold: an open count fills it at the action's natural rate, a stated
+    count is spread over it."""
     repeats = _repeats_of(base)
     if not repeats:
         return [base]
     index, count = next(iter(repeats.items()))
     part = base.parts[index]
     action = part.action
-    onset, hold, release = action.timing if action is not None and action.pulse else REPEAT_TIMING
+    pulse = action is not None and action.pulse
+    onset, hold, release = action.timing if pulse else REPEAT_TIMING
     factor = SPEED_FACTOR.get(base.speed, 1.0)
     onset, hold, release = onset * factor, hold * factor, release * factor
-    gap = (PULSE_GAP_S if action is not None and action.pulse else REPEAT_GAP_S) * factor
-    if given[0] is not None:
-        onset = given[0]
-    if given[1] is not None:
-        hold = given[1]
+    gap = (PULSE_GAP_S if pulse else REPEAT_GAP_S) * factor
+    poses = (None, *(action.poses if action is not None else ()))
+    span = None if given == (None, None) else (given[0] or 0.0) + (given[1] or 0.0)
     rest = tuple(p for i, p in enumerate(base.parts) if i not in repeats)
     beats: list[TimedSegment] = []
     if rest and any(p.kind == "expression" for p in rest):  # the held parts arrive first ("smile while blinking")
-        beats.append(replace(base, kind="release", parts=rest, hold_s=min(base.hold_s, 0.3)))
-    poses = (None, *(action.poses if action is not None else ()))
+        arrival, settle = base.transition_s, min(base.hold_s, 0.3)
+        if span is not None:  # their arrival is part of the given time: at most half of it
+            k = min(1.0, 0.5 * span / max(arrival + settle, 1e-9))
+            arrival, settle = arrival * k, settle * k
+            span -= arrival + settle
+        beats.append(replace(base, kind="release", parts=rest, transition_s=arrival, hold_s=settle))
+    if span is not None:
+        count, onset, hold, release, gap = _fit_repeats(span, count, part.keep, pulse, len(poses), onset, hold,
+                                                        release, gap)
     for _ in range(count):
         for k, pose in enumerate(poses):
             shown = tuple(p if p.index != index or pose is None else replace(p, head=pose) for p in base.parts
@@ -165,11 +177,31 @@ def _beats(base: TimedSegment, given: tuple[float | None, float | None]) -> list
             beats.append(replace(base, parts=shown, transition_s=onset * (2 if k else 1), hold_s=hold,
                                  is_start=False))
         beats.append(replace(base, kind="release", parts=rest, transition_s=release, hold_s=gap, is_start=False))
-    if rest and any(p.kind == "expression" for p in rest):
+    if span is None and rest and any(p.kind == "expression" for p in rest):
         beats[-1] = replace(beats[-1], hold_s=base.hold_s)
     if base.is_start:
         beats.insert(0, replace(base, parts=rest, transition_s=0.0))
     return beats
+
+
+def _fit_repeats(span: float, count: int, open_count: bool, pulse: bool, poses: int, onset: float, hold: float,
+                 release: float, gap: float) -> tuple[int, float, float, float, float]:
+    """(count, onset, hold, release, gap) that make `count` peaks last `span` seconds in all.
+
+    An open count becomes as many peaks as the natural period fits (at least one, at most MAX_REPEATS). Time over
+    the natural length goes to the gaps of a pulse (a blink stays a blink) and to the holds of anything else (a
+    smile held longer); a span shorter than natural compresses every phase alike."""
+    moving = onset * (2 * poses - 1) + release  # each peak's onsets (a second pose swings twice as far) and release
+    period = moving + hold * poses + gap
+    if open_count:
+        count = int(min(MAX_REPEATS, max(1, round(span / period))))
+    spare = span - count * period
+    if spare < 0:
+        k = span / (count * period)
+        return count, onset * k, hold * k, release * k, gap * k
+    if pulse:
+        return count, onset, hold, release, gap + spare / count
+    return count, onset, hold + spare / (count * poses), release, gap
 
 
 def _repeats_of(base: TimedSegment) -> dict[int, int]:

@@ -12,7 +12,7 @@ import pytest
 
 from model_runtime import Runtime
 from model_runtime.animation import Animation
-from model_runtime.evaluation.language import check, count_peaks, load_cases, score
+from model_runtime.evaluation.language import HEAD_PEAK, check, count_peaks, load_cases, score
 from model_runtime.expression_space import CHANNEL_INDEX, NUM_CHANNELS
 
 DATA = Path(__file__).parent / "data"
@@ -111,6 +111,40 @@ def test_repeats_are_visible_peaks_and_contradictions_are_named(rt):
     assert any("frown" in w for w in anim.warnings)
     corners = anim.frames[:, [CHANNEL_INDEX["mouthSmileLeft"], CHANNEL_INDEX["mouthFrownLeft"]]]
     assert not np.any((corners > 0.2).all(axis=1))
+
+
+def _closed_runs(curve: np.ndarray, fps: int) -> list[float]:
+    """Seconds each separate closure of an eye stays above half closed."""
+    closed = np.concatenate([[False], curve > 0.5, [False]])
+    edges = np.flatnonzero(np.diff(closed.astype(int)))
+    return list((edges[1::2] - edges[::2]) / fps)
+
+
+@pytest.mark.parametrize("text, seconds, peaks", [
+    ("keep blinking for 10 seconds", 10.0, (8, 12)),   # an open count fills the time at a natural rate
+    ("blink twice over 5 seconds", 5.0, (2, 2)),       # a stated count is spread over it
+    ("blink again and again for 4 seconds", 4.0, (4, 12)),
+])
+def test_a_duration_given_to_a_repeated_blink_is_the_whole_repetition(rt, text, seconds, peaks):
+    anim = rt.generate(text)
+    assert anim.frames.shape[0] == pytest.approx(seconds * anim.fps + 1, abs=1)
+    curve = anim.frames[:, CHANNEL_INDEX["eyeBlinkLeft"]]
+    assert peaks[0] <= count_peaks(curve) <= peaks[1]
+    assert max(_closed_runs(curve, anim.fps)) <= 0.5  # each is still a blink, not eyes held shut
+
+
+def test_a_duration_given_to_repeated_held_or_head_actions(rt):
+    anim = rt.generate("smile twice for 4 seconds")  # a stated count of a held expression: each smile held longer
+    assert anim.frames.shape[0] == pytest.approx(4 * anim.fps + 1, abs=1)
+    assert count_peaks(anim.frames[:, CHANNEL_INDEX["mouthSmileLeft"]], 0.2) == 2
+    anim = rt.generate("nod for 3 seconds")  # an uncounted nod keeps nodding for the time given
+    assert count_peaks(-anim.head_rotation[:, 1], HEAD_PEAK) >= 2
+    anim = rt.generate("nod once for 3 seconds")
+    assert count_peaks(-anim.head_rotation[:, 1], HEAD_PEAK) == 1
+    anim = rt.generate("smile while blinking for 4 seconds")  # the smile's arrival is part of the 4 s
+    assert anim.frames.shape[0] == pytest.approx(4 * anim.fps + 1, abs=1)
+    assert count_peaks(anim.frames[:, CHANNEL_INDEX["eyeBlinkLeft"]]) >= 4
+    assert anim.frames[anim.fps:, CHANNEL_INDEX["mouthSmileLeft"]].min() > 0.2  # held under every blink
 
 
 def test_head_motion_reaches_the_animation_and_its_files(rt, tmp_path):
