@@ -94,6 +94,9 @@ def build_parser() -> argparse.ArgumentParser:
     evaluate.add_argument("--no-judge", action="store_true", help="skip the FER emotion judge (needs eval extras)")
     evaluate.add_argument("--json", help="also write the full report as JSON to this file")
     evaluate.add_argument("--device", default="cpu", choices=DEVICE_CHOICES, help="torch device")
+    evaluate.add_argument("--encoder", default="minilm", choices=ENCODER_NAMES,
+                          help="text encoder of both models (default minilm; it must be the one --weights was trained with)")
+    evaluate.add_argument("--weights", help="the learned model's weights file (default: the shipped one)")
 
     flame = commands.add_parser("flame", help="FLAME: report the ARKit<->FLAME map of your model, convert sequences")
     flame.add_argument("model", help="your FLAME model file (.pkl from FLAME 2020/2023/2023 Open, or .npz)")
@@ -453,8 +456,10 @@ def _evaluate(args: argparse.Namespace) -> int:
     if args.json:
         check_output_suffix(Path(args.json), (".json",), "report")
         check_writable_folder(args.json)
+    if args.weights is not None and not Path(args.weights).is_file():
+        raise InputError(f"The weights file {args.weights} does not exist.")
     report = run_evaluation(models=tuple(args.models), n=args.n, seed=args.seed, device=args.device,
-                            judge=not args.no_judge)
+                            judge=not args.no_judge, encoder=args.encoder, weights=args.weights)
     print(report.to_table())
     if args.json:
         with atomic_output(args.json) as handle:

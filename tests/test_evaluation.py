@@ -146,3 +146,16 @@ def test_report_table_has_both_model_columns():
     assert base["r_precision_top1"] <= base["r_precision_top3"]  # a top-3 hit list contains the top-1 hit
     assert base["duration_error_max"] <= 1.0  # the runtime lays segments out to the frame
     assert base["diversity"] == 0.0  # the baseline is deterministic
+
+
+def test_the_baseline_reads_the_encoder_of_the_weights_it_is_compared_with():
+    from model_runtime.evaluation.report import EvaluationReport, _load_model
+    from model_runtime.generators.baseline import RetrievalBaseline
+
+    runtime = _load_model("baseline", "cpu", encoder="paraphrase-l3")
+    assert runtime.encoder.name == "paraphrase-l3" and isinstance(runtime.generator, RetrievalBaseline)
+    assert runtime.generator.encoder is runtime.encoder
+    report = EvaluationReport(models=("baseline",), splits=(), n=2, seed=0, device="cpu", results={},
+                              encoder="paraphrase-l3", weights="w.safetensors")
+    assert report.to_dict()["encoder"] == "paraphrase-l3" and report.to_dict()["weights"] == "w.safetensors"
+    assert "text encoder paraphrase-l3, weights w.safetensors" in report.to_table().splitlines()[0]

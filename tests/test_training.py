@@ -118,3 +118,19 @@ def test_au_head_trains_on_au_texts_and_descriptions_and_the_card_says_so(tmp_pa
     assert "An AU head" in card and "45 in all" in card and "showing cheek raiser" in card
     assert "| **run A** (shipped) | minilm | 0.550 (+0.150) | 0.450 (-0.050) |" in card
     assert "- other: not measured" in card
+
+
+def test_comparison_rows_are_set_against_the_baseline_of_their_own_encoder(tmp_path):
+    from model_runtime.training.model_card import comparison_lines
+
+    keys = ("au_precision", "au_recall", "emotion_accuracy", "r_precision_top1", "r_precision_top3")
+    path = tmp_path / "comparison.json"
+    path.write_text(json.dumps({
+        "note": "n", "baseline": dict.fromkeys(keys, 0.4), "baselines": {"paraphrase-l3": dict.fromkeys(keys, 0.3)},
+        "rows": [{"name": "m", "encoder": "minilm", **dict.fromkeys(keys, 0.5)},
+                 {"name": "p", "encoder": "paraphrase-l3", **dict.fromkeys(keys, 0.5)}]}))
+    lines = comparison_lines(path)
+    assert "| m | minilm | " + " | ".join(["0.500 (+0.100)"] * 5) + " |" in lines
+    assert "| p | paraphrase-l3 | " + " | ".join(["0.500 (+0.200)"] * 5) + " |" in lines
+    assert "| retrieval baseline (training split) | paraphrase-l3 | " + " | ".join(["0.300"] * 5) + " |" in lines
+    assert any("baseline of the same text encoder" in line for line in lines)

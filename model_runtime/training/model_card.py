@@ -3,7 +3,9 @@ held-out split), how to reproduce it, its training curve and sanity numbers, wha
 
 The comparison comes from `comparison.json` beside the weights when there is one: the `i2fet evaluate` numbers on the
 held-out concepts of every configuration and text encoder measured before this one shipped (written from those runs'
-JSON reports, not by training), rendered by `comparison_lines` here and in EVALUATION.txt."""
+JSON reports, not by training), rendered by `comparison_lines` here and in EVALUATION.txt. The retrieval baseline reads
+the text encoder too, so each row is set against the baseline of its own encoder: `baseline` is MiniLM's, `baselines`
+holds the others' by encoder name."""
 
 from __future__ import annotations
 
@@ -24,22 +26,26 @@ _COLUMNS = (("au_precision", "AU prec."), ("au_recall", "AU recall"), ("emotion_
 
 def comparison_lines(path: Path) -> list[str]:
     """Markdown lines: the held-out-concept numbers of every configuration in `path` (comparison.json) against the
-    retrieval baseline, and the text encoders considered; nothing when the file is absent."""
+    retrieval baseline of the same text encoder, and the text encoders considered; nothing when the file is absent."""
     path = Path(path)
     if not path.is_file():
         return []
     data = json.loads(path.read_text(encoding="utf-8"))
-    base = data["baseline"]
+    baselines = {"minilm": data["baseline"], **data.get("baselines", {})}
     lines = ["## What was compared", "", data.get("note", ""), "",
              "| configuration | encoder | " + " | ".join(label for _, label in _COLUMNS) + " |",
              "|---|---|" + "---|" * len(_COLUMNS)]
     for row in data["rows"]:
+        base = baselines[row["encoder"]]
         cells = [f"{row[key]:.3f} ({row[key] - base[key]:+.3f})" for key, _ in _COLUMNS]
         name = f"**{row['name']}** (shipped)" if row.get("shipped") else row["name"]
         lines.append(f"| {name} | {row['encoder']} | " + " | ".join(cells) + " |")
-    lines.append("| retrieval baseline (training split) | minilm | "
-                 + " | ".join(f"{base[key]:.3f}" for key, _ in _COLUMNS) + " |")
-    lines += ["", "Held-out concepts, `i2fet evaluate --n 128` (seed 0); in brackets the difference to the baseline.", ""]
+    for encoder, base in baselines.items():
+        lines.append(f"| retrieval baseline (training split) | {encoder} | "
+                     + " | ".join(f"{base[key]:.3f}" for key, _ in _COLUMNS) + " |")
+    same = " of the same text encoder" if len(baselines) > 1 else ""
+    lines += ["", f"Held-out concepts, `i2fet evaluate --n 128` (seed 0); in brackets the difference to the baseline{same}.",
+              ""]
     if data.get("encoders"):
         lines += ["Text encoders considered:", ""]
         lines += [f"- {e['name']}: {e['finding']}" for e in data["encoders"]]
