@@ -205,3 +205,15 @@ def test_a_file_ffmpeg_cannot_parse_gets_only_the_sentence(bad, tmp_path):
 def test_bad_output_extension_is_refused_before_reading(clip, tmp_path, capsys):
     assert main(["track", str(clip), "-o", str(tmp_path / "a.mp4")]) == 2
     assert "Unknown animation file extension" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("kind, suffix", [("JPEG", ".mp4"), ("PNG", ".avi"), ("BMP", ".mov")])
+def test_a_photo_renamed_as_a_video_is_refused_not_tracked_as_one_frame(kind, suffix, tmp_path):
+    """FFmpeg decodes a renamed photo as a one-frame video; the user meant a video, so they are told it is a photo."""
+    face = Image.open(ROOT / "tests" / "data" / "photos" / "carphone_f000.png").convert("RGB")
+    path = tmp_path / f"clip{suffix}"
+    face.save(path, format=kind)
+    with pytest.raises(InputError, match=f"is a still {kind} image, not a video"):
+        track_video(path)
+    out = tmp_path / "a.json"
+    assert main(["track", str(path), "-o", str(out)]) == 2 and not out.exists()

@@ -88,10 +88,25 @@ def _open(path: Path):
     refuse_special_file(path, "video", "a video file")
     if not os.access(path, os.R_OK):
         raise InputError(f"The video {path} cannot be read: permission denied.")
+    still = _still_image_kind(path)
+    if still is not None:
+        raise InputError(f"The video {path} is a still {still} image, not a video; read a photo with "
+                         f"'i2fet generate --start-image' or Start from Photo.")
     capture = cv2.VideoCapture(str(path))
     if not capture.isOpened():
         raise InputError(f"The video {path} is not a video file OpenCV can read (MP4, AVI, MOV, MKV, WebM, ...).")
     return capture
+
+
+# Leading bytes of still-image formats FFmpeg would otherwise decode as a one-frame "video" (a renamed photo).
+_STILL_SIGNATURES = ((b"\xff\xd8\xff", "JPEG"), (b"\x89PNG\r\n\x1a\n", "PNG"), (b"BM", "BMP"),
+                     (b"II*\x00", "TIFF"), (b"MM\x00*", "TIFF"))
+
+
+def _still_image_kind(path: Path) -> str | None:
+    with open(path, "rb") as handle:
+        head = handle.read(8)
+    return next((kind for signature, kind in _STILL_SIGNATURES if head.startswith(signature)), None)
 
 
 def _frames(capture, path: Path):
