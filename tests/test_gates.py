@@ -188,3 +188,19 @@ def test_the_retrain_gate_wants_every_tensor_bit_for_bit():
     assert bench_retrain.sanity_numbers("no numbers") is None
     curve = "- loss curve (step: total / weight):\n  - 50: 20.5146 / 7.8530\n  - 2000: 0.6109 / 0.0514\n- next"
     assert bench_retrain.loss_curve(curve) == ["  - 50: 20.5146 / 7.8530", "  - 2000: 0.6109 / 0.0514"]
+
+
+def test_the_margin_spread_resamples_whole_concepts():
+    import numpy as np
+
+    import bench_margin_spread as bm
+
+    # two concepts with opposite, uniform differences: every resample's mean is a mix of whole concepts only
+    diff = np.array([[0.2, 0.1]] * 3 + [[-0.2, -0.1]] * 5)
+    concepts = ["a"] * 3 + ["b"] * 5
+    spread = bm.concept_bootstrap(diff, concepts, resamples=400)
+    possible = {round(v, 6) for v in (0.2, -0.2, (3 * 0.2 - 5 * 0.2) / 8)}
+    assert {round(v, 6) for v in spread[:, 0]} == possible
+    assert np.allclose(spread[:, 1], spread[:, 0] / 2)
+    same = bm.concept_bootstrap(np.full((6, 2), 0.07), ["a", "b", "c"] * 2, resamples=50)
+    assert np.allclose(same, 0.07)
