@@ -43,6 +43,7 @@ class LayeredKey:
     label: str
     intensity: float
     confidence: float
+    readings: tuple[tuple[str, str, float], ...] = ()  # each text part: (text, label, similarity) as the generator read it
 
 
 def _side_pairs(a: str, b: str) -> list[tuple[list[int], list[int]]]:
@@ -131,12 +132,13 @@ def layered_keys(generator, plans: Sequence[Sequence[TimedSegment]], seed: int =
         keys = by_plan.get(pi, [])
         out = []
         for seg in plan:
-            pairs, labels, concept, confidence = [], [], None, 1.0
+            pairs, labels, concept, confidence, readings = [], [], None, 1.0, []
             for part in seg.parts:
                 if _text_part(part):
                     k = keys[where[pi][(seg.group, part.index)]]
                     pairs.append((part, k.weights))
                     labels.append(k.label)
+                    readings.append((part.text, k.label, k.similarity))
                     if concept is None:
                         concept, confidence = k.concept, float(k.confidence)
                 elif part.action is not None:
@@ -148,7 +150,7 @@ def layered_keys(generator, plans: Sequence[Sequence[TimedSegment]], seed: int =
             intensity = DEFAULT_INTENSITY if main is None or main.intensity is None else float(main.intensity)
             label = " + ".join(dict.fromkeys(labels)) or "neutral"
             out.append(LayeredKey(weights=weights, concept=concept or "neutral", label=label,
-                                  intensity=intensity, confidence=confidence))
+                                  intensity=intensity, confidence=confidence, readings=tuple(readings)))
         results.append(out)
     return results
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+from functools import cached_property
 from typing import Sequence
 
 import numpy as np
@@ -17,6 +18,7 @@ from .idle import add_life
 from .instructions import parse_instruction, validate_instruction
 from .layers import head_rotation, layered_keys
 from .limits import check_fps, check_intensity_scale, check_seed
+from .recognition import Recognition
 from .timeline import check_duration, frame_spans, plan_segments
 
 class Runtime:
@@ -38,6 +40,11 @@ class Runtime:
         text_encoder = load_text_encoder(encoder, path=encoder_path, device=str(torch_device))
         generator = load_generator(model, text_encoder, torch_device, weights)
         return cls(text_encoder, generator, torch_device)
+
+    @cached_property
+    def recognition(self) -> Recognition:
+        """Tells text that names nothing facial from real instructions (model_runtime.recognition)."""
+        return Recognition(self.encoder, self.generator.phrase_index)
 
     def generate(self, instruction: str, fps: int = 30, seed: int = 0, duration: float | None = None,
                  intensity: float = 1.0, start: np.ndarray | None = None,
@@ -101,8 +108,9 @@ class Runtime:
                          "confidence": round(key.confidence, 4), "concept": key.concept, "kind": seg.kind,
                          "apex_frame": span.apex_frame}
                         for seg, span, key in zip(plan, spans, plan_keys)]
+            unread = self.recognition.warnings(r for key in plan_keys for r in key.readings)
             animations.append(Animation(frames=frames, fps=fps, segments=segments, instruction=text,
-                                        model=self.model_info(), warnings=photo_warnings + _warnings(parse),
+                                        model=self.model_info(), warnings=photo_warnings + _warnings(parse) + unread,
                                         head_rotation=head_rotation(plan, spans)))
         return animations
 

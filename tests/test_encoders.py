@@ -262,6 +262,17 @@ def test_openclip_loads_safetensors_and_pt_identically(tmp_path):
         assert torch.allclose(single.tokens[0, :n], ea.tokens[i, :n], atol=1e-5)
 
 
+def test_openclip_knows_a_word_when_its_bpe_is_one_symbol(tmp_path):
+    """knows_word agrees with the tokenizer: a known word encodes to one token, an unknown one to several."""
+    _need_bpe_vocab()
+    enc = load_text_encoder("openclip", str(_save_safetensors(_tiny_openclip_state(), tmp_path / "t.safetensors")),
+                            device="cpu")
+    for word in ("smile", "face", "report", "blorp", "xyzzy", "flibber"):
+        pieces = len(enc.tokenizer.encode_text(word))
+        assert enc.knows_word(word) == (pieces == 1), (word, pieces)
+    assert enc.knows_word("smile") and not enc.knows_word("blorp")
+
+
 def test_openclip_folder_with_config(tmp_path):
     _need_bpe_vocab()
     folder = tmp_path / "ckpt"

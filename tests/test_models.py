@@ -369,7 +369,7 @@ def test_run_time_keys_equal_torchs_module_path_bit_for_bit(encoder):
             for batch in [[plan] for plan in plans] + [plans]:
                 ours = gen.key_expressions(batch, seed=seed)
                 for (pi, si), weights in _keys_through_torchs_modules(gen, batch, seed).items():
-                    expected = key_expression(weights, gen.neutral, batch[pi][si], 1.0).weights
+                    expected = key_expression(weights, gen.neutral, batch[pi][si], 1.0, 1.0).weights
                     np.testing.assert_array_equal(ours[pi][si].weights, expected)
                     compared += 1
     assert compared >= 40

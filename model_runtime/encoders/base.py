@@ -45,6 +45,11 @@ class TextEncoder(abc.ABC):
     def encode(self, texts: Sequence[str]) -> TextEmbedding:
         """Embed a batch of texts; an empty batch gives tensors with B == 0."""
 
+    @abc.abstractmethod
+    def knows_word(self, word: str) -> bool:
+        """Whether a lower-case word is one token of the vocabulary: the encoder learned a meaning for the word itself
+        instead of spelling it out of sub-word pieces (model_runtime.recognition)."""
+
     def __repr__(self) -> str:
         return f"{type(self).__name__}(name={self.name!r}, dim={self.dim}, device={self.device}, checksum={self.checksum[:12]}...)"
 

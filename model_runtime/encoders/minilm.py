@@ -157,6 +157,9 @@ class BertEncoder(TextEncoder):
     def tokenizer(self):
         return self._tokenizer
 
+    def knows_word(self, word: str) -> bool:
+        return self._tokenizer.token_to_id(word) is not None  # word-start WordPiece entries; "##" pieces never match
+
     def token_ids(self, texts: list[str]) -> tuple[torch.Tensor, torch.Tensor]:
         """(B, L) token ids and mask of a non-empty batch, right-padded to its longest text: what the tokenizer's
         `encode_batch` gives, made one text at a time. `encode_batch` hands the texts to the tokenizers thread pool,

@@ -442,6 +442,9 @@ class OpenCLIPEncoder(TextEncoder):
     def tokenizer(self) -> ClipTokenizer:
         return self._tokenizer
 
+    def knows_word(self, word: str) -> bool:
+        return f"{word}</w>" in self._tokenizer.encoder  # a BPE symbol that ends a word and is the whole of it
+
     def encode(self, texts: Sequence[str]) -> TextEmbedding:
         batch = check_texts(texts)
         dev = self.device

@@ -28,11 +28,13 @@ class KeyExpression:
     label: str
     intensity: float
     confidence: float
+    similarity: float  # cosine of the text's sentence embedding to its nearest knowledge-base phrase (1 for a return)
 
 
 class Generator(Protocol):
     name: str
     description: str
+    phrase_index: "ConceptIndex"  # the knowledge-base phrases in the encoder's sentence embedding (`similarity`'s space)
 
     def key_expressions(self, plans: Sequence[Sequence[TimedSegment]], seed: int = 0) -> list[list[KeyExpression]]:
         """One key per segment of each plan (several instructions at once)."""
@@ -78,6 +80,10 @@ class ConceptIndex:
                          check=lambda arrays: arrays["embeddings"].shape[0] == len(phrases))
         self.embeddings = store.get(build)["embeddings"]
 
+    def nearest_similarity(self, vectors: np.ndarray) -> np.ndarray:
+        """(B, D) unit vectors -> (B,): the cosine of each to its nearest phrase."""
+        return (vectors @ self.embeddings.T).max(axis=1, initial=-1.0).astype(np.float32, copy=False)
+
     def concept_scores(self, vectors: np.ndarray) -> np.ndarray:
         """(B, D) unit vectors -> (B, concepts): each concept's best cosine similarity over its phrases."""
         sims = vectors @ self.embeddings.T
@@ -89,12 +95,14 @@ def pooled_embeddings(encoder, texts: list[str]) -> np.ndarray:
     return encoder.encode(texts).pooled.float().cpu().numpy()
 
 
-def key_expression(weights: np.ndarray, concept: Concept, seg: TimedSegment, confidence: float) -> KeyExpression:
+def key_expression(weights: np.ndarray, concept: Concept, seg: TimedSegment, confidence: float,
+                   similarity: float) -> KeyExpression:
     """A segment's key: `weights` at the default intensity, scaled by the intensity its words asked for."""
     intensity = DEFAULT_INTENSITY if seg.intensity is None else float(seg.intensity)
     scale = min(intensity / DEFAULT_INTENSITY, MAX_WORD_INTENSITY_SCALE)
     return KeyExpression(weights=np.clip(weights * scale, 0.0, 1.0).astype(np.float32), concept=concept.name,
-                         label=concept.label, intensity=intensity, confidence=confidence)
+                         label=concept.label, intensity=intensity, confidence=confidence,
+                         similarity=float(similarity))
 
 
 def softmax_confidence(scores: np.ndarray, best: int, scale: float) -> float:

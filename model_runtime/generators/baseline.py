@@ -24,7 +24,7 @@ class RetrievalBaseline:
 
     def __init__(self, encoder, concepts: Sequence[Concept] | None = None):
         self.encoder = encoder
-        self.index = ConceptIndex(encoder, concepts)
+        self.index = self.phrase_index = ConceptIndex(encoder, concepts)
         self.neutral = get_concept("neutral")
 
     def key_expressions(self, plans: Sequence[Sequence[TimedSegment]], seed: int = 0) -> list[list[KeyExpression]]:
@@ -37,14 +37,14 @@ class RetrievalBaseline:
             keys = []
             for seg in plan:
                 if seg.kind == "return":
-                    keys.append(key_expression(concept_weights(self.neutral), self.neutral, seg, 1.0))
+                    keys.append(key_expression(concept_weights(self.neutral), self.neutral, seg, 1.0, 1.0))
                     continue
                 row = scores[cursor]
                 cursor += 1
                 best = int(np.argmax(row))
                 concept = self.index.concepts[best]
                 keys.append(key_expression(concept_weights(concept, side=seg.side), concept, seg,
-                                           softmax_confidence(row, best, 1.0 / CONFIDENCE_TEMPERATURE)))
+                                           softmax_confidence(row, best, 1.0 / CONFIDENCE_TEMPERATURE), row[best]))
             results.append(keys)
         return results
 

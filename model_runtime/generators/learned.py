@@ -168,6 +168,7 @@ class LearnedGenerator:
         # classification with class prompts; the phrase latents are cached per weights and encoder.
         self.index = ConceptIndex(encoder, self.concepts, embed=self._text_latents,
                                   identity=[sha256, encoder.checksum], cache=bool(sha256), chunk=128)
+        self.phrase_index = ConceptIndex(encoder, self.concepts)  # the same phrases in the encoder's own space
 
     def _text_latents(self, texts: list[str]) -> np.ndarray:
         with torch.inference_mode():
@@ -184,9 +185,13 @@ class LearnedGenerator:
 
     # ---- keys -------------------------------------------------------------------------------------------------
     def embed(self, texts: list[str]):
+        tokens, mask, _ = self._encode(texts)
+        return tokens, mask
+
+    def _encode(self, texts: list[str]):
         emb = self.encoder.encode(texts)
         tokens, mask = emb.tokens[:, :MAX_SEGMENT_TOKENS], emb.mask[:, :MAX_SEGMENT_TOKENS]
-        return tokens.to(self.device, torch.float32), mask.to(self.device)
+        return tokens.to(self.device, torch.float32), mask.to(self.device), emb.pooled.float().cpu().numpy()
 
     def key_expressions(self, plans: Sequence[Sequence[TimedSegment]], seed: int = 0) -> list[list[KeyExpression]]:
         """Key expressions for several instructions: one text pass for all segments, one decoder pass per segment
@@ -196,9 +201,10 @@ class LearnedGenerator:
         if rows:
             gen = self.model.generator
             with torch.inference_mode():
-                tokens, mask = self.embed([plans[pi][si].text for pi, si in rows])
+                tokens, mask, sentences = self._encode([plans[pi][si].text for pi, si in rows])
                 text, pooled, z_t = gen.ifed.encode_text(tokens, mask)
                 scores = self.index.concept_scores(z_t.float().cpu().numpy())
+                similarity = self.phrase_index.nearest_similarity(sentences)
                 sides = torch.as_tensor([SIDE_INDEX.get(plans[pi][si].side, 0) for pi, si in rows], device=self.device)
                 row_of = {key: r for r, key in enumerate(rows)}
                 previous = torch.zeros(len(plans), NUM_CHANNELS, device=self.device)
@@ -218,17 +224,18 @@ class LearnedGenerator:
                     out_np = out.float().cpu().numpy()
                     for j, (pi, r) in enumerate(live):
                         seg = plans[pi][position]
-                        results[pi][position] = self._key(out_np[j], scores[r], seg)
+                        results[pi][position] = self._key(out_np[j], scores[r], seg, similarity[r])
                     previous[pis] = out
         for pi, plan in enumerate(plans):
             for si, seg in enumerate(plan):
                 if results[pi][si] is None:
-                    results[pi][si] = key_expression(np.zeros(NUM_CHANNELS, np.float32), self.neutral, seg, 1.0)
+                    results[pi][si] = key_expression(np.zeros(NUM_CHANNELS, np.float32), self.neutral, seg, 1.0, 1.0)
         return results  # type: ignore[return-value]
 
-    def _key(self, weights: np.ndarray, scores: np.ndarray, seg: TimedSegment) -> KeyExpression:
+    def _key(self, weights: np.ndarray, scores: np.ndarray, seg: TimedSegment, similarity: float) -> KeyExpression:
         best = int(np.argmax(scores))
-        return key_expression(weights, self.concepts[best], seg, softmax_confidence(scores, best, self.scale))
+        return key_expression(weights, self.concepts[best], seg, softmax_confidence(scores, best, self.scale),
+                              similarity)
 
     def nearest_concepts(self, texts: list[str]) -> list[tuple[str, float]]:
         """(concept name, cosine) of each text's nearest knowledge-base concept in the IFED shared latent."""

@@ -1,0 +1,118 @@
+"""Text that names nothing facial (gibberish, off-topic English) is read with a warning naming it; real instructions,
+rare words and the knowledge base's own phrases never are (model_runtime.recognition)."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from model_runtime import Runtime
+from model_runtime.animation import Animation
+from model_runtime.cli import main
+from model_runtime.errors import InputError
+from model_runtime.knowledge import all_concepts
+
+DATA = Path(__file__).parent / "data"
+FLAG = "names a facial expression or action"
+
+
+@pytest.fixture(scope="module", params=["baseline", "i2fet"])
+def rt(request, cache_root):
+    return Runtime.load(model=request.param, device="cpu")
+
+
+def _flags(anim: Animation) -> list[str]:
+    return [w for w in anim.warnings if FLAG in w]
+
+
+@pytest.mark.parametrize("text, fragments", [
+    ("asdf qwerty", ["asdf qwerty"]),  # no word MiniLM knows as a word
+    ("blorp the flibber", ["blorp the flibber"]),  # "the" is a word, but names nothing
+    ("the quarterly tax report", ["quarterly tax report"]),  # English words, far from every expression
+    ("xyzzy then plugh", ["xyzzy", "plugh"]),
+    ("please file my taxes, then smile", ["file my taxes"]),
+    ("smile while blorping", ["blorping"]),
+])
+def test_gibberish_and_off_topic_text_is_read_with_a_warning_naming_it(rt, text, fragments):
+    anim = rt.generate(text)
+    flags = _flags(anim)
+    assert len(flags) == len(fragments), anim.warnings
+    labels = {label for seg in anim.segments for label in seg["label"].split(" + ")}
+    for fragment, flag in zip(fragments, flags):
+        assert f"Nothing in {fragment!r}" in flag
+        assert any(f"read as {label!r}" in flag for label in labels), (flag, labels)
+    assert anim.num_frames > 1 and np.isfinite(anim.frames).all()  # still a reading: the nearest guess
+
+
+@pytest.mark.parametrize("text", [
+    "look crestfallen", "lour", "make a moue", "look aghast", "rictus", "blep", "tut-tut", "the avatar displays perplexed",
+    # expression words the knowledge base does not list, which MiniLM splits into pieces as it splits made-up words
+    # (glee ##ful): the dictionary and the similarity floor keep them unflagged
+    "gleeful", "sullen", "smitten", "flustered", "nostalgic", "dreamy", "bored", "a mischievous look",
+])
+def test_rare_literary_and_unlisted_expression_words_are_not_flagged(rt, text):
+    assert _flags(rt.generate(text)) == []
+
+
+def _generate_each(rt, texts):
+    """Animations of the texts the runtime accepts (a few language cases are meant to be refused)."""
+    out = {}
+    for text in texts:
+        try:
+            out[text] = rt.generate(text)
+        except InputError:
+            pass
+    return out
+
+
+def test_no_instruction_of_the_language_sets_is_flagged(rt):
+    texts = [json.loads(line)["text"] for name in ("language_heldout.jsonl", "language_dev.jsonl")
+             for line in (DATA / name).read_text(encoding="utf-8").splitlines() if line.strip()]
+    anims = _generate_each(rt, texts)
+    assert len(anims) >= len(texts) - 5
+    assert {t: _flags(a) for t, a in anims.items() if _flags(a)} == {}
+
+
+def test_no_knowledge_base_phrase_typed_as_an_instruction_is_flagged(rt):
+    phrases = sorted({p for c in all_concepts() for p in (c.label, *c.phrases)})
+    anims = _generate_each(rt, phrases)
+    assert len(anims) == len(phrases)
+    assert {t: _flags(a) for t, a in anims.items() if _flags(a)} == {}
+
+
+def test_the_floor_is_the_loneliest_knowledge_base_phrase(rt):
+    """The floor, worked out here from a fresh encoding: the lowest cosine of any phrase to its nearest other one."""
+    index = rt.generator.phrase_index
+    phrases = [p for c in index.concepts for p in dict.fromkeys((c.label, *c.phrases))]
+    vectors = rt.encoder.encode(phrases).pooled.float().cpu().numpy().astype(np.float64)
+    nearest = []
+    for i, v in enumerate(vectors):
+        others = np.delete(vectors, i, axis=0)
+        nearest.append(float((others @ v).max()))
+    assert rt.recognition.floor == pytest.approx(min(nearest), abs=1e-4)
+    assert 0.0 < rt.recognition.floor < 1.0
+
+
+def test_the_encoder_knows_whole_words_not_their_pieces(rt):
+    assert all(rt.encoder.knows_word(w) for w in ("smile", "tax", "report", "the"))
+    assert not any(rt.encoder.knows_word(w) for w in ("blorp", "qwerty", "xyzzy", "flibber", "gleeful"))
+
+
+def test_the_dictionary_lists_real_words_and_no_made_up_ones():
+    from model_runtime.recognition import english_words
+
+    assert {"gleeful", "smitten", "crestfallen", "tax", "quarterly"} <= english_words()
+    assert not {"blorp", "flibber", "xyzzy", "plugh", "asdf"} & english_words()
+
+
+def test_cli_warns_on_stderr_and_still_writes_the_animation(tmp_path, capsys):
+    out = tmp_path / "a.json"
+    code = main(["generate", "blorp the flibber", "-o", str(out)])
+    stdout, stderr = capsys.readouterr()
+    assert code == 0, stderr
+    assert f"i2fet: warning: Nothing in 'blorp the flibber' {FLAG}" in stderr
+    assert Animation.load(out).warnings == [line.split("i2fet: warning: ", 1)[1] for line in stderr.splitlines()
+                                            if "i2fet: warning: " in line]
