@@ -8,8 +8,9 @@ learned model and by the retrieval baseline in this process. The main segment's 
 alone (model_runtime.evaluation.au_family: the basic prototype with the best Jaccard overlap), never from the
 concept the generator says it chose. Printed: accuracy per family and overall for both models and their difference;
 the same split into words that appear somewhere in model_runtime's source (the knowledge base, the parser's
-vocabulary table, the training texts: words the project has seen) and those that do not; and, unless --no-fer, the
-FER2013 classifier's accuracy (fer_judge.py, the judge of `i2fet evaluate`; contempt has no FER class and is left out).
+vocabulary table, the training texts: words the project has seen) and those that do not; as context, how often the
+judge gives the knowledge base's own concepts their family, and the accuracy of the family of the concept each
+generator says it chose (not independent); and, unless --no-fer, the FER2013 classifier's accuracy (fer_judge.py, the judge of `i2fet evaluate`; contempt has no FER class and is left out).
 
 Goal (fixed before the first run): the learned model's overall accuracy under the AU judge >= the baseline's. Exits 1
 when it is missed.
@@ -54,15 +55,29 @@ def main_apex(animation) -> np.ndarray:
     return np.asarray(animation.frames[min(int(segment["apex_frame"]), animation.frames.shape[0] - 1)], np.float32)
 
 
-def generate_apexes(runtime, texts: list[str]) -> tuple[np.ndarray, list[str]]:
-    """Apexes and the generators' own labels (shown beside misses only)."""
-    apexes, labels = [], []
+def generate_apexes(runtime, texts: list[str]) -> tuple[np.ndarray, list[str], list[str]]:
+    """Apexes, the generators' own labels and the families of the concepts they say they chose (context only: the
+    score is the AU judge's)."""
+    from model_runtime.knowledge import get_concept
+
+    apexes, labels, families = [], [], []
     for start in range(0, len(texts), CHUNK):
         for animation in runtime.generate_batch(texts[start:start + CHUNK], seed=0):
             apexes.append(main_apex(animation))
-            labels.append(next((s for s in animation.segments if s.get("kind") != "return"),
-                               animation.segments[0]).get("label", ""))
-    return np.stack(apexes), labels
+            segment = next((s for s in animation.segments if s.get("kind") != "return"), animation.segments[0])
+            labels.append(segment.get("label", ""))
+            families.append(get_concept(segment["concept"]).family if segment.get("concept") else "none")
+    return np.stack(apexes), labels, families
+
+
+def judge_agreement_on_the_knowledge_base() -> tuple[float, int]:
+    """How often the AU judge gives a knowledge-base concept of the seven families its own family (compounds and
+    actions included): the judge's coarseness, the ceiling a generator that drew each concept exactly would reach."""
+    from model_runtime.evaluation.au_family import family_of_weights
+    from model_runtime.knowledge import all_concepts, concept_weights
+
+    concepts = [c for c in all_concepts() if c.family in FAMILY_ORDER]
+    return accuracy([family_of_weights(concept_weights(c)) == c.family for c in concepts]), len(concepts)
 
 
 def accuracy(hits: list[bool]) -> float:
@@ -91,10 +106,10 @@ def main(argv: list[str] | None = None) -> int:
     items = load_items()
     texts = [TEMPLATE.format(word=i["word"]) for i in items]
     truth = [i["family"] for i in items]
-    apexes, labels, judged, hits = {}, {}, {}, {}
+    apexes, labels, named, judged, hits = {}, {}, {}, {}, {}
     for model in MODELS:
         runtime = Runtime.load(model=model, device="cpu")
-        apexes[model], labels[model] = generate_apexes(runtime, texts)
+        apexes[model], labels[model], named[model] = generate_apexes(runtime, texts)
         judged[model] = [family_of_weights(a) for a in apexes[model]]
         hits[model] = [j == t for j, t in zip(judged[model], truth)]
 
@@ -106,6 +121,10 @@ def main(argv: list[str] | None = None) -> int:
     print(f"by whether the word occurs in model_runtime's source ({len(seen)} do):")
     table(items, hits, {"seen": [k for k, i in enumerate(items) if i["word"] in seen],
                         "unseen": [k for k, i in enumerate(items) if i["word"] not in seen]})
+    agreement, n_concepts = judge_agreement_on_the_knowledge_base()
+    print(f"context: the AU judge gives {agreement:.3f} of the knowledge base's {n_concepts} concepts of these families "
+          "their own family (its ceiling); the family of the concept each generator says it chose (not independent):")
+    table(items, {m: [f == t for f, t in zip(named[m], truth)] for m in MODELS}, {"overall": list(range(len(items)))})
     for model in MODELS:
         counts = {}
         for j in judged[model]:
