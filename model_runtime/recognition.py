@@ -9,7 +9,7 @@ words (closed-class words such as "the", "of" or "my" set aside: they name nothi
   "blep"; literary ones such as "crestfallen" or "aghast" are rewritten to plain phrases before they get here,
   model_runtime.clauses), so "the avatar displays perplexed" is recognised however its sentence embedding falls; or
 - a known word, and the part is as close to the knowledge base as the knowledge base is to itself. Known: an English
-  dictionary word (SCOWL's size-50 lists, data/ENGLISH_WORDS.md: "gleeful", "smitten") or a whole token of the text
+  dictionary word (SCOWL's size-80 lists, data/ENGLISH_WORDS.md: "gleeful", "smitten") or a whole token of the text
   encoder's vocabulary ("lol"). Close: the cosine of its sentence embedding to the nearest knowledge-base phrase is at
   least the floor, the lowest cosine any knowledge-base phrase has to its nearest other phrase (all-MiniLM-L6-v2:
   0.361, for "tut-tut"). A real phrasing missing from the knowledge base is no further from it than the knowledge
@@ -64,7 +64,7 @@ ENGLISH_WORDS = Path(__file__).with_name("data") / "english_words.txt.gz"
 
 @lru_cache(maxsize=1)
 def english_words() -> frozenset[str]:
-    """The shipped dictionary (75,000 lower-case words; data/ENGLISH_WORDS.md), read on first use."""
+    """The shipped dictionary (285,704 lower-case words; data/ENGLISH_WORDS.md), read on first use."""
     with gzip.open(ENGLISH_WORDS, "rt", encoding="ascii") as handle:
         return frozenset(handle.read().split())
 

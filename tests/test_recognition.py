@@ -83,6 +83,17 @@ def test_no_knowledge_base_phrase_typed_as_an_instruction_is_flagged(rt):
     assert {t: _flags(a) for t, a in anims.items() if _flags(a)} == {}
 
 
+def test_real_emotion_words_the_project_did_not_write_are_rarely_flagged(rt):
+    """WordNet 3.0's emotion adjectives (tests/data/wordnet_emotions), typed alone: rare and old words are real words,
+    so at most 4 of 155 may be reported as naming nothing (a size-50 dictionary flagged 25)."""
+    words = [json.loads(line)["word"] for line in
+             (DATA / "wordnet_emotions" / "items.jsonl").read_text(encoding="utf-8").splitlines() if line.strip()]
+    anims = _generate_each(rt, words)
+    assert len(anims) == len(words) == 155
+    flagged = sorted(t for t, a in anims.items() if _flags(a))
+    assert len(flagged) <= 4, flagged
+
+
 def test_the_floor_is_the_loneliest_knowledge_base_phrase(rt):
     """The floor, worked out here from a fresh encoding: the lowest cosine of any phrase to its nearest other one."""
     index = rt.generator.phrase_index
