@@ -26,6 +26,8 @@ gate benchmarks/bench_model.py
 gate benchmarks/bench_flame.py --threads 1
 gate benchmarks/bench_evaluation.py
 gate benchmarks/bench_au_compose.py
+gate benchmarks/bench_margin_spread.py
+gate benchmarks/bench_language_real.py
 gate benchmarks/bench_retrain.py
 echo "== all gates: $SECONDS s"
 if ((${#failed[@]})); then
