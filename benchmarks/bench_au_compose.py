@@ -142,11 +142,11 @@ def composing(compose):
 
 def main() -> int:
     argparse.ArgumentParser(description=__doc__.splitlines()[0]).parse_args()
-    from model_runtime.evaluation.report import _load_model
+    from model_runtime.evaluation.report import load_model
     from model_runtime.training.arkit_data import heldout_items
 
     print(machine_load())
-    learned, baseline = _load_model("i2fet", "cpu"), _load_model("baseline", "cpu")
+    learned, baseline = load_model("i2fet", "cpu"), load_model("baseline", "cpu")
     validation, held_out = validation_items(), heldout_items("heldout_concepts", n=128, seed=0)
     neighbours = Neighbours(learned.generator)
     base_val, base_held = au_scores(baseline, validation), au_scores(baseline, held_out)

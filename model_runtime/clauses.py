@@ -154,9 +154,11 @@ def build_layers(source_text: str, piece, previous, unplaced: list[str], notes: 
             part.keep = part.keep or part.role == "with"
     for part in parts:
         pulse = part.action is not None and part.action.pulse
-        if part.repeat is None:  # no count given: an uncounted blink or nod repeats for as long as it is shown
-            part.repeat = KEEP_REPEATS if part.keep and pulse else 1
-            part.keep = part.keep or pulse
+        # "blinking", "nodding": the progressive names an ongoing action, so a time given to it is filled with
+        # repeats ("smile while blinking for 4 seconds"); a bare "wink ... for 3 seconds" holds the wink
+        ongoing = pulse and part.repeat is None and part.text.split(maxsplit=1)[0].endswith("ing")
+        part.repeat = part.repeat or (KEEP_REPEATS if part.keep and pulse else 1)
+        part.keep = part.keep or ongoing
     layers = [Layer(text=p.text, source=p.source, kind=p.kind, intensity=p.intensity, side=p.side, action=p.action,
                     repeat=p.repeat, keep=p.keep, role=p.role) for p in parts[1:]]
     return main, layers

@@ -26,6 +26,10 @@ from . import __version__
 from .bake_options import add_bake_options, bake_outputs, check_bake_options, forward
 from .device import DEVICE_CHOICES, select_device
 from .encoders import ENCODER_NAMES
+
+# Encoders evaluate can read: OpenCLIP's weights are a user's own checkpoint (--encoder-path), which evaluate does not
+# take, so it is left out rather than offered and failing.
+EVALUATED_ENCODERS = tuple(name for name in ENCODER_NAMES if name != "openclip")
 from .errors import I2FETError, InputError
 from .generators.registry import DEFAULT_MODEL, MODEL_NAMES
 from .limits import FPS_RANGE, SAVE_FORMATS
@@ -94,7 +98,7 @@ def build_parser() -> argparse.ArgumentParser:
     evaluate.add_argument("--no-judge", action="store_true", help="skip the FER emotion judge (needs eval extras)")
     evaluate.add_argument("--json", help="also write the full report as JSON to this file")
     evaluate.add_argument("--device", default="cpu", choices=DEVICE_CHOICES, help="torch device")
-    evaluate.add_argument("--encoder", default="minilm", choices=ENCODER_NAMES,
+    evaluate.add_argument("--encoder", default="minilm", choices=EVALUATED_ENCODERS,
                           help="text encoder of both models (default minilm; it must be the one --weights was trained with)")
     evaluate.add_argument("--weights", help="the learned model's weights file (default: the shipped one)")
 
@@ -449,15 +453,22 @@ def _train(args: argparse.Namespace) -> int:
 def _evaluate(args: argparse.Namespace) -> int:
     from .animation import check_output_suffix
     from .paths import atomic_output, check_writable_folder
-    from .evaluation.report import run_evaluation
+    from .evaluation.report import load_model, run_evaluation
 
     if args.n < 1:
         raise InputError(f"--n must be at least 1, not {args.n}.")
     if args.json:
         check_output_suffix(Path(args.json), (".json",), "report")
         check_writable_folder(args.json)
-    if args.weights is not None and not Path(args.weights).is_file():
-        raise InputError(f"The weights file {args.weights} does not exist.")
+    if args.weights is not None:
+        if "i2fet" not in args.models:
+            raise InputError("--weights is the learned model's file; add i2fet to --models or leave --weights out.")
+        if Path(args.weights).is_dir():
+            raise InputError(f"The weights file {args.weights} is a folder, not a weights file.")
+        if not Path(args.weights).is_file():
+            raise InputError(f"The weights file {args.weights} does not exist.")
+    if "i2fet" in args.models and (args.weights is not None or args.encoder != "minilm"):
+        load_model("i2fet", args.device, args.encoder, args.weights)  # the user's choice fails here, in one sentence
     report = run_evaluation(models=tuple(args.models), n=args.n, seed=args.seed, device=args.device,
                             judge=not args.no_judge, encoder=args.encoder, weights=args.weights)
     print(report.to_table())

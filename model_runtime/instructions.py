@@ -177,7 +177,8 @@ _REPEAT_RE = _rx(
     rf"|(?:a\s+)?[^\s,;.]+)\s*(?:x\s+)?times"
     rf"|(?P<x>[0-9]+)\s*x"
     rf"|(?P<loop>again\s+and\s+again|over\s+and\s+over(?:\s+again)?|repeatedly|time\s+after\s+time|on\s+repeat"
-    rf"|non-?stop|constantly|continually)"
+    rf"|non-?stop|constantly|continually|regularly|periodically|from\s+time\s+to\s+time"
+    rf"|every\s+(?:second|few\s+seconds|couple\s+of\s+seconds|so\s+often))"
     rf"|(?P<keep>keeps?(?:\s+on)?)(?=\s+[a-z]+ing{_E}))(?![\w-])"
 )
 _COUNT_WORDS = {"once": 1, "twice": 2, "thrice": 3, "a couple": 2, "a couple of": 2, "a few": 3, "several": 3,

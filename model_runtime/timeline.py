@@ -13,7 +13,6 @@ from typing import Sequence
 
 from .actions import Action, HeadPose
 from .errors import InputError
-from .instructions import MAX_REPEATS
 from .limits import MAX_DURATION_S, check_duration
 
 DEFAULT_INTENSITY = 0.75
@@ -122,6 +121,8 @@ def plan_segments(segments: Sequence, fps: int, duration_s: float | None = None)
 REPEAT_TIMING = (0.3, 0.25, 0.3)
 REPEAT_GAP_S = 0.15
 PULSE_GAP_S = 0.2  # between blinks/nods: voluntary repeated blinks come about 2-3 per second
+MAX_OPEN_PEAKS = 200  # "keep blinking for N seconds": 100 s at the voluntary rate; 600 s spreads them 3 s apart
+MIN_PACE = 0.3  # a given time compresses a repeat's phases to no less than this share of their natural length
 SPEED_FACTOR = {None: 1.0, "slow": 1.6, "fast": 0.7, "sudden": 0.6}
 
 
@@ -157,7 +158,14 @@ def _beats(base: TimedSegment, given: tuple[float | None, float | None]) -> list
     onset, hold, release = onset * factor, hold * factor, release * factor
     gap = (PULSE_GAP_S if pulse else REPEAT_GAP_S) * factor
     poses = (None, *(action.poses if action is not None else ()))
-    span = None if given == (None, None) else (given[0] or 0.0) + (given[1] or 0.0)
+    # a given time is the whole repetition's only where the words repeat ("twice", "keep blinking"); a single blink,
+    # wink or nod given a time ("wink and hold it for 3 seconds") holds its pose, each pose for its share
+    repeated = count > 1 or part.keep
+    span = None if given == (None, None) or not repeated else (given[0] or 0.0) + (given[1] or 0.0)
+    if given[0] is not None and not repeated:
+        onset = given[0]
+    if given[1] is not None and not repeated:
+        hold = given[1] / len(poses)
     rest = tuple(p for i, p in enumerate(base.parts) if i not in repeats)
     beats: list[TimedSegment] = []
     if rest and any(p.kind == "expression" for p in rest):  # the held parts arrive first ("smile while blinking")
@@ -179,8 +187,9 @@ def _beats(base: TimedSegment, given: tuple[float | None, float | None]) -> list
         beats.append(replace(base, kind="release", parts=rest, transition_s=release, hold_s=gap, is_start=False))
     if span is None and rest and any(p.kind == "expression" for p in rest):
         beats[-1] = replace(beats[-1], hold_s=base.hold_s)
-    if base.is_start:
-        beats.insert(0, replace(base, parts=rest, transition_s=0.0))
+    if base.is_start:  # "from blinking for 4 seconds to ...": the 4 s are the blinks', not the rest before them
+        beats.insert(0, replace(base, parts=rest, transition_s=0.0,
+                                hold_s=START_HOLD_S if span is not None else base.hold_s))
     return beats
 
 
@@ -188,16 +197,17 @@ def _fit_repeats(span: float, count: int, open_count: bool, pulse: bool, poses: 
                  release: float, gap: float) -> tuple[int, float, float, float, float]:
     """(count, onset, hold, release, gap) that make `count` peaks last `span` seconds in all.
 
-    An open count becomes as many peaks as the natural period fits (at least one, at most MAX_REPEATS). Time over
-    the natural length goes to the gaps of a pulse (a blink stays a blink) and to the holds of anything else (a
-    smile held longer); a span shorter than natural compresses every phase alike."""
+    An open count becomes as many peaks as the natural period fits (at least one, at most MAX_OPEN_PEAKS: past
+    that, as over a long shot, they spread out towards a resting blink rate). Time over the natural length goes to
+    the gaps of a pulse (a blink stays a blink) and to the holds of anything else (a smile held longer); a span
+    shorter than natural compresses every phase alike, down to MIN_PACE of natural (the plan then runs longer)."""
     moving = onset * (2 * poses - 1) + release  # each peak's onsets (a second pose swings twice as far) and release
     period = moving + hold * poses + gap
     if open_count:
-        count = int(min(MAX_REPEATS, max(1, round(span / period))))
+        count = int(min(MAX_OPEN_PEAKS, max(1, round(span / period))))
     spare = span - count * period
-    if spare < 0:
-        k = span / (count * period)
+    if spare < 0:  # faster than natural, but never so fast that a peak vanishes between two frames
+        k = max(span / (count * period), MIN_PACE)
         return count, onset * k, hold * k, release * k, gap * k
     if pulse:
         return count, onset, hold, release, gap + spare / count

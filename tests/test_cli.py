@@ -18,6 +18,9 @@ from model_runtime.cli import main
 from model_runtime.heads.preview import preview_frames
 
 
+SHIPPED_WEIGHTS = Path(__file__).resolve().parents[1] / "weights" / "i2fet-arkit-minilm.safetensors"
+
+
 def run(args, capsys):
     code = main(args)
     out, err = capsys.readouterr()
@@ -77,6 +80,11 @@ BAD = [
     (["generate", "smile", "-o", "{d}/a.json", "--encoder", "paraphrase-l3"], "trained with other"),
     (["evaluate", "--weights", "{d}/none.safetensors"], "does not exist"),
     (["evaluate", "--encoder", "bert-large"], "invalid choice"),
+    (["evaluate", "--encoder", "openclip"], "invalid choice"),  # evaluate takes no OpenCLIP checkpoint
+    (["evaluate", "--weights", "{d}"], "is a folder"),
+    (["evaluate", "--weights", "/etc/hostname"], "no checksum file"),  # a file that is no weights: before any work
+    (["evaluate", "--weights", str(SHIPPED_WEIGHTS), "--models", "baseline"], "add i2fet"),
+    (["evaluate", "--encoder", "paraphrase-l3"], "(--encoder minilm)"),  # the shipped weights read MiniLM
     (["generate", "smile"], "required"),
     (["frobnicate"], "invalid choice"),
     # names longer than the file system takes: an OSError from the first stat, not a traceback

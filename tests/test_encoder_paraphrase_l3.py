@@ -97,6 +97,8 @@ def test_missing_onnx_package_is_one_sentence(monkeypatch):
 def test_wrong_or_missing_file_refused(tmp_path):
     with pytest.raises(WeightsError, match="does not exist"):
         load_text_encoder("paraphrase-l3", str(tmp_path / "nowhere.onnx"), device="cpu")
+    with pytest.raises(WeightsError, match="is a folder"):
+        load_text_encoder("paraphrase-l3", str(tmp_path), device="cpu")
     fake = tmp_path / "model.onnx"
     fake.write_bytes(b"\x08\x07not a model")
     with pytest.raises(WeightsError, match="corrupt or not the expected version"):

@@ -149,10 +149,10 @@ def test_report_table_has_both_model_columns():
 
 
 def test_the_baseline_reads_the_encoder_of_the_weights_it_is_compared_with():
-    from model_runtime.evaluation.report import EvaluationReport, _load_model
+    from model_runtime.evaluation.report import EvaluationReport, load_model
     from model_runtime.generators.baseline import RetrievalBaseline
 
-    runtime = _load_model("baseline", "cpu", encoder="paraphrase-l3")
+    runtime = load_model("baseline", "cpu", encoder="paraphrase-l3")
     assert runtime.encoder.name == "paraphrase-l3" and isinstance(runtime.generator, RetrievalBaseline)
     assert runtime.generator.encoder is runtime.encoder
     report = EvaluationReport(models=("baseline",), splits=(), n=2, seed=0, device="cpu", results={},

@@ -121,9 +121,12 @@ def _closed_runs(curve: np.ndarray, fps: int) -> list[float]:
 
 
 @pytest.mark.parametrize("text, seconds, peaks", [
-    ("keep blinking for 10 seconds", 10.0, (8, 12)),   # an open count fills the time at a natural rate
+    ("keep blinking for 10 seconds", 10.0, (15, 25)),  # an open count fills the time at a natural rate, 2 a second
     ("blink twice over 5 seconds", 5.0, (2, 2)),       # a stated count is spread over it
     ("blink again and again for 4 seconds", 4.0, (4, 12)),
+    ("blink every second for 10 seconds", 10.0, (8, 20)),
+    ("blink 3 times for 1 second", 1.0, (3, 3)),        # faster than natural: every phase compressed alike
+    ("keep blinking for 60 seconds", 60.0, (100, 200)),  # an open count is not capped at a stated count's 12
 ])
 def test_a_duration_given_to_a_repeated_blink_is_the_whole_repetition(rt, text, seconds, peaks):
     anim = rt.generate(text)
@@ -137,14 +140,32 @@ def test_a_duration_given_to_repeated_held_or_head_actions(rt):
     anim = rt.generate("smile twice for 4 seconds")  # a stated count of a held expression: each smile held longer
     assert anim.frames.shape[0] == pytest.approx(4 * anim.fps + 1, abs=1)
     assert count_peaks(anim.frames[:, CHANNEL_INDEX["mouthSmileLeft"]], 0.2) == 2
-    anim = rt.generate("nod for 3 seconds")  # an uncounted nod keeps nodding for the time given
+    anim = rt.generate("nodding for 3 seconds")  # the progressive names an ongoing action: it repeats
+    assert anim.frames.shape[0] == pytest.approx(3 * anim.fps + 1, abs=1)
     assert count_peaks(-anim.head_rotation[:, 1], HEAD_PEAK) >= 2
+    anim = rt.generate("shaking the head for 4 seconds")  # two swings a shake, each counted in the 4 s
+    assert anim.frames.shape[0] == pytest.approx(4 * anim.fps + 1, abs=1)
     anim = rt.generate("nod once for 3 seconds")
     assert count_peaks(-anim.head_rotation[:, 1], HEAD_PEAK) == 1
     anim = rt.generate("smile while blinking for 4 seconds")  # the smile's arrival is part of the 4 s
     assert anim.frames.shape[0] == pytest.approx(4 * anim.fps + 1, abs=1)
     assert count_peaks(anim.frames[:, CHANNEL_INDEX["eyeBlinkLeft"]]) >= 4
     assert anim.frames[anim.fps:, CHANNEL_INDEX["mouthSmileLeft"]].min() > 0.2  # held under every blink
+    anim = rt.generate("smile while blinking for 1 second")  # the arrival takes at most half of the time given
+    first_blink = int(np.argmax(anim.frames[:, CHANNEL_INDEX["eyeBlinkLeft"]] > 0.5))
+    assert 0 < first_blink <= 0.65 * anim.fps
+
+
+def test_a_single_blink_wink_or_nod_given_a_time_holds_its_pose(rt):
+    anim = rt.generate("wink and hold it for 3 seconds")
+    closed = np.maximum(anim.frames[:, CHANNEL_INDEX["eyeBlinkLeft"]], anim.frames[:, CHANNEL_INDEX["eyeBlinkRight"]])
+    assert count_peaks(closed) == 1 and max(_closed_runs(closed, anim.fps)) >= 2.5
+    anim = rt.generate("open and close the mouth for 4 seconds")
+    assert count_peaks(anim.frames[:, CHANNEL_INDEX["jawOpen"]], 0.2) == 1
+    assert (anim.frames[:, CHANNEL_INDEX["jawOpen"]] > 0.5 * anim.frames[:, CHANNEL_INDEX["jawOpen"]].max()).sum() \
+        >= 3 * anim.fps
+    anim = rt.generate("from blinking for 4 seconds to smiling")  # the 4 s are the blinks', not a wait before them
+    assert anim.frames.shape[0] <= 7 * anim.fps
 
 
 def test_head_motion_reaches_the_animation_and_its_files(rt, tmp_path):

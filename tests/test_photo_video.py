@@ -207,13 +207,34 @@ def test_bad_output_extension_is_refused_before_reading(clip, tmp_path, capsys):
     assert "Unknown animation file extension" in capsys.readouterr().err
 
 
-@pytest.mark.parametrize("kind, suffix", [("JPEG", ".mp4"), ("PNG", ".avi"), ("BMP", ".mov")])
+@pytest.mark.parametrize("kind, suffix", [("JPEG", ".mp4"), ("PNG", ".avi"), ("BMP", ".mov"), ("TIFF", ".mkv"),
+                                          ("GIF", ".mp4"), ("WebP", ".webm")])
 def test_a_photo_renamed_as_a_video_is_refused_not_tracked_as_one_frame(kind, suffix, tmp_path):
     """FFmpeg decodes a renamed photo as a one-frame video; the user meant a video, so they are told it is a photo."""
     face = Image.open(ROOT / "tests" / "data" / "photos" / "carphone_f000.png").convert("RGB")
     path = tmp_path / f"clip{suffix}"
-    face.save(path, format=kind)
+    face.save(path, format=kind.upper())
     with pytest.raises(InputError, match=f"is a still {kind} image, not a video"):
         track_video(path)
     out = tmp_path / "a.json"
     assert main(["track", str(path), "-o", str(out)]) == 2 and not out.exists()
+
+
+@pytest.mark.parametrize("suffix, kind", [(".mjpeg", "MJPEG"), (".png", "PNG")])
+def test_a_clip_of_many_image_frames_is_still_a_video(suffix, kind, tmp_path):
+    """A raw Motion-JPEG stream and an animated PNG start with a JPEG's or PNG's bytes but hold many frames."""
+    face = Image.open(ROOT / "tests" / "data" / "photos" / "carphone_f000.png").convert("RGB")
+    frames = [face.rotate(angle) for angle in range(0, 10, 1)]
+    path = tmp_path / f"clip{suffix}"
+    if kind == "MJPEG":
+        import io
+
+        with open(path, "wb") as handle:
+            for frame in frames:
+                buffer = io.BytesIO()
+                frame.save(buffer, format="JPEG")
+                handle.write(buffer.getvalue())
+    else:
+        frames[0].save(path, format="PNG", save_all=True, append_images=frames[1:], duration=40, loop=0)
+    result = track_video(path)
+    assert result.animation.frames.shape[0] == len(frames)

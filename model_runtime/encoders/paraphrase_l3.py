@@ -90,6 +90,8 @@ class ParaphraseL3Encoder(BertEncoder):
     def __init__(self, onnx_path: str | Path | None = None, device: str = "auto"):
         self.device = select_device(device)
         path = default_onnx_path() if onnx_path is None else Path(onnx_path)
+        if path.is_dir():
+            raise WeightsError(f"The paraphrase-MiniLM-L3-v2 ONNX file {path} is a folder; name the .onnx file in it.")
         if not path.is_file():
             raise WeightsError(f"The paraphrase-MiniLM-L3-v2 ONNX file {path} does not exist; reinstall {PACKAGE}.")
         onnx_digest = verify_sha256(path, ONNX_SHA256, "paraphrase-MiniLM-L3-v2")

@@ -316,7 +316,7 @@ def _fer_reference(judge, items) -> dict:
             "n": len(judged)}
 
 
-def _load_model(name: str, device: str, encoder: str = "minilm", weights: str | None = None):
+def load_model(name: str, device: str, encoder: str = "minilm", weights: str | None = None):
     """The learned model as shipped (or from `weights`); the baseline restricted to what training saw (the full
     knowledge base holds the held-out phrases verbatim, which would let retrieval read the answers). Both read the
     text encoder `encoder`, so a baseline is measured with the encoder of the weights it is compared with."""
@@ -367,7 +367,7 @@ def run_evaluation(models: Sequence[str] = DEFAULT_MODELS, splits: Sequence[str]
 
     for name in models:
         try:
-            runtime = _load_model(name, device, encoder, weights)
+            runtime = load_model(name, device, encoder, weights)
         except Exception as exc:  # noqa: BLE001 - an unavailable model is reported, not fatal
             report.unavailable[name] = str(exc).strip() or type(exc).__name__
             continue

@@ -122,9 +122,11 @@ def load_learned(weights_path: str | Path | None = None, encoder=None, device="a
     if encoder is None:
         encoder = load_text_encoder(meta.get("encoder", "minilm"), device=str(torch_device))
     if meta.get("encoder_sha256") not in (None, encoder.checksum):
+        trained = meta.get("encoder", "minilm")
         raise WeightsError(f"The I2FET weights {path.name} were trained with other {meta.get('encoder_model')} "
                            f"weights (sha256 {meta['encoder_sha256'][:12]}...) than the text encoder loaded "
-                           f"({encoder.checksum[:12]}...); use the encoder they were trained with.")
+                           f"({encoder.name}, {encoder.checksum[:12]}...); use the encoder they were trained with "
+                           f"(--encoder {trained}).")
     if encoder.token_dim != cfg.ifed.text_dim or str(encoder.token_dim) != meta.get("encoder_dim"):
         raise WeightsError(f"The I2FET weights {path.name} expect a {meta.get('encoder_model')} text encoder with "
                            f"{cfg.ifed.text_dim}-d tokens, but {encoder.model_name} gives {encoder.token_dim}-d.")

@@ -88,25 +88,24 @@ def _open(path: Path):
     refuse_special_file(path, "video", "a video file")
     if not os.access(path, os.R_OK):
         raise InputError(f"The video {path} cannot be read: permission denied.")
-    still = _still_image_kind(path)
-    if still is not None:
-        raise InputError(f"The video {path} is a still {still} image, not a video; read a photo with "
-                         f"'i2fet generate --start-image' or Start from Photo.")
     capture = cv2.VideoCapture(str(path))
     if not capture.isOpened():
         raise InputError(f"The video {path} is not a video file OpenCV can read (MP4, AVI, MOV, MKV, WebM, ...).")
     return capture
 
 
-# Leading bytes of still-image formats FFmpeg would otherwise decode as a one-frame "video" (a renamed photo).
-_STILL_SIGNATURES = ((b"\xff\xd8\xff", "JPEG"), (b"\x89PNG\r\n\x1a\n", "PNG"), (b"BM", "BMP"),
-                     (b"II*\x00", "TIFF"), (b"MM\x00*", "TIFF"))
+# Leading bytes of image formats FFmpeg also decodes as a "video": one frame of them is a renamed photo, while
+# several (a Motion-JPEG stream, an animated PNG, GIF or WebP) are a real clip.
+_IMAGE_SIGNATURES = ((b"\xff\xd8\xff", "JPEG"), (b"\x89PNG\r\n\x1a\n", "PNG"), (b"BM", "BMP"),
+                     (b"II*\x00", "TIFF"), (b"MM\x00*", "TIFF"), (b"GIF87a", "GIF"), (b"GIF89a", "GIF"))
 
 
-def _still_image_kind(path: Path) -> str | None:
+def _image_kind(path: Path) -> str | None:
     with open(path, "rb") as handle:
-        head = handle.read(8)
-    return next((kind for signature, kind in _STILL_SIGNATURES if head.startswith(signature)), None)
+        head = handle.read(12)
+    if head[:4] == b"RIFF" and head[8:12] == b"WEBP":
+        return "WebP"
+    return next((kind for signature, kind in _IMAGE_SIGNATURES if head.startswith(signature)), None)
 
 
 def _frames(capture, path: Path):
@@ -176,6 +175,10 @@ def track_video(path: str | os.PathLike, neutral_image: str | os.PathLike | None
         landmarker.close()
     if not rows:
         raise InputError(f"The video {source} has no frames that OpenCV can decode.")
+    still = _image_kind(source) if len(rows) == 1 else None
+    if still is not None:
+        raise InputError(f"The video {source} is a still {still} image, not a video; read a photo with "
+                         f"'i2fet generate --start-image' or Start from Photo.")
     frames = np.array(rows)
     missing = np.nonzero(~np.all(np.isfinite(frames), axis=1))[0]
     if missing.size == len(frames):
