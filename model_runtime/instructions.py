@@ -1007,11 +1007,24 @@ def _alternation_parts(work: str, frag: _Fragment) -> list[_Piece] | None:
     a.repeat = b.repeat = None
     if a.keep or b.keep:
         cycles, a.keep, b.keep = max(cycles, 3), False, False
+    _share_trailing_time(a, b, 2 * cycles)
     pieces = []
     for _ in range(cycles):
         pieces += [replace(a, problems=[]), replace(b, problems=[])]
     pieces[0].problems, pieces[1].problems = a.problems, b.problems
     return pieces
+
+
+def _share_trailing_time(a: _Piece, b: _Piece, steps: int) -> None:
+    """"alternate between smiling and frowning for 6 seconds": a time closing the alternation is the whole
+    alternation's, shared by its steps (each arriving in at most the default half second), not every frown's."""
+    given = [v for v in (b.transition_s, b.hold_s) if v is not None]
+    if not given or b.hold_word or a.transition_s is not None or a.hold_s is not None:
+        return
+    each = sum(given) / steps
+    arrive = min(0.5, each / 2)
+    for piece in (a, b):
+        piece.transition_s, piece.hold_s = arrive, each - arrive
 
 
 def parse_instruction(text: str) -> ParsedInstruction:

@@ -119,6 +119,21 @@ def test_alternation_gives_alternating_segments():
     assert [s.text for s in parsed.segments] == ["smiling"] and "alternate between" in parsed.unplaced
 
 
+@pytest.mark.parametrize("text, seconds, steps", [
+    ("alternate between smiling and frowning for 6 seconds", 6.0, 4),
+    ("alternate between smiling and frowning three times over 3 seconds", 3.0, 6),
+])
+def test_a_time_closing_an_alternation_is_the_whole_alternations(text, seconds, steps):
+    plan = plan_segments(parse_instruction(text).segments, fps=30)
+    assert len(plan) == steps and plan[-1].end_s == pytest.approx(seconds)
+    assert len({round(s.end_s - s.start_s, 6) for s in plan}) == 1  # shared evenly
+
+
+def test_a_time_inside_an_alternation_stays_with_its_face():
+    segs = parse_instruction("alternate between smiling for 2 seconds and frowning").segments
+    assert [s.hold_s for s in segs] == [2.0, None, 2.0, None]
+
+
 def test_repeats_become_peaks_with_natural_spacing():
     plan = plan_segments(parse_instruction("blink three times").segments, fps=30)
     peaks = [s for s in plan if s.kind == "expression"]
