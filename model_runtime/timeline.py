@@ -227,8 +227,12 @@ def _repeats_of(base: TimedSegment) -> dict[int, int]:
 
 
 def frame_spans(plan: Sequence[TimedSegment], fps: int) -> list[FrameSpan]:
-    """Round each boundary once, so adjacent segments share a frame and total length is kept to within a frame."""
-    return [FrameSpan(round(s.start_s * fps), round(s.apex_s * fps), round(s.end_s * fps)) for s in plan]
+    """Round each boundary once, so adjacent segments share a frame and total length is kept to within a frame: a
+    segment ends on the frame the next one starts on (their times, summed separately, can round either side)."""
+    starts = [round(s.start_s * fps) for s in plan]
+    ends = starts[1:] + [round(plan[-1].end_s * fps)] if plan else []
+    return [FrameSpan(start, min(max(round(s.apex_s * fps), start), end), end)
+            for s, start, end in zip(plan, starts, ends)]
 
 
 def _seconds(seg, what: str, fps: int) -> float | None:

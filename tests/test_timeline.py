@@ -100,3 +100,11 @@ def test_hours_are_read_and_meet_the_length_limit(text, what):
 def test_a_fraction_of_an_hour_within_the_limit_is_used():
     plan = plan_segments(parse_instruction("smile in 0.001 hours").segments, 30, None)
     assert plan[0].transition_s == pytest.approx(3.6)
+
+
+@pytest.mark.parametrize("text, duration", [("keep blinking", 10.0), ("blink 7 times, then smile", 3.3),
+                                            ("nod twice while smiling", None)])
+def test_adjacent_segments_share_their_boundary_frame(text, duration):
+    spans = frame_spans(plan_segments(parse_instruction(text).segments, fps=30, duration_s=duration), 30)
+    assert all(a.end_frame == b.start_frame for a, b in zip(spans, spans[1:]))
+    assert all(s.start_frame <= s.apex_frame <= s.end_frame for s in spans)
