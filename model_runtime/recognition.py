@@ -5,7 +5,8 @@ concept.
 A part the text encoder reads (not a direct action, not a return to neutral) is recognised when one of its content
 words (closed-class words such as "the", "of" or "my" set aside: they name nothing) is
 
-- a word of the knowledge base's phrases: the project's own facial vocabulary, rare words included ("moue", "rictus",
+- a word of the knowledge base's phrases other than a light verb (make, give, start, look...): the project's own
+  facial vocabulary, rare words included ("moue", "rictus",
   "blep"; literary ones such as "crestfallen" or "aghast" are rewritten to plain phrases before they get here,
   model_runtime.clauses), so "the avatar displays perplexed" is recognised however its sentence embedding falls; or
 - a known word, and the part is as close to the knowledge base as the knowledge base is to itself. Known: an English
@@ -48,6 +49,12 @@ and or but nor so yet if then else because while whereas although though unless 
 is am are was were be been being do does did doing done have has had having will would shall should can could
 may might must ought not there here very just also too only s t
 """.split())
+
+# Light verbs: knowledge-base phrases use them ("make a frown", "give a wink", "start crying", "look happy"), but
+# alone they name nothing facial ("give me the report", "start the car"), so they do not vouch for a text.
+LIGHT_VERBS = frozenset("make makes made give gives gave get gets got take takes took start starts started keep keeps "
+                        "kept turn turns turned set sets put puts find finds found go goes went come comes came let "
+                        "lets show shows showed look looks looked".split())
 
 _WORD_RE = re.compile(r"[a-z]+")
 _LATIN_RE = re.compile(r"[A-Za-z]")  # the parser's test for "has an English word" (model_runtime.instructions)
@@ -95,7 +102,7 @@ class Recognition:
     def recognised(self, text: str, similarity: float) -> bool:
         """Whether `text`, whose nearest knowledge-base phrase has cosine `similarity`, names something facial."""
         content = [w for w in words(text) if w not in FUNCTION_WORDS]
-        if any(w in self.phrase_words for w in content):
+        if any(w in self.phrase_words and w not in LIGHT_VERBS for w in content):
             return True
         return similarity >= self.floor and any(w in english_words() or self.encoder.knows_word(w) for w in content)
 
