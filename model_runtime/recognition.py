@@ -6,9 +6,9 @@ A part the text encoder reads (not a direct action, not a return to neutral) is 
 words (closed-class words such as "the", "of" or "my" set aside: they name nothing) is
 
 - a word of the knowledge base's phrases other than a light verb (make, give, start, look...): the project's own
-  facial vocabulary, rare words included ("moue", "rictus",
-  "blep"; literary ones such as "crestfallen" or "aghast" are rewritten to plain phrases before they get here,
-  model_runtime.clauses), so "the avatar displays perplexed" is recognised however its sentence embedding falls; or
+  facial vocabulary, rare words included ("moue", "rictus", "blep"; literary ones such as "crestfallen" or "aghast"
+  are rewritten to plain phrases before they get here, model_runtime.clauses), so "the avatar displays perplexed" is
+  recognised however its sentence embedding falls; or
 - a known word, and the part is as close to the knowledge base as the knowledge base is to itself. Known: an English
   dictionary word (SCOWL's size-80 lists, data/ENGLISH_WORDS.md: "gleeful", "smitten") or a whole token of the text
   encoder's vocabulary ("lol"). Close: the cosine of its sentence embedding to the nearest knowledge-base phrase is at
