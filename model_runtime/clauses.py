@@ -93,6 +93,7 @@ class Layer:
     repeat: int = 1
     keep: bool = False
     role: str = "with"
+    period: float | None = None  # "every 3 seconds": seconds from one peak to the next
 
 
 KEEP_REPEATS = 4  # "keep blinking", "again and again": enough peaks to read as ongoing
@@ -111,6 +112,7 @@ class Part:
     keep: bool
     role: str = "main"
     action: Action | None = None
+    period: float | None = None
 
 
 @lru_cache(maxsize=1)
@@ -133,7 +135,8 @@ def build_layers(source_text: str, piece, previous, unplaced: list[str], notes: 
     """(main Part, [Layer...]) for an assembled parser piece; see the module docstring for the rules."""
     pieces = [piece, *piece.layers]
     parts = [Part(text=p.text, source=source_text[p.start:p.own_end or p.end].strip(), kind=p.kind, intensity=p.intensity, side=p.side,
-                  repeat=p.repeat, keep=p.keep, role="main" if i == 0 else "with") for i, p in enumerate(pieces)]
+                  repeat=p.repeat, keep=p.keep, role="main" if i == 0 else "with", period=p.period)
+             for i, p in enumerate(pieces)]
     explicit = any(p.explicit for p in pieces) or any(p.join == "with" for p in pieces[1:])
     bare_first = parts[0].text in _BARE_VERBS
     _share_objects(parts)
@@ -160,7 +163,7 @@ def build_layers(source_text: str, piece, previous, unplaced: list[str], notes: 
         part.repeat = part.repeat or (KEEP_REPEATS if part.keep and pulse else 1)
         part.keep = part.keep or ongoing
     layers = [Layer(text=p.text, source=p.source, kind=p.kind, intensity=p.intensity, side=p.side, action=p.action,
-                    repeat=p.repeat, keep=p.keep, role=p.role) for p in parts[1:]]
+                    repeat=p.repeat, keep=p.keep, role=p.role, period=p.period) for p in parts[1:]]
     return main, layers
 
 

@@ -44,6 +44,7 @@ from dataclasses import dataclass, field, replace
 from model_runtime.actions import Action
 from model_runtime.clauses import KEEP_REPEATS, Layer, build_layers
 from model_runtime.errors import InputError
+from model_runtime.limits import MAX_DURATION_S
 
 MAX_INSTRUCTION_CHARS = 2000
 
@@ -96,6 +97,7 @@ class Segment:
     repeat: int = 1
     keep: bool = False
     layers: tuple["Layer", ...] = ()
+    period: float | None = None  # "every 3 seconds": seconds from one repeat's peak to the next
 
 
 @dataclass(frozen=True)
@@ -177,10 +179,12 @@ _REPEAT_RE = _rx(
     rf"|(?:a\s+)?[^\s,;.]+)\s*(?:x\s+)?times"
     rf"|(?P<x>[0-9]+)\s*x"
     rf"|(?P<loop>again\s+and\s+again|over\s+and\s+over(?:\s+again)?|repeatedly|time\s+after\s+time|on\s+repeat"
-    rf"|non-?stop|constantly|continually|regularly|periodically|from\s+time\s+to\s+time"
-    rf"|every\s+(?:second|few\s+seconds|couple\s+of\s+seconds|so\s+often))"
+    rf"|non-?stop|constantly|continually|regularly|periodically|from\s+time\s+to\s+time|every\s+so\s+often)"
+    rf"|(?P<every>every\s+(?:(?P<every_n>{_NUM}|{_NUMWORD}|other|few|couple\s+of)\s+)?(?:seconds?|secs?))"
     rf"|(?P<keep>keeps?(?:\s+on)?)(?=\s+[a-z]+ing{_E}))(?![\w-])"
 )
+_EVERY_WORDS = {"other": 2.0, "few": 3.0, "couple of": 2.0}
+MIN_PERIOD_S = 0.2  # "blink every 0.01 seconds" is reported: faster than a blink can close and open
 _COUNT_WORDS = {"once": 1, "twice": 2, "thrice": 3, "a couple": 2, "a couple of": 2, "a few": 3, "several": 3,
                 "many": KEEP_REPEATS, "multiple": 3}
 
@@ -195,6 +199,14 @@ def _repeat(piece: "_Piece", m: re.Match[str]) -> None:
         return
     if m.group("loop"):
         piece.repeat, piece.keep = KEEP_REPEATS, True
+        return
+    if m.group("every"):  # "every 3 seconds": ongoing, one peak each period
+        raw = " ".join((m.group("every_n") or "1").split())
+        period = _EVERY_WORDS.get(raw) or _NUMBER_WORDS.get(raw) or _number(raw)
+        if period is None or not math.isfinite(period) or not MIN_PERIOD_S <= period <= MAX_DURATION_S:
+            piece.problems.append(phrase)
+            return
+        piece.repeat, piece.keep, piece.period = KEEP_REPEATS, True, float(period)
         return
     raw = " ".join((m.group("once") or m.group("count") or m.group("x")).split())
     value = _COUNT_WORDS.get(raw)
@@ -511,6 +523,7 @@ class _Piece:
     join: str = ""  # "and" or "with": how a layer was joined to the piece before it
     repeat: int | None = None
     keep: bool = False  # "keep blinking", "again and again": repeat for as long as it is shown
+    period: float | None = None  # "every 3 seconds": seconds from one peak to the next
 
     _TIMING_FIELDS = ("transition_s", "hold_s", "transition_frames", "hold_frames", "delay_s", "delay_frames")
 
@@ -897,7 +910,7 @@ def _segment(text: str, p: _Piece, previous: _Piece | None, unplaced: list[str],
         text=main.text, source=_source(text, p), span=(p.start, p.end), kind=main.kind, intensity=p.intensity,
         transition_s=p.transition_s, hold_s=p.hold_s, speed=p.speed, manner=tuple(p.manner), side=p.side,
         is_start=p.is_start, transition_frames=p.transition_frames, hold_frames=p.hold_frames,
-        action=main.action, repeat=main.repeat, keep=main.keep, layers=tuple(layers),
+        action=main.action, repeat=main.repeat, keep=main.keep, layers=tuple(layers), period=main.period,
     )
 
 

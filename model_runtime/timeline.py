@@ -37,6 +37,7 @@ class KeyPart:
     head: HeadPose | None = None
     repeat: int = 1
     keep: bool = False  # the count is open ("keep blinking"): a given duration decides how many peaks fit
+    period: float | None = None  # "every 3 seconds": seconds from one peak to the next
 
 
 @dataclass(frozen=True)
@@ -129,9 +130,10 @@ SPEED_FACTOR = {None: 1.0, "slow": 1.6, "fast": 0.7, "sudden": 0.6}
 def key_parts(seg) -> tuple[KeyPart, ...]:
     """The parts of a parsed segment (main text first, then its layers) as the plan carries them."""
     main = KeyPart(0, seg.text, seg.kind, seg.intensity, seg.side, getattr(seg, "action", None),
-                   repeat=max(1, int(getattr(seg, "repeat", 1) or 1)), keep=bool(getattr(seg, "keep", False)))
+                   repeat=max(1, int(getattr(seg, "repeat", 1) or 1)), keep=bool(getattr(seg, "keep", False)),
+                   period=getattr(seg, "period", None))
     layers = tuple(KeyPart(i, layer.text, layer.kind, layer.intensity, layer.side, layer.action, layer.role,
-                           repeat=max(1, int(layer.repeat or 1)), keep=bool(layer.keep))
+                           repeat=max(1, int(layer.repeat or 1)), keep=bool(layer.keep), period=layer.period)
                    for i, layer in enumerate(getattr(seg, "layers", ()), start=1))
     return (main, *layers)
 
@@ -175,6 +177,13 @@ def _beats(base: TimedSegment, given: tuple[float | None, float | None]) -> list
             arrival, settle = arrival * k, settle * k
             span -= arrival + settle
         beats.append(replace(base, kind="release", parts=rest, transition_s=arrival, hold_s=settle))
+    if part.period is not None:  # "every 3 seconds": the gap makes up the stated period (or the phases shrink)
+        natural = _peak_period(onset, hold, release, gap, len(poses))
+        if part.period >= natural:
+            gap += part.period - natural
+        else:
+            k = max(part.period / natural, MIN_PACE)
+            onset, hold, release, gap = onset * k, hold * k, release * k, gap * k
     if span is not None:
         count, onset, hold, release, gap = _fit_repeats(span, count, part.keep, pulse, len(poses), onset, hold,
                                                         release, gap)
@@ -193,6 +202,11 @@ def _beats(base: TimedSegment, given: tuple[float | None, float | None]) -> list
     return beats
 
 
+def _peak_period(onset: float, hold: float, release: float, gap: float, poses: int) -> float:
+    """Seconds one peak takes: its onsets (a second pose swings twice as far), holds, release and the gap after."""
+    return onset * (2 * poses - 1) + hold * poses + release + gap
+
+
 def _fit_repeats(span: float, count: int, open_count: bool, pulse: bool, poses: int, onset: float, hold: float,
                  release: float, gap: float) -> tuple[int, float, float, float, float]:
     """(count, onset, hold, release, gap) that make `count` peaks last `span` seconds in all.
@@ -201,8 +215,7 @@ def _fit_repeats(span: float, count: int, open_count: bool, pulse: bool, poses: 
     that, as over a long shot, they spread out towards a resting blink rate). Time over the natural length goes to
     the gaps of a pulse (a blink stays a blink) and to the holds of anything else (a smile held longer); a span
     shorter than natural compresses every phase alike, down to MIN_PACE of natural (the plan then runs longer)."""
-    moving = onset * (2 * poses - 1) + release  # each peak's onsets (a second pose swings twice as far) and release
-    period = moving + hold * poses + gap
+    period = _peak_period(onset, hold, release, gap, poses)
     if open_count:
         count = int(min(MAX_OPEN_PEAKS, max(1, round(span / period))))
     spare = span - count * period

@@ -107,6 +107,20 @@ def test_impossible_counts_are_capped_or_shown_once_and_reported(text, fragment,
     assert fragment in parsed.unplaced and parsed.segments[0].repeat == repeat
 
 
+@pytest.mark.parametrize("text, period", [("blink every 3 seconds", 3.0), ("nod every other second", 2.0),
+                                          ("blink every second", 1.0), ("blink every few seconds", 3.0),
+                                          ("blink every two seconds", 2.0)])
+def test_a_stated_rate_is_read_as_ongoing_repetition(text, period):
+    parsed = parse_instruction(text)
+    (seg,) = parsed.segments
+    assert seg.keep and seg.period == period and seg.hold_s is None and not parsed.unplaced
+
+
+def test_an_impossible_rate_is_reported():
+    parsed = parse_instruction("blink every 0.01 seconds")
+    assert "every 0.01 seconds" in parsed.unplaced and parsed.segments[0].period is None
+
+
 def test_keep_repeats_a_pulse_but_holds_a_smile():
     assert parse_instruction("keep blinking").segments[0].repeat == 4
     assert parse_instruction("keep smiling").segments[0].repeat == 1

@@ -156,6 +156,18 @@ def test_a_duration_given_to_repeated_held_or_head_actions(rt):
     assert 0 < first_blink <= 0.65 * anim.fps
 
 
+@pytest.mark.parametrize("text, peaks, period", [
+    ("blink every 2 seconds for 10 seconds", 5, 2.0), ("blink every 3 seconds", 4, 3.0),
+    ("blink every other second for 6 seconds", 3, 2.0),
+])
+def test_a_stated_rate_spaces_the_peaks(rt, text, peaks, period):
+    anim = rt.generate(text)
+    curve = anim.frames[:, CHANNEL_INDEX["eyeBlinkLeft"]]
+    assert count_peaks(curve) == peaks
+    closed = np.flatnonzero(np.diff((curve > 0.5).astype(int)) == 1) / anim.fps  # each blink's closing moment
+    assert np.allclose(np.diff(closed), period, atol=2 / anim.fps)
+
+
 def test_a_single_blink_wink_or_nod_given_a_time_holds_its_pose(rt):
     anim = rt.generate("wink and hold it for 3 seconds")
     closed = np.maximum(anim.frames[:, CHANNEL_INDEX["eyeBlinkLeft"]], anim.frames[:, CHANNEL_INDEX["eyeBlinkRight"]])
