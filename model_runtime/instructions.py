@@ -179,7 +179,8 @@ _REPEAT_RE = _rx(
     rf"|(?:a\s+)?[^\s,;.]+)\s*(?:x\s+)?times"
     rf"|(?P<x>[0-9]+)\s*x"
     rf"|(?P<loop>again\s+and\s+again|over\s+and\s+over(?:\s+again)?|repeatedly|time\s+after\s+time|on\s+repeat"
-    rf"|non-?stop|constantly|continually|regularly|periodically|from\s+time\s+to\s+time|every\s+so\s+often)"
+    rf"|non-?stop|constantly|continually|regularly|periodically|from\s+time\s+to\s+time|every\s+so\s+often"
+    rf"|every\s+now\s+and\s+(?:then|again)|now\s+and\s+again)"
     rf"|(?P<every>every\s+(?:(?P<every_n>{_NUM}|{_NUMWORD}|other|few|couple\s+of)\s+)?(?:seconds?|secs?))"
     rf"|(?P<keep>keeps?(?:\s+on)?)(?=\s+[a-z]+ing{_E}))(?![\w-])"
 )
@@ -325,12 +326,12 @@ _SEPARATOR_RE = _rx(
     "|".join((
         r"(?P<soft>,(?![0-9])|(?<![0-9]),)",
         r"(?P<punct>;|\.(?![0-9])|(?<![0-9])\.|[!?…\n\r]|->|=>|[→⟶➔]|\s[-–—]+\s|[–—])",
-        rf"(?P<seq>{_B}(?:and\s+)?(?:then|after\s+(?:that|this|which|those|these)|afterwards?|next(?!\s+to{_E})"
+        rf"(?P<seq>{_B}(?<!every\snow\s)(?<!every\snow\sand\s)(?:and\s+)?(?:then|after\s+(?:that|this|which|those|these)|afterwards?|next(?!\s+to{_E})"
         rf"|finally|lastly|eventually|subsequently|followed\s+by|before(?!\s+{_DURATION_AHEAD})){_E})",
         rf"(?P<after>{_B}(?:and\s+)?after(?!\s+{_DURATION_AHEAD}){_E})",
         rf"(?P<into>{_B}(?:(?:that|which)\s+)?(?:{_INTO_VERB}|giv(?:e|es|ing)\s+way\s+to|gave\s+way\s+to"
         rf"|becom(?:e|es|ing)|became|(?:turn|turns|turning|turned)\s+to){_E})",
-        rf"(?P<and>{_B}and(?=\s+(?:{_ADVERBS_BEFORE_VERB}\s+){{0,3}}{_VERB_START}))",
+        rf"(?P<and>{_B}(?<!every\snow\s)and(?=\s+(?:{_ADVERBS_BEFORE_VERB}\s+){{0,3}}{_VERB_START}))",
         rf"(?P<with>{_B}(?:while|whilst|meanwhile|at\s+the\s+same\s+time(?:\s+as)?|simultaneously(?:\s+with)?"
         rf"|as(?=\s+(?:you|he|she|they|we|i|it|the|his|her|their|your|its|my)\s)"
         rf"|with(?!\s+(?:(?:the|his|her|their|your|my|its|one|both)\s+)?(?:left|right|both|one|each|other){_E})"

@@ -116,6 +116,19 @@ def test_a_stated_rate_is_read_as_ongoing_repetition(text, period):
     assert seg.keep and seg.period == period and seg.hold_s is None and not parsed.unplaced
 
 
+@pytest.mark.parametrize("text, texts", [
+    ("blink every now and then", ["blink"]), ("every now and then blink", ["blink"]),
+    ("blink every now and then for 10 seconds", ["blink"]), ("nod now and again", ["nod"]),
+])
+def test_every_now_and_then_repeats_and_is_not_a_step(text, texts):
+    parsed = parse_instruction(text)
+    assert [s.text for s in parsed.segments] == texts and parsed.segments[0].keep and not parsed.unplaced
+
+
+def test_now_followed_by_and_then_is_still_a_sequence():
+    assert [s.text for s in parse_instruction("smile now and then frown").segments] == ["smile", "frown"]
+
+
 def test_an_impossible_rate_is_reported():
     parsed = parse_instruction("blink every 0.01 seconds")
     assert "every 0.01 seconds" in parsed.unplaced and parsed.segments[0].period is None
