@@ -151,7 +151,7 @@ def _beats(base: TimedSegment, given: tuple[float | None, float | None]) -> list
     repeats = _repeats_of(base)
     if not repeats:
         return [base]
-    index, count = next(iter(repeats.items()))
+    index, count = next(iter(repeats)), max(repeats.values())
     part = base.parts[index]
     action = part.action
     pulse = action is not None and action.pulse
@@ -162,7 +162,8 @@ def _beats(base: TimedSegment, given: tuple[float | None, float | None]) -> list
     poses = (None, *(action.poses if action is not None else ()))
     # a given time is the whole repetition's only where the words repeat ("twice", "keep blinking"); a single blink,
     # wink or nod given a time ("wink and hold it for 3 seconds") holds its pose, each pose for its share
-    repeated = count > 1 or part.keep
+    open_count = any(base.parts[i].keep for i in repeats)
+    repeated = count > 1 or open_count
     span = None if given == (None, None) or not repeated else (given[0] or 0.0) + (given[1] or 0.0)
     if given[0] is not None and not repeated:
         onset = given[0]
@@ -185,12 +186,11 @@ def _beats(base: TimedSegment, given: tuple[float | None, float | None]) -> list
             k = max(part.period / natural, MIN_PACE)
             onset, hold, release, gap = onset * k, hold * k, release * k, gap * k
     if span is not None:
-        count, onset, hold, release, gap = _fit_repeats(span, count, part.keep, pulse, len(poses), onset, hold,
+        count, onset, hold, release, gap = _fit_repeats(span, count, open_count, pulse, len(poses), onset, hold,
                                                         release, gap)
     for _ in range(count):
         for k, pose in enumerate(poses):
-            shown = tuple(p if p.index != index or pose is None else replace(p, head=pose) for p in base.parts
-                          if p.index == index or p.index not in repeats)
+            shown = tuple(p if p.index != index or pose is None else replace(p, head=pose) for p in base.parts)
             beats.append(replace(base, parts=shown, transition_s=onset * (2 if k else 1), hold_s=hold,
                                  is_start=False))
         beats.append(replace(base, kind="release", parts=rest, transition_s=release, hold_s=gap, is_start=False))
@@ -228,13 +228,11 @@ def _fit_repeats(span: float, count: int, open_count: bool, pulse: bool, poses: 
 
 
 def _repeats_of(base: TimedSegment) -> dict[int, int]:
-    """{part index: peaks} for the first part that repeats or pulses (blink, nod); the others are held."""
+    """{part index: peaks} for every part that repeats or pulses (blink, nod): they peak together, on the first
+    one's timing ("blink and nod" is one beat, not a held nod with a blink); the others are held."""
     if base.kind != "expression":
         return {}
-    for p in base.parts:
-        if p.repeat > 1 or _pulses(p.action):
-            return {p.index: p.repeat}
-    return {}
+    return {p.index: p.repeat for p in base.parts if p.repeat > 1 or _pulses(p.action)}
 
 
 

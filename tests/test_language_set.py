@@ -168,6 +168,16 @@ def test_a_stated_rate_spaces_the_peaks(rt, text, peaks, period):
     assert np.allclose(np.diff(closed), period, atol=2 / anim.fps)
 
 
+def test_two_pulses_in_one_segment_peak_together(rt):
+    """"blink and nod": one beat of both, then rest, not a nod held down while a blink happens."""
+    anim = rt.generate("blink and nod")
+    pitch = -anim.head_rotation[:, 1]
+    assert count_peaks(anim.frames[:, CHANNEL_INDEX["eyeBlinkLeft"]]) == 1 and count_peaks(pitch, HEAD_PEAK) == 1
+    assert (pitch > 0.5 * pitch.max()).sum() < 0.5 * anim.fps and abs(pitch[-1]) < 0.01
+    anim = rt.generate("keep blinking and nodding for 4 seconds")
+    assert count_peaks(-anim.head_rotation[:, 1], HEAD_PEAK) >= 4
+
+
 def test_a_single_blink_wink_or_nod_given_a_time_holds_its_pose(rt):
     anim = rt.generate("wink and hold it for 3 seconds")
     closed = np.maximum(anim.frames[:, CHANNEL_INDEX["eyeBlinkLeft"]], anim.frames[:, CHANNEL_INDEX["eyeBlinkRight"]])
