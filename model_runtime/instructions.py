@@ -179,20 +179,28 @@ _REPEAT_RE = _rx(
     rf"|(?:a\s+)?[^\s,;.]+)\s*(?:x\s+)?times"
     rf"|(?P<x>[0-9]+)\s*x"
     rf"|(?P<loop>again\s+and\s+again|over\s+and\s+over(?:\s+again)?|repeatedly|time\s+after\s+time|on\s+repeat"
-    rf"|non-?stop|constantly|continually|regularly|periodically|from\s+time\s+to\s+time|every\s+so\s+often"
+    rf"|non-?stop|constantly|continually|regularly)"
+    rf"|(?P<sparse>periodically|occasionally|from\s+time\s+to\s+time|every\s+so\s+often"
     rf"|every\s+now\s+and\s+(?:then|again)|now\s+and\s+again)"
-    rf"|(?P<every>every\s+(?:(?P<every_n>{_NUM}|{_NUMWORD}|other|few|couple\s+of)\s+)?(?:seconds?|secs?))"
+    rf"|(?P<every>every\s+(?:(?P<every_n>{_NUM}|{_NUMWORD}|other|few|couple\s+of)\s+)?"
+    rf"(?:(?P<every_s>seconds?|secs?)|minutes?|mins?))"
     rf"|(?P<keep>keeps?(?:\s+on)?)(?=\s+[a-z]+ing{_E}))(?![\w-])"
 )
 _EVERY_WORDS = {"other": 2.0, "few": 3.0, "couple of": 2.0}
-MIN_PERIOD_S = 0.2  # "blink every 0.01 seconds" is reported: faster than a blink can close and open
+MIN_PERIOD_S = 0.2  # "blink every 0.01 seconds" is reported and shown at this rate: a blink needs that long
+SPARSE_PERIOD_S = 3.0  # "from time to time", "every now and then": as "every few seconds"
 _COUNT_WORDS = {"once": 1, "twice": 2, "thrice": 3, "a couple": 2, "a couple of": 2, "a few": 3, "several": 3,
                 "many": KEEP_REPEATS, "multiple": 3}
 
 
 def _repeat(piece: "_Piece", m: re.Match[str]) -> None:
     phrase = " ".join(m.group(0).split())
-    if piece.repeat is not None or (piece.keep and not m.group("keep")):
+    if m.group("every") or m.group("sparse"):
+        _rate(piece, m, phrase)
+        return
+    rated = piece.period is not None and piece.keep  # "blink every 2 seconds 3 times": the count joins the rate
+    if (piece.repeat is not None and not rated) or (piece.keep and not rated and not m.group("keep")) \
+            or (rated and (m.group("keep") or m.group("loop"))):
         piece.problems.append(phrase)  # "smile twice three times": the second count is not used
         return
     if m.group("keep"):
@@ -201,14 +209,8 @@ def _repeat(piece: "_Piece", m: re.Match[str]) -> None:
     if m.group("loop"):
         piece.repeat, piece.keep = KEEP_REPEATS, True
         return
-    if m.group("every"):  # "every 3 seconds": ongoing, one peak each period
-        raw = " ".join((m.group("every_n") or "1").split())
-        period = _EVERY_WORDS.get(raw) or _NUMBER_WORDS.get(raw) or _number(raw)
-        if period is None or not math.isfinite(period) or not MIN_PERIOD_S <= period <= MAX_DURATION_S:
-            piece.problems.append(phrase)
-            return
-        piece.repeat, piece.keep, piece.period = KEEP_REPEATS, True, float(period)
-        return
+    if rated:
+        piece.repeat, piece.keep = None, False
     raw = " ".join((m.group("once") or m.group("count") or m.group("x")).split())
     value = _COUNT_WORDS.get(raw)
     if value is None:
@@ -225,6 +227,30 @@ def _repeat(piece: "_Piece", m: re.Match[str]) -> None:
         piece.problems.append(phrase)
         value = MAX_REPEATS
     piece.repeat = int(value)
+
+def _rate(piece: "_Piece", m: re.Match[str], phrase: str) -> None:
+    """"every 3 seconds", "from time to time": one peak each period, for as long as the part is shown. A rate beside a
+    count keeps the count ("blink 3 times every 2 seconds", "once every 2 seconds" is the plain rate)."""
+    if piece.period is not None:
+        piece.problems.append(phrase)
+        return
+    if m.group("sparse"):
+        period = SPARSE_PERIOD_S
+    else:
+        raw = " ".join((m.group("every_n") or "1").split())
+        period = _EVERY_WORDS.get(raw) or _NUMBER_WORDS.get(raw) or _number(raw)
+        if period is not None and not m.group("every_s"):
+            period *= 60.0  # minutes
+        if period is None or not math.isfinite(period) or period <= 0 or period > MAX_DURATION_S:
+            piece.problems.append(phrase)
+            return
+        if period < MIN_PERIOD_S:  # faster than a blink can close and open: the fastest rate, reported
+            piece.problems.append(phrase)
+            period = MIN_PERIOD_S
+    piece.period = float(period)
+    if piece.repeat is None or piece.repeat == 1:
+        piece.repeat, piece.keep = KEEP_REPEATS, True
+
 
 _PCT = r"(?:%|percent|per\s*cent|pct)"
 _INT_KEY = r"(?:intensity|strength|level|power|amount)"

@@ -13,6 +13,7 @@ from typing import Sequence
 
 from .actions import Action, HeadPose
 from .errors import InputError
+from .instructions import MIN_PERIOD_S
 from .limits import MAX_DURATION_S, check_duration
 
 DEFAULT_INTENSITY = 0.75
@@ -111,7 +112,7 @@ def plan_segments(segments: Sequence, fps: int, duration_s: float | None = None)
             raise InputError("The instruction's timings add up to zero seconds, so they cannot be stretched.")
         plan = [_scaled(s, duration_s / total) for s in plan]
         total = duration_s
-    if total > MAX_DURATION_S:
+    if total > MAX_DURATION_S + 1e-6:  # summed floats of many beats land a hair above a plan asked at the limit
         raise InputError(f"The instruction asks for {total:g} seconds of animation; the limit is {MAX_DURATION_S:g}.")
     if round(total * fps) < 1:
         raise InputError("The instruction's timings add up to less than one frame; give it some time.")
@@ -162,7 +163,9 @@ def _beats(base: TimedSegment, given: tuple[float | None, float | None]) -> list
     poses = (None, *(action.poses if action is not None else ()))
     # a given time is the whole repetition's only where the words repeat ("twice", "keep blinking"); a single blink,
     # wink or nod given a time ("wink and hold it for 3 seconds") holds its pose, each pose for its share
-    open_count = any(base.parts[i].keep for i in repeats)
+    # an open count: "keep"/loop words and rates, or a head shake given a time (it swings to and fro by nature)
+    open_count = any(base.parts[i].keep for i in repeats) or (len(poses) > 1 and count == 1)
+    period = next((base.parts[i].period for i in repeats if base.parts[i].period is not None), None)
     repeated = count > 1 or open_count
     span = None if given == (None, None) or not repeated else (given[0] or 0.0) + (given[1] or 0.0)
     if given[0] is not None and not repeated:
@@ -178,16 +181,18 @@ def _beats(base: TimedSegment, given: tuple[float | None, float | None]) -> list
             arrival, settle = arrival * k, settle * k
             span -= arrival + settle
         beats.append(replace(base, kind="release", parts=rest, transition_s=arrival, hold_s=settle))
-    if part.period is not None:  # "every 3 seconds": the gap makes up the stated period (or the phases shrink)
+    if period is not None:  # "every 3 seconds": the gap makes up the stated period (or the phases shrink)
         natural = _peak_period(onset, hold, release, gap, len(poses))
-        if part.period >= natural:
-            gap += part.period - natural
+        if period >= natural:
+            gap += period - natural
         else:
-            k = max(part.period / natural, MIN_PACE)
+            k = max(period / natural, MIN_PACE)
             onset, hold, release, gap = onset * k, hold * k, release * k, gap * k
+        if span is None and open_count:  # "blink every 2 minutes": as many as the longest animation holds
+            count = max(1, min(count, int(MAX_DURATION_S // period)))
     if span is not None:
         count, onset, hold, release, gap = _fit_repeats(span, count, open_count, pulse, len(poses), onset, hold,
-                                                        release, gap)
+                                                        release, gap, stated_rate=period is not None)
     for _ in range(count):
         for k, pose in enumerate(poses):
             shown = tuple(p if p.index != index or pose is None else replace(p, head=pose) for p in base.parts)
@@ -208,7 +213,7 @@ def _peak_period(onset: float, hold: float, release: float, gap: float, poses: i
 
 
 def _fit_repeats(span: float, count: int, open_count: bool, pulse: bool, poses: int, onset: float, hold: float,
-                 release: float, gap: float) -> tuple[int, float, float, float, float]:
+                 release: float, gap: float, stated_rate: bool = False) -> tuple[int, float, float, float, float]:
     """(count, onset, hold, release, gap) that make `count` peaks last `span` seconds in all.
 
     An open count becomes as many peaks as the natural period fits (at least one, at most MAX_OPEN_PEAKS: past
@@ -216,8 +221,9 @@ def _fit_repeats(span: float, count: int, open_count: bool, pulse: bool, poses: 
     the gaps of a pulse (a blink stays a blink) and to the holds of anything else (a smile held longer); a span
     shorter than natural compresses every phase alike, down to MIN_PACE of natural (the plan then runs longer)."""
     period = _peak_period(onset, hold, release, gap, poses)
-    if open_count:
-        count = int(min(MAX_OPEN_PEAKS, max(1, round(span / period))))
+    if open_count:  # a rate the user stated is kept up to the fastest allowed; an unstated one spreads past 200
+        cap = round(MAX_DURATION_S / MIN_PERIOD_S) if stated_rate else MAX_OPEN_PEAKS
+        count = int(min(cap, max(1, round(span / period))))
     spare = span - count * period
     if spare < 0:  # faster than natural, but never so fast that a peak vanishes between two frames
         k = max(span / (count * period), MIN_PACE)

@@ -8,7 +8,7 @@ import pytest
 
 from model_runtime.actions import read_action
 from model_runtime.expression_space import CHANNEL_INDEX, NUM_CHANNELS
-from model_runtime.instructions import MAX_LAYERS, MAX_REPEATS, parse_instruction
+from model_runtime.instructions import MAX_LAYERS, MAX_REPEATS, MIN_PERIOD_S, parse_instruction
 from model_runtime.layers import combine, head_rotation
 from model_runtime.timeline import KeyPart, frame_spans, plan_segments
 
@@ -130,8 +130,24 @@ def test_now_followed_by_and_then_is_still_a_sequence():
 
 
 def test_an_impossible_rate_is_reported():
-    parsed = parse_instruction("blink every 0.01 seconds")
-    assert "every 0.01 seconds" in parsed.unplaced and parsed.segments[0].period is None
+    parsed = parse_instruction("blink every 0.01 seconds")  # too fast: reported, shown at the fastest rate
+    assert "every 0.01 seconds" in parsed.unplaced and parsed.segments[0].period == MIN_PERIOD_S
+    parsed = parse_instruction("blink every 0 seconds")
+    assert "every 0 seconds" in parsed.unplaced and parsed.segments[0].period is None
+
+
+@pytest.mark.parametrize("text, repeat, keep, period", [
+    ("blink every 2 minutes", 4, True, 120.0),
+    ("blink once every 2 seconds", 4, True, 2.0),          # "once every": the plain rate
+    ("blink 3 times every 2 seconds", 3, False, 2.0),      # a count beside a rate keeps the count
+    ("blink every 2 seconds 3 times", 3, False, 2.0),
+    ("blink from time to time", 4, True, 3.0),             # the sparse loop words: every few seconds
+    ("blink every now and then", 4, True, 3.0),
+])
+def test_rates_with_counts_units_and_sparse_words(text, repeat, keep, period):
+    parsed = parse_instruction(text)
+    (seg,) = parsed.segments
+    assert (seg.repeat, seg.keep, seg.period) == (repeat, keep, period) and not parsed.unplaced
 
 
 def test_keep_repeats_a_pulse_but_holds_a_smile():

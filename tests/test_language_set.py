@@ -143,8 +143,10 @@ def test_a_duration_given_to_repeated_held_or_head_actions(rt):
     anim = rt.generate("nodding for 3 seconds")  # the progressive names an ongoing action: it repeats
     assert anim.frames.shape[0] == pytest.approx(3 * anim.fps + 1, abs=1)
     assert count_peaks(-anim.head_rotation[:, 1], HEAD_PEAK) >= 2
-    anim = rt.generate("shaking the head for 4 seconds")  # two swings a shake, each counted in the 4 s
-    assert anim.frames.shape[0] == pytest.approx(4 * anim.fps + 1, abs=1)
+    for text in ("shaking the head for 4 seconds", "shake your head for 4 seconds"):  # a shake swings to and fro
+        anim = rt.generate(text)
+        assert anim.frames.shape[0] == pytest.approx(4 * anim.fps + 1, abs=1)
+        assert count_peaks(np.abs(anim.head_rotation[:, 0]), HEAD_PEAK) >= 4
     anim = rt.generate("nod once for 3 seconds")
     assert count_peaks(-anim.head_rotation[:, 1], HEAD_PEAK) == 1
     anim = rt.generate("smile while blinking for 4 seconds")  # the smile's arrival is part of the 4 s
@@ -159,6 +161,8 @@ def test_a_duration_given_to_repeated_held_or_head_actions(rt):
 @pytest.mark.parametrize("text, peaks, period", [
     ("blink every 2 seconds for 10 seconds", 5, 2.0), ("blink every 3 seconds", 4, 3.0),
     ("blink every other second for 6 seconds", 3, 2.0),
+    ("blink and nod every 2 seconds for 6 seconds", 3, 2.0),  # a rate on the second pulsing part is the beat's
+    ("blink 3 times every 2 seconds", 3, 2.0),
 ])
 def test_a_stated_rate_spaces_the_peaks(rt, text, peaks, period):
     anim = rt.generate(text)
