@@ -147,8 +147,8 @@ def _beats(base: TimedSegment, given: tuple[float | None, float | None]) -> list
     """A segment as it plays: itself, or for a repeated part, peaks and releases with natural spacing.
 
     A duration given to a repeated part ("keep blinking for 10 seconds", "blink twice over 5 seconds") is the time
-    the whole repetition takes, not each peak's hold: an open count fills it at the action's natural rate, a stated
-    count is spread over it."""
+    the whole repetition takes, not each peak's hold: an open count fills it at the action's natural rate or the
+    stated one ("every 2 seconds"), a stated count is spread over it."""
     repeats = _repeats_of(base)
     if not repeats:
         return [base]
@@ -161,9 +161,9 @@ def _beats(base: TimedSegment, given: tuple[float | None, float | None]) -> list
     onset, hold, release = onset * factor, hold * factor, release * factor
     gap = (PULSE_GAP_S if pulse else REPEAT_GAP_S) * factor
     poses = (None, *(action.poses if action is not None else ()))
-    # a given time is the whole repetition's only where the words repeat ("twice", "keep blinking"); a single blink,
-    # wink or nod given a time ("wink and hold it for 3 seconds") holds its pose, each pose for its share
-    # an open count: "keep"/loop words and rates, or a head shake given a time (it swings to and fro by nature)
+    # A given time is the whole repetition's only where the words repeat: a count, an open count ("keep", loop
+    # words, rates) or a head shake (it swings to and fro by nature). A single blink, wink or nod given a time
+    # ("wink and hold it for 3 seconds") holds its pose, each pose for its share.
     open_count = any(base.parts[i].keep for i in repeats) or (len(poses) > 1 and count == 1)
     period = next((base.parts[i].period for i in repeats if base.parts[i].period is not None), None)
     repeated = count > 1 or open_count
