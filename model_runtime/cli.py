@@ -26,15 +26,14 @@ from . import __version__
 from .bake_options import add_bake_options, bake_outputs, check_bake_options, forward
 from .device import DEVICE_CHOICES, select_device
 from .encoders import ENCODER_NAMES
-
-# Encoders evaluate can read: OpenCLIP's weights are a user's own checkpoint (--encoder-path), which evaluate does not
-# take, so it is left out rather than offered and failing.
-EVALUATED_ENCODERS = tuple(name for name in ENCODER_NAMES if name != "openclip")
 from .errors import I2FETError, InputError
 from .generators.registry import DEFAULT_MODEL, MODEL_NAMES
 from .limits import FPS_RANGE, SAVE_FORMATS
 
 PREVIEW_SUFFIX = ".png"
+# Encoders evaluate can read: OpenCLIP's weights are a user's own checkpoint (--encoder-path), which evaluate does not
+# take, so it is left out rather than offered and failing.
+EVALUATED_ENCODERS = tuple(name for name in ENCODER_NAMES if name != "openclip")
 
 
 class _Parser(argparse.ArgumentParser):

@@ -91,7 +91,7 @@ class _BertLayer(nn.Module):
         return forward(self.ln_ffn, x + forward(self.ffn_out, F.gelu(forward(self.ffn_in, x))))
 
 
-class MiniBert(nn.Module):
+class _MiniBert(nn.Module):
     def __init__(self, vocab: int, positions: int, types: int, dim: int, layers: int, heads: int, ffn: int, eps: float):
         super().__init__()
         # Plain parameters rather than nn.Embedding: its random init on the meta device costs about a second.
@@ -112,7 +112,7 @@ class MiniBert(nn.Module):
         return x
 
 
-def convert_state_dict(sd: dict[str, torch.Tensor], layers: int) -> dict[str, torch.Tensor]:
+def _convert_state_dict(sd: dict[str, torch.Tensor], layers: int) -> dict[str, torch.Tensor]:
     """Map Hugging Face BertModel key names onto this module's (fusing Q, K, V)."""
 
     def take(key: str) -> torch.Tensor:
@@ -146,16 +146,28 @@ def convert_state_dict(sd: dict[str, torch.Tensor], layers: int) -> dict[str, to
 
 
 class BertEncoder(TextEncoder):
-    """What every BERT encoder here shares once built: a tokenizer, a `MiniBert` and mean pooling over real tokens.
+    """What every BERT encoder here shares once built: a tokenizer, a `_MiniBert` and mean pooling over real tokens.
     Subclasses set `_tokenizer`, `_pad_id`, `_model`, `dim` and `token_dim`."""
 
     _tokenizer: Tokenizer
     _pad_id: int
-    _model: MiniBert
+    _model: _MiniBert
 
     @property
     def tokenizer(self):
         return self._tokenizer
+
+    def _adopt_bert(self, state: dict[str, torch.Tensor], shape: tuple, misfit: str) -> None:
+        """Build `_MiniBert(*shape)` on the meta device (no random init, no memory), adopt the Hugging Face-named
+        tensors `state` as its parameters (`misfit` opens the sentence when they do not fit) and keep it in float32."""
+        layers = shape[4]
+        with torch.device("meta"):
+            model = _MiniBert(*shape)
+        model = adopt_state_dict(model, {k: v.to(self.device) for k, v in _convert_state_dict(state, layers).items()},
+                                 misfit)
+        self._model = model.float()
+        if self.device.type == "cpu":  # the ~42 MB every encode streams through (see model_runtime.hugepages)
+            into_huge_pages(list(self._model.layers.parameters()))
 
     def knows_word(self, word: str) -> bool:
         return self._tokenizer.token_to_id(word) is not None  # word-start WordPiece entries; "##" pieces never match
@@ -232,12 +244,6 @@ class MiniLMEncoder(BertEncoder):
         self._tokenizer = load_tokenizer(folder / "tokenizer.json", self.max_seq_length, pad_id)
         self._pad_id = pad_id
 
-        # Build on the meta device (no random init, no memory) and adopt the loaded tensors as parameters.
-        with torch.device("meta"):
-            model = MiniBert(vocab, positions, types, dim, layers, heads, ffn, eps)
-        state = convert_state_dict(load_safetensors(weights, self.device, "MiniLM"), layers)
-        model = adopt_state_dict(model, state, f"The MiniLM weights in {weights} do not fit the model its "
-                                               f"config.json describes")
-        self._model = model.float()
-        if self.device.type == "cpu":  # the ~42 MB every encode streams through (see model_runtime.hugepages)
-            into_huge_pages(list(self._model.layers.parameters()))
+        self._adopt_bert(load_safetensors(weights, self.device, "MiniLM"),
+                         (vocab, positions, types, dim, layers, heads, ffn, eps),
+                         f"The MiniLM weights in {weights} do not fit the model its config.json describes")

