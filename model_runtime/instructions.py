@@ -198,9 +198,12 @@ def _repeat(piece: "_Piece", m: re.Match[str]) -> None:
     if m.group("every") or m.group("sparse"):
         _rate(piece, m, phrase)
         return
-    rated = piece.period is not None and piece.keep  # "blink every 2 seconds 3 times": the count joins the rate
-    if (piece.repeat is not None and not rated) or (piece.keep and not rated and not m.group("keep")) \
-            or (rated and (m.group("keep") or m.group("loop"))):
+    if piece.period is not None and piece.keep:  # an open rate so far
+        if m.group("keep") or m.group("loop"):
+            piece.problems.append(phrase)
+            return
+        piece.repeat, piece.keep = None, False  # "blink every 2 seconds 3 times": the count closes the rate
+    elif piece.repeat is not None or (piece.keep and not m.group("keep")):
         piece.problems.append(phrase)  # "smile twice three times": the second count is not used
         return
     if m.group("keep"):
@@ -209,8 +212,6 @@ def _repeat(piece: "_Piece", m: re.Match[str]) -> None:
     if m.group("loop"):
         piece.repeat, piece.keep = KEEP_REPEATS, True
         return
-    if rated:
-        piece.repeat, piece.keep = None, False
     raw = " ".join((m.group("once") or m.group("count") or m.group("x")).split())
     value = _COUNT_WORDS.get(raw)
     if value is None:

@@ -96,13 +96,14 @@ class Recognition:
         return similarity_floor(self.index.embeddings)
 
     @cached_property
-    def phrase_words(self) -> frozenset[str]:
-        return frozenset(w for c in self.index.concepts for p in (c.label, *c.phrases) for w in words(p))
+    def vouching_words(self) -> frozenset[str]:
+        """The words of the knowledge base's phrases, less the light verbs."""
+        return frozenset(w for c in self.index.concepts for p in (c.label, *c.phrases) for w in words(p)) - LIGHT_VERBS
 
     def recognised(self, text: str, similarity: float) -> bool:
         """Whether `text`, whose nearest knowledge-base phrase has cosine `similarity`, names something facial."""
         content = [w for w in words(text) if w not in FUNCTION_WORDS]
-        if any(w in self.phrase_words and w not in LIGHT_VERBS for w in content):
+        if any(w in self.vouching_words for w in content):
             return True
         return similarity >= self.floor and any(w in english_words() or self.encoder.knows_word(w) for w in content)
 

@@ -181,13 +181,8 @@ def _beats(base: TimedSegment, given: tuple[float | None, float | None]) -> list
             arrival, settle = arrival * k, settle * k
             span -= arrival + settle
         beats.append(replace(base, kind="release", parts=rest, transition_s=arrival, hold_s=settle))
-    if period is not None:  # "every 3 seconds": the gap makes up the stated period (or the phases shrink)
-        natural = _peak_period(onset, hold, release, gap, len(poses))
-        if period >= natural:
-            gap += period - natural
-        else:
-            k = max(period / natural, MIN_PACE)
-            onset, hold, release, gap = onset * k, hold * k, release * k, gap * k
+    if period is not None:  # "every 3 seconds": one peak fitted to the period, the spare time in its gap
+        _, onset, hold, release, gap = _fit_repeats(period, 1, False, True, len(poses), onset, hold, release, gap)
         if span is None and open_count:  # "blink every 2 minutes": as many as the longest animation holds
             count = max(1, min(count, int(MAX_DURATION_S // period)))
     if span is not None:
@@ -212,14 +207,15 @@ def _peak_period(onset: float, hold: float, release: float, gap: float, poses: i
     return onset * (2 * poses - 1) + hold * poses + release + gap
 
 
-def _fit_repeats(span: float, count: int, open_count: bool, pulse: bool, poses: int, onset: float, hold: float,
+def _fit_repeats(span: float, count: int, open_count: bool, into_gap: bool, poses: int, onset: float, hold: float,
                  release: float, gap: float, stated_rate: bool = False) -> tuple[int, float, float, float, float]:
     """(count, onset, hold, release, gap) that make `count` peaks last `span` seconds in all.
 
     An open count becomes as many peaks as the natural period fits (at least one, at most MAX_OPEN_PEAKS: past
     that, as over a long shot, they spread out towards a resting blink rate). Time over the natural length goes to
-    the gaps of a pulse (a blink stays a blink) and to the holds of anything else (a smile held longer); a span
-    shorter than natural compresses every phase alike, down to MIN_PACE of natural (the plan then runs longer)."""
+    the gaps with `into_gap` (a pulse: a blink stays a blink; a stated rate) and to the holds otherwise (a smile held
+    longer); a span shorter than natural compresses every phase alike, down to MIN_PACE of natural (the plan then
+    runs longer)."""
     period = _peak_period(onset, hold, release, gap, poses)
     if open_count:  # a rate the user stated is kept up to the fastest allowed; an unstated one spreads past 200
         cap = round(MAX_DURATION_S / MIN_PERIOD_S) if stated_rate else MAX_OPEN_PEAKS
@@ -228,7 +224,7 @@ def _fit_repeats(span: float, count: int, open_count: bool, pulse: bool, poses: 
     if spare < 0:  # faster than natural, but never so fast that a peak vanishes between two frames
         k = max(span / (count * period), MIN_PACE)
         return count, onset * k, hold * k, release * k, gap * k
-    if pulse:
+    if into_gap:
         return count, onset, hold, release, gap + spare / count
     return count, onset, hold + spare / (count * poses), release, gap
 
