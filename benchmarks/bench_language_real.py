@@ -49,25 +49,18 @@ def seen_by_the_project(words) -> set[str]:
     return {w for w in words if re.search(rf"(?<![\w-]){re.escape(w)}(?![\w-])", text)}
 
 
-def main_apex(animation) -> np.ndarray:
-    """The apex frame of the first segment that is not the return to rest."""
-    segment = next((s for s in animation.segments if s.get("kind") != "return"), animation.segments[0])
-    return np.asarray(animation.frames[min(int(segment["apex_frame"]), animation.frames.shape[0] - 1)], np.float32)
-
-
 def generate_apexes(runtime, texts: list[str]) -> tuple[np.ndarray, list[str], list[str]]:
-    """Apexes, the generators' own labels and the families of the concepts they say they chose (context only: the
-    score is the AU judge's)."""
+    """Apexes (as `i2fet evaluate` takes them), the generators' own labels and the families of the concepts they say
+    they chose (context only: the score is the AU judge's)."""
+    from model_runtime.evaluation.report import _apexes, _main_segment
     from model_runtime.knowledge import get_concept
 
-    apexes, labels, families = [], [], []
-    for start in range(0, len(texts), CHUNK):
-        for animation in runtime.generate_batch(texts[start:start + CHUNK], seed=0):
-            apexes.append(main_apex(animation))
-            segment = next((s for s in animation.segments if s.get("kind") != "return"), animation.segments[0])
-            labels.append(segment.get("label", ""))
-            families.append(get_concept(segment["concept"]).family if segment.get("concept") else "none")
-    return np.stack(apexes), labels, families
+    animations = [a for start in range(0, len(texts), CHUNK)
+                  for a in runtime.generate_batch(texts[start:start + CHUNK], seed=0)]
+    segments = [_main_segment(a) for a in animations]
+    labels = [s.get("label", "") for s in segments]
+    families = [get_concept(s["concept"]).family if s.get("concept") else "none" for s in segments]
+    return _apexes(animations), labels, families
 
 
 def judge_agreement_on_the_knowledge_base() -> tuple[float, int]:
