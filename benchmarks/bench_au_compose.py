@@ -60,14 +60,11 @@ def validation_items(count: int = 256):
 
 def au_scores(runtime, items) -> tuple[float, float]:
     """Mean AU precision and recall of the apexes, exactly as `i2fet evaluate` row a computes them."""
-    from model_runtime.evaluation import metrics
-    from model_runtime.evaluation.report import _apexes, _reference_aus
-    from model_runtime.knowledge import active_aus
+    from model_runtime.evaluation.report import _apexes, apex_au_scores
 
     anims = runtime.generate_batch([i.instruction for i in items], fps=30, seed=0)
-    pairs = [metrics.au_precision_recall(active_aus(a), _reference_aus(i.concept))
-             for a, i in zip(_apexes(anims), items)]
-    return float(np.mean([p for p, _ in pairs])), float(np.mean([r for _, r in pairs]))
+    scores = apex_au_scores(_apexes(anims), items)
+    return float(scores[:, 0].mean()), float(scores[:, 1].mean())
 
 
 class Neighbours:

@@ -26,14 +26,11 @@ MARGIN = 0.10
 
 def per_item_scores(model: str, items) -> np.ndarray:
     """(items, 2) AU precision and recall of each item's apex, exactly as `i2fet evaluate` row a computes them."""
-    from model_runtime.evaluation import metrics
-    from model_runtime.evaluation.report import FPS, _apexes, load_model, _reference_aus
-    from model_runtime.knowledge import active_aus
+    from model_runtime.evaluation.report import FPS, _apexes, apex_au_scores, load_model
 
     runtime = load_model(model, "cpu")  # the baseline restricted to what training saw, as evaluate measures it
     anims = runtime.generate_batch([i.instruction for i in items], fps=FPS, seed=0)
-    return np.array([metrics.au_precision_recall(active_aus(a), _reference_aus(i.concept))
-                     for a, i in zip(_apexes(anims), items)])
+    return apex_au_scores(_apexes(anims), items)
 
 
 def concept_bootstrap(diff: np.ndarray, concepts: list[str], resamples: int, seed: int = 0) -> np.ndarray:
