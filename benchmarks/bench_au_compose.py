@@ -45,7 +45,7 @@ def validation_items(count: int = 256):
     evaluated = {i.instruction for split in D.SPLITS for i in D.heldout_items(split)}
     items, seen = [], set()
     for concept in D.training_concepts():
-        if concept.name == "neutral" or D._h(f"validation|{concept.name}") % 4:
+        if concept.name == "neutral" or D.stable_hash(f"validation|{concept.name}") % 4:
             continue
         for phrase in D.training_phrases()[concept.name]:
             for template in D.TRAIN_TEMPLATES[:6] + D.HELDOUT_TEMPLATES:

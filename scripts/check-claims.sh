@@ -29,6 +29,10 @@ gate benchmarks/bench_au_compose.py
 gate benchmarks/bench_margin_spread.py
 gate benchmarks/bench_language_real.py
 gate benchmarks/bench_retrain.py
+cv_work=$(mktemp -d)
+for fold in 0 1 2 3; do gate benchmarks/bench_concept_cv.py --fold "$fold" --work "$cv_work"; done
+gate benchmarks/bench_concept_cv.py --summarize --work "$cv_work"
+rm -rf "$cv_work"
 echo "== all gates: $SECONDS s"
 if ((${#failed[@]})); then
     printf 'claim check failed: %s\n' "${failed[@]}"

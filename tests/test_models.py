@@ -274,6 +274,32 @@ def test_mismatched_weights_raise_weights_error(encoder, tmp_path):
         load_learned(bad3, encoder=encoder, device="cpu")
 
 
+@pytest.mark.parametrize("name, value, message", [("memory.groups", 99, "outside its phrases"),
+                                                   ("memory.core", 2.0, "core table"),
+                                                   ("memory.novelty", float("nan"), "non-finite")])
+def test_weights_with_an_unusable_au_memory_are_refused(encoder, tmp_path, name, value, message):
+    from safetensors import safe_open
+    from safetensors.torch import load_file, save_file
+
+    cfg = dict(TINY, memory={"enabled": True, "phrases": 3, "concepts": 2, "longest": 2})
+    model = I2FETModel(config_from_dict(cfg))
+    with torch.no_grad():
+        model.memory.groups.copy_(torch.tensor([[0, 1], [2, -1]]))
+    good = tmp_path / "good.safetensors"
+    save_weights(model, good, encoder)
+    assert load_learned(good, encoder=encoder, device="cpu").model.memory is not None
+    state = load_file(str(good))
+    with safe_open(str(good), "pt") as f:
+        meta = f.metadata()
+    state[name] = state[name].clone()
+    state[name].view(-1)[-1] = value
+    bad = tmp_path / "bad.safetensors"
+    save_file(state, str(bad), metadata=meta)
+    _write_checksum(bad)
+    with pytest.raises(WeightsError, match=message):
+        load_learned(bad, encoder=encoder, device="cpu")
+
+
 def test_shipped_weights_load_and_match_card(encoder):
     digest = sha256_file(DEFAULT_WEIGHTS)
     sidecar = json.loads(DEFAULT_WEIGHTS.with_suffix(".json").read_text())

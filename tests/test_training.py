@@ -134,3 +134,20 @@ def test_comparison_rows_are_set_against_the_baseline_of_their_own_encoder(tmp_p
     assert "| p | paraphrase-l3 | " + " | ".join(["0.500 (+0.200)"] * 5) + " |" in lines
     assert "| retrieval baseline (training split) | paraphrase-l3 | " + " | ".join(["0.300"] * 5) + " |" in lines
     assert any("baseline of the same text encoder" in line for line in lines)
+
+
+def test_the_au_memory_trains_last_and_leaves_every_other_tensor_as_it_was(tiny_config, tmp_path):
+    from model_runtime.generators.learned import load_learned
+
+    plain = train(tiny_config, tmp_path / "plain", seed=0, work_dir=tmp_path / "w1", progress=False, evaluate=False)
+    config = tmp_path / "memory.toml"
+    config.write_text(TINY_TOML + "[memory]\nenabled = true\n")
+    summary = train(config, tmp_path / "out", seed=0, work_dir=tmp_path / "w2", progress=False, evaluate=False)
+    with_memory, without = load_file(summary["weights"]), load_file(plain["weights"])
+    assert {k for k in with_memory if not k.startswith("memory.")} == set(without)
+    assert all(np.array_equal(with_memory[k].numpy(), without[k].numpy()) for k in without)
+    assert 0.3 < summary["memory"]["novelty"] < 0.95 and summary["memory"]["phrases"] == with_memory["memory.keys"].shape[0]
+    assert "An AU memory" in (tmp_path / "out" / "MODEL_CARD.md").read_text()
+    gen = load_learned(summary["weights"], device="cpu")
+    assert gen.model.memory is not None
+    assert abs(float(gen.model.memory.novelty) - summary["memory"]["novelty"]) < 1e-4

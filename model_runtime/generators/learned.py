@@ -24,6 +24,7 @@ from ..errors import WeightsError
 from ..expression_space import NUM_CHANNELS
 from ..hugepages import into_huge_pages
 from ..knowledge import all_concepts, concept_weights, get_concept
+from ..models.au_memory import AUMemory
 from ..models.config import I2FETConfig, config_from_dict
 from ..models.features import manner_vector
 from ..models.generator import SIDE_INDEX, KeyGenerator
@@ -39,13 +40,15 @@ MAX_SEGMENT_TOKENS = 64
 
 
 class I2FETModel(nn.Module):
-    """Everything that is trained: the key generator (with IFED inside) and the transition model."""
+    """Everything that is trained: the key generator (with IFED inside), the transition model and, when configured,
+    the AU memory for novel texts (made last, so the others are initialised the same with or without it)."""
 
     def __init__(self, cfg: I2FETConfig):
         super().__init__()
         self.cfg = cfg
         self.generator = KeyGenerator(cfg.ifed, cfg.generator)
         self.transition = TransitionModel(cfg.transition)
+        self.memory = AUMemory(cfg.memory) if cfg.memory.enabled else None
 
 
 def segment_seed(seed: int, position: int) -> int:
@@ -142,6 +145,9 @@ def load_learned(weights_path: str | Path | None = None, encoder=None, device="a
     for name, tensor in state.items():
         if not torch.isfinite(tensor).all():
             raise WeightsError(f"The I2FET weights file {path} holds non-finite values in {name}.")
+    problem = model.memory.problem() if model.memory is not None else None
+    if problem:
+        raise WeightsError(f"The I2FET weights file {path} carries an AU memory that cannot be used: {problem}.")
     model.to(torch_device).eval()
     if torch_device.type == "cpu":  # read after each encode has pushed them out of the caches (model_runtime.hugepages)
         into_huge_pages(list(model.parameters()) + list(model.buffers()))
@@ -204,6 +210,7 @@ class LearnedGenerator:
             gen = self.model.generator
             with torch.inference_mode():
                 tokens, mask, sentences = self._encode([plans[pi][si].text for pi, si in rows])
+                sentences_t = torch.as_tensor(sentences, device=self.device)
                 text, pooled, z_t = gen.ifed.encode_text(tokens, mask)
                 scores = self.index.concept_scores(z_t.float().cpu().numpy())
                 similarity = self.phrase_index.nearest_similarity(sentences)
@@ -222,7 +229,7 @@ class LearnedGenerator:
                     g = torch.Generator(device="cpu").manual_seed(segment_seed(seed, position))
                     eps = torch.randn(1, gen.cfg.z_dim, generator=g).to(self.device).expand(len(live), -1)
                     out = gen.sample(text[idx], pooled[idx], mask[idx], previous[pis], sides[idx], eps,
-                                     self.temperature)
+                                     self.temperature, self.model.memory, sentences_t[idx])
                     out_np = out.float().cpu().numpy()
                     for j, (pi, r) in enumerate(live):
                         seg = plans[pi][position]

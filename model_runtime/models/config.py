@@ -9,6 +9,7 @@ from pathlib import Path
 
 from ..errors import InputError
 from ..paths import refuse_special_file
+from .au_memory import MemoryConfig
 from .generator import AU_COMPOSE, GeneratorConfig
 from .ifed import IFEDConfig
 from .transition import TransitionConfig
@@ -58,13 +59,14 @@ class I2FETConfig:
     transition: TransitionConfig = field(default_factory=TransitionConfig)
     train: TrainConfig = field(default_factory=TrainConfig)
     data: DataConfig = field(default_factory=DataConfig)
+    memory: MemoryConfig = field(default_factory=MemoryConfig)
 
     def to_json(self) -> str:
         return json.dumps(asdict(self), sort_keys=True)
 
 
 _SECTIONS = {"ifed": IFEDConfig, "generator": GeneratorConfig, "transition": TransitionConfig, "train": TrainConfig,
-             "data": DataConfig}
+             "data": DataConfig, "memory": MemoryConfig}
 
 
 def config_from_dict(raw: dict) -> I2FETConfig:
@@ -89,6 +91,8 @@ def config_from_dict(raw: dict) -> I2FETConfig:
     expr_dim = 52 if cfg.data.space == "arkit" else 53
     if cfg.data.space not in ("arkit", "flame"):
         raise InputError(f"The data space must be 'arkit' or 'flame', not {cfg.data.space!r}.")
+    if cfg.memory.enabled and cfg.data.space != "arkit":
+        raise InputError("The AU memory ([memory] enabled) reads FACS AUs into ARKit weights; it needs the arkit space.")
     if cfg.ifed.expr_dim != expr_dim or cfg.transition.expr_dim != expr_dim:
         cfg = replace(cfg, ifed=replace(cfg.ifed, expr_dim=expr_dim),
                       transition=replace(cfg.transition, expr_dim=expr_dim),

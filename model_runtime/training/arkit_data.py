@@ -97,7 +97,8 @@ class TrainItem:
     templates: tuple[str, ...] = field(default=())
 
 
-def _h(text: str) -> int:
+def stable_hash(text: str) -> int:
+    """A hash of `text` that is the same in every process and on every machine (Python's hash() is salted)."""
     return int.from_bytes(hashlib.sha256(text.encode()).digest()[:8], "big")
 
 
@@ -119,7 +120,7 @@ def heldout_phrases() -> dict[str, str]:
                       and not any(q != p and (f" {q} " in f" {p} " or f" {p} " in f" {q} ") for q in others)]
         if len(own) < 5 or not candidates:
             continue
-        out[c.name] = min(candidates, key=lambda p: _h(f"{c.name}|{p}"))
+        out[c.name] = min(candidates, key=lambda p: stable_hash(f"{c.name}|{p}"))
     return out
 
 
@@ -190,6 +191,26 @@ def _all_heldout(split: str) -> tuple[EvalItem, ...]:
         seen.add(item.instruction)
         out.append(item)
     return tuple(out)
+
+
+def probe_text(phrase: str) -> str | None:
+    """The segment text the run time makes of `phrase` inside one training template (chosen by the phrase's hash), or
+    None when that instruction is not one expression segment."""
+    template = TRAIN_TEMPLATES[stable_hash(f"probe|{phrase}") % len(TRAIN_TEMPLATES)]
+    segment = _single_segment(template.format(p=phrase))
+    return None if segment is None else segment.text
+
+
+def hold_out_concepts(names: tuple[str, ...]) -> None:
+    """Hold out `names` instead of HELDOUT_CONCEPTS in this process (concept-level cross-validation,
+    benchmarks/bench_concept_cv.py): every split function above reads the new set from then on."""
+    global HELDOUT_CONCEPTS
+    unknown = [n for n in names if n not in {c.name for c in all_concepts()}]
+    if unknown or "neutral" in names:
+        raise ValueError(f"cannot hold out {', '.join(unknown) or 'neutral'}")
+    HELDOUT_CONCEPTS = tuple(names)
+    for cached in (heldout_phrases, training_concepts, _forbidden_phrases, training_phrases, _all_heldout):
+        cached.cache_clear()
 
 
 def heldout_items(split: str, n: int | None = None, seed: int = 0) -> list[EvalItem]:

@@ -46,11 +46,27 @@ def comparison_lines(path: Path) -> list[str]:
     same = " of the same text encoder" if len(baselines) > 1 else ""
     lines += ["", f"Held-out concepts, `i2fet evaluate --n 128` (seed 0); in brackets the difference to the baseline{same}.",
               ""]
+    for paragraph in data.get("candidates", []):  # designs measured and reported in prose (some not in the table)
+        lines += [paragraph, ""]
     if data.get("encoders"):
         lines += ["Text encoders considered:", ""]
         lines += [f"- {e['name']}: {e['finding']}" for e in data["encoders"]]
         lines.append("")
     return lines
+
+
+def _memory_lines(cfg: I2FETConfig, memory: dict | None) -> list[str]:
+    if not cfg.memory.enabled or not memory:
+        return []
+    m = cfg.memory
+    return [f"An AU memory (models/au_memory.py) holds the frozen sentence embeddings of the {memory['phrases']} training",
+            f"phrases of {memory['concepts']} concepts and their core AUs, and a small AU head on the same embedding. A",
+            f"text whose nearest training phrase has a cosine below {memory['novelty']:.4f} (calibrated on the training",
+            f"phrases: it tells a new concept from a new phrasing with balanced accuracy "
+            f"{memory['novelty_balanced_accuracy']:.3f}) takes its key",
+            f"from the memory: the AUs of its {m.top_k} nearest concepts (softmax of cosine / {m.temperature:g}) averaged",
+            f"with the head's, those above {m.present:g} united into the decoder's channels that they drive; other texts",
+            "keep the key above. Trained last, on frozen features, so the other tensors are the same with or without it."]
 
 
 def write_model_card(out_dir: Path, cfg: I2FETConfig, summary: dict, config_path: Path) -> Path:
@@ -73,6 +89,7 @@ def write_model_card(out_dir: Path, cfg: I2FETConfig, summary: dict, config_path
         *([f"An AU head reads the pooled text and predicts which FACS action units it names (presence, intensity;",
            f"loss weight {tc.au_loss:g}); at run time the key is the decoder's sample {_COMPOSE[gen.au_compose]}."]
           if gen.au_head else []),
+        *_memory_lines(cfg, summary.get("memory")),
         "",
         "## Files",
         f"- `{cfg.name}.safetensors`: float32 weights, config and encoder facts in the safetensors metadata.",

@@ -36,6 +36,7 @@ from ..models.ifed import info_nce
 from ..paths import atomic_output, cache_dir
 from ..timeline import FrameSpan
 from . import say
+from . import au_memory_stage
 from .arkit_data import ArkitData, heldout_items, train_split_concepts
 from .flame_data import FlameData
 from .model_card import write_model_card
@@ -170,6 +171,10 @@ def _train(config_path, out_dir, seed, resume, device, progress, work_dir, steps
     encoder = load_text_encoder(cfg.encoder, device=str(torch_device))
     if encoder.token_dim != cfg.ifed.text_dim:
         cfg = replace(cfg, ifed=replace(cfg.ifed, text_dim=encoder.token_dim))
+    memory_data = None
+    if cfg.memory.enabled:
+        memory_data = au_memory_stage.memory_data(encoder)
+        cfg = au_memory_stage.sized(cfg, memory_data)
     if cfg.data.space == "arkit":
         data = ArkitData(cfg, seed, encoder, work, progress)
         losses = Losses(cfg, torch_device)
@@ -224,15 +229,19 @@ def _train(config_path, out_dir, seed, resume, device, progress, work_dir, steps
     if stop_at is not None and stop_at < total_steps:
         return {"stopped_at": min(stop_at, total_steps), "history": history, "work_dir": str(work),
                 "resumed_from": start_step}
+    memory = au_memory_stage.fit_au_memory(model.memory, memory_data, seed) if memory_data is not None else None
     train_s = time.time() - t_start
     summary = {"config": str(config_path), "seed": seed, "steps": total_steps, "resumed_from": start_step,
                "device": str(torch_device), "wall_s": round(train_s, 1), "history": history,
                "parameters": sum(p.numel() for p in model.parameters()), "work_dir": str(work)}
+    if memory is not None:
+        summary["memory"] = memory
     if cfg.data.space == "arkit":
         if evaluate:
             summary["sanity"] = sanity_metrics(model, encoder, torch_device)
         path = out_dir / f"{cfg.name}.safetensors"
         extra = {"training": {k: summary[k] for k in ("seed", "steps", "wall_s", "parameters", "device")},
+                 **({"memory": memory} if memory is not None else {}),
                  "final_losses": history[-1] if history else {}, "sanity": summary.get("sanity", {})}
         digest = save_weights(model.cpu(), path, encoder, extra=extra)
         summary.update({"weights": str(path), "sha256": digest, "bytes": path.stat().st_size})

@@ -1,0 +1,172 @@
+"""The AU memory (models/au_memory.py) and its training stage: what it votes, when it acts, and how it composes."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+
+from model_runtime.errors import InputError
+from model_runtime.expression_space import CHANNEL_INDEX, NUM_CHANNELS
+from model_runtime.knowledge import concept_aus, get_concept
+from model_runtime.models.au_memory import AUMemory, MemoryConfig
+from model_runtime.models.au_space import AU_INDEX, AUS, au_channel_matrix
+from model_runtime.models.config import config_from_dict
+from model_runtime.training import arkit_data as D
+from model_runtime.training import au_memory_stage as S
+
+
+def hand_memory(novelty: float = 0.9) -> AUMemory:
+    """Two concepts on orthogonal axes: 'a' shows AU12, 'b' AU4; the head says nothing (presence logit -30)."""
+    mem = AUMemory(MemoryConfig(enabled=True, phrases=3, concepts=2, longest=2, text_dim=4, top_k=2,
+                                temperature=0.05, present=0.25))
+    with torch.no_grad():
+        mem.keys.copy_(torch.eye(4)[:3])
+        mem.groups.copy_(torch.tensor([[0, 1], [2, -1]]))
+        mem.core.zero_()
+        mem.core[0, AU_INDEX[12]] = 1.0
+        mem.core[1, AU_INDEX[4]] = 1.0
+        mem.intensity.copy_(mem.core * 0.8)
+        mem.novelty.fill_(novelty)
+        last = mem.head[-1]
+        last.weight.zero_()
+        last.bias.zero_()
+        last.bias[:len(AUS)] = -30.0
+    return mem.eval()
+
+
+def test_concepts_score_by_their_best_phrase_and_padding_never_wins():
+    mem = hand_memory()
+    scores = mem.concept_similarity(torch.tensor([[0.0, 0.6, 0.0, 0.8], [1.0, 0.0, 0.0, 0.0]]))
+    assert torch.allclose(scores[0], torch.tensor([0.6, 0.0]))
+    assert torch.allclose(scores[1], torch.tensor([1.0, 0.0]))  # 'b''s padding slot must not read phrase 0
+
+
+def test_the_vote_follows_the_nearest_concept_and_novelty_is_the_nearest_cosine_below_the_threshold():
+    mem = hand_memory(novelty=0.9)
+    with torch.no_grad():
+        prob, intensity, novel = mem.predict(torch.tensor([[1.0, 0.0, 0.0, 0.0], [0.0, 0.0, 0.6, 0.8]]))
+    assert prob[0, AU_INDEX[12]] > 0.49 and prob[0, AU_INDEX[4]] < 0.01
+    assert prob[1, AU_INDEX[4]] > 0.49 and prob[1, AU_INDEX[12]] < 0.01
+    assert torch.isclose(intensity[0, AU_INDEX[12]], torch.tensor(0.5 * (0.8 + 0.5)))
+    assert novel.tolist() == [False, True]
+
+
+def test_novel_texts_keep_only_decoder_channels_a_present_au_drives_and_unite_those_aus():
+    mem = hand_memory(novelty=0.9)
+    decoded = torch.zeros(2, NUM_CHANNELS)
+    decoded[:, CHANNEL_INDEX["jawOpen"]] = 0.7  # no present AU drives it
+    decoded[:, CHANNEL_INDEX["browDownLeft"]] = 0.9  # AU4 drives it
+    otherwise = torch.full((2, NUM_CHANNELS), 0.123)
+    sentences = torch.tensor([[0.0, 0.0, 0.6, 0.8], [0.0, 0.0, 1.0, 0.0]])  # nearest 'b': novel, then known
+    with torch.no_grad():
+        out = mem.compose(decoded, sentences, torch.tensor([0, 0]), otherwise)
+    assert out[0, CHANNEL_INDEX["jawOpen"]] == 0.0
+    assert out[0, CHANNEL_INDEX["browDownLeft"]] == pytest.approx(0.9)
+    expected = float(au_channel_matrix()[0, AU_INDEX[4], CHANNEL_INDEX["browDownRight"]]) * 0.5 * (0.8 + 0.5)
+    assert out[0, CHANNEL_INDEX["browDownRight"]] == pytest.approx(expected, rel=1e-5)
+    assert out[0, CHANNEL_INDEX["mouthSmileLeft"]] == 0.0
+    assert torch.equal(out[1], otherwise[1])
+
+
+def test_a_one_sided_text_gets_the_memory_aus_on_its_side_only():
+    mem = hand_memory(novelty=0.9)
+    sentences = torch.tensor([[0.6, 0.0, 0.0, 0.8]])  # nearest 'a' (AU12), novel
+    with torch.no_grad():
+        out = mem.compose(torch.zeros(1, NUM_CHANNELS), sentences, torch.tensor([1]), torch.zeros(1, NUM_CHANNELS))
+    assert out[0, CHANNEL_INDEX["mouthSmileLeft"]] > 0.2 and out[0, CHANNEL_INDEX["mouthSmileRight"]] == 0.0
+
+
+@pytest.fixture(scope="module")
+def stage():
+    from model_runtime.encoders import load_text_encoder
+
+    encoder = load_text_encoder("minilm", device="cpu")
+    data = S.memory_data(encoder)
+    cfg = S.sized(config_from_dict({"memory": {"enabled": True}}), data)
+    memory = AUMemory(cfg.memory)
+    stats = S.fit_au_memory(memory, data, seed=0)
+    return encoder, data, memory.eval(), stats
+
+
+def test_the_memory_holds_the_training_phrases_and_never_a_held_out_one(stage):
+    _, data, memory, stats = stage
+    phrases = D.training_phrases()
+    assert stats["phrases"] == len(data.keys) == sum(len(v) for v in phrases.values() if v)
+    forbidden = {p for n in D.HELDOUT_CONCEPTS for p in (get_concept(n).label, *get_concept(n).phrases)}
+    forbidden |= set(D.heldout_phrases().values())
+    held = [p for v in phrases.values() for p in v if p in forbidden]
+    assert not held
+    assert memory.core.shape == (len(data.groups), len(AUS)) and torch.equal(memory.keys, torch.as_tensor(data.keys))
+
+
+def test_the_novelty_threshold_separates_new_concepts_from_new_phrasings_better_than_chance(stage):
+    _, data, memory, stats = stage
+    threshold, accuracy = S.novelty_threshold(data)
+    assert float(memory.novelty) == pytest.approx(threshold) and stats["novelty"] == pytest.approx(threshold, abs=1e-4)
+    assert 0.3 < threshold < 0.95 and accuracy > 0.6
+    assert accuracy >= S.novelty_threshold(data)[1]  # the search returns its best
+
+
+@pytest.mark.parametrize("concept", ["happy", "angry", "surprised", "disgusted"])
+def test_a_trained_word_reads_as_its_own_concepts_aus_and_is_not_novel(stage, concept):
+    encoder, _, memory, _ = stage
+    emb = encoder.encode([get_concept(concept).label]).pooled.float()
+    with torch.no_grad():
+        prob, _, novel = memory.predict(emb)
+    present = {au for au, p in zip(AUS, prob[0].tolist()) if p > memory.cfg.present}
+    core = {a.au for a in get_concept(concept).aus if a.core} & set(AUS)
+    assert not bool(novel[0])
+    assert core <= present, (concept, sorted(present), sorted(core))
+
+
+def test_the_stage_is_deterministic(stage):
+    encoder, data, memory, _ = stage
+    again = AUMemory(memory.cfg)
+    S.fit_au_memory(again, data, seed=0)
+    assert all(torch.equal(a, b) for a, b in zip(memory.state_dict().values(), again.state_dict().values()))
+
+
+def test_memory_needs_the_arkit_space():
+    with pytest.raises(InputError, match="arkit"):
+        config_from_dict({"memory": {"enabled": True}, "data": {"space": "flame"}})
+    with pytest.raises(InputError, match="memory"):
+        config_from_dict({"memory": {"enabled": True, "radius": 2}})
+
+
+def test_held_out_concepts_can_be_swapped_for_cross_validation():
+    original = D.HELDOUT_CONCEPTS
+    try:
+        swapped = tuple(c.name for c in D.training_concepts() if c.name != "neutral")[:3]
+        D.hold_out_concepts(swapped)
+        held = D.HELDOUT_CONCEPTS
+        assert held == swapped
+        assert {i.concept for i in D.heldout_items("heldout_concepts")} == set(held)
+        assert not set(held) & {c.name for c in D.training_concepts()}
+        assert set(original) - set(held) <= {c.name for c in D.training_concepts()}
+        with pytest.raises(ValueError):
+            D.hold_out_concepts(("neutral",))
+        with pytest.raises(ValueError):
+            D.hold_out_concepts(("no-such-concept",))
+    finally:
+        D.hold_out_concepts(original)
+    assert {i.concept for i in D.heldout_items("heldout_concepts")} == set(original)
+
+
+def test_cross_validation_folds_cover_every_non_anchor_concept_once():
+    from benchmarks.bench_concept_cv import FOLDS, fold_concepts
+
+    folds = [set(fold_concepts(k)) for k in range(FOLDS)]
+    union = set().union(*folds)
+    assert sum(len(f) for f in folds) == len(union)
+    anchors = {"neutral", "happy", "sad", "surprised", "fearful", "angry", "disgusted", "contemptuous"}
+    assert union == {c.name for c in D.all_concepts()} - anchors
+    assert set(D.HELDOUT_CONCEPTS) <= union and max(map(len, folds)) - min(map(len, folds)) <= 1
+
+
+def test_concept_aus_are_what_the_memory_holds(stage):
+    _, data, memory, _ = stage
+    concepts = [c for c in D.training_concepts() if D.training_phrases()[c.name]]
+    for row, concept in enumerate(concepts[:20]):
+        core = {AUS[k] for k in np.flatnonzero(memory.core[row].numpy())}
+        assert core <= concept_aus(concept.name)
