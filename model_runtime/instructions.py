@@ -174,7 +174,9 @@ _HOLD_ALONE_RE = _rx(rf"{_B}{_HOLD_WORD}(?:\s+{_OBJ})?{_E}")
 # MAX_REPEATS; larger, zero, negative or unreadable counts are reported and the action is shown once (or capped).
 MAX_REPEATS = 12
 _REPEAT_RE = _rx(
-    rf"{_B}(?:(?P<once>once|twice|thrice)"
+    rf"{_B}(?:(?P<freq>(?P<freq_n>once|twice|thrice|{_NUM}|{_NUMWORD})\s+(?:times?\s+)?(?:a|an|per|each|every)\s+"
+    rf"(?P<freq_s>seconds?|secs?|minutes?|mins?))"
+    rf"|(?P<once>once|twice|thrice)"
     rf"|(?P<count>{_NUM}|{_NUMWORD}|a\s+couple(?:\s+of)?|a\s+few|several|many|multiple|countless|a\s+(?:hundred|thousand|million|billion)"
     rf"|(?:a\s+)?[^\s,;.]+)\s*(?:x\s+)?times"
     rf"|(?P<x>[0-9]+)\s*x"
@@ -182,11 +184,12 @@ _REPEAT_RE = _rx(
     rf"|non-?stop|constantly|continually|regularly)"
     rf"|(?P<sparse>periodically|occasionally|from\s+time\s+to\s+time|every\s+so\s+often"
     rf"|every\s+now\s+and\s+(?:then|again)|now\s+and\s+again)"
-    rf"|(?P<every>every\s+(?:(?P<every_n>{_NUM}|{_NUMWORD}|other|few|couple\s+of)\s+)?"
+    rf"|(?P<every>every\s+(?:(?P<every_n>{_NUM}|{_NUMWORD}|other|few|couple\s+of|half(?:\s+an?)?)"
+    rf"(?P<every_half>\s+and\s+a\s+half)?\s+)?"
     rf"(?:(?P<every_s>seconds?|secs?)|minutes?|mins?))"
     rf"|(?P<keep>keeps?(?:\s+on)?)(?=\s+[a-z]+ing{_E}))(?![\w-])"
 )
-_EVERY_WORDS = {"other": 2.0, "few": 3.0, "couple of": 2.0}
+_EVERY_WORDS = {"other": 2.0, "few": 3.0, "couple of": 2.0, "half": 0.5, "half a": 0.5, "half an": 0.5}
 MIN_PERIOD_S = 0.2  # "blink every 0.01 seconds" is reported and shown at this rate: a blink needs that long
 SPARSE_PERIOD_S = 3.0  # "from time to time", "every now and then": as "every few seconds"
 _COUNT_WORDS = {"once": 1, "twice": 2, "thrice": 3, "a couple": 2, "a couple of": 2, "a few": 3, "several": 3,
@@ -195,7 +198,7 @@ _COUNT_WORDS = {"once": 1, "twice": 2, "thrice": 3, "a couple": 2, "a couple of"
 
 def _repeat(piece: "_Piece", m: re.Match[str]) -> None:
     phrase = " ".join(m.group(0).split())
-    if m.group("every") or m.group("sparse"):
+    if m.group("every") or m.group("sparse") or m.group("freq"):
         _rate(piece, m, phrase)
         return
     if piece.period is not None and piece.keep:  # an open rate so far
@@ -230,17 +233,27 @@ def _repeat(piece: "_Piece", m: re.Match[str]) -> None:
     piece.repeat = int(value)
 
 def _rate(piece: "_Piece", m: re.Match[str], phrase: str) -> None:
-    """"every 3 seconds", "from time to time": one peak each period, for as long as the part is shown. A rate beside a
-    count keeps the count ("blink 3 times every 2 seconds", "once every 2 seconds" is the plain rate)."""
+    """"every 3 seconds", "twice a second", "from time to time": one peak each period, for as long as the part is
+    shown. A rate beside a count keeps the count ("blink 3 times every 2 seconds", "once every 2 seconds" is the plain
+    rate)."""
     if piece.period is not None:
         piece.problems.append(phrase)
         return
     if m.group("sparse"):
         period = SPARSE_PERIOD_S
     else:
-        raw = " ".join((m.group("every_n") or "1").split())
-        period = _EVERY_WORDS.get(raw) or _NUMBER_WORDS.get(raw) or _number(raw)
-        if period is not None and not m.group("every_s"):
+        if m.group("freq"):  # "twice a second": the unit divided by the count
+            raw = " ".join(m.group("freq_n").split())
+            count = _COUNT_WORDS.get(raw) or _NUMBER_WORDS.get(raw) or _number(raw)
+            period = 1.0 / count if count and math.isfinite(count) and count > 0 else None
+            unit = m.group("freq_s")
+        else:
+            raw = " ".join((m.group("every_n") or "1").split())
+            period = _EVERY_WORDS.get(raw) or _NUMBER_WORDS.get(raw) or _number(raw)
+            if period is not None and m.group("every_half"):
+                period += 0.5
+            unit = m.group("every_s") or "min"
+        if period is not None and not unit.lower().startswith("s"):
             period *= 60.0  # minutes
         if period is None or not math.isfinite(period) or period <= 0 or period > MAX_DURATION_S:
             piece.problems.append(phrase)

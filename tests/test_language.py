@@ -132,6 +132,10 @@ def test_now_followed_by_and_then_is_still_a_sequence():
 def test_an_impossible_rate_is_reported():
     parsed = parse_instruction("blink every 0.01 seconds")  # too fast: reported, shown at the fastest rate
     assert "every 0.01 seconds" in parsed.unplaced and parsed.segments[0].period == MIN_PERIOD_S
+    parsed = parse_instruction("blink ten times a second")
+    assert "ten times a second" in parsed.unplaced and parsed.segments[0].period == MIN_PERIOD_S
+    parsed = parse_instruction("blink zero times a second")
+    assert "zero times a second" in parsed.unplaced and parsed.segments[0].period is None
     parsed = parse_instruction("blink every 0 seconds")
     assert "every 0 seconds" in parsed.unplaced and parsed.segments[0].period is None
 
@@ -143,6 +147,13 @@ def test_an_impossible_rate_is_reported():
     ("blink every 2 seconds 3 times", 3, False, 2.0),
     ("blink from time to time", 4, True, 3.0),             # the sparse loop words: every few seconds
     ("blink every now and then", 4, True, 3.0),
+    ("blink twice a second", 4, True, 0.5),                # a count per unit is a rate
+    ("nod three times a minute", 4, True, 20.0),
+    ("blink once per second", 4, True, 1.0),
+    ("blink every half a second", 4, True, 0.5),
+    ("blink every half second", 4, True, 0.5),
+    ("blink every two and a half seconds", 4, True, 2.5),
+    ("blink every one and a half minutes", 4, True, 90.0),
 ])
 def test_rates_with_counts_units_and_sparse_words(text, repeat, keep, period):
     parsed = parse_instruction(text)

@@ -163,6 +163,7 @@ def test_a_duration_given_to_repeated_held_or_head_actions(rt):
     ("blink every other second for 6 seconds", 3, 2.0),
     ("blink and nod every 2 seconds for 6 seconds", 3, 2.0),  # a rate on the second pulsing part is the beat's
     ("blink 3 times every 2 seconds", 3, 2.0),
+    ("blink twice a second for 3 seconds", 6, 0.5), ("blink every one and a half seconds for 6 seconds", 4, 1.5),
 ])
 def test_a_stated_rate_spaces_the_peaks(rt, text, peaks, period):
     anim = rt.generate(text)
