@@ -570,7 +570,8 @@ class _Piece:
 
     def has_modifiers(self) -> bool:
         return (self.intensity is not None or self.speed is not None or bool(self.manner) or self.side is not None
-                or self.hold_word or any(getattr(self, f) is not None for f in self._TIMING_FIELDS))
+                or self.hold_word or any(getattr(self, f) is not None for f in self._TIMING_FIELDS)
+                or self.repeat is not None or self.keep or self.period is not None)
 
     def only_hold(self) -> bool:
         """True when this piece says nothing but how long to stay ("hold for 2 s", "pause", "for 1 s")."""
@@ -798,7 +799,8 @@ def _transition_parts(work: str, frag: _Fragment) -> list[_Piece] | None:
     return pieces
 
 
-_MERGE_FIELDS = ("intensity", "transition_s", "hold_s", "transition_frames", "hold_frames", "speed", "side")
+_MERGE_FIELDS = ("intensity", "transition_s", "hold_s", "transition_frames", "hold_frames", "speed", "side", "repeat",
+                 "period")
 
 
 def _merge_into(target: _Piece, extra: _Piece) -> bool:
@@ -818,6 +820,7 @@ def _merge_into(target: _Piece, extra: _Piece) -> bool:
     if affect and target.text and target.kind == "expression":
         target.text = f"{affect} {target.text}" if earlier else f"{target.text} {affect}"
     target.hold_word = target.hold_word or extra.hold_word
+    target.keep = target.keep or extra.keep  # "every now and then, blink": the rate's repeat comes with it
     for name in ("delay_s", "delay_frames"):
         if getattr(extra, name) is not None:
             setattr(target, name, (getattr(target, name) or 0) + getattr(extra, name))

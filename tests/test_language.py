@@ -317,3 +317,21 @@ def test_head_turns_and_tilts_follow_the_characters_sides():
     shake = _head("shake the head")[:, 0]
     assert shake.max() > 0.2 and shake.min() < -0.2
     assert _head("smile") is None and _head("look up") is None  # the eyes move, not the head
+
+
+@pytest.mark.parametrize("text, repeat, keep, period", [
+    ("every now and then, blink", 4, True, 3.0),         # a rate before a comma belongs to what follows
+    ("every 2 seconds, blink", 4, True, 2.0),
+    ("from time to time, nod", 4, True, 3.0),
+    ("twice, blink", 2, False, None),
+    ("blink, twice", 2, False, None),                     # and a count after one to what precedes
+])
+def test_a_count_or_rate_set_off_by_a_comma_still_applies(text, repeat, keep, period):
+    parsed = parse_instruction(text)
+    (seg,) = parsed.segments
+    assert (seg.repeat, seg.keep, seg.period) == (repeat, keep, period) and not parsed.unplaced
+
+
+def test_a_count_or_rate_with_nothing_to_apply_to_is_reported():
+    for text in ("twice", "every 2 seconds", "blink twice, three times"):
+        assert parse_instruction(text).unplaced, text
