@@ -462,7 +462,7 @@ class _Fragment:
 
 
 _RANK = {"none": 0, "soft": 1, "and": 1, "with": 1.5, "hard": 2, "into": 2, "after": 3}
-_ALTERNATE_RE = _rx(rf"{_B}alternat(?:e|es|ing|ely)\s+(?:between\s+)?")
+_ALTERNATE_RE = _rx(rf"{_B}(?P<keep>keeps?\s+(?:on\s+)?)?alternat(?:e|es|ing|ely)\s+(?:between\s+)?")
 _SAME_TIME_RE = _rx(r"at\s+the\s+same\s+time|simultaneously")
 _FILLER_WORDS = frozenset(("that", "which", "then", "and", "the", "a", "an", "it", "this", "so", "just"))
 
@@ -1044,11 +1044,13 @@ _LATIN_RE = re.compile(r"[A-Za-z]")
 
 
 ALTERNATION_CYCLES = 2
-_ALTERNATION_BODY_RE = _rx(rf"alternat(?:e|es|ing|ely)\s+(?:between\s+)?(?P<a>\S.*?)\s+(?:and|with)\s+(?P<b>\S.*)")
+_ALTERNATION_BODY_RE = _rx(rf"(?:keeps?\s+(?:on\s+)?)?alternat(?:e|es|ing|ely)\s+(?:between\s+)?(?P<a>\S.*?)\s+"
+                           rf"(?:and|with)\s+(?P<b>\S.*)")
 
 
 def _alternation_parts(work: str, frag: _Fragment) -> list[_Piece] | None:
-    """"alternate between A and B (N times)": A, B, A, B...; None when the fragment is not one."""
+    """"(keep) alternate between A and B (N times, every N seconds)": A, B, A, B...; None when the fragment is not
+    one."""
     sub = work[frag.start:frag.end]
     head = _ALTERNATE_RE.match(sub)
     if head is None:
@@ -1060,16 +1062,33 @@ def _alternation_parts(work: str, frag: _Fragment) -> list[_Piece] | None:
         return [piece]
     a = _analyse(work, *_trim(work, frag.start + m.start("a"), frag.start + m.end("a")))
     b = _analyse(work, *_trim(work, frag.start + m.start("b"), frag.start + m.end("b")))
-    cycles = a.repeat or b.repeat or ALTERNATION_CYCLES
-    a.repeat = b.repeat = None
-    if a.keep or b.keep:
+    period = b.period or a.period
+    open_rate = period is not None and (a.keep or b.keep)  # the rate's open repeat is not a count of cycles
+    cycles = (None if open_rate else a.repeat or b.repeat) or ALTERNATION_CYCLES
+    a.repeat = b.repeat = a.period = b.period = None
+    if a.keep or b.keep or head.group("keep"):  # "keep alternating": more than the default two cycles
         cycles, a.keep, b.keep = max(cycles, 3), False, False
-    _share_trailing_time(a, b, 2 * cycles)
+    if period is None:
+        _share_trailing_time(a, b, 2 * cycles)
+    else:
+        cycles = _step_every(a, b, period, None if open_rate else cycles) or cycles
     pieces = []
     for _ in range(cycles):
         pieces += [replace(a, problems=[]), replace(b, problems=[])]
     pieces[0].problems, pieces[1].problems = a.problems, b.problems
     return pieces
+
+
+def _step_every(a: _Piece, b: _Piece, period: float, cycles: int | None) -> int | None:
+    """"alternate between smiling and frowning every 2 seconds": each step lasts the period (arriving in at most the
+    default half second). A time closing the alternation gives the number of steps when no count did."""
+    given = [v for v in (b.transition_s, b.hold_s) if v is not None]
+    if given and not b.hold_word and cycles is None:
+        cycles = max(1, min(MAX_REPEATS, round(sum(given) / (2 * period))))
+    arrive = min(0.5, period / 2)
+    for piece in (a, b):
+        piece.transition_s, piece.hold_s = arrive, period - arrive
+    return cycles
 
 
 def _share_trailing_time(a: _Piece, b: _Piece, steps: int) -> None:

@@ -335,3 +335,16 @@ def test_a_count_or_rate_set_off_by_a_comma_still_applies(text, repeat, keep, pe
 def test_a_count_or_rate_with_nothing_to_apply_to_is_reported():
     for text in ("twice", "every 2 seconds", "blink twice, three times"):
         assert parse_instruction(text).unplaced, text
+
+
+@pytest.mark.parametrize("text, steps, each", [
+    ("alternate between smiling and frowning every 2 seconds", 6, 2.0),             # a rate sets each step
+    ("alternate between smiling and frowning every 2 seconds for 20 seconds", 10, 2.0),  # a time, the steps
+    ("alternate between smiling and frowning twice every 3 seconds", 4, 3.0),       # a count, the cycles
+    ("keep alternating between smiling and frowning", 6, 1.5),
+])
+def test_an_alternation_takes_its_rate_and_keep(text, steps, each):
+    parsed = parse_instruction(text)
+    plan = plan_segments(parsed.segments, fps=30)
+    assert [s.text for s in parsed.segments] == ["smiling", "frowning"] * (steps // 2) and not parsed.unplaced
+    assert [round(s.end_s - s.start_s, 6) for s in plan] == [each] * steps
