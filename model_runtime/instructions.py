@@ -169,6 +169,15 @@ _BAD_TIMING_RE = _rx(
     rf"|{_UNIT_LONG})(?![\w-])"
 )
 _HOLD_ALONE_RE = _rx(rf"{_B}{_HOLD_WORD}(?:\s+{_OBJ})?{_E}")
+# A point or window on the clock ("at 2 seconds", "from 2 to 5 seconds", "between second 2 and second 5"): the
+# timeline is laid out by durations, so these are reported (one warning naming them), never read as a duration.
+_CLOCK_NUM = rf"(?:second\s+)?(?:{_NUM}|{_NUMWORD})(?:\s*{_UNIT_ANY}{_E})?"
+_CLOCK_RE = _rx(
+    rf"{_B}(?:(?:(?:starting|beginning|start|begin)\s+)?at\s+(?:the\s+)?(?:second\s+(?:{_NUM}|{_NUMWORD})"
+    rf"|(?:{_NUM}|{_NUMWORD})\s*(?:-\s*)?{_UNIT_ANY}(?:\s+mark)?{_E})"
+    rf"|(?:from|between)\s+{_CLOCK_NUM}\s+(?:to|and|until|till|through)\s+(?:second\s+(?:{_NUM}|{_NUMWORD})"
+    rf"|(?:{_NUM}|{_NUMWORD})\s*{_UNIT_ANY}{_E}))"
+)
 
 # Repetition: "twice", "3 times", "a few times", "again and again", "keep blinking".  Counts are limited to
 # MAX_REPEATS; larger, zero, negative or unreadable counts are reported and the action is shown once (or capped).
@@ -715,6 +724,8 @@ def _analyse(work: str, start: int, end: int) -> _Piece:
                 piece.problems.append(m.group(0).strip())
                 value = min(1.0, max(0.0, value))
             _set_once(piece, "intensity", value, m.group(0).strip())
+    for m in c.take(_CLOCK_RE):
+        piece.problems.append(" ".join(m.group(0).split()))
     for m in c.take(_REPEAT_RE):
         _repeat(piece, m)
     for m in c.take(_TIMING_RE):
@@ -768,6 +779,8 @@ def _transition_parts(work: str, frag: _Fragment) -> list[_Piece] | None:
     """Split "from X to Y" / "turn X into Y" fragments; None when the fragment is not one."""
     sub = work[frag.start:frag.end]
     m = _FROM_TO_RE.search(sub)
+    if m is not None and _CLOCK_RE.match(sub, m.start()):
+        m = None  # "from 1 to 3 seconds": a window on the clock, not two faces
     if m is not None:
         prefix = _analyse(work, frag.start, frag.start + m.start())
         if not _TRANSITION_PREFIX_OK_RE.fullmatch(prefix.text) and prefix.kind != "return":

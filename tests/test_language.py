@@ -348,3 +348,23 @@ def test_an_alternation_takes_its_rate_and_keep(text, steps, each):
     plan = plan_segments(parsed.segments, fps=30)
     assert [s.text for s in parsed.segments] == ["smiling", "frowning"] * (steps // 2) and not parsed.unplaced
     assert [round(s.end_s - s.start_s, 6) for s in plan] == [each] * steps
+
+
+@pytest.mark.parametrize("text, texts, reported", [
+    ("smile from 2 to 5 seconds", ["smile"], "from 2 to 5 seconds"),
+    ("smile between 2 and 5 seconds", ["smile"], "between 2 and 5 seconds"),
+    ("smile at 2 seconds", ["smile"], "at 2 seconds"),
+    ("smile at the 3 second mark", ["smile"], "at the 3 second mark"),
+    ("from 1 to 3 seconds, blink", ["blink"], "from 1 to 3 seconds"),
+    ("smile from second 2 to second 5, then frown", ["smile", "frown"], "from second 2 to second 5"),
+])
+def test_a_point_or_window_on_the_clock_is_reported_not_read_as_a_duration(text, texts, reported):
+    parsed = parse_instruction(text)
+    assert [s.text for s in parsed.segments] == texts and reported in parsed.unplaced
+    assert all(s.hold_s is None and s.transition_s is None for s in parsed.segments)
+
+
+@pytest.mark.parametrize("text", ["smile at him", "look at the camera", "go from a smile to a frown",
+                                  "from happy to sad in 2 seconds"])
+def test_at_and_from_without_a_clock_time_keep_their_meaning(text):
+    assert not parse_instruction(text).unplaced
