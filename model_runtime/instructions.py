@@ -98,6 +98,8 @@ class Segment:
     keep: bool = False
     layers: tuple["Layer", ...] = ()
     period: float | None = None  # "every 3 seconds": seconds from one repeat's peak to the next
+    at_s: float | None = None  # "at 2 seconds", "from 2 to 5 seconds": when it starts on the clock
+    until_s: float | None = None  # "from 2 to 5 seconds", "until 5 seconds": when it ends on the clock
 
 
 @dataclass(frozen=True)
@@ -169,14 +171,15 @@ _BAD_TIMING_RE = _rx(
     rf"|{_UNIT_LONG})(?![\w-])"
 )
 _HOLD_ALONE_RE = _rx(rf"{_B}{_HOLD_WORD}(?:\s+{_OBJ})?{_E}")
-# A point or window on the clock ("at 2 seconds", "from 2 to 5 seconds", "between second 2 and second 5"): the
-# timeline is laid out by durations, so these are reported (one warning naming them), never read as a duration.
-_CLOCK_NUM = rf"(?:second\s+)?(?:{_NUM}|{_NUMWORD})(?:\s*{_UNIT_ANY}{_E})?"
+# A point or window on the clock: "at 2 seconds", "from 2 to 5 seconds", "between second 2 and second 5",
+# "until 5 seconds". The planner waits for the start (holding the face before) and ends the part at the end.
+_CLOCK_VALUE = rf"(?:second\s+(?P<{{g}}s>{_NUM}|{_NUMWORD})|(?P<{{g}}n>{_NUM}|{_NUMWORD})\s*(?:-\s*)?(?P<{{g}}u>{_UNIT_ANY}){_E})"
+_CLOCK_FIRST = rf"(?:second\s+(?P<as>{_NUM}|{_NUMWORD})|(?P<an>{_NUM}|{_NUMWORD})(?:\s*(?P<au>{_UNIT_ANY}){_E})?)"
 _CLOCK_RE = _rx(
-    rf"{_B}(?:(?:(?:starting|beginning|start|begin)\s+)?at\s+(?:the\s+)?(?:second\s+(?:{_NUM}|{_NUMWORD})"
-    rf"|(?:{_NUM}|{_NUMWORD})\s*(?:-\s*)?{_UNIT_ANY}(?:\s+mark)?{_E})"
-    rf"|(?:from|between)\s+{_CLOCK_NUM}\s+(?:to|and|until|till|through)\s+(?:second\s+(?:{_NUM}|{_NUMWORD})"
-    rf"|(?:{_NUM}|{_NUMWORD})\s*{_UNIT_ANY}{_E}))"
+    rf"{_B}(?:(?:(?:starting|beginning|start|begin)\s+)?at\s+(?:the\s+)?{_CLOCK_VALUE.replace('{g}', 'b')}(?:\s+mark)?"
+    rf"|(?P<window>from|between)\s+{_CLOCK_FIRST}\s+(?:to|and|until|till|through)\s+(?:the\s+)?"
+    rf"{_CLOCK_VALUE.replace('{g}', 'c')}"
+    rf"|(?P<until>until|till)\s+(?:the\s+)?{_CLOCK_VALUE.replace('{g}', 'd')}(?:\s+mark)?)"
 )
 
 # Repetition: "twice", "3 times", "a few times", "again and again", "keep blinking".  Counts are limited to
@@ -574,13 +577,16 @@ class _Piece:
     repeat: int | None = None
     keep: bool = False  # "keep blinking", "again and again": repeat for as long as it is shown
     period: float | None = None  # "every 3 seconds": seconds from one peak to the next
+    at_s: float | None = None  # "at 2 seconds": its start on the clock
+    until_s: float | None = None  # "until 5 seconds": its end on the clock
 
     _TIMING_FIELDS = ("transition_s", "hold_s", "transition_frames", "hold_frames", "delay_s", "delay_frames")
 
     def has_modifiers(self) -> bool:
         return (self.intensity is not None or self.speed is not None or bool(self.manner) or self.side is not None
                 or self.hold_word or any(getattr(self, f) is not None for f in self._TIMING_FIELDS)
-                or self.repeat is not None or self.keep or self.period is not None)
+                or self.repeat is not None or self.keep or self.period is not None or self.at_s is not None
+                or self.until_s is not None)
 
     def only_hold(self) -> bool:
         """True when this piece says nothing but how long to stay ("hold for 2 s", "pause", "for 1 s")."""
@@ -682,6 +688,40 @@ def _timing(piece: _Piece, m: re.Match[str], offset: int) -> None:
     _set_once(piece, role + "_s", value, phrase)
 
 
+def _clock_value(m: re.Match[str], g: str, fallback_unit: str | None = None) -> float | None:
+    """Seconds on the clock from group set `g` of _CLOCK_RE ("second 3", "3 s", "500 ms"); None when unreadable."""
+    raw = m.group(f"{g}s") or m.group(f"{g}n")
+    unit = None if m.group(f"{g}s") else (m.group(f"{g}u") or fallback_unit)
+    value = _NUMBER_WORDS.get(raw.lower()) if raw.lower() in _NUMBER_WORDS else _number(raw)
+    if value is None or not math.isfinite(value) or value < 0 or (unit is not None and unit in _UNIT_FRAMES):
+        return None
+    if unit in _UNIT_MS:
+        value /= 1000.0
+    elif unit in _UNIT_MIN:
+        value *= 60.0
+    elif unit in _UNIT_HOURS:
+        value *= 3600.0
+    return float(value)
+
+
+def _clock(piece: _Piece, m: re.Match[str]) -> None:
+    """ "at 2 seconds" / "from 2 to 5 seconds" / "until 5 seconds": where the part sits on the clock."""
+    phrase = " ".join(m.group(0).split())
+    if m.group("window"):
+        at, until = _clock_value(m, "a", m.group("cu")), _clock_value(m, "c")
+    elif m.group("until"):
+        at, until = None, _clock_value(m, "d")
+    else:
+        at, until = _clock_value(m, "b"), None
+    values = [v for v in (at, until) if v is not None]
+    if (m.group("window") and len(values) < 2) or not values or any(v > MAX_DURATION_S for v in values) \
+            or (at is not None and until is not None and until <= at) or piece.at_s is not None \
+            or piece.until_s is not None:
+        piece.problems.append(phrase)
+        return
+    piece.at_s, piece.until_s = at, until
+
+
 def _clean(chars: str) -> str:
     """Meaning text from the unexplained characters: punctuation out, filler stripped, spaces collapsed."""
     out = []
@@ -725,7 +765,7 @@ def _analyse(work: str, start: int, end: int) -> _Piece:
                 value = min(1.0, max(0.0, value))
             _set_once(piece, "intensity", value, m.group(0).strip())
     for m in c.take(_CLOCK_RE):
-        piece.problems.append(" ".join(m.group(0).split()))
+        _clock(piece, m)
     for m in c.take(_REPEAT_RE):
         _repeat(piece, m)
     for m in c.take(_TIMING_RE):
@@ -813,7 +853,7 @@ def _transition_parts(work: str, frag: _Fragment) -> list[_Piece] | None:
 
 
 _MERGE_FIELDS = ("intensity", "transition_s", "hold_s", "transition_frames", "hold_frames", "speed", "side", "repeat",
-                 "period")
+                 "period", "at_s", "until_s")
 
 
 def _merge_into(target: _Piece, extra: _Piece) -> bool:
@@ -968,6 +1008,7 @@ def _segment(text: str, p: _Piece, previous: _Piece | None, unplaced: list[str],
         transition_s=p.transition_s, hold_s=p.hold_s, speed=p.speed, manner=tuple(p.manner), side=p.side,
         is_start=p.is_start, transition_frames=p.transition_frames, hold_frames=p.hold_frames,
         action=main.action, repeat=main.repeat, keep=main.keep, layers=tuple(layers), period=main.period,
+        at_s=p.at_s, until_s=p.until_s,
     )
 
 
@@ -976,7 +1017,7 @@ _SEQUENCE_START_RE = _rx(
     r"|morphs|fade|fades|melt|melts|come|comes|end|ends|finish|finishes|settle|settles|break|breaks|burst|bursts"
     r"|snap|snaps|revert|reverts|reset|resets)(?![\w-])"
 )
-_LAYER_TIMING = ("transition_s", "hold_s", "transition_frames", "hold_frames", "speed")
+_LAYER_TIMING = ("transition_s", "hold_s", "transition_frames", "hold_frames", "speed", "at_s", "until_s")
 
 
 def _joins(work: str, p: _Piece, sep: str) -> bool:

@@ -88,15 +88,17 @@ class Runtime:
             photo = read_start_expression(start_image, neutral_image=neutral_image)
             start_weights, photo_warnings = photo.weights, list(photo.warnings)
         parsed = [parse_instruction(text) for text in texts]
-        plans = [plan_segments(p.segments, fps, duration) for p in parsed]
+        timing_notes: list[list[str]] = [[] for _ in parsed]
+        plans = [plan_segments(p.segments, fps, duration, notes) for p, notes in zip(parsed, timing_notes)]
         with single_intra_op_thread():
-            return self._generate(texts, parsed, plans, fps, seed, intensity, start_weights, photo_warnings, life)
+            return self._generate(texts, parsed, plans, fps, seed, intensity, start_weights, photo_warnings, life,
+                                  timing_notes)
 
     def _generate(self, texts, parsed, plans, fps, seed, intensity, start_weights, photo_warnings,
-                  life) -> list[Animation]:
+                  life, timing_notes) -> list[Animation]:
         keys = layered_keys(self.generator, plans, seed=seed)  # the generator's keys, per layer, combined
         animations = []
-        for text, parse, plan, plan_keys in zip(texts, parsed, plans, keys):
+        for text, parse, plan, plan_keys, notes in zip(texts, parsed, plans, keys, timing_notes):
             spans = frame_spans(plan, fps)
             targets = np.stack([k.weights for k in plan_keys]) * intensity
             first = targets[0] if plan[0].is_start else start_weights
@@ -110,7 +112,7 @@ class Runtime:
                         for seg, span, key in zip(plan, spans, plan_keys)]
             unread = self.recognition.warnings(r for key in plan_keys for r in key.readings)
             animations.append(Animation(frames=frames, fps=fps, segments=segments, instruction=text,
-                                        model=self.model_info(), warnings=photo_warnings + _warnings(parse) + unread,
+                                        model=self.model_info(), warnings=photo_warnings + _warnings(parse) + notes + unread,
                                         head_rotation=head_rotation(plan, spans)))
         return animations
 

@@ -77,8 +77,11 @@ class FrameSpan:
     end_frame: int
 
 
-def plan_segments(segments: Sequence, fps: int, duration_s: float | None = None) -> list[TimedSegment]:
-    """Lay parsed segments end to end; `duration_s` (if given) rescales the whole plan to that length."""
+def plan_segments(segments: Sequence, fps: int, duration_s: float | None = None,
+                  notes: list[str] | None = None) -> list[TimedSegment]:
+    """Lay parsed segments end to end; `duration_s` (if given) rescales the whole plan to that length. A segment placed
+    on the clock ("at 2 seconds", "from 2 to 5 seconds") waits for its start, the face before it held meanwhile, and
+    ends at its end; a place that cannot be kept adds a sentence to `notes`."""
     if not segments:
         raise InputError("The instruction names no expression to animate.")
     plan: list[TimedSegment] = []
@@ -88,6 +91,13 @@ def plan_segments(segments: Sequence, fps: int, duration_s: float | None = None)
         hold = _seconds(seg, "hold", fps)
         speed = getattr(seg, "speed", None)
         is_start = bool(getattr(seg, "is_start", False)) and index == 0
+        clock, span = _place_on_clock(seg, clock, plan, notes)
+        if span is not None:  # "from 2 to 5 seconds": the part fills the window, arriving as it would
+            if hold is not None:
+                _note(notes, f"'{seg.text}' was given both a time and a window on the clock; the window is used.")
+            transition = min(transition if transition is not None else TRANSITION_S.get(speed, TRANSITION_S[None]),
+                             span / 2)
+            hold = span - transition
         given = (transition, hold)
         if transition is None:
             transition = 0.0 if is_start else (RETURN_TRANSITION_S if seg.kind == "return" and speed is None
@@ -117,6 +127,33 @@ def plan_segments(segments: Sequence, fps: int, duration_s: float | None = None)
     if round(total * fps) < 1:
         raise InputError("The instruction's timings add up to less than one frame; give it some time.")
     return plan
+
+
+def _place_on_clock(seg, clock: float, plan: list[TimedSegment], notes: list[str] | None
+                    ) -> tuple[float, float | None]:
+    """The clock at which `seg` starts (after any wait its "at" asks for: the plan's last face held, or the start
+    face before the first) and the window its "until" leaves it (None: its own length)."""
+    at, until = getattr(seg, "at_s", None), getattr(seg, "until_s", None)
+    if at is not None:
+        if at < clock - 1e-9:
+            _note(notes, f"'{seg.text}' was asked to start at {at:g} s, but what comes before it lasts until "
+                         f"{clock:g} s, so it starts then.")
+        elif at > clock:
+            if plan:
+                plan[-1] = replace(plan[-1], hold_s=plan[-1].hold_s + (at - clock))
+            clock = at
+    if until is None:
+        return clock, None
+    if until <= clock + 1e-9:
+        _note(notes, f"'{seg.text}' was asked to end at {until:g} s, but it cannot start before {clock:g} s, so it "
+                     f"keeps its own length.")
+        return clock, None
+    return clock, until - clock
+
+
+def _note(notes: list[str] | None, sentence: str) -> None:
+    if notes is not None and sentence not in notes:
+        notes.append(sentence)
 
 
 # One repeated peak of an action with no timing of its own ("smile twice"): onset, hold, release, gap (s).

@@ -350,18 +350,41 @@ def test_an_alternation_takes_its_rate_and_keep(text, steps, each):
     assert [round(s.end_s - s.start_s, 6) for s in plan] == [each] * steps
 
 
-@pytest.mark.parametrize("text, texts, reported", [
-    ("smile from 2 to 5 seconds", ["smile"], "from 2 to 5 seconds"),
-    ("smile between 2 and 5 seconds", ["smile"], "between 2 and 5 seconds"),
-    ("smile at 2 seconds", ["smile"], "at 2 seconds"),
-    ("smile at the 3 second mark", ["smile"], "at the 3 second mark"),
-    ("from 1 to 3 seconds, blink", ["blink"], "from 1 to 3 seconds"),
-    ("smile from second 2 to second 5, then frown", ["smile", "frown"], "from second 2 to second 5"),
+@pytest.mark.parametrize("text, texts, at, until", [
+    ("smile from 2 to 5 seconds", ["smile"], 2.0, 5.0),
+    ("smile between 2 and 5 seconds", ["smile"], 2.0, 5.0),
+    ("smile from 500 ms to 2 s", ["smile"], 0.5, 2.0),
+    ("smile at 2 seconds", ["smile"], 2.0, None),
+    ("smile at the 3 second mark", ["smile"], 3.0, None),
+    ("smile until 3 seconds, then frown", ["smile", "frown"], None, 3.0),
+    ("from 1 to 3 seconds, blink", ["blink"], 1.0, 3.0),              # across the comma, not a transition
+    ("smile from second 2 to second 5, then frown", ["smile", "frown"], 2.0, 5.0),
 ])
-def test_a_point_or_window_on_the_clock_is_reported_not_read_as_a_duration(text, texts, reported):
+def test_a_point_or_window_on_the_clock_is_read_as_such_not_as_a_duration(text, texts, at, until):
     parsed = parse_instruction(text)
-    assert [s.text for s in parsed.segments] == texts and reported in parsed.unplaced
-    assert all(s.hold_s is None and s.transition_s is None for s in parsed.segments)
+    first = parsed.segments[0]
+    assert [s.text for s in parsed.segments] == texts and not parsed.unplaced
+    assert (first.at_s, first.until_s, first.hold_s, first.transition_s) == (at, until, None, None)
+
+
+@pytest.mark.parametrize("text, reported", [
+    ("smile from 5 to 2 seconds", "from 5 to 2 seconds"),   # ends before it starts
+    ("smile at 2 seconds at 3 seconds", "at 3 seconds"),    # two places
+    ("smile at 900 seconds", "at 900 seconds"),             # past the length limit
+    ("blink at 2 frames", "at 2 frames"),
+])
+def test_a_place_on_the_clock_that_cannot_be_kept_is_reported(text, reported):
+    assert reported in parse_instruction(text).unplaced
+
+
+def test_the_planner_waits_for_a_start_and_fills_a_window():
+    plan = plan_segments(parse_instruction("smile from 2 to 5 seconds").segments, fps=30)
+    assert plan[0].start_s == pytest.approx(2.0) and plan[-1].end_s == pytest.approx(5.0)
+    plan = plan_segments(parse_instruction("smile, then at 4 seconds frown").segments, fps=30)
+    assert plan[0].start_s == 0.0 and plan[1].start_s == pytest.approx(4.0)  # the smile held meanwhile
+    notes: list[str] = []
+    plan = plan_segments(parse_instruction("smile, then at 0.5 seconds frown").segments, fps=30, notes=notes)
+    assert plan[1].start_s == pytest.approx(plan[0].end_s) and plan[1].start_s > 0.5 and "start at 0.5 s" in notes[0]
 
 
 @pytest.mark.parametrize("text", ["smile at him", "look at the camera", "go from a smile to a frown",

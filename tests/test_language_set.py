@@ -227,3 +227,15 @@ def test_bad_head_rotation_is_refused_in_one_sentence(head, message, tmp_path):
     path.write_text(json.dumps(good))
     with pytest.raises(InputError, match="head_rotation"):
         Animation.load(path)
+
+
+def test_a_face_placed_on_the_clock_waits_there_and_a_place_it_cannot_keep_is_a_warning(rt):
+    anim = rt.generate("smile from 2 to 5 seconds")
+    smile = anim.frames[:, CHANNEL_INDEX["mouthSmileLeft"]]
+    assert anim.frames.shape[0] == pytest.approx(5 * anim.fps + 1, abs=1)
+    assert smile[:2 * anim.fps].max() < 0.05 and smile[3 * anim.fps:].min() > 0.3  # rest until 2 s, smiling after
+    anim = rt.generate("smile, then at 4 seconds frown")
+    assert anim.frames[int(3.8 * anim.fps), CHANNEL_INDEX["mouthSmileLeft"]] > 0.3  # the smile held until then
+    assert anim.segments[1]["start_frame"] == 4 * anim.fps and not anim.warnings
+    anim = rt.generate("smile, then at 0.5 seconds frown")
+    assert any("start at 0.5 s" in w for w in anim.warnings)
