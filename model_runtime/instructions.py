@@ -153,7 +153,7 @@ _DURATION = (
 )
 _APPROX = _alt(("about", "around", "roughly", "approximately", "approx", "~", "just", "only", "exactly",
                 "another", "under", "less than", "more than", "at least", "at most", "nearly", "almost",
-                "maybe", "some", "a good"))
+                "maybe", "some", "a good", "up to", "no more than", "no longer than", "a full"))
 _OBJ = (r"(?:(?:the|this|that|his|her|their|its|your|my|our)\s+(?:face|expression|look|pose|character|avatar|head)"
         r"|it|that|this|him|her|them|me|there|still|like\s+(?:that|this))")
 _HOLD_WORD = rf"(?:hold(?:s|ing)?|held|keep(?:s|ing)?\s+{_OBJ}|stay(?:s|ing)?|remain(?:s|ing)?|pause(?:s|d)?|wait(?:s|ing)?|freeze)"

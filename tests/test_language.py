@@ -391,3 +391,10 @@ def test_the_planner_waits_for_a_start_and_fills_a_window():
                                   "from happy to sad in 2 seconds"])
 def test_at_and_from_without_a_clock_time_keep_their_meaning(text):
     assert not parse_instruction(text).unplaced
+
+
+@pytest.mark.parametrize("text, hold", [("smile for up to 5 seconds", 5.0), ("frown for no more than 2 seconds", 2.0),
+                                        ("smile for a full 3 seconds", 3.0)])
+def test_hedged_durations_are_durations(text, hold):
+    parsed = parse_instruction(text)
+    assert [(s.text, s.hold_s) for s in parsed.segments] == [(text.split()[0], hold)] and not parsed.unplaced
