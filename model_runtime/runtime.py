@@ -19,7 +19,7 @@ from .instructions import parse_instruction, validate_instruction
 from .layers import head_rotation, layered_keys
 from .limits import check_fps, check_intensity_scale, check_seed
 from .recognition import Recognition
-from .timeline import check_duration, frame_spans, plan_segments
+from .timeline import check_duration, crowded_repeats, frame_spans, plan_segments
 
 class Runtime:
     """A text encoder and a generator on one device; thread-compatible for reads, load once per process."""
@@ -90,6 +90,8 @@ class Runtime:
         parsed = [parse_instruction(text) for text in texts]
         timing_notes: list[list[str]] = [[] for _ in parsed]
         plans = [plan_segments(p.segments, fps, duration, notes) for p, notes in zip(parsed, timing_notes)]
+        for plan, notes in zip(plans, timing_notes):
+            notes.extend(crowded_repeats(plan, fps))
         with single_intra_op_thread():
             return self._generate(texts, parsed, plans, fps, seed, intensity, start_weights, photo_warnings, life,
                                   timing_notes)

@@ -285,6 +285,23 @@ def frame_spans(plan: Sequence[TimedSegment], fps: int) -> list[FrameSpan]:
             for s, start, end in zip(plan, starts, ends)]
 
 
+def crowded_repeats(plan: Sequence[TimedSegment], fps: int) -> list[str]:
+    """A sentence for each repeated part whose peaks and releases cannot each have a frame at `fps` ("blink three
+    times" at 2 fps: the blinks merge), naming the lowest frame rate that shows them all."""
+    def crowded(rate: int) -> set[int]:
+        spans = frame_spans(plan, rate)
+        return {a.group for (a, sa), (b, sb) in zip(zip(plan, spans), zip(plan[1:], spans[1:]))
+                if a.group == b.group and sb.apex_frame <= sa.apex_frame}
+
+    groups = crowded(fps)
+    if not groups:
+        return []
+    enough = next((rate for rate in range(fps + 1, 121) if not crowded(rate) & groups), None)
+    texts = dict.fromkeys(s.text for s in plan if s.group in groups)
+    advice = f"; {enough} fps or more shows them all" if enough else ""
+    return [f"At {fps} fps the repeats of '{text}' fall between frames and do not all show{advice}." for text in texts]
+
+
 def _seconds(seg, what: str, fps: int) -> float | None:
     value = getattr(seg, f"{what}_s", None)
     frames = getattr(seg, f"{what}_frames", None)

@@ -239,3 +239,13 @@ def test_a_face_placed_on_the_clock_waits_there_and_a_place_it_cannot_keep_is_a_
     assert anim.segments[1]["start_frame"] == 4 * anim.fps and not anim.warnings
     anim = rt.generate("smile, then at 0.5 seconds frown")
     assert any("start at 0.5 s" in w for w in anim.warnings)
+
+
+def test_repeats_too_fast_for_the_frame_rate_are_a_warning_that_names_a_rate_that_shows_them(rt):
+    anim = rt.generate("blink three times", fps=2)
+    (warning,) = [w for w in anim.warnings if "fall between frames" in w]
+    enough = int(warning.split("; ")[1].split()[0])
+    shown = rt.generate("blink three times", fps=enough)
+    closed = (shown.frames[:, CHANNEL_INDEX["eyeBlinkLeft"]] > 0.5).astype(int)
+    assert int(np.diff(closed).clip(min=0).sum() + closed[0]) == 3 and not shown.warnings
+    assert not rt.generate("blink three times", fps=24).warnings and not rt.generate("smile, then frown", fps=1).warnings
