@@ -1122,6 +1122,12 @@ def _alternation_parts(work: str, frag: _Fragment) -> list[_Piece] | None:
     a.repeat = b.repeat = a.period = b.period = None
     if a.keep or b.keep or head.group("keep"):  # "keep alternating": more than the default two cycles
         cycles, a.keep, b.keep = max(cycles, 3), False, False
+    at, until = b.at_s if b.at_s is not None else a.at_s, b.until_s if b.until_s is not None else a.until_s
+    a.at_s = a.until_s = b.at_s = b.until_s = None  # a place on the clock is the whole alternation's
+    if at is not None and until is not None and b.transition_s is None and b.hold_s is None:
+        b.hold_s, at_only = until - at, True  # "... from 2 to 8 seconds": the window shared like a closing time
+    else:
+        at_only = False
     if period is None:
         _share_trailing_time(a, b, 2 * cycles)
     else:
@@ -1130,6 +1136,9 @@ def _alternation_parts(work: str, frag: _Fragment) -> list[_Piece] | None:
     for _ in range(cycles):
         pieces += [replace(a, problems=[]), replace(b, problems=[])]
     pieces[0].problems, pieces[1].problems = a.problems, b.problems
+    pieces[0].at_s = at
+    if not at_only:
+        pieces[-1].until_s = until
     return pieces
 
 

@@ -398,3 +398,9 @@ def test_at_and_from_without_a_clock_time_keep_their_meaning(text):
 def test_hedged_durations_are_durations(text, hold):
     parsed = parse_instruction(text)
     assert [(s.text, s.hold_s) for s in parsed.segments] == [(text.split()[0], hold)] and not parsed.unplaced
+
+
+def test_a_window_on_an_alternation_is_the_whole_alternations():
+    plan = plan_segments(parse_instruction("alternate between smiling and frowning from 2 to 8 seconds").segments, 30)
+    assert len(plan) == 4 and plan[0].start_s == pytest.approx(2.0) and plan[-1].end_s == pytest.approx(8.0)
+    assert len({round(s.end_s - s.start_s, 6) for s in plan}) == 1
