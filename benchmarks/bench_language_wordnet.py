@@ -61,7 +61,7 @@ def judge(animation, rule: dict) -> tuple[bool, str]:
         ok = max(peaks.values(), default=0.0) < SHOWN
     else:
         raise ValueError(f"unknown expectation {rule}")
-    return ok, seen
+    return bool(ok), seen
 
 
 def rate(hits: list[bool]) -> float:

@@ -78,7 +78,7 @@ def _sided(channels: dict[str, float], side: str | None) -> dict[str, float]:
     return out
 
 
-_D = r"(?:(?:the|your|his|her|their|its|my|both|one|an?|of)\s+)*"
+_D = r"(?:(?:the|your|his|her|their|its|my|both|one|one's|ones's|an?|of)\s+)*"
 _EYES = r"(?:eyes?|eyelids?|lids?)"
 _BROWS = r"(?:eye)?brows?"
 _LIPS = r"lips?"
@@ -148,7 +148,9 @@ def _table():
          rf"(?:out\s+)?{_D}(?:jaw|chin)\s+(?:forward|forwards|out)|{_D}jaw\s+(?:forward|forwards|out)|underbite)",
          lambda s: Action("jaw forward", {"jawForward": 1.0}, default_degree=0.65)),
         (rf"(?:(?:purse|purses|pursing|pucker|puckers|puckering)(?:\s+up)?\s+{_D}{_LIPS}|pucker(?:\s+up)?|"
-         rf"(?:with\s+)?pursed\s+lips|kissy\s+(?:face|lips))",
+         rf"(?:with\s+)?pursed\s+lips|kissy\s+(?:face|lips)|"
+         rf"(?:contract|contracts|draw|draws|gather|gathers|shape|shapes|form|forms)\s+{_D}{_LIPS}\s+into\s+{_D}"
+         rf"(?:rounded|round|circular)\s+shape|rounded\s+lips)",
          lambda s: Action("pucker lips", {"mouthPucker": 1.0}, default_degree=0.75)),
         (rf"(?:funnel|funnels|funnelling|funneling|round|rounds|rounding)\s+{_D}{_LIPS}|"
          rf"(?:make|makes|making|form|forms|forming)\s+{_D}o(?:\s+shape)?(?:\s+with\s+{_D}(?:lips|mouth))?|"
@@ -188,6 +190,9 @@ def _table():
          lambda s: Action("widen eyes", _sided(_pair("eyeWide"), s),
                           zero=("eyeBlinkLeft", "eyeBlinkRight", "eyeSquintLeft", "eyeSquintRight"),
                           default_degree=0.75, opposes=("close eyes", "squint"))),
+        (rf"(?:close|closes|closing|closed|shut|shuts|shutting)\s+one\s+eye",
+         lambda s: Action("close one eye", {f"eyeBlink{(s or 'left').capitalize()}": 1.0},
+                          zero=(f"eyeWide{(s or 'left').capitalize()}",), default_degree=1.0)),
         (rf"(?:close|closes|closing|shut|shuts|shutting)\s+{_D}{_EYES}|(?:with\s+)?{_D}eyes\s+(?:closed|shut)|"
          rf"closed\s+eyes|eyes-closed",
          lambda s: Action("close eyes", _sided(_pair("eyeBlink"), s), zero=("eyeWideLeft", "eyeWideRight"),
@@ -199,6 +204,9 @@ def _table():
          lambda s: Action("wink", {f"eyeBlink{(s or 'left').capitalize()}": 1.0,
                                    f"cheekSquint{(s or 'left').capitalize()}": 0.3},
                           pulse=True, timing=WINK_TIMING, default_degree=1.0)),
+        (rf"(?:cross|crosses|crossing|crossed)\s+{_D}eyes|(?:go|goes|going|be|is|are)?\s*cross-eyed",
+         lambda s: Action("cross eyes", {"eyeLookInLeft": 1.0, "eyeLookInRight": 1.0}, default_degree=0.8,
+                          opposes=("look left", "look right"))),
         (rf"(?:roll|rolls|rolling)\s+{_D}eyes|eye\s+roll",
          lambda s: Action("roll eyes", {**_pair("eyeLookUp"), "eyeLookOutLeft": 0.3, "eyeLookInRight": 0.3},
                           default_degree=0.85)),
@@ -239,9 +247,9 @@ def _table():
          lambda s: Action(f"tilt head {s or 'left'}", head=(0.0, 0.0, TILT_ROLL if s != "right" else -TILT_ROLL),
                           default_degree=1.0)),
         (rf"(?:tilt|tilts|tilting|throw|throws|lean|leans|tip|tips)\s+{_D}head\s+back(?:wards?)?|(?:lift|lifts|raise|raises)\s+{_D}head",
-         lambda s: Action("head back", head=(0.0, BOW_PITCH, 0.0), default_degree=1.0)),
+         lambda s: Action("head back", head=(0.0, BOW_PITCH, 0.0), default_degree=1.0, opposes=("bow head",))),
         (rf"(?:bow|bows|bowing|hang|hangs|hanging|lower|lowers|lowering|drop|drops|dropping|tilt|tilts|tip|tips)\s+{_D}head(?:\s+(?:down|forward|forwards))?",
-         lambda s: Action("bow head", head=(0.0, -BOW_PITCH, 0.0), default_degree=1.0)),
+         lambda s: Action("bow head", head=(0.0, -BOW_PITCH, 0.0), default_degree=1.0, opposes=("head back",))),
         (rf"(?:turn|turns|turning|rotate|rotates|swivel|swivels)\s+{_D}head\s+(?:to\s+)?{_D}(?:left|right)(?:\s+side)?",
          lambda s: Action(f"turn head {s or 'left'}", head=(TURN_YAW if s != "right" else -TURN_YAW, 0.0, 0.0),
                           default_degree=1.0)),
@@ -276,6 +284,55 @@ def read_action(text: str, side: str | None = None) -> Action | None:
             if pattern.match(candidate):
                 return build(chosen)
     return None
+
+
+# A sentence about an action rather than an order ("The teacher nodded when the student gave the right answer", "She
+# winked at him", "The old man was nodding in his chair"): a subject of a few words before it, an auxiliary, and a
+# complement after it that starts with one of COMPLEMENT_STARTS. A negation anywhere leaves the text to the encoder.
+SUBJECT_WORDS = 4
+_AUXILIARIES = frozenset("was is were are am be been keeps kept began begins started starts".split())
+_NEGATIONS = frozenset("not never no nor don't doesn't didn't won't can't cannot without refuse refuses refused "
+                       "avoid avoids avoided stop stops stopped".split())
+COMPLEMENT_STARTS = frozenset("at to in on into onto toward towards with from for when whenever as because while "
+                              "through during since so if like by his her their my your our its him them me us one's "
+                              "after before".split())
+
+
+@lru_cache(maxsize=4096)
+def read_told_action(text: str, side: str | None = None) -> tuple[Action, str, str] | None:
+    """(action, the words that name it, the complement after them) when `text` tells of a direct action with a subject,
+    an auxiliary or a complement around it; None when it does not (or is an action as it stands: `read_action`)."""
+    words = text.lower().replace("’", "'").replace(",", " ").split()
+    if len(words) < 2 or _NEGATIONS.intersection(words):
+        return None
+    for start in range(min(SUBJECT_WORDS, len(words) - 1) + 1):
+        rest = words[start:]
+        while len(rest) > 1 and rest[0] in _AUXILIARIES:
+            rest = rest[1:]
+        for end in range(len(rest), 0, -1):
+            complement = rest[end:]
+            if complement and complement[0] not in COMPLEMENT_STARTS:
+                continue
+            for verb in _present_forms(rest[0]):
+                core = " ".join((verb, *rest[1:end]))
+                action = read_action(core, side)
+                if action is not None:
+                    return action, core, " ".join(complement)
+    return None
+
+
+_IRREGULAR_PAST = {"stuck": "stick", "shook": "shake", "bit": "bite", "threw": "throw", "drew": "draw",
+                   "blew": "blow", "hung": "hang", "swung": "swing", "held": "hold", "made": "make"}
+
+
+def _present_forms(word: str) -> tuple[str, ...]:
+    """The word and, for a past tense the table does not list ("opened", "closed", "puffed"), the forms it may
+    come from: a sentence tells of what happened, an order names what to do."""
+    if word in _IRREGULAR_PAST:
+        return word, _IRREGULAR_PAST[word]
+    if not word.endswith("ed") or len(word) < 5:
+        return (word,)
+    return tuple(dict.fromkeys((word, word[:-2], word[:-1], word[:-3])))
 
 
 _SIDE_PHRASE_RE = re.compile(r"(?:\b(?:on|with|of|to)\s+)?(?:\bthe\s+)?\b(?:left|right)\b(?:\s+side\b)?(?:\s+of\s+the\s+face\b)?")

@@ -24,7 +24,8 @@ import re
 from dataclasses import dataclass, replace
 from functools import lru_cache
 
-from .actions import Action, read_action
+from .actions import Action, read_action, read_told_action
+from .recognition import FUNCTION_WORDS, vouching_words, words
 
 _VOCABULARY: tuple[tuple[str, str], ...] = (
     # (pattern over a part's whole text, plain phrase; "neutral" means the resting face)
@@ -141,15 +142,19 @@ def build_layers(source_text: str, piece, previous, unplaced: list[str], notes: 
     bare_first = parts[0].text in _BARE_VERBS
     _share_objects(parts)
     _resolve_pronouns(parts, previous)
+    told: list[Part] = []
     for part in parts:
         found = vocabulary(part.text)
         if found is not None:
             part.text, part.kind = found
         if part.kind == "expression":
             part.action = read_action(part.text, part.side)
+            if part.action is None:
+                told.extend(_read_told(part))
     _split_adjectives(parts)
     if bare_first:
         _open_and_close(parts, explicit)
+    parts.extend(told)
     parts = _drop_contradictions(parts, notes)
     main = parts[0]
     if parts[0].keep:  # "keep smiling and blinking": keep reaches every part joined to the first
@@ -165,6 +170,32 @@ def build_layers(source_text: str, piece, previous, unplaced: list[str], notes: 
     layers = [Layer(text=p.text, source=p.source, kind=p.kind, intensity=p.intensity, side=p.side, action=p.action,
                     repeat=p.repeat, keep=p.keep, role=p.role, period=p.period) for p in parts[1:]]
     return main, layers
+
+
+def _read_told(part: Part) -> list[Part]:
+    """"The teacher nodded when the student gave the right answer", "he nodded his approval": the action told of
+    becomes the part; its complement stays as a layer only when it names something facial ("in surprise", "his
+    approval"), not when it is the scene ("at him", "in his chair") or a clause ("when the student ...")."""
+    told = read_told_action(part.text, part.side)
+    if told is None:
+        return []
+    part.action, part.text, complement = told
+    content = [w for w in words(complement) if w not in FUNCTION_WORDS | _SIDE_WORDS]
+    if not complement or complement.split()[0] in _SCENE_WORDS or not any(w in _facial_words() for w in content):
+        return []
+    return [Part(text=complement, source=complement, kind="expression", intensity=part.intensity, side=None,
+                 repeat=None, keep=False, role="with")]
+
+
+_SCENE_WORDS = frozenset("when whenever as because since so if while after before through during".split())
+_SIDE_WORDS = frozenset(("left", "right"))  # "the right answer": a side only beside a face part
+
+
+@lru_cache(maxsize=1)
+def _facial_words() -> frozenset[str]:
+    from .knowledge import all_concepts
+
+    return vouching_words(all_concepts())
 
 
 def _share_objects(parts: list[Part]) -> None:

@@ -293,7 +293,7 @@ _INTENSITY_WORDS: dict[float, tuple[str, ...]] = {
     0.35: ("slight", "slightly", "a little", "a little bit", "a bit", "a tad", "subtle", "subtly",
            "a touch of", "lightly", "small"),
     0.5: ("somewhat", "moderate", "moderately", "mild", "mildly", "medium", "fairly", "kind of", "kinda",
-          "sort of", "rather", "halfway", "half-way", "partway", "part way", "part of the way"),
+          "sort of", "rather", "halfway", "half-way", "partway", "part way", "part of the way", "partly", "partially"),
     0.85: ("very", "really", "strong", "strongly", "big", "wide", "widely", "broad", "broadly", "deep",
            "deeply", "huge", "super", "a lot"),
     1.0: ("extremely", "extreme", "intensely", "intense", "hugely", "maximum", "max", "maximally", "full",
@@ -434,6 +434,7 @@ _TURN_INTO_RE = _rx(
 )
 _TO_AHEAD_RE = _rx(rf"\s*(?:to|into){_E}")
 _FROM_WORD_RE = _rx(rf"{_B}from{_E}")
+_SCENE_AHEAD_RE = _rx(rf"\s*(?:as\s+(?:when|if|though|to)|when|whenever|because|since|so\s+as\s+to|so\s+that){_E}")
 _CHAIN_TO_RE = _rx(rf"\s+to{_E}\s+")
 
 
@@ -510,6 +511,8 @@ def _split(work: str, dangling: list[str] | None = None) -> list[_Fragment]:
                 m.group(k) for k in ("and", "with", "into", "after")) else "hard"
         if m.group("soft") and _TO_AHEAD_RE.match(work, m.end()) and _FROM_WORD_RE.search(work, pos, m.start()):
             continue  # "from a smile, to a frown" stays one transition
+        if m.group("soft") and _SCENE_AHEAD_RE.match(work, m.end()):
+            continue  # "squint, as when hit by light": the clause tells the scene, not a next step
         if any(pos <= a < m.start() for a in alternations):
             alt_end = len(work)
         if kind in ("and", "with") and alt_end > m.start():

@@ -76,6 +76,11 @@ def english_words() -> frozenset[str]:
         return frozenset(handle.read().split())
 
 
+def vouching_words(concepts) -> frozenset[str]:
+    """The words of the concepts' phrases, less the light verbs: each one names something facial."""
+    return frozenset(w for c in concepts for p in (c.label, *c.phrases) for w in words(p)) - LIGHT_VERBS
+
+
 def similarity_floor(embeddings: np.ndarray) -> float:
     """The lowest nearest-other-phrase cosine among unit-length phrase embeddings (N >= 2)."""
     sims = embeddings @ embeddings.T
@@ -97,8 +102,7 @@ class Recognition:
 
     @cached_property
     def vouching_words(self) -> frozenset[str]:
-        """The words of the knowledge base's phrases, less the light verbs."""
-        return frozenset(w for c in self.index.concepts for p in (c.label, *c.phrases) for w in words(p)) - LIGHT_VERBS
+        return vouching_words(self.index.concepts)
 
     def recognised(self, text: str, similarity: float) -> bool:
         """Whether `text`, whose nearest knowledge-base phrase has cosine `similarity`, names something facial."""

@@ -404,3 +404,51 @@ def test_a_window_on_an_alternation_is_the_whole_alternations():
     plan = plan_segments(parse_instruction("alternate between smiling and frowning from 2 to 8 seconds").segments, 30)
     assert len(plan) == 4 and plan[0].start_s == pytest.approx(2.0) and plan[-1].end_s == pytest.approx(8.0)
     assert len({round(s.end_s - s.start_s, 6) for s in plan}) == 1
+
+
+# ---- sentences that tell of an action (WordNet's glosses and examples read this way; these sentences are not theirs)
+@pytest.mark.parametrize("text, action, layers", [
+    ("the nurse blinked at the patient", "blink", []),
+    ("my brother was winking at me across the table", "wink", []),
+    ("the old woman kept nodding in her chair", "nod", []),
+    ("the girl stuck out her tongue at him", "tongue out", []),
+    ("he puffed his cheeks", "puff cheeks", []),
+    ("he opened his mouth in surprise", "open mouth", [("in surprise", "with")]),
+    ("the boy nodded at the waiter", "nod", []),
+    ("she squinted when the lights came on", "squint", []),
+])
+def test_a_sentence_telling_of_an_action_is_that_action(text, action, layers):
+    seg, = parse_instruction(text).segments
+    assert seg.action is not None and seg.action.name == action
+    assert _layers(seg) == layers
+
+
+@pytest.mark.parametrize("text", ["she didn't nod", "he never winked at anyone", "they refused to nod",
+                                  "the dog barked at him", "smile at him"])
+def test_negated_or_actionless_sentences_are_left_to_the_encoder(text):
+    assert all(seg.action is None for seg in parse_instruction(text).segments)
+
+
+def test_a_clause_after_a_comma_that_tells_the_scene_is_not_a_next_step():
+    seg, = parse_instruction("squint, as if the sun were in your eyes").segments
+    assert seg.action is not None and seg.action.name == "squint" and _layers(seg) == []
+    assert len(parse_instruction("squint, then frown").segments) == 2
+
+
+@pytest.mark.parametrize("text, channels", [
+    ("cross your eyes", {"eyeLookInLeft", "eyeLookInRight"}), ("go cross-eyed", {"eyeLookInLeft", "eyeLookInRight"}),
+    ("close one eye", {"eyeBlinkLeft"}), ("close one eye on the right", {"eyeBlinkRight"}),
+    ("draw the lips into a round shape", {"mouthPucker"}), ("close one's eyes", {"eyeBlinkLeft", "eyeBlinkRight"}),
+])
+def test_more_plain_words_name_their_channels(text, channels):
+    action = read_action(text)
+    assert action is not None and set(action.channels) == channels
+
+
+def test_partly_is_a_degree():
+    assert parse_instruction("partly open the mouth").segments[0].intensity == pytest.approx(0.5)
+
+
+def test_raising_and_lowering_the_head_is_one_movement_that_comes_back():
+    pitch = _head("raise and lower the head")[:, 1]
+    assert pitch.max() > 0.2 and abs(pitch[-1]) < 1e-6
