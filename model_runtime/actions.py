@@ -19,6 +19,7 @@ from dataclasses import dataclass, field
 from functools import lru_cache
 
 from .expression_space import CHANNEL_INDEX, channel_side
+from .recognition import FUNCTION_WORDS, LIGHT_VERBS
 
 HeadPose = tuple[float, float, float]
 
@@ -287,12 +288,22 @@ def read_action(text: str, side: str | None = None) -> Action | None:
 
 
 # A sentence about an action rather than an order ("The teacher nodded when the student gave the right answer", "She
-# winked at him", "The old man was nodding in his chair"): a subject of a few words before it, an auxiliary, and a
-# complement after it that starts with one of COMPLEMENT_STARTS. A negation anywhere leaves the text to the encoder.
+# winked at him", "The old man was nodding in his chair"): a subject of a few words before it, an auxiliary or a told
+# verb form, and a complement after it that starts with one of COMPLEMENT_STARTS or a manner adverb ("approvingly").
+# An order keeps its words ("look down on someone" is an idiom) unless what follows is a scene clause (SCENE_STARTS:
+# "squint, as when hit by light"). A negation anywhere leaves the text to the encoder.
 SUBJECT_WORDS = 4
 _AUXILIARIES = frozenset("was is were are am be been keeps kept began begins started starts".split())
 _NEGATIONS = frozenset("not never no nor don't doesn't didn't won't can't cannot without refuse refuses refused "
                        "avoid avoids avoided stop stops stopped".split())
+_FACE_PART_NOUNS = frozenset("face lip lips mouth jaw chin cheek cheeks nose brow brows eyebrow eyebrows eye eyes lid lids "
+                              "eyelid eyelids head tongue corner corners".split())
+_THE_FACE = frozenset("character avatar model person expression".split())
+_PRONOUNS = frozenset("i you he she we they it someone somebody everyone everybody".split())
+_DETERMINERS = frozenset("the a an my his her their our your its this that".split())
+_INSTRUCTION_VERBS = LIGHT_VERBS | frozenset("express expresses portray portrays convey conveys display displays act "
+                                             "acts do does try tries want wants please now just switch".split())
+SCENE_STARTS = frozenset("when whenever as because since so if while after before through during".split())
 COMPLEMENT_STARTS = frozenset("at to in on into onto toward towards with from for when whenever as because while "
                               "through during since so if like by his her their my your our its him them me us one's "
                               "after before".split())
@@ -300,25 +311,71 @@ COMPLEMENT_STARTS = frozenset("at to in on into onto toward towards with from fo
 
 @lru_cache(maxsize=4096)
 def read_told_action(text: str, side: str | None = None) -> tuple[Action, str, str] | None:
-    """(action, the words that name it, the complement after them) when `text` tells of a direct action with a subject,
-    an auxiliary or a complement around it; None when it does not (or is an action as it stands: `read_action`)."""
+    """(action, the words that name it, the rest) when `text` tells of a direct action with a subject, an auxiliary
+    or a complement around it, or names it with adjectives ("a polite nod": the rest is the adjectives); None when it
+    does not (or is an action as it stands: `read_action`)."""
     words = text.lower().replace("’", "'").replace(",", " ").split()
     if len(words) < 2 or _NEGATIONS.intersection(words):
         return None
     for start in range(min(SUBJECT_WORDS, len(words) - 1) + 1):
+        if not _is_subject(words[:start]):
+            continue
         rest = words[start:]
         while len(rest) > 1 and rest[0] in _AUXILIARIES:
             rest = rest[1:]
+        told = len(rest) < len(words) - start or _is_told(rest[0])
+        if start and len(rest) == 1 and not told:  # "a cold unfriendly nod": the words before are the action's
+            action = read_action(rest[0], side)
+            if action is not None:
+                return action, rest[0], " ".join(words[:start])
+        if start and not told:
+            continue  # "show sneering": an order, not a subject and its verb
         for end in range(len(rest), 0, -1):
             complement = rest[end:]
-            if complement and complement[0] not in COMPLEMENT_STARTS:
-                continue
+            if complement and not (complement[0] in SCENE_STARTS or told and (
+                    complement[0] in COMPLEMENT_STARTS or is_manner_adverb(complement[0]))):
+                continue  # an order keeps its words ("look down on someone"), but not a scene clause
             for verb in _present_forms(rest[0]):
                 core = " ".join((verb, *rest[1:end]))
                 action = read_action(core, side)
                 if action is not None:
                     return action, core, " ".join(complement)
     return None
+
+
+_LY_ADJECTIVES = frozenset("only early daily likely friendly unfriendly lovely silly ugly lonely elderly curly holy jolly "
+                           "surly burly sickly deadly lively manly womanly costly smelly wily oily".split())
+
+
+def is_manner_adverb(word: str) -> bool:
+    """"nodded approvingly", "shook his head doubtfully": an -ly word after the action says how it was done."""
+    return len(word) > 4 and word.endswith("ly") and word not in _LY_ADJECTIVES
+
+
+def adverb_base(word: str) -> str:
+    """The adjective an -ly adverb is made from ("approvingly" approving, "miserably" miserable), else the word."""
+    if not is_manner_adverb(word):
+        return word
+    return word[:-1] + "e" if word.endswith("bly") else word[:-3] + "y" if word.endswith("ily") else word[:-2]
+
+
+def _is_subject(words: list[str]) -> bool:
+    """Nothing, a pronoun, or a noun phrase ("the old man", "Gerald") with no function word, manner adverb ("coldly":
+    it says how, not who), instruction verb ("show", "express", "put"), face part ("lip pucker": the part is the verb's object) or name of the face itself in it
+    ("the character: gaping" is the parser's own template; the shipped model was trained on its reading)."""
+    if not words or (len(words) == 1 and words[0] in _PRONOUNS):
+        return True
+    body = words[1:] if words[0] in _DETERMINERS else words
+    return bool(body) and not any(w in FUNCTION_WORDS or w in _INSTRUCTION_VERBS or w in _FACE_PART_NOUNS
+                                  or w in _THE_FACE or is_manner_adverb(w) for w in body)
+
+
+def _is_told(word: str) -> bool:
+    """A verb form that tells rather than orders: a past tense or a progressive ("nodded", "nodding"); an order uses
+    the bare verb. (A third person "nods" is not told apart from a plural noun: "eyes closed".)"""
+    if "-" in word:
+        return False  # "open-mouthed": an adjective
+    return word in _IRREGULAR_PAST or word.endswith(("ed", "ing"))
 
 
 _IRREGULAR_PAST = {"stuck": "stick", "shook": "shake", "bit": "bite", "threw": "throw", "drew": "draw",

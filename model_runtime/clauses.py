@@ -24,7 +24,7 @@ import re
 from dataclasses import dataclass, replace
 from functools import lru_cache
 
-from .actions import Action, read_action, read_told_action
+from .actions import SCENE_STARTS, Action, adverb_base, read_action, read_told_action
 from .recognition import FUNCTION_WORDS, vouching_words, words
 
 _VOCABULARY: tuple[tuple[str, str], ...] = (
@@ -173,21 +173,22 @@ def build_layers(source_text: str, piece, previous, unplaced: list[str], notes: 
 
 
 def _read_told(part: Part) -> list[Part]:
-    """"The teacher nodded when the student gave the right answer", "he nodded his approval": the action told of
-    becomes the part; its complement stays as a layer only when it names something facial ("in surprise", "his
-    approval"), not when it is the scene ("at him", "in his chair") or a clause ("when the student ...")."""
+    """"The teacher nodded when the student gave the right answer", "he nodded his approval", "a sly wink": the
+    action becomes the part; the rest stays as a layer only when it names something facial ("in surprise", "his
+    approval", "sly"), not when it is the scene ("at him", "in his chair") or a clause ("when the student ...")."""
+    if part.text in _whole_phrases():
+        return []  # "mocking sneer": a knowledge-base phrase means what it says whole
     told = read_told_action(part.text, part.side)
     if told is None:
         return []
     part.action, part.text, complement = told
-    content = [w for w in words(complement) if w not in FUNCTION_WORDS | _SIDE_WORDS]
-    if not complement or complement.split()[0] in _SCENE_WORDS or not any(w in _facial_words() for w in content):
+    content = [adverb_base(w) for w in words(complement) if w not in FUNCTION_WORDS | _SIDE_WORDS]
+    if not complement or complement.split()[0] in SCENE_STARTS or not any(w in _facial_words() for w in content):
         return []
     return [Part(text=complement, source=complement, kind="expression", intensity=part.intensity, side=None,
                  repeat=None, keep=False, role="with")]
 
 
-_SCENE_WORDS = frozenset("when whenever as because since so if while after before through during".split())
 _SIDE_WORDS = frozenset(("left", "right"))  # "the right answer": a side only beside a face part
 
 

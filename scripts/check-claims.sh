@@ -28,6 +28,7 @@ gate benchmarks/bench_evaluation.py
 gate benchmarks/bench_au_compose.py
 gate benchmarks/bench_margin_spread.py
 gate benchmarks/bench_language_real.py
+gate benchmarks/bench_language_wordnet.py
 gate benchmarks/bench_retrain.py
 cv_work=$(mktemp -d)
 for fold in 0 1 2 3; do gate benchmarks/bench_concept_cv.py --fold "$fold" --work "$cv_work"; done

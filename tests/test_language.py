@@ -414,6 +414,9 @@ def test_a_window_on_an_alternation_is_the_whole_alternations():
     ("the girl stuck out her tongue at him", "tongue out", []),
     ("he puffed his cheeks", "puff cheeks", []),
     ("he opened his mouth in surprise", "open mouth", [("in surprise", "with")]),
+    ("a polite nod", "nod", []),
+    ("an unfriendly nod", "nod", []),                          # an -ly adjective, not a manner adverb
+    ("a sly wink", "wink", [("sly", "with")]),
     ("the boy nodded at the waiter", "nod", []),
     ("she squinted when the lights came on", "squint", []),
 ])
@@ -452,3 +455,27 @@ def test_partly_is_a_degree():
 def test_raising_and_lowering_the_head_is_one_movement_that_comes_back():
     pitch = _head("raise and lower the head")[:, 1]
     assert pitch.max() > 0.2 and abs(pitch[-1]) < 1e-6
+
+
+@pytest.mark.parametrize("text, action, layers", [
+    ("the waiter nodded politely", "nod", []),
+    ("the old judge shook his head sadly", "shake head", [("sadly", "with")]),
+])
+def test_a_manner_adverb_after_a_told_action_is_its_complement(text, action, layers):
+    seg, = parse_instruction(text).segments
+    assert seg.action is not None and seg.action.name == action and _layers(seg) == layers
+
+
+@pytest.mark.parametrize("text, segment_text", [
+    ("show sneering", "show sneering"),                       # an order with an instruction verb, not a subject
+    ("look down on someone", "look down on someone"),         # an idiom of the knowledge base means what it says
+    ("man blink at her", "man blink at her"),                 # a subject needs a told verb after it
+    ("coldly gape", "coldly gape"),                           # an adverb says how, not who: the encoder reads it
+    ("look down on someone face", "look down on someone face"),  # an order keeps its words
+    ("the character: gaping", "character gaping"),            # the parser's own template, as the model was trained
+    ("lip pucker", "lip pucker"),                             # a face part before the verb is its object
+    ("mocking sneer", "mocking sneer"),                     # a knowledge-base phrase
+])
+def test_orders_and_noun_phrases_are_not_read_as_told_sentences(text, segment_text):
+    seg, = parse_instruction(text).segments
+    assert seg.text == segment_text

@@ -91,7 +91,10 @@ class DefaultHead:
             raise InputError("Expression weights must be finite numbers.")
         num_v = self.num_vertices
         flat = self.deltas.reshape(NUM_CHANNELS, num_v * 3)
-        moved = (w.reshape(-1, NUM_CHANNELS) @ flat).reshape(-1, num_v, 3) + self.vertices[None]
+        # float64 sums rounded to float32: the same vertices whatever order BLAS sums in (it changes with the thread
+        # count, so a farm worker's preview differed from one process's by a pixel)
+        offsets = (w.reshape(-1, NUM_CHANNELS).astype(np.float64) @ flat.astype(np.float64)).astype(np.float32)
+        moved = offsets.reshape(-1, num_v, 3) + self.vertices[None]
         return moved[0] if w.ndim == 1 else moved
 
 
