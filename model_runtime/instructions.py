@@ -362,8 +362,14 @@ _FACE_PARTS = ("mouth", "eyes", "eye", "eyelids", "eyelid", "lids", "jaw", "lips
 _DETERMINERS = ("the", "a", "an", "both", "one", "his", "her", "their", "its", "your", "my", "our", "this", "that")
 _VERB_ING = tuple(f for v in _VERB_STARTS for f in (v + "ing", v[:-1] + "ing", v + v[-1] + "ing")
                   if not (v.endswith("e") and f == v + "ing" and not v.endswith("ee")))
+# "I bit my lip and nodded", "she smiled and winked": a sentence that tells joins its actions in the past tense.
+_VERB_PAST = (  # not those that are also adjectives ("a happy and relaxed face", "raised and furrowed brows")
+    "smiled", "frowned", "grinned", "smirked", "pouted", "scowled", "squinted", "winked", "blinked", "grimaced",
+    "sneered", "laughed", "cried", "gasped", "yawned", "glared", "stared", "sighed", "winced", "beamed", "giggled",
+    "chuckled", "wept", "sobbed", "snarled", "cringed", "flinched", "looked", "nodded", "shook",
+)
 _VERB_START = (
-    rf"(?:{_alt(_VERB_STARTS)}(?:s|es)?{_E}|{_alt(_VERB_ING)}{_E}"
+    rf"(?:{_alt(_VERB_STARTS)}(?:s|es)?{_E}|{_alt(_VERB_ING)}{_E}|{_alt(_VERB_PAST)}{_E}"
     rf"|{_alt(_VERB_NEEDS_OBJECT)}s?\s+(?:{_alt(_DETERMINERS)}|{_alt(_FACE_PARTS)}){_E})"
 )
 # "A melting into B", "A that fades into B": verbs of gradual change followed by "into" start the next segment.

@@ -22,7 +22,7 @@ generator call for all text parts of all plans, each part's key reused by every 
 from __future__ import annotations
 
 from dataclasses import dataclass, replace
-from typing import Sequence
+from typing import Callable, Sequence
 
 import numpy as np
 
@@ -108,8 +108,13 @@ def _text_part(part: KeyPart) -> bool:
     return part.action is None and part.kind == "expression"
 
 
-def layered_keys(generator, plans: Sequence[Sequence[TimedSegment]], seed: int = 0) -> list[list[LayeredKey]]:
-    """Keys for every segment of every plan: text parts through the generator, actions directly, then combined."""
+def layered_keys(generator, plans: Sequence[Sequence[TimedSegment]], seed: int = 0,
+                 recognised: Callable[[str, float], bool] | None = None) -> list[list[LayeredKey]]:
+    """Keys for every segment of every plan: text parts through the generator, actions directly, then combined.
+
+    With `recognised` (text, similarity -> names something facial), a text part that names nothing facial is left
+    out of a key that has another part that does ("he had to take the rebuke with a smile on his face" is the smile,
+    not the smile under a guess at "had to take the rebuke"); its reading keeps an empty label to say so."""
     gen_plans: list[list[TimedSegment]] = []
     where: list[dict[tuple[int, int], int]] = []
     for plan in plans:
@@ -133,9 +138,13 @@ def layered_keys(generator, plans: Sequence[Sequence[TimedSegment]], seed: int =
         out = []
         for seg in plan:
             pairs, labels, concept, confidence, readings = [], [], None, 1.0, []
+            unread = _unread_parts(seg, keys, where[pi], recognised)
             for part in seg.parts:
                 if _text_part(part):
                     k = keys[where[pi][(seg.group, part.index)]]
+                    if part.index in unread:
+                        readings.append((part.text, "", k.similarity))
+                        continue
                     pairs.append((part, k.weights))
                     labels.append(k.label)
                     readings.append((part.text, k.label, k.similarity))
@@ -153,6 +162,15 @@ def layered_keys(generator, plans: Sequence[Sequence[TimedSegment]], seed: int =
                                   intensity=intensity, confidence=confidence, readings=tuple(readings)))
         results.append(out)
     return results
+
+
+def _unread_parts(seg: TimedSegment, keys, where, recognised) -> set[int]:
+    """The indices of the segment's text parts that name nothing facial, when another of its parts does."""
+    if recognised is None or len(seg.parts) < 2:
+        return set()
+    unread = {part.index for part in seg.parts if _text_part(part)
+              and not recognised(part.text, keys[where[(seg.group, part.index)]].similarity)}
+    return unread if len(unread) < len(seg.parts) else set()
 
 
 def _action_vector(part: KeyPart) -> np.ndarray:

@@ -112,10 +112,12 @@ class Recognition:
         return similarity >= self.floor and any(w in english_words() or self.encoder.knows_word(w) for w in content)
 
     def warnings(self, readings: Iterable[tuple[str, str, float]]) -> list[str]:
-        """One warning per unrecognised text among (text, label it was read as, similarity) readings."""
+        """One warning per unrecognised text among (text, label it was read as, similarity) readings; an empty label
+        is a part left out because another part of its key names something facial."""
         out = []
         for text, label, similarity in readings:
             if _LATIN_RE.search(text) and not self.recognised(text, similarity):
-                out.append(f"Nothing in {text!r} names a facial expression or action the model knows; it was read "
-                           f"as {label!r}, only its nearest guess.")
+                shown = (f"it was read as {label!r}, only its nearest guess." if label else
+                         "it was left out, and the face follows the rest of that part of the instruction.")
+                out.append(f"Nothing in {text!r} names a facial expression or action the model knows; {shown}")
         return list(dict.fromkeys(out))

@@ -98,7 +98,8 @@ class Runtime:
 
     def _generate(self, texts, parsed, plans, fps, seed, intensity, start_weights, photo_warnings,
                   life, timing_notes) -> list[Animation]:
-        keys = layered_keys(self.generator, plans, seed=seed)  # the generator's keys, per layer, combined
+        # the generator's keys, per layer, combined; a layer that names nothing facial beside one that does is left out
+        keys = layered_keys(self.generator, plans, seed=seed, recognised=self.recognition.recognised)
         animations = []
         for text, parse, plan, plan_keys, notes in zip(texts, parsed, plans, keys, timing_notes):
             spans = frame_spans(plan, fps)

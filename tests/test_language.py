@@ -479,3 +479,9 @@ def test_a_manner_adverb_after_a_told_action_is_its_complement(text, action, lay
 def test_orders_and_noun_phrases_are_not_read_as_told_sentences(text, segment_text):
     seg, = parse_instruction(text).segments
     assert seg.text == segment_text
+
+
+def test_actions_told_in_the_past_are_joined_like_orders():
+    seg, = parse_instruction("the old sailor frowned and winked").segments
+    assert [(layer.text, layer.action.name if layer.action else None) for layer in seg.layers] == [("winked", "wink")]
+    assert parse_instruction("a happy and relaxed face").segments[0].layers == ()  # adjectives stay one meaning

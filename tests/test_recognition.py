@@ -34,7 +34,6 @@ def _flags(anim: Animation) -> list[str]:
     ("the quarterly tax report", ["quarterly tax report"]),  # English words, far from every expression
     ("xyzzy then plugh", ["xyzzy", "plugh"]),
     ("please file my taxes, then smile", ["file my taxes"]),
-    ("smile while blorping", ["blorping"]),
     ("give me the quarterly report", ["give me the quarterly report"]),  # a light verb of the knowledge base
     ("make a sandwich", ["make a sandwich"]),  # ("give a wink", "make a frown") vouches for nothing alone
 ])
@@ -47,6 +46,16 @@ def test_gibberish_and_off_topic_text_is_read_with_a_warning_naming_it(rt, text,
         assert f"Nothing in {fragment!r}" in flag
         assert any(f"read as {label!r}" in flag for label in labels), (flag, labels)
     assert anim.num_frames > 1 and np.isfinite(anim.frames).all()  # still a reading: the nearest guess
+
+
+@pytest.mark.parametrize("text", ["smile while blorping", "he had to take the rebuke with a smile on his face"])
+def test_a_part_naming_nothing_beside_one_that_does_is_left_out_with_a_warning(rt, text):
+    anim = rt.generate(text)
+    flags = _flags(anim)
+    assert len(flags) == 1 and "left out" in flags[0], anim.warnings
+    peaks = dict(zip(anim.channels, anim.frames.max(axis=0)))
+    assert min(peaks["mouthSmileLeft"], peaks["mouthSmileRight"]) >= 0.3  # the smile, not a guess fighting it
+    assert max(peaks["mouthFrownLeft"], peaks["mouthFrownRight"], peaks["browDownLeft"]) < 0.1
 
 
 @pytest.mark.parametrize("text", [
