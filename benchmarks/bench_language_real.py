@@ -77,6 +77,14 @@ def accuracy(hits: list[bool]) -> float:
     return float(np.mean(hits)) if hits else float("nan")
 
 
+def print_misses(hits: dict[str, list[bool]], describe) -> None:
+    """One line per item a model missed, `describe(model, k)` saying what it was and what was shown."""
+    for model, row in hits.items():
+        for k, hit in enumerate(row):
+            if not hit:
+                print(f"  MISS {model}: {describe(model, k)}")
+
+
 def table(items, hits: dict[str, list[bool]], subsets: dict[str, list[int]]) -> None:
     """One row per subset: n, learned, baseline, learned - baseline."""
     print(f"  {'':16s} {'n':>4s} {'learned':>8s} {'baseline':>8s} {'diff':>7s}")
@@ -140,11 +148,8 @@ def main(argv: list[str] | None = None) -> int:
         table(items, fer_hits, {**{f: r for f, r in by_family.items() if f in FAMILY_TO_FER}, "overall": rows})
 
     if args.show_failures:
-        for model in MODELS:
-            for k, item in enumerate(items):
-                if not hits[model][k]:
-                    print(f"  MISS {model}: {texts[k]!r} ({item['family']}): judged {judged[model][k]}, "
-                          f"AUs {sorted(active_aus(apexes[model][k]))}, generator's label {labels[model][k]!r}")
+        print_misses(hits, lambda model, k: f"{texts[k]!r} ({items[k]['family']}): judged {judged[model][k]}, "
+                     f"AUs {sorted(active_aus(apexes[model][k]))}, generator's label {labels[model][k]!r}")
 
     gates = Gates()
     learned, baseline = accuracy(hits["i2fet"]), accuracy(hits["baseline"])

@@ -33,6 +33,7 @@ import numpy as np
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
+from benchmarks.bench_language_real import accuracy, print_misses  # noqa: E402
 from benchmarks.extract_wordnet_face_actions import EXPECT  # noqa: E402
 from benchmarks.gates import Gates  # noqa: E402
 
@@ -72,15 +73,11 @@ def judge(animation, rule: dict) -> tuple[bool, str]:
     return bool(ok), seen
 
 
-def rate(hits: list[bool]) -> float:
-    return float(np.mean(hits)) if hits else float("nan")
-
-
 def table(hits: dict[str, list[bool]], subsets: dict[str, list[int]]) -> None:
     print(f"  {'':14s} {'n':>4s} {'learned':>8s} {'baseline':>8s}")
     for name, rows in subsets.items():
-        print(f"  {name:14s} {len(rows):4d} {rate([hits['i2fet'][i] for i in rows]):8.3f} "
-              f"{rate([hits['baseline'][i] for i in rows]):8.3f}")
+        print(f"  {name:14s} {len(rows):4d} {accuracy([hits['i2fet'][i] for i in rows]):8.3f} "
+              f"{accuracy([hits['baseline'][i] for i in rows]):8.3f}")
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -114,12 +111,9 @@ def main(argv: list[str] | None = None) -> int:
         for model in MODELS:
             print(f"  {model}: {sum(bool(w) for w in warned[model])} of {len(items)} texts drew a warning")
         if args.show_failures:
-            for model in MODELS:
-                for k, item in enumerate(items):
-                    if not hits[model][k]:
-                        print(f"  MISS {model}: {item['text']!r} (must show {item['expect']}): {seen[model][k]}; "
-                              f"warnings {warned[model][k]}")
-        learned, baseline = rate(hits["i2fet"]), rate(hits["baseline"])
+            print_misses(hits, lambda model, k: f"{items[k]['text']!r} (must show {items[k]['expect']}): "
+                         f"{seen[model][k]}; warnings {warned[model][k]}")
+        learned, baseline = accuracy(hits["i2fet"]), accuracy(hits["baseline"])
         gates.at_least(f"learned model on WordNet's {name} set, pass rate", learned, GOAL)
         gates.at_least(f"learned >= baseline on WordNet's {name} set, learned minus baseline", learned - baseline, 0.0)
     return gates.exit_code()
