@@ -120,8 +120,9 @@ def write_model_card(out_dir: Path, cfg: I2FETConfig, summary: dict, config_path
         "```",
         f"- seed {summary['seed']}, {summary['steps']} steps, batch {cfg.train.batch_size}, device {summary['device']},"
         f" wall time {summary['wall_s']:.0f} s (2 shared CPU cores).",
-        "- On CPU training runs on one torch thread, so a rerun gives the same tensors on any machine (floating-point",
-        "  sums depend on the thread count; one was also the faster choice on the loaded machine).",
+        "- On CPU training runs on one torch thread, so a rerun gives the same tensors on the same kind of CPU",
+        "  (floating-point sums depend on the thread count and on the CPU's vector instructions; one thread was also the",
+        "  faster choice on the loaded machine).",
         *(["- `au_compose` acts only at run time (training never composes), so one trained file serves every mode:",
            "  the modes below were measured on the same tensors."] if gen.au_head else []),
         f"- loss curve (step: total / weight / vertex / prior-weight / kl / nce / transition"

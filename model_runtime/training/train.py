@@ -151,7 +151,8 @@ def train(config_path=DEFAULT_CONFIG, out_dir=DEFAULT_OUT_DIR, seed: int = 0, re
     (default: the cache folder, keyed by config and seed) so a rerun with resume=True continues where it stopped.
     `stop_at` ends this run after that step with a checkpoint and no weights (an interruption, for tests).
     On the CPU it runs on one torch thread: floating-point sums depend on the thread count, and with one a rerun gives
-    the same tensors on any machine (it was also the faster choice on 2 shared cores)."""
+    the same tensors on the same kind of CPU (their vector instructions change the sums too; one thread was also the
+    faster choice on 2 shared cores)."""
     with single_intra_op_thread():
         return _train(config_path, out_dir, seed, resume, device, progress, work_dir, steps, evaluate, stop_at)
 
