@@ -296,8 +296,8 @@ SUBJECT_WORDS = 4
 _AUXILIARIES = frozenset("was is were are am be been keeps kept began begins started starts".split())
 _NEGATIONS = frozenset("not never no nor don't doesn't didn't won't can't cannot without refuse refuses refused "
                        "avoid avoids avoided stop stops stopped".split())
-_FACE_PART_NOUNS = frozenset("face lip lips mouth jaw chin cheek cheeks nose brow brows eyebrow eyebrows eye eyes lid lids "
-                              "eyelid eyelids head tongue corner corners".split())
+_FACE_PART_NOUNS = frozenset("face lip lips mouth jaw chin cheek cheeks nose brow brows eyebrow eyebrows eye eyes "
+                              "lid lids eyelid eyelids head tongue corner corners".split())
 _THE_FACE = frozenset("character avatar model person expression".split())
 _PRONOUNS = frozenset("i you he she we they it someone somebody everyone everybody".split())
 _DETERMINERS = frozenset("the a an my his her their our your its this that".split())
@@ -343,8 +343,8 @@ def read_told_action(text: str, side: str | None = None) -> tuple[Action, str, s
     return None
 
 
-_LY_ADJECTIVES = frozenset("only early daily likely friendly unfriendly lovely silly ugly lonely elderly curly holy jolly "
-                           "surly burly sickly deadly lively manly womanly costly smelly wily oily".split())
+_LY_ADJECTIVES = frozenset("only early daily likely friendly unfriendly lovely silly ugly lonely elderly curly holy "
+                           "jolly surly burly sickly deadly lively manly womanly costly smelly wily oily".split())
 
 
 def is_manner_adverb(word: str) -> bool:
@@ -361,8 +361,9 @@ def adverb_base(word: str) -> str:
 
 def _is_subject(words: list[str]) -> bool:
     """Nothing, a pronoun, or a noun phrase ("the old man", "Gerald") with no function word, manner adverb ("coldly":
-    it says how, not who), instruction verb ("show", "express", "put"), face part ("lip pucker": the part is the verb's object) or name of the face itself in it
-    ("the character: gaping" is the parser's own template; the shipped model was trained on its reading)."""
+    it says how, not who), instruction verb ("show", "express", "put"), face part ("lip pucker": the part is the
+    verb's object) or name of the face itself in it ("the character: gaping" is the parser's own template; the
+    shipped model was trained on its reading)."""
     if not words or (len(words) == 1 and words[0] in _PRONOUNS):
         return True
     body = words[1:] if words[0] in _DETERMINERS else words
