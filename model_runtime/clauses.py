@@ -140,6 +140,7 @@ def build_layers(source_text: str, piece, previous, unplaced: list[str], notes: 
              for i, p in enumerate(pieces)]
     explicit = any(p.explicit for p in pieces) or any(p.join == "with" for p in pieces[1:])
     bare_first = parts[0].text in _BARE_VERBS
+    parts = _split_negations(parts)
     _share_objects(parts)
     _resolve_pronouns(parts, previous)
     told: list[Part] = []
@@ -149,7 +150,9 @@ def build_layers(source_text: str, piece, previous, unplaced: list[str], notes: 
             part.text, part.kind = found
         if part.kind == "expression":
             part.action = read_action(part.text, part.side)
-            if part.action is None:
+            if part.role == "without":
+                part.action = part.action and replace(part.action, pulse=False, head=None, poses=())
+            elif part.action is None:
                 told.extend(_read_told(part))
     _split_adjectives(parts)
     if bare_first:
@@ -170,6 +173,39 @@ def build_layers(source_text: str, piece, previous, unplaced: list[str], notes: 
     layers = [Layer(text=p.text, source=p.source, kind=p.kind, intensity=p.intensity, side=p.side, action=p.action,
                     repeat=p.repeat, keep=p.keep, role=p.role, period=p.period) for p in parts[1:]]
     return main, layers
+
+
+_NEGATION_RE = re.compile(r"^(?:(?P<kept>.+?)\s+)?(?:without|with\s+no)\s+(?P<held>\S.*)$|^no\s+(?P<none>\S.*)$")
+
+
+def _split_negations(parts: list[Part]) -> list[Part]:
+    """"look surprised without opening the mouth", "a straight face with no smile": what follows "without" or "no" is
+    a part whose channels the key holds at rest (role "without"), not a part to show."""
+    out = []
+    for part in parts:
+        m = _NEGATION_RE.match(part.text) if part.kind == "expression" and not _names_a_phrase(part.text) else None
+        if m is None:
+            out.append(part)
+            continue
+        held = m.group("held") or m.group("none")
+        if m.group("kept"):
+            out.append(replace(part, text=m.group("kept")))
+        out.append(Part(text=held, source=held, kind="expression", intensity=None, side=part.side, repeat=None,
+                        keep=False, role="without"))
+    if out and out[0].role == "without":  # "without smiling" alone: nothing is asked, so the face rests
+        out.insert(0, Part(text="neutral", source=parts[0].source, kind="return", intensity=None, side=None,
+                           repeat=None, keep=False))
+    return out
+
+
+def _names_a_phrase(text: str) -> bool:
+    """Whether `text` is, or begins with, a knowledge-base phrase that says "no" ("no expression face")."""
+    return text in _whole_phrases() or any(text.startswith(p + " ") for p in _negative_phrases())
+
+
+@lru_cache(maxsize=1)
+def _negative_phrases() -> tuple[str, ...]:
+    return tuple(p for p in _whole_phrases() if _NEGATION_RE.match(p))
 
 
 def _read_told(part: Part) -> list[Part]:

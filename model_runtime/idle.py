@@ -39,12 +39,16 @@ def blink_curve(num_frames: int, fps: int) -> np.ndarray:
     return np.where(t <= BLINK_CLOSE_S, np.sin(close * np.pi / 2), np.cos(opening * np.pi / 2)).astype(np.float32)
 
 
-def add_life(frames: np.ndarray, fps: int, seed: int = 0) -> np.ndarray:
-    """A copy of (T, 52) frames with spontaneous blinks and gaze shifts where the instruction leaves the eyes free."""
+def add_life(frames: np.ndarray, fps: int, seed: int = 0, held: np.ndarray | None = None) -> np.ndarray:
+    """A copy of (T, 52) frames with spontaneous blinks and gaze shifts where the instruction leaves the eyes free;
+    `held`, (T, 52) bool, marks channels the instruction holds at rest ("stare without blinking")."""
     out = np.array(frames, dtype=np.float32, copy=True)
     rng = np.random.default_rng(seed)
     lids_free = out[:, _LIDS].max(axis=1) < _HELD
     gaze_free = out[:, _ALL_GAZE].max(axis=1) < 0.05
+    if held is not None:
+        lids_free &= ~held[:, _BLINK].any(axis=1)
+        gaze_free &= ~held[:, _ALL_GAZE].any(axis=1)
     length = int(round((BLINK_CLOSE_S + BLINK_OPEN_S) * fps)) + 1
     curve = blink_curve(length, fps)
     mean_gap = 60.0 / BLINKS_PER_MINUTE

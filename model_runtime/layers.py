@@ -32,6 +32,7 @@ from .expression_space import ARKIT_CHANNELS, CHANNEL_INDEX, NUM_CHANNELS
 from .timeline import DEFAULT_INTENSITY, FrameSpan, KeyPart, TimedSegment
 
 _ACTIVE = 0.1
+HELD_SHOWN = 0.25  # a "without" text part holds at rest the channels its own reading shows at least this much
 
 
 @dataclass(frozen=True)
@@ -44,6 +45,7 @@ class LayeredKey:
     intensity: float
     confidence: float
     readings: tuple[tuple[str, str, float], ...] = ()  # each text part: (text, label, similarity) as the generator read it
+    held: np.ndarray | None = None  # (52,) bool: channels a "without" part holds at rest (idle motion leaves them too)
 
 
 def _side_pairs(a: str, b: str) -> list[tuple[list[int], list[int]]]:
@@ -76,6 +78,8 @@ def combine(parts: Sequence[tuple[KeyPart, np.ndarray]]) -> np.ndarray:
     acted = np.zeros(NUM_CHANNELS, dtype=bool)  # channels an action part drives
     for part, weights in parts:
         w = np.asarray(weights, dtype=np.float32).copy()
+        if part.role == "without":
+            continue
         if part.role == "yield":
             w[_CORNERS] = 0.0
         if part.role == "modifier" and part.action is None:
@@ -92,16 +96,28 @@ def combine(parts: Sequence[tuple[KeyPart, np.ndarray]]) -> np.ndarray:
         out = np.maximum(out, w)
         if part.action is not None:
             acted |= w > 0
+    shown = [(part, weights) for part, weights in parts if part.role != "without"]
     explicit = set()
-    for part, weights in parts:
+    for part, weights in shown:
         if part.action is not None:
             explicit.update(np.flatnonzero(np.asarray(weights) > 0).tolist())
-    for part, _ in parts:
+    for part, _ in shown:
         if part.action is not None:
             for name in part.action.zero:
                 if CHANNEL_INDEX[name] not in explicit:
                     out[CHANNEL_INDEX[name]] = 0.0
+    out[held_channels(parts)] = 0.0
     return np.clip(out, 0.0, 1.0)
+
+
+def held_channels(parts: Sequence[tuple[KeyPart, np.ndarray]]) -> np.ndarray:
+    """(52,) bool: the channels the key's "without" parts hold at rest ("stare without blinking": the lids), all of an
+    action's channels and those a text part's own reading shows at HELD_SHOWN or more."""
+    held = np.zeros(NUM_CHANNELS, dtype=bool)
+    for part, weights in parts:
+        if part.role == "without":
+            held |= np.asarray(weights) > (0.0 if part.action is not None else HELD_SHOWN)
+    return held
 
 
 def _text_part(part: KeyPart) -> bool:
@@ -146,12 +162,16 @@ def layered_keys(generator, plans: Sequence[Sequence[TimedSegment]], seed: int =
                         readings.append((part.text, "", k.similarity))
                         continue
                     pairs.append((part, k.weights))
-                    labels.append(k.label)
                     readings.append((part.text, k.label, k.similarity))
+                    if part.role == "without":
+                        continue
+                    labels.append(k.label)
                     if concept is None:
                         concept, confidence = k.concept, float(k.confidence)
                 elif part.action is not None:
                     pairs.append((part, _action_vector(part)))
+                    if part.role == "without":
+                        continue
                     labels.append(part.action.name)
                     concept = concept or part.action.name.replace(" ", "_")
             weights = combine(pairs) if pairs else np.zeros(NUM_CHANNELS, dtype=np.float32)
@@ -159,7 +179,8 @@ def layered_keys(generator, plans: Sequence[Sequence[TimedSegment]], seed: int =
             intensity = DEFAULT_INTENSITY if main is None or main.intensity is None else float(main.intensity)
             label = " + ".join(dict.fromkeys(labels)) or "neutral"
             out.append(LayeredKey(weights=weights, concept=concept or "neutral", label=label,
-                                  intensity=intensity, confidence=confidence, readings=tuple(readings)))
+                                  intensity=intensity, confidence=confidence, readings=tuple(readings),
+                                  held=held_channels(pairs)))
         results.append(out)
     return results
 

@@ -107,7 +107,7 @@ class Runtime:
             first = targets[0] if plan[0].is_start else start_weights
             frames = self.generator.transition_frames(spans, np.clip(targets, 0, 1), first, plan=plan)
             if life:  # spontaneous blinks and gaze shifts where the instruction leaves the eyes free
-                frames = add_life(frames, fps, seed)
+                frames = add_life(frames, fps, seed, held=_held_frames(plan_keys, spans, len(frames)))
             segments = [{"text": seg.text, "start_frame": span.start_frame, "end_frame": span.end_frame,
                          "label": key.label, "intensity": round(key.intensity, 4),
                          "confidence": round(key.confidence, 4), "concept": key.concept, "kind": seg.kind,
@@ -150,3 +150,12 @@ def check_start(start) -> np.ndarray:
     if weights.shape != (NUM_CHANNELS,) or not np.isfinite(weights).all():
         raise InputError(f"The start expression must be {NUM_CHANNELS} finite ARKit weights.")
     return np.clip(weights, 0.0, 1.0)
+
+
+def _held_frames(keys, spans, num_frames: int) -> np.ndarray:
+    """(T, 52) bool: each segment's held channels ("without blinking") over its frames."""
+    held = np.zeros((num_frames, NUM_CHANNELS), dtype=bool)
+    for key, span in zip(keys, spans):
+        if key.held is not None:
+            held[span.start_frame:span.end_frame + 1] |= key.held
+    return held

@@ -67,3 +67,27 @@ def test_runtime_life_option(cache_root):
     wide = rt.generate("widen the eyes for 8 seconds", life=True)
     apex = wide.segments[0]["apex_frame"]
     assert wide.frames[apex:, BLINK].max() == 0
+
+
+def test_no_blink_or_gaze_shift_where_the_instruction_holds_them_at_rest():
+    frames = _still(20)
+    held = np.zeros_like(frames, dtype=bool)
+    held[FPS * 5:FPS * 15, BLINK] = True
+    held[:, GAZE] = True
+    life = add_life(frames, FPS, 0, held=held)
+    np.testing.assert_array_equal(life[FPS * 5:FPS * 15, BLINK], frames[FPS * 5:FPS * 15, BLINK])
+    np.testing.assert_array_equal(life[:, GAZE], frames[:, GAZE])
+    assert life[:FPS * 5, BLINK].max() > 0.9 or life[FPS * 15:, BLINK].max() > 0.9  # blinks elsewhere
+
+
+@pytest.mark.parametrize("model", ["baseline", "i2fet"])
+def test_runtime_without_blinking_keeps_life_from_blinking(cache_root, model):
+    from model_runtime import Runtime
+
+    rt = Runtime.load(model=model, device="cpu")
+    assert count_peaks(rt.generate("smile for 10 seconds", life=True).frames[:, BLINK], 0.5) >= 1
+    held = rt.generate("smile without blinking for 10 seconds", life=True)
+    assert count_peaks(held.frames[:, BLINK], 0.5) == 0 and held.frames[:, BLINK].max() < 0.1
+    assert held.segments[0]["label"] == "smile"
+    mouth = rt.generate("look surprised without opening the mouth")
+    assert mouth.frames[:, mouth.channels.index("jawOpen")].max() == 0.0

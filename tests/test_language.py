@@ -485,3 +485,35 @@ def test_actions_told_in_the_past_are_joined_like_orders():
     seg, = parse_instruction("the old sailor frowned and winked").segments
     assert [(layer.text, layer.action.name if layer.action else None) for layer in seg.layers] == [("winked", "wink")]
     assert parse_instruction("a happy and relaxed face").segments[0].layers == ()  # adjectives stay one meaning
+
+
+# ---- negation: "without X", "with no X" ----------------------------------------------------------------------------
+@pytest.mark.parametrize("text, kind, main, held", [
+    ("look surprised without opening the mouth", "expression", "look surprised", ("opening the mouth", "open mouth")),
+    ("frown without squinting", "expression", "frown", ("squinting", "squint")),
+    ("a straight face with no smile", "return", "neutral", ("smile", None)),
+    ("without smiling", "return", "neutral", ("smiling", None)),
+])
+def test_what_follows_without_is_held_at_rest_not_shown(text, kind, main, held):
+    seg, = parse_instruction(text).segments
+    assert (seg.kind, seg.text) == (kind, main)
+    assert [(layer.text, layer.action.name if layer.action else None) for layer in seg.layers
+            if layer.role == "without"] == [held]
+
+
+def test_no_expression_stays_the_knowledge_base_phrase():
+    seg, = parse_instruction("no expression face").segments
+    assert seg.layers == () and seg.text == "no expression face"
+
+
+def test_a_without_part_zeroes_its_channels_and_nothing_else():
+    blink = read_action("blink")
+    surprise = _w(eyeWideLeft=0.6, eyeBlinkLeft=0.4, jawOpen=0.5)
+    out = combine([(_part(0, "main"), surprise), (KeyPart(1, "blinking", "expression", None, None, blink, "without"),
+                                                  _w(eyeBlinkLeft=1.0, eyeBlinkRight=1.0))])
+    assert out[CHANNEL_INDEX["eyeBlinkLeft"]] == 0.0  # held at rest
+    assert out[CHANNEL_INDEX["eyeWideLeft"]] == pytest.approx(0.6)  # a blink's own zero channels are not applied
+    assert out[CHANNEL_INDEX["jawOpen"]] == pytest.approx(0.5)
+    text_part = KeyPart(1, "showing teeth", "expression", None, None, None, "without")
+    out = combine([(_part(0, "main"), surprise), (text_part, _w(jawOpen=0.3, mouthSmileLeft=0.1))])
+    assert out[CHANNEL_INDEX["jawOpen"]] == 0.0 and out[CHANNEL_INDEX["eyeWideLeft"]] == pytest.approx(0.6)
