@@ -228,6 +228,11 @@ def _read_told(part: Part) -> list[Part]:
 _SIDE_WORDS = frozenset(("left", "right"))  # "the right answer": a side only beside a face part
 
 
+def names_a_facial_word(text: str) -> bool:
+    """Whether `text` has a word of the whole knowledge base's phrases (light verbs and sides set aside)."""
+    return any(w in _facial_words() for w in words(text) if w not in FUNCTION_WORDS | _SIDE_WORDS)
+
+
 @lru_cache(maxsize=1)
 def _facial_words() -> frozenset[str]:
     from .knowledge import all_concepts

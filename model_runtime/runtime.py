@@ -14,6 +14,7 @@ from .errors import InputError
 from .expression_space import NUM_CHANNELS
 from .generators.base import Generator
 from .generators.registry import DEFAULT_MODEL, MODEL_NAMES, check_choice, load_generator
+from .clauses import names_a_facial_word
 from .idle import add_life
 from .instructions import parse_instruction, validate_instruction
 from .layers import head_rotation, layered_keys
@@ -98,8 +99,13 @@ class Runtime:
 
     def _generate(self, texts, parsed, plans, fps, seed, intensity, start_weights, photo_warnings,
                   life, timing_notes) -> list[Animation]:
-        # the generator's keys, per layer, combined; a layer that names nothing facial beside one that does is left out
-        keys = layered_keys(self.generator, plans, seed=seed, recognised=self.recognition.recognised)
+        # the generator's keys, per layer, combined; a part that names nothing facial beside one that does is left out
+        # (nothing facial: not recognised against the generator's knowledge base, and no word of the whole one, so a
+        # held-out concept's word in an evaluation is not taken for gibberish)
+        def facial(text: str, similarity: float) -> bool:
+            return names_a_facial_word(text) or self.recognition.recognised(text, similarity)
+
+        keys = layered_keys(self.generator, plans, seed=seed, recognised=facial)
         animations = []
         for text, parse, plan, plan_keys, notes in zip(texts, parsed, plans, keys, timing_notes):
             spans = frame_spans(plan, fps)

@@ -517,3 +517,11 @@ def test_a_without_part_zeroes_its_channels_and_nothing_else():
     text_part = KeyPart(1, "showing teeth", "expression", None, None, None, "without")
     out = combine([(_part(0, "main"), surprise), (text_part, _w(jawOpen=0.3, mouthSmileLeft=0.1))])
     assert out[CHANNEL_INDEX["jawOpen"]] == 0.0 and out[CHANNEL_INDEX["eyeWideLeft"]] == pytest.approx(0.6)
+
+
+@pytest.mark.parametrize("text, facial", [("show beam", True), ("in surprise", True), ("had to take the rebuke", False),
+                                          ("the right answer", False), ("blorp the flibber", False)])
+def test_a_facial_word_is_any_word_of_the_whole_knowledge_base(text, facial):
+    from model_runtime.clauses import names_a_facial_word
+
+    assert names_a_facial_word(text) is facial
