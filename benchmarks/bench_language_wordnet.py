@@ -33,13 +33,12 @@ import numpy as np
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from benchmarks.bench_language_real import accuracy, print_misses  # noqa: E402
+from benchmarks.bench_language_real import MODELS, accuracy, print_misses, table  # noqa: E402
 from benchmarks.extract_wordnet_face_actions import EXPECT  # noqa: E402
 from benchmarks.gates import Gates  # noqa: E402
 
 DATA = ROOT / "tests" / "data" / "wordnet_face_actions"
 SETS = {"first": DATA / "items.jsonl", "second": DATA / "sentences.jsonl"}
-MODELS = ("i2fet", "baseline")
 SHOWN = 0.3
 GOAL = 0.90
 
@@ -73,13 +72,6 @@ def judge(animation, rule: dict) -> tuple[bool, str]:
     return bool(ok), seen
 
 
-def table(hits: dict[str, list[bool]], subsets: dict[str, list[int]]) -> None:
-    print(f"  {'':14s} {'n':>4s} {'learned':>8s} {'baseline':>8s}")
-    for name, rows in subsets.items():
-        print(f"  {name:14s} {len(rows):4d} {accuracy([hits['i2fet'][i] for i in rows]):8.3f} "
-              f"{accuracy([hits['baseline'][i] for i in rows]):8.3f}")
-
-
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--show-failures", action="store_true")
@@ -106,7 +98,7 @@ def main(argv: list[str] | None = None) -> int:
         print(f"WordNet 3.0, {name} set ({path.name}), {len(items)} texts given as written; judged on the whole "
               f"animation (a channel counts as shown at {SHOWN})")
         expectations = sorted({i["expect"] for i in items}, key=lambda e: (-sum(i["expect"] == e for i in items), e))
-        table(hits, {**{e: [k for k, i in enumerate(items) if i["expect"] == e] for e in expectations},
+        table(items, hits, {**{e: [k for k, i in enumerate(items) if i["expect"] == e] for e in expectations},
                      "overall": list(range(len(items)))})
         for model in MODELS:
             print(f"  {model}: {sum(bool(w) for w in warned[model])} of {len(items)} texts drew a warning")

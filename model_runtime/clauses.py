@@ -218,8 +218,8 @@ def _read_told(part: Part) -> list[Part]:
     if told is None:
         return []
     part.action, part.text, complement = told
-    content = [adverb_base(w) for w in words(complement) if w not in FUNCTION_WORDS | _SIDE_WORDS]
-    if not complement or complement.split()[0] in SCENE_STARTS or not any(w in _facial_words() for w in content):
+    if not complement or complement.split()[0] in SCENE_STARTS or \
+            not names_a_facial_word(" ".join(adverb_base(w) for w in words(complement))):
         return []
     return [Part(text=complement, source=complement, kind="expression", intensity=part.intensity, side=None,
                  repeat=None, keep=False, role="with")]
