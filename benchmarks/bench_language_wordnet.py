@@ -2,7 +2,7 @@
 
 Run: .venv/bin/python benchmarks/bench_language_wordnet.py [--show-failures] [--weights FILE]
 
-Two sets from tests/data/wordnet_face_actions (see its README), each text given as written as the instruction to the
+Three sets from tests/data/wordnet_face_actions (see its README), each text given as written as the instruction to the
 learned model and to the retrieval baseline in this process (seed 0, 30 fps, life off):
 - first: items.jsonl, 81 glosses and examples of 57 facial-action senses ("partly close one's eyes, as when hit by
   direct blinding light", "The driver squinted as the sun hit his windshield"). Its first run (2026-12-04) passed
@@ -12,6 +12,10 @@ learned model and to the retrieval baseline in this process (seed 0, 30 fps, lif
   and run only after being committed: 0.910 / 0.917 on its first run. The told-sentence reading was then narrowed
   and extended on what it showed (adverbs after the verb, adjectives before a nod, "and" before a past tense, a
   part naming nothing facial left out beside one that does), so it is no longer clean either.
+- third: glosses.jsonl, 27 definitions of any synset with a face word in them ("a smiler whose smile is offensively
+  self-satisfied", "with a pout or in a pouting manner", "not smiling"), extracted after the fixes of 2026-12-04's
+  second session (other adjectives before a smile, "by nodding", brackets, "giving no evidence of") and committed
+  before any model was run on them.
 The whole animation is judged by what each text must show (EXPECT in benchmarks/extract_wordnet_face_actions.py,
 fixed before either set was run): a channel that reaches 0.3 somewhere, one eye closing without the other, the head's
 pitch (nod) or yaw (shake) moving by 0.1 rad, or a face that stays calm. Printed per set: the pass rate per
@@ -38,7 +42,7 @@ from benchmarks.extract_wordnet_face_actions import EXPECT  # noqa: E402
 from benchmarks.gates import Gates  # noqa: E402
 
 DATA = ROOT / "tests" / "data" / "wordnet_face_actions"
-SETS = {"first": DATA / "items.jsonl", "second": DATA / "sentences.jsonl"}
+SETS = {"first": DATA / "items.jsonl", "second": DATA / "sentences.jsonl", "third": DATA / "glosses.jsonl"}
 SHOWN = 0.3
 GOAL = 0.90
 

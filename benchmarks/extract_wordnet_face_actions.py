@@ -14,6 +14,10 @@ that those fixes are checked on sentences nobody looked at while making them): e
 WordNet synset that contains one of the FACE_WORDS below, its expectation the one of the first face word in it,
 less the first set's texts and EXCLUDED_SENTENCES (each with why). Fixed before any model was run on them.
 
+Third set, `glosses.jsonl` (written after the parser was fixed on the second set): every gloss with a face word, by
+the second set's rule, less plants, EXCLUDED_GLOSSES (each with why) and the first set's texts; a gloss that denies
+its face word (NEGATED_GLOSSES) must show a calm face. Fixed before any model was run on them.
+
 Rules of the first set, fixed before any model was run on its texts:
 - SYNSETS: the verb.body, verb.communication and verb.perception synsets that name something a face does, and the
   hyponyms of facial_expression.n.01, each with what the face must show (an EXPECT key, below). A synset's gloss is
@@ -176,6 +180,55 @@ EXCLUDED_SENTENCES: dict[str, str] = {
 }
 
 
+GLOSSES_OUT = OUT.with_name("glosses.jsonl")
+EXCLUDED_GLOSSES: dict[str, str] = {
+    # the face word is not about a face
+    "a glaring blunder": "not a face", "not brilliant or glaring": "not a face",
+    "a soft-nosed small-arms bullet that expands when it hits a target and causes a gaping wound": "not a face",
+    "a light puckered fabric (usually striped)": "not a face", "of leaves; appearing puckered as if blistered":
+    "not a face", "a blinking light on a motor vehicle that indicates the direction in which the vehicle is about to "
+    "turn": "not a face", "gaping open as if threatening to engulf someone or something": "not a face",
+    "a very short time (as the time it takes the eye to blink or the heart to beat)": "a length of time",
+    # the face is a sign or a skin feature, or the word names a disorder or a drug
+    "a representation of a facial expression (as a smile or frown) created by typing a sequence of characters in "
+    "sending email": "a typed sign", "an emoticon of a smiling face": "a typed sign",
+    "a facial wrinkle associated with frowning": "a skin feature",
+    "a neurotoxin (trade name Botox) that is used clinically in small quantities to treat strabismus and facial "
+    "spasms and other neurological disorders characterized by abnormal muscle contractions; is also used by cosmetic "
+    "surgeons to smooth frown lines temporarily": "a drug",
+    "tall East Indian cedar having spreading branches with nodding tips; highly valued for its appearance as well as "
+    "its timber": "not a face",
+    "neurological disorder characterized by facial grimaces and tics and movements of the upper body and grunts and "
+    "shouts and coprolalia": "a disorder",
+    "believing the worst of human nature and motives; having a sneering disbelief in e.g. selflessness of others":
+    "a disposition",
+    # a choice between gestures or a body movement, not one facial form
+    "signal with the hands or nod": "a choice of gestures", "summon with a wave, nod, or some other gesture":
+    "a choice of gestures", "rock, sway, or nod; usually involuntarily": "a choice of movements",
+    "sway gently back and forth, as in a nodding motion": "the body sways",
+    "convey or communicate; of a smile, a look, a physical gesture": "no one facial form",
+}
+# a gloss that denies its face word asks for the face at rest
+NEGATED_GLOSSES = ("not smiling", "without smile; in an unsmiling manner")
+
+
+def face_glosses(tables: dict, taken: set[str]) -> list[dict]:
+    """The third set: every gloss (a definition, not an example) with a face word, as the second set does examples;
+    glosses of plants ("nodding flowers") are left out as not a face, together with EXCLUDED_GLOSSES."""
+    patterns = [(re.compile(rf"\b{p}\b", re.IGNORECASE), e) for p, e in FACE_WORDS]
+    out = []
+    for (pos, table) in tables.items():
+        for gloss, _ in table.values():
+            text = gloss.replace("_", " ")
+            if text in taken or text in EXCLUDED_GLOSSES or (pos == "n" and re.search(
+                    r"\b(?:flowers?|plant|herb|shrubs?|trees?|vine|grass|orchid|racemes|spikelike|genus)\b", text)):
+                continue
+            found = [(m.start(), e) for rx, e in patterns for m in [rx.search(text)] if m]
+            if found:
+                out.append({"text": text, "expect": "calm" if text in NEGATED_GLOSSES else min(found)[1]})
+    return sorted(out, key=lambda i: i["text"])
+
+
 def face_sentences(tables: dict, taken: set[str]) -> list[dict]:
     """The second set: every example sentence with a face word (see the module docstring)."""
     patterns = [(re.compile(rf"\b{p}\b", re.IGNORECASE), e) for p, e in FACE_WORDS]
@@ -220,6 +273,9 @@ def main(wordnet: Path) -> None:
     sentences = face_sentences(tables, {i["text"] for i in items} | set(SKIPPED_EXAMPLES))
     SENTENCES_OUT.write_text("".join(json.dumps(i) + "\n" for i in sentences), encoding="utf-8")
     print(f"{len(sentences)} sentences with a face word -> {SENTENCES_OUT.relative_to(ROOT)}")
+    glosses = face_glosses(tables, {i["text"] for i in items})
+    GLOSSES_OUT.write_text("".join(json.dumps(i) + "\n" for i in glosses), encoding="utf-8")
+    print(f"{len(glosses)} glosses with a face word -> {GLOSSES_OUT.relative_to(ROOT)}")
 
 
 if __name__ == "__main__":
