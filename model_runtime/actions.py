@@ -249,7 +249,10 @@ def _table():
                           default_degree=1.0)),
         (rf"(?:tilt|tilts|tilting|throw|throws|lean|leans|tip|tips)\s+{_D}head\s+back(?:wards?)?|(?:lift|lifts|raise|raises)\s+{_D}head",
          lambda s: Action("head back", head=(0.0, BOW_PITCH, 0.0), default_degree=1.0, opposes=("bow head",))),
-        (rf"(?:bow|bows|bowing|hang|hangs|hanging|lower|lowers|lowering|drop|drops|dropping|tilt|tilts|tip|tips)\s+{_D}head(?:\s+(?:down|forward|forwards))?",
+        (rf"(?:bow|bows|bowing|hang|hangs|hanging|lower|lowers|lowering|drop|drops|dropping|tilt|tilts|tip|tips)\s+{_D}head(?:\s+(?:down|forward|forwards))?"
+         rf"|(?:let|lets|letting)\s+{_D}head\s+(?:fall|drop|droop|sink|sag|hang|loll)(?:\s+(?:down|forward|forwards))?"
+         rf"|{_D}head\s+(?:falls|fell|falling|drops|dropped|dropping|droops|drooped|drooping|sinks|sank|sinking|sags|sagged"
+         rf"|sagging|lolls|lolled|lolling)(?:\s+(?:down|forward|forwards))?",
          lambda s: Action("bow head", head=(0.0, -BOW_PITCH, 0.0), default_degree=1.0, opposes=("head back",))),
         (rf"(?:turn|turns|turning|rotate|rotates|swivel|swivels)\s+{_D}head\s+(?:to\s+)?{_D}(?:left|right)(?:\s+side)?",
          lambda s: Action(f"turn head {s or 'left'}", head=(TURN_YAW if s != "right" else -TURN_YAW, 0.0, 0.0),
@@ -291,7 +294,8 @@ def read_action(text: str, side: str | None = None) -> Action | None:
 # winked at him", "The old man was nodding in his chair"): a subject of a few words before it, an auxiliary or a told
 # verb form, and a complement after it that starts with one of COMPLEMENT_STARTS or a manner adverb ("approvingly").
 # An order keeps its words ("look down on someone" is an idiom) unless what follows is a scene clause (SCENE_STARTS:
-# "squint, as when hit by light"). A negation anywhere leaves the text to the encoder.
+# "squint, as when hit by light"). Two more shapes tell of an action: a means ("express agreement by nodding") and a
+# participle before a noun ("the nodding grandmother"). A negation anywhere leaves the text to the encoder.
 SUBJECT_WORDS = 4
 _AUXILIARIES = frozenset("was is were are am be been keeps kept began begins started starts".split())
 _NEGATIONS = frozenset("not never no nor don't doesn't didn't won't can't cannot without refuse refuses refused "
@@ -301,7 +305,7 @@ _FACE_PART_NOUNS = frozenset("face lip lips mouth jaw chin cheek cheeks nose bro
 _THE_FACE = frozenset("character avatar model person expression".split())
 _PRONOUNS = frozenset("i you he she we they it someone somebody everyone everybody".split())
 _DETERMINERS = frozenset("the a an my his her their our your its this that".split())
-_INSTRUCTION_VERBS = LIGHT_VERBS | frozenset("express expresses portray portrays convey conveys display displays act "
+INSTRUCTION_VERBS = LIGHT_VERBS | frozenset("express expresses portray portrays convey conveys display displays act "
                                              "acts do does try tries want wants please now just switch".split())
 SCENE_STARTS = frozenset("when whenever as because since so if while after before through during".split())
 COMPLEMENT_STARTS = frozenset("at to in on into onto toward towards with from for when whenever as because while "
@@ -317,6 +321,9 @@ def read_told_action(text: str, side: str | None = None) -> tuple[Action, str, s
     words = text.lower().replace("’", "'").replace(",", " ").split()
     if len(words) < 2 or _NEGATIONS.intersection(words):
         return None
+    found = _by_doing(words, side) or _attributive(words, side)
+    if found is not None:
+        return found
     for start in range(min(SUBJECT_WORDS, len(words) - 1) + 1):
         if not _is_subject(words[:start]):
             continue
@@ -343,6 +350,32 @@ def read_told_action(text: str, side: str | None = None) -> tuple[Action, str, s
     return None
 
 
+def _by_doing(words: list[str], side: str | None) -> tuple[Action, str, str] | None:
+    """"express or signify by nodding", "agree by nodding the head": the action after "by" is what is done; the words
+    before it are its purpose (the rest)."""
+    if "by" not in words[1:-1]:
+        return None
+    at = words.index("by", 1)
+    done = words[at + 1:]
+    if not done[0].endswith("ing"):
+        return None  # "startled by a wink": the cause, not the action
+    action = read_action(" ".join(done), side)
+    if action is None:
+        return None
+    return action, " ".join(done), " ".join(words[:at])
+
+
+def _attributive(words: list[str], side: str | None) -> tuple[Action, str, str] | None:
+    """"the nodding grandmother in her chair", "a winking man": an action's participle before a noun is what that
+    one does; the noun and what follows are the rest."""
+    body = words[1:] if words[0] in _DETERMINERS else words
+    if len(body) < 2 or not body[0].endswith("ing") or body[1] in COMPLEMENT_STARTS or is_manner_adverb(body[1]) \
+            or not is_content_word(body[1]):
+        return None  # "a gaping face" is a look, not someone gaping
+    action = read_action(body[0], side)
+    return None if action is None else (action, body[0], " ".join(body[1:]))
+
+
 _LY_ADJECTIVES = frozenset("only early daily likely friendly unfriendly lovely silly ugly lonely elderly curly holy "
                            "jolly surly burly sickly deadly lively manly womanly costly smelly wily oily".split())
 
@@ -367,8 +400,13 @@ def _is_subject(words: list[str]) -> bool:
     if not words or (len(words) == 1 and words[0] in _PRONOUNS):
         return True
     body = words[1:] if words[0] in _DETERMINERS else words
-    return bool(body) and not any(w in FUNCTION_WORDS or w in _INSTRUCTION_VERBS or w in _FACE_PART_NOUNS
-                                  or w in _THE_FACE or is_manner_adverb(w) for w in body)
+    return bool(body) and all(is_content_word(w) and not is_manner_adverb(w) for w in body)
+
+
+def is_content_word(word: str) -> bool:
+    """A word that says something of its own beside an expression: not a function word, an instruction verb, a face
+    part or a name of the face itself."""
+    return not (word in FUNCTION_WORDS or word in INSTRUCTION_VERBS or word in _FACE_PART_NOUNS or word in _THE_FACE)
 
 
 def _is_told(word: str) -> bool:

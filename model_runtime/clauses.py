@@ -12,7 +12,10 @@ The parser (instructions.py) finds the structure; this module decides what each 
 - a shared object: "raise and lower the eyebrows" -> "raise the eyebrows" + "lower the eyebrows"; "close it" after
   "open the mouth" -> "close the mouth".
 - adjective + noun: "a sad smile" -> "smile" with a "sad" modifier layer that yields to the smile where they clash;
-  phrases the knowledge base knows as a whole ("shy smile", "toothy grin") are kept whole.
+  any other English adjective before a facial noun ("an uncertain smile") is such a modifier too, read by the
+  generator; phrases the knowledge base knows as a whole ("shy smile", "toothy grin") are kept whole.
+- negation: what follows "without", "with no", "giving no evidence of", or a leading "no", "not", "don't" is held at
+  rest, not shown.
 - direct actions (model_runtime.actions) for every part whose whole text names one.
 - contradictions asked for at the same time ("smile and frown at the same time", "look left and right at the same
   time"): the first-named part wins where they clash and a note names the other.
@@ -24,8 +27,9 @@ import re
 from dataclasses import dataclass, replace
 from functools import lru_cache
 
-from .actions import SCENE_STARTS, Action, adverb_base, read_action, read_told_action
-from .recognition import FUNCTION_WORDS, vouching_words, words
+from .actions import (SCENE_STARTS, Action, adverb_base, is_content_word, is_manner_adverb, read_action,
+                      read_told_action)
+from .recognition import FUNCTION_WORDS, english_words, vouching_words, words
 
 _VOCABULARY: tuple[tuple[str, str], ...] = (
     # (pattern over a part's whole text, plain phrase; "neutral" means the resting face)
@@ -47,6 +51,7 @@ _VOCABULARY: tuple[tuple[str, str], ...] = (
     (r"(?:look\s+)?(?:aghast|horror-struck|horror-stricken|horrorstruck|petrified|panic-stricken)", "fearfully surprised"),
     (r"(?:give\s+|with\s+)?(?:an?\s+)?(?:sheepish|bashful|abashed)\s+(?:grin|smile)", "shy smile"),
     (r"(?:let\s+(?:the\s+)?air\s+out|breathe\s+out|exhale|let\s+it\s+out|let\s+go)", "neutral"),
+    (r"(?:look\s+|be\s+|stay\s+|in\s+an\s+)?unsmiling(?:ly)?(?:\s+(?:manner|way|face|look|expression))?", "neutral"),
 )
 _VOCABULARY_RES = tuple((re.compile(rf"^(?:{p})$"), phrase) for p, phrase in _VOCABULARY)
 
@@ -175,7 +180,11 @@ def build_layers(source_text: str, piece, previous, unplaced: list[str], notes: 
     return main, layers
 
 
-_NEGATION_RE = re.compile(r"^(?:(?P<kept>.+?)\s+)?(?:without|with\s+no)\s+(?P<held>\S.*)$|^no\s+(?P<none>\S.*)$")
+# "with no smile", "giving no evidence of interest", "without a hint of a smile": what is held is after the trace words
+_TRACE = r"(?:(?:any|a|the)\s+)?(?:(?:sign|signs|evidence|hint|trace|suggestion|flicker|glimmer|bit)\s+of\s+)?"
+_NEGATION_RE = re.compile(
+    rf"^(?:(?P<kept>.+?)\s+)?(?:without|(?:with|showing|giving|betraying|revealing|displaying)\s+no)\s+{_TRACE}"
+    rf"(?P<held>\S.*)$|^(?:no|not|never|don't|do\s+not)\s+{_TRACE}(?P<none>\S.*)$")
 
 
 def _split_negations(parts: list[Part]) -> list[Part]:
@@ -272,6 +281,7 @@ def _split_adjectives(parts: list[Part]) -> None:
         return
     m = _ADJ_NOUN_RE.match(main.text)
     if m is None:
+        _split_other_adjectives(main, parts)
         return
     noun = m.group("noun")
     adjectives = [a for a in (m.group("adj"), m.group("adj2")) if a]
@@ -287,6 +297,30 @@ def _split_adjectives(parts: list[Part]) -> None:
         first = parts.pop(1)
         main.text, main.action, main.source = first.text, first.action, main.source
         return
+    main.text = noun
+
+
+# Any other adjectives before a facial noun that shows something of its own ("an uncertain smile", "his mad contorted
+# smile", "flash a cocky grin"): the noun is the expression, each adjective a modifier read by the generator.
+_SHOWN_NOUNS = tuple(n for n in _EXPRESSION_NOUNS if n not in ("stare", "look", "face", "expression", "gaze"))
+_OTHER_ADJ_NOUN_RE = re.compile(
+    r"^(?:(?:give|gives|flash|flashes|crack|cracks|wear|wears|offer|offers|force|forces|manage|manages)\s+)?"
+    r"(?:(?:a|an|the|his|her|their|my|your|its|one's)\s+)?(?P<adjs>[a-z][a-z-]*(?:\s+[a-z][a-z-]*)?)\s+"
+    rf"(?P<noun>(?:{'|'.join(_SHOWN_NOUNS)})s?)$")
+
+
+def _split_other_adjectives(main: Part, parts: list[Part]) -> None:
+    m = _OTHER_ADJ_NOUN_RE.match(main.text)
+    if m is None:
+        return
+    adjectives, noun = m.group("adjs").split(), m.group("noun")
+    whole = _whole_phrases()
+    if any(f"{a} {noun}" in whole or not is_content_word(a) or is_manner_adverb(a) or a not in english_words()
+           for a in adjectives):
+        return  # "shy smile" is a phrase of its own; "show smile" has no adjective
+    for adj in adjectives:
+        parts.append(Part(text=adj, source=adj, kind="expression", intensity=main.intensity, side=None, repeat=None,
+                          keep=False, role="modifier", action=read_action(adj)))
     main.text = noun
 
 

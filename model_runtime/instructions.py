@@ -304,6 +304,8 @@ _INTENSITY_VALUE = {w: v for v, ws in _INTENSITY_WORDS.items() for w in ws}
 _INTENSITY_WORD_RE = _rx(
     rf"{_B}(?:(?:at|with)\s+)?(?P<w>{_alt(_INTENSITY_VALUE)}){_E}(?:\s+{_INT_KEY}{_E})?"
 )
+# "without a hint of fear", "no trace of a smile": intensity words after a negation describe what is not shown
+_NEGATION_WORD_RE = _rx(rf"{_B}(?:without|no){_E}")
 # "at half strength", "with low intensity": level words that only mean intensity next to the keyword.
 _LEVEL_INTENSITY = {"half": 0.5, "low": 0.2, "weak": 0.2, "high": 0.85, "medium": 0.5}
 _LEVEL_INTENSITY_RE = _rx(rf"{_B}{_WITH_AT}(?P<w>{_alt(_LEVEL_INTENSITY)})\s+{_INT_KEY}{_E}")
@@ -407,9 +409,9 @@ _LEADING_FILLER_RE = _rx(
     r"please|kindly|now|and|then|so|ok|okay|also|first|firstly|to\s+start|to\s+begin|just|simply|again|"
     r"(?:start|starting|begin|beginning|end|ending|finish|finishing)(?:\s+(?:off|up))?(?:\s+(?:with|by|on|in))?|"
     r"(?:can|could|would|will)\s+you|i\s+(?:want|need|would\s+like|'d\s+like|’d\s+like)(?:\s+" + _SUBJECT + r")?\s+to|"
-    r"(?:make|have|let|get)\s+" + _SUBJECT + r"(?:\s+to)?|"
+    r"(?:make|have|let|get)\s+" + _SUBJECT + r"(?!(?<=head)\s+(?:fall|drop|droop|sink|sag|loll)(?:\s|$))(?:\s+to)?|"
     + _SUBJECT + r"\s+(?:should|must|will|shall|needs\s+to|has\s+to|is\s+going\s+to|to)|"
-    r"to|a|an|the|some|into|with|by|that|which|you|he|she|they|we|i|while|as|keeps?\s+on"
+    r"(?:the\s+)?act\s+of|to|a|an|the|some|into|with|by|that|which|you|he|she|they|we|i|while|as|keeps?\s+on"
     r")(?:\s+|$)"
 )
 # The face as a whole ("turn the face to a smile"), not a part of it ("turn the head to the left" is an action).
@@ -799,7 +801,11 @@ def _analyse(work: str, start: int, end: int) -> _Piece:
     word_level: float | None = None
     for m in c.take(_LEVEL_INTENSITY_RE):
         word_level = _LEVEL_INTENSITY[m.group("w")]
+    negated = next((m.start() for m in _NEGATION_WORD_RE.finditer(sub)), len(sub))
     for m in c.take(_INTENSITY_WORD_RE):
+        if m.start() > negated:
+            c.used[m.start():m.end()] = bytes(m.end() - m.start())
+            continue
         word_level = _INTENSITY_VALUE[" ".join(m.group("w").split())]  # the last word wins: "very slight" -> slight
     if piece.intensity is None:
         piece.intensity = word_level
@@ -1081,8 +1087,21 @@ def _sum_or_none(a, b):
     return (a or 0) + (b or 0)
 
 
+# "the nodding (or napping) grandmother": a bracketed alternative or gloss is an aside, not a second thing to show
+_ASIDE_RE = _rx(r"[(\[]\s*(?:or|i\.?\s?e\.?|e\.?\s?g\.?|aka|that\s+is|namely|sic)(?![\w-])[^()\[\]]*[)\]]")
+
+
+def _blank_asides(work: str, text: str) -> tuple[str, list[str]]:
+    """`work` with each bracketed aside blanked (same length, so offsets hold) and a note naming each."""
+    notes = []
+    for m in _ASIDE_RE.finditer(work):
+        notes.append(f"{text[m.start():m.end()]!r} is an aside in brackets, so it was left out.")
+        work = work[:m.start()] + " " * (m.end() - m.start()) + work[m.end():]
+    return work, notes
+
+
 def _parse(text: str) -> ParsedInstruction:
-    work = _normalise(text)
+    work, asides = _blank_asides(_normalise(text), text)
     groups = []
     dangling: list[str] = []
     for frag in _split(work, dangling):
@@ -1094,6 +1113,8 @@ def _parse(text: str) -> ParsedInstruction:
     parsed = _assemble(text, work, groups)
     if dangling:
         parsed = replace(parsed, unplaced=parsed.unplaced + tuple(d for d in dangling if d not in parsed.unplaced))
+    if asides:
+        parsed = replace(parsed, notes=tuple(asides) + parsed.notes)
     guessed = [part.text for seg in parsed.segments for part in (seg, *seg.layers) if not _LATIN_RE.search(part.text)]
     if guessed:
         parsed = replace(parsed, notes=parsed.notes + tuple(

@@ -525,3 +525,82 @@ def test_a_facial_word_is_any_word_of_the_whole_knowledge_base(text, facial):
     from model_runtime.clauses import names_a_facial_word
 
     assert names_a_facial_word(text) is facial
+
+
+# ---- stop 25: what WordNet's sentences and glosses showed ------------------------------------------------------------
+@pytest.mark.parametrize("text, modifiers", [
+    ("an uncertain smile", ["uncertain"]),
+    ("his mad contorted smile", ["mad", "contorted"]),
+    ("give a knowing smile", ["knowing"]),
+    ("a roguish grin", ["roguish"]),
+])
+def test_other_adjectives_before_a_facial_noun_colour_it_as_modifiers(text, modifiers):
+    seg, = parse_instruction(text).segments
+    assert seg.text in ("smile", "grin")
+    assert [(layer.text, layer.role) for layer in seg.layers] == [(m, "modifier") for m in modifiers]
+
+
+@pytest.mark.parametrize("text, segment_text", [
+    ("shy smile", "shy smile"),                     # a knowledge-base phrase stays whole
+    ("show smile", "show smile"),                   # an instruction verb is not an adjective
+    ("calmly grin", "calmly grin"),                 # a manner adverb is not an adjective
+    ("the character: smile", "character smile"),   # the name of the face is not an adjective (a training template)
+    ("a xyzzy smile", "xyzzy smile"),               # a word no English list has is left to the encoder whole
+])
+def test_what_is_not_an_adjective_before_a_facial_noun(text, segment_text):
+    seg, = parse_instruction(text).segments
+    assert seg.text == segment_text and seg.layers == ()
+
+
+@pytest.mark.parametrize("text, action, segment_text", [
+    ("express or signify by nodding", "nod", "nodding"),
+    ("show surprise by opening the mouth", "open mouth", "opening the mouth"),
+    ("the nodding grandmother in her rocking chair", "nod", "nodding"),
+    ("a winking man", "wink", "winking"),
+    ("let the head fall forward through drowsiness", "bow head", "let the head fall forward"),
+    ("his head drooped", "bow head", "his head drooped"),
+    ("the act of nodding the head", "nod", "nodding the head"),
+])
+def test_an_action_done_by_gerund_named_before_a_noun_or_let_happen_is_that_action(text, action, segment_text):
+    seg, = parse_instruction(text).segments
+    assert seg.action is not None and seg.action.name == action and seg.text == segment_text
+
+
+@pytest.mark.parametrize("text", ["startled by a wink", "reassured by nods", "a gaping face", "gaping expression", "let the face fall"])
+def test_a_cause_or_a_look_is_not_read_as_an_action(text):
+    assert all(seg.action is None for seg in parse_instruction(text).segments)
+
+
+def test_a_bracketed_alternative_is_an_aside_left_out_with_a_note():
+    parsed = parse_instruction("the nodding (or napping) grandmother")
+    seg, = parsed.segments
+    assert seg.action is not None and seg.action.name == "nod"
+    assert any("(or napping)" in note and "aside" in note for note in parsed.notes)
+    plain = parse_instruction("smile (slowly)")
+    assert plain.segments[0].speed == "slow" and plain.notes == ()  # a bracketed modifier is still read
+
+
+@pytest.mark.parametrize("text, kind, main, held", [
+    ("a serious facial expression giving no evidence of interest or amusement", "expression",
+     "serious facial expression", "interest or amusement"),
+    ("look surprised without a hint of fear", "expression", "look surprised", "fear"),
+    ("not smiling", "return", "neutral", "smiling"),
+    ("don't smile", "return", "neutral", "smile"),
+    ("no sign of a smile", "return", "neutral", "a smile"),
+])
+def test_more_ways_of_saying_no_hold_their_part_at_rest(text, kind, main, held):
+    seg, = parse_instruction(text).segments
+    assert (seg.kind, seg.text) == (kind, main)
+    assert [layer.text for layer in seg.layers if layer.role == "without"] == [held]
+    assert seg.intensity is None  # "a hint of" inside the negation is not the face's intensity
+
+
+def test_an_intensity_word_outside_the_negation_still_counts():
+    assert parse_instruction("a very big smile without blinking").segments[0].intensity == pytest.approx(0.85)
+    assert parse_instruction("a hint of a smile").segments[0].intensity == pytest.approx(0.2)
+
+
+@pytest.mark.parametrize("text", ["unsmiling", "in an unsmiling manner", "look unsmiling"])
+def test_unsmiling_is_the_resting_face(text):
+    seg, = parse_instruction(text).segments
+    assert seg.kind == "return"

@@ -69,3 +69,11 @@ def test_the_judge_reads_the_heads_pitch():
     assert judge(_animation(head=pitch), EXPECT["nod"])[0]
     pitch[5, 1] = -0.05
     assert not judge(_animation(head=pitch), EXPECT["nod"])[0]
+
+
+@pytest.mark.parametrize("name, count", [("sentences.jsonl", 133), ("glosses.jsonl", 27)])
+def test_the_later_sets_are_whole_and_name_known_expectations(name, count):
+    rows = [json.loads(line) for line in (DATA / name).read_text(encoding="utf-8").splitlines() if line]
+    assert len(rows) == count and len({r["text"] for r in rows}) == count
+    assert {r["expect"] for r in rows} <= set(EXPECT)
+    assert not {r["text"] for r in rows} & {i["text"] for i in _items()}  # none is a first-set text
