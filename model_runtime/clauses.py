@@ -345,8 +345,8 @@ def _drop_contradictions(parts: list[Part], notes: list[str]) -> list[Part]:
     """Parts that contradict an earlier one are left out where they clash, with a note naming them."""
     kept: list[Part] = []
     for part in parts:
-        clash = next((k for k in kept if _contradicts(k, part)), None)
-        if clash is None or part.role == "modifier":
+        clash = next((k for k in kept if k.role != "without" and _contradicts(k, part)), None)
+        if clash is None or part.role in ("modifier", "without"):  # what is held at rest pulls nothing
             kept.append(part)
             continue
         if part.action is not None and clash.action is not None:

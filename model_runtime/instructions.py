@@ -958,6 +958,12 @@ def _assemble(text: str, work: str, groups: list[tuple[_Fragment, list[_Piece]]]
 
     for idx, (p, sep_before, sep_after) in enumerate(flat):
         unplaced.extend(p.problems)
+        contrast = _CONTRAST_RE.match(p.text) if p.text and sep_before == "soft" and segs else None
+        if contrast is not None:  # "smile, not a grin": what is denied is held at rest in the face before it
+            p.text = contrast.group("negated")
+            p.join = "with"
+            _add_layer(segs[-1], p, unplaced, text)
+            continue
         if p.text and not p.junk and sep_before in ("and", "with") and segs and _joins(work, p, sep_before):
             if pending is not None:
                 if not _merge_into(p, pending):
@@ -1043,6 +1049,10 @@ def _joins(work: str, p: _Piece, sep: str) -> bool:
 
 
 MAX_LAYERS = 5  # simultaneous parts beyond the main one; more are reported, not shown
+# "smile, not a grin", "frown, but not angrily": a denial after a comma belongs to the face before it ("but not too
+# much" speaks of a degree and is left alone)
+_CONTRAST_RE = _rx(r"^(?:(?:but|and|yet)\s+)?(?P<negated>(?:not|never)\s+(?!(?:too|so|very|that|quite|fully|completely|"
+                   r"all\s+the\s+way|much|as)(?:\s|$))\S.*)$")
 
 
 def _add_layer(main: _Piece, layer: _Piece, unplaced: list[str], text: str) -> None:

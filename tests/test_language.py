@@ -604,3 +604,27 @@ def test_an_intensity_word_outside_the_negation_still_counts():
 def test_unsmiling_is_the_resting_face(text):
     seg, = parse_instruction(text).segments
     assert seg.kind == "return"
+
+
+@pytest.mark.parametrize("text, main, held", [
+    ("smile, not frown", "smile", "frown"),
+    ("a smile, not a grin", "smile", "grin"),
+    ("frown, but not angrily", "frown", "angrily"),
+])
+def test_a_denial_after_a_comma_is_held_in_the_face_before_it(text, main, held):
+    parsed = parse_instruction(text)
+    seg, = parsed.segments
+    assert seg.text == main and [(layer.text, layer.role) for layer in seg.layers] == [(held, "without")]
+    assert parsed.notes == ()  # what is held at rest contradicts nothing
+
+
+@pytest.mark.parametrize("text", ["smile, but not too much", "smile, but not much", "grin, not all the way"])
+def test_a_denied_degree_after_a_comma_is_not_a_held_part(text):
+    assert all(layer.role != "without" for seg in parse_instruction(text).segments for layer in seg.layers)
+
+
+def test_a_part_held_at_rest_is_not_contradicted_by_a_later_part():
+    parsed = parse_instruction("look calm without smiling while frowning")
+    seg, = parsed.segments
+    assert [(layer.text, layer.role) for layer in seg.layers] == [("smiling", "without"), ("frowning", "with")]
+    assert parsed.notes == ()
