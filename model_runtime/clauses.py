@@ -145,7 +145,7 @@ def build_layers(source_text: str, piece, previous, unplaced: list[str], notes: 
              for i, p in enumerate(pieces)]
     explicit = any(p.explicit for p in pieces) or any(p.join == "with" for p in pieces[1:])
     bare_first = parts[0].text in _BARE_VERBS
-    parts = _split_negations(parts)
+    parts = _split_manner_phrases(_split_negations(parts))
     _share_objects(parts)
     _resolve_pronouns(parts, previous)
     told: list[Part] = []
@@ -204,6 +204,25 @@ def _split_negations(parts: list[Part]) -> list[Part]:
     if out and out[0].role == "without":  # "without smiling" alone: nothing is asked, so the face rests
         out.insert(0, Part(text="neutral", source=parts[0].source, kind="return", intensity=None, side=None,
                            repeat=None, keep=False))
+    return out
+
+
+# "nod in a friendly way", "spoke in a sneering manner": the manner is a part shown with the action it describes
+_MANNER_PHRASE_RE = re.compile(r"^(?:(?P<kept>.+?)\s+(?:(?:or|and)\s+)?)?in\s+an?\s+(?P<how>[a-z][a-z' -]*?)\s+(?:manner|way|fashion)$")
+
+
+def _split_manner_phrases(parts: list[Part]) -> list[Part]:
+    out = []
+    for part in parts:
+        m = _MANNER_PHRASE_RE.match(part.text) if part.kind == "expression" and part.role != "without" else None
+        if m is None or part.text in _whole_phrases():
+            out.append(part)
+        elif m.group("kept") is None:
+            out.append(replace(part, text=m.group("how")))
+        else:
+            out += [replace(part, text=m.group("kept")),
+                    Part(text=m.group("how"), source=m.group("how"), kind="expression", intensity=part.intensity,
+                         side=None, repeat=None, keep=False, role="with")]
     return out
 
 

@@ -628,3 +628,15 @@ def test_a_part_held_at_rest_is_not_contradicted_by_a_later_part():
     seg, = parsed.segments
     assert [(layer.text, layer.role) for layer in seg.layers] == [("smiling", "without"), ("frowning", "with")]
     assert parsed.notes == ()
+
+
+@pytest.mark.parametrize("text, main, action, layers", [
+    ("nod in a friendly way", "nod", "nod", [("friendly", "with")]),
+    ("smile in a friendly manner", "smile", None, [("friendly", "with")]),
+    ("in a menacing or scowling way", "menacing or scowling", None, []),
+    ("with a pout or in a pouting manner", "pout", None, [("pouting", "with")]),
+])
+def test_a_manner_phrase_is_a_part_shown_with_what_it_describes(text, main, action, layers):
+    seg, = parse_instruction(text).segments
+    assert seg.text == main and (seg.action.name if seg.action else None) == action
+    assert [(layer.text, layer.role) for layer in seg.layers] == layers
