@@ -208,7 +208,8 @@ def _split_negations(parts: list[Part]) -> list[Part]:
 
 
 # "nod in a friendly way", "spoke in a sneering manner": the manner is a part shown with the action it describes
-_MANNER_PHRASE_RE = re.compile(r"^(?:(?P<kept>.+?)\s+(?:(?:or|and)\s+)?)?in\s+an?\s+(?P<how>[a-z][a-z' -]*?)\s+(?:manner|way|fashion)$")
+_MANNER_PHRASE_RE = re.compile(r"^(?:(?P<kept>.+?)\s+(?:(?:or|and)\s+)?)?in\s+an?\s+(?P<how>[a-z][a-z' -]*?)\s+"
+                               r"(?:manner|way|fashion)$")
 
 
 def _split_manner_phrases(parts: list[Part]) -> list[Part]:

@@ -958,6 +958,9 @@ def _assemble(text: str, work: str, groups: list[tuple[_Fragment, list[_Piece]]]
 
     for idx, (p, sep_before, sep_after) in enumerate(flat):
         unplaced.extend(p.problems)
+        if p.text in ("not", "never", "no"):  # "smile, not": a denial of nothing
+            unplaced.append(_source(text, p))
+            continue
         contrast = _CONTRAST_RE.match(p.text) if p.text and sep_before == "soft" and segs else None
         if contrast is not None:  # "smile, not a grin": what is denied is held at rest in the face before it
             p.text = contrast.group("negated")

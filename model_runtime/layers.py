@@ -33,6 +33,7 @@ from .timeline import DEFAULT_INTENSITY, FrameSpan, KeyPart, TimedSegment
 
 _ACTIVE = 0.1
 HELD_SHOWN = 0.25  # a "without" text part holds at rest the channels its own reading shows at least this much
+HELD_MARGIN = 0.25  # ... and shows more prominently than the shown text parts by at least this share of its peak
 
 
 @dataclass(frozen=True)
@@ -111,13 +112,29 @@ def combine(parts: Sequence[tuple[KeyPart, np.ndarray]]) -> np.ndarray:
 
 
 def held_channels(parts: Sequence[tuple[KeyPart, np.ndarray]]) -> np.ndarray:
-    """(52,) bool: the channels the key's "without" parts hold at rest ("stare without blinking": the lids), all of an
-    action's channels and those a text part's own reading shows at HELD_SHOWN or more."""
+    """(52,) bool: the channels the key's "without" parts hold at rest ("stare without blinking": the lids): all of an
+    action's channels; of a text part's own reading, those it shows at HELD_SHOWN or more and clearly more
+    prominently (as a share of its strongest channel, by HELD_MARGIN) than every shown text part does. So "smile without grinning" keeps the smile's
+    lip corners, which the grin shows no more prominently, and "look surprised without showing teeth" drops the jaw,
+    which teeth show more prominently than surprise."""
     held = np.zeros(NUM_CHANNELS, dtype=bool)
+    shown = [_prominence(w) for part, w in parts if part.role != "without" and part.action is None]
     for part, weights in parts:
-        if part.role == "without":
-            held |= np.asarray(weights) > (0.0 if part.action is not None else HELD_SHOWN)
+        if part.role != "without":
+            continue
+        w = np.asarray(weights)
+        if part.action is not None:
+            held |= w > 0.0
+            continue
+        mine = _prominence(w)
+        clearly_mine = np.all([mine > other + HELD_MARGIN for other in shown], axis=0) if shown else True
+        held |= (w >= HELD_SHOWN) & clearly_mine
     return held
+
+
+def _prominence(weights) -> np.ndarray:
+    w = np.asarray(weights, dtype=np.float32)
+    return w / w.max() if w.max() > 0 else w
 
 
 def _text_part(part: KeyPart) -> bool:

@@ -515,6 +515,7 @@ def test_a_without_part_zeroes_its_channels_and_nothing_else():
     assert out[CHANNEL_INDEX["eyeWideLeft"]] == pytest.approx(0.6)  # a blink's own zero channels are not applied
     assert out[CHANNEL_INDEX["jawOpen"]] == pytest.approx(0.5)
     text_part = KeyPart(1, "showing teeth", "expression", None, None, None, "without")
+    surprise = _w(eyeWideLeft=0.6, eyeBlinkLeft=0.4, jawOpen=0.25)  # the jaw at 0.42 of its peak: the teeth's own
     out = combine([(_part(0, "main"), surprise), (text_part, _w(jawOpen=0.3, mouthSmileLeft=0.1))])
     assert out[CHANNEL_INDEX["jawOpen"]] == 0.0 and out[CHANNEL_INDEX["eyeWideLeft"]] == pytest.approx(0.6)
 
@@ -640,3 +641,22 @@ def test_a_manner_phrase_is_a_part_shown_with_what_it_describes(text, main, acti
     seg, = parse_instruction(text).segments
     assert seg.text == main and (seg.action.name if seg.action else None) == action
     assert [(layer.text, layer.role) for layer in seg.layers] == layers
+
+
+def test_a_denial_of_nothing_is_reported_not_read():
+    parsed = parse_instruction("smile, not")
+    assert [seg.text for seg in parsed.segments] == ["smile"] and parsed.unplaced == ("not",)
+
+
+def test_a_held_text_part_keeps_what_a_shown_text_part_shows_too():
+    smile = _w(mouthSmileLeft=0.6, cheekSquintLeft=0.4)
+    grin = _w(mouthSmileLeft=0.7, mouthStretchLeft=0.5)
+    held_grin = KeyPart(1, "grin", "expression", None, None, None, "without")
+    out = combine([(_part(0, "main"), smile + _w(mouthStretchLeft=0.3)), (held_grin, grin)])
+    assert out[CHANNEL_INDEX["mouthSmileLeft"]] == pytest.approx(0.6)  # the smile asked for stays
+    assert out[CHANNEL_INDEX["mouthStretchLeft"]] == pytest.approx(0.3)  # shown by the main part too
+    out = combine([(_part(0, "main"), smile), (held_grin, grin)])
+    assert out[CHANNEL_INDEX["mouthSmileLeft"]] == pytest.approx(0.6) and out[CHANNEL_INDEX["mouthStretchLeft"]] == 0
+    jaw = KeyPart(1, "opening the mouth", "expression", None, None, read_action("open the mouth"), "without")
+    out = combine([(_part(0, "main"), _w(jawOpen=0.5, eyeWideLeft=0.4)), (jaw, _w(jawOpen=1.0))])
+    assert out[CHANNEL_INDEX["jawOpen"]] == 0.0  # an action held at rest is held whatever the text shows
