@@ -7,8 +7,9 @@ The parser (instructions.py) finds the structure; this module decides what each 
   ("gobsmacked" -> "astonished", "her face falls" -> "crestfallen", "deadpan" -> the neutral face). Sources: WordNet
   3.0 synsets (Princeton; e.g. dumbfounded/flabbergasted/thunderstruck/dumbstruck "as if struck dumb with
   astonishment", deadpan/poker-faced "deliberately impassive", glower "look angry or sullen", crestfallen/
-  chapfallen, downcast/dejected/glum) and the Cambridge Dictionary's idioms ("someone's face falls", "look daggers
-  at", "pull a long face", "over the moon", "on cloud nine", "tickled pink").
+  chapfallen, downcast/dejected/glum, serious/solemn/grave "dignified and somber") and the Cambridge Dictionary's
+  idioms ("someone's face falls", "look daggers at", "pull a long face", "over the moon", "on cloud nine", "tickled
+  pink").
 - a shared object: "raise and lower the eyebrows" -> "raise the eyebrows" + "lower the eyebrows"; "close it" after
   "open the mouth" -> "close the mouth".
 - adjective + noun: "a sad smile" -> "smile" with a "sad" modifier layer that yields to the smile where they clash;
@@ -43,6 +44,8 @@ _VOCABULARY: tuple[tuple[str, str], ...] = (
      r"|straight\s+face|impassive|expressionless|blank\s+face|blank\s+stare|wooden\s+face)(?:\s+(?:face|look|expression))?",
      "neutral"),
     (r"(?:look\s+)?(?:deadpan|stony-faced|stone-faced|impassive|expressionless|poker-faced)", "neutral"),
+    (r"(?:look\s+|keep\s+|wear\s+|with\s+)?(?:an?\s+)?(?:serious|solemn|grave)"
+     r"(?:\s+(?:facial\s+)?(?:face|expression|look))?", "neutral"),
     (r"(?:glower|glowers|glowering|glowered|look\s+daggers(?:\s+at\s+\S+)?|stare\s+daggers|seethe|seethes|seething"
      r"|seethe\s+with\s+(?:rage|anger|fury)|fume|fumes|fuming|bristle|bristles|bristling|lour|lours|louring|lower\s+darkly)"
      r"(?:\s+with\s+(?:rage|anger|fury))?", "furious"),

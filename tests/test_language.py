@@ -582,8 +582,8 @@ def test_a_bracketed_alternative_is_an_aside_left_out_with_a_note():
 
 
 @pytest.mark.parametrize("text, kind, main, held", [
-    ("a serious facial expression giving no evidence of interest or amusement", "expression",
-     "serious facial expression", "interest or amusement"),
+    ("a sad face giving no evidence of interest or amusement", "expression", "sad face", "interest or amusement"),
+    ("a serious facial expression giving no evidence of interest", "return", "neutral", "interest"),
     ("look surprised without a hint of fear", "expression", "look surprised", "fear"),
     ("not smiling", "return", "neutral", "smiling"),
     ("don't smile", "return", "neutral", "smile"),
@@ -660,3 +660,9 @@ def test_a_held_text_part_keeps_what_a_shown_text_part_shows_too():
     jaw = KeyPart(1, "opening the mouth", "expression", None, None, read_action("open the mouth"), "without")
     out = combine([(_part(0, "main"), _w(jawOpen=0.5, eyeWideLeft=0.4)), (jaw, _w(jawOpen=1.0))])
     assert out[CHANNEL_INDEX["jawOpen"]] == 0.0  # an action held at rest is held whatever the text shows
+
+
+@pytest.mark.parametrize("text", ["look serious", "a serious facial expression", "a solemn face"])
+def test_a_serious_face_is_the_resting_face(text):
+    seg, = parse_instruction(text).segments
+    assert seg.kind == "return"
