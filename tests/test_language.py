@@ -601,8 +601,9 @@ def test_an_intensity_word_outside_the_negation_still_counts():
     assert parse_instruction("a hint of a smile").segments[0].intensity == pytest.approx(0.2)
 
 
-@pytest.mark.parametrize("text", ["unsmiling", "in an unsmiling manner", "look unsmiling"])
-def test_unsmiling_is_the_resting_face(text):
+@pytest.mark.parametrize("text", ["unsmiling", "in an unsmiling manner", "look unsmiling", "look serious",
+                                  "a serious facial expression", "a solemn face"])
+def test_unsmiling_and_serious_faces_are_the_resting_face(text):
     seg, = parse_instruction(text).segments
     assert seg.kind == "return"
 
@@ -660,9 +661,3 @@ def test_a_held_text_part_keeps_what_a_shown_text_part_shows_too():
     jaw = KeyPart(1, "opening the mouth", "expression", None, None, read_action("open the mouth"), "without")
     out = combine([(_part(0, "main"), _w(jawOpen=0.5, eyeWideLeft=0.4)), (jaw, _w(jawOpen=1.0))])
     assert out[CHANNEL_INDEX["jawOpen"]] == 0.0  # an action held at rest is held whatever the text shows
-
-
-@pytest.mark.parametrize("text", ["look serious", "a serious facial expression", "a solemn face"])
-def test_a_serious_face_is_the_resting_face(text):
-    seg, = parse_instruction(text).segments
-    assert seg.kind == "return"
