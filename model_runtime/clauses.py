@@ -211,7 +211,7 @@ def _split_negations(parts: list[Part]) -> list[Part]:
 
 
 # "nod in a friendly way", "spoke in a sneering manner": the manner is a part shown with the action it describes
-_MANNER_PHRASE_RE = re.compile(r"^(?:(?P<kept>.+?)\s+(?:(?:or|and)\s+)?)?in\s+an?\s+(?P<how>[a-z][a-z' -]*?)\s+"
+_MANNER_PHRASE_RE = re.compile(r"^(?:(?P<kept>.+?)\s+(?:(?:or|and)\s+)?)?in\s+an?\s+(?:(?P<how>[a-z][a-z' -]*?)\s+)?"
                                r"(?:manner|way|fashion)$")
 
 
@@ -219,8 +219,10 @@ def _split_manner_phrases(parts: list[Part]) -> list[Part]:
     out = []
     for part in parts:
         m = _MANNER_PHRASE_RE.match(part.text) if part.kind == "expression" and part.role != "without" else None
-        if m is None or part.text in _whole_phrases():
+        if m is None or part.text in _whole_phrases() or not (m.group("kept") or m.group("how")):
             out.append(part)
+        elif m.group("how") is None:  # "smile in a slow way": the parser has already taken the speed
+            out.append(replace(part, text=m.group("kept")))
         elif m.group("kept") is None:
             out.append(replace(part, text=m.group("how")))
         else:

@@ -298,7 +298,8 @@ _INTENSITY_WORDS: dict[float, tuple[str, ...]] = {
            "deeply", "huge", "super", "a lot"),
     1.0: ("extremely", "extreme", "intensely", "intense", "hugely", "maximum", "max", "maximally", "full",
           "fully", "completely", "totally", "as much as possible", "all the way", "as wide as possible",
-          "as far as possible", "as high as possible", "as hard as possible", "as big as possible"),
+          "as far as possible", "as high as possible", "as hard as possible", "as big as possible",
+          "exaggerated", "exaggeratedly", "theatrical", "theatrically", "over-the-top"),
 }
 _INTENSITY_VALUE = {w: v for v, ws in _INTENSITY_WORDS.items() for w in ws}
 _INTENSITY_WORD_RE = _rx(

@@ -661,3 +661,13 @@ def test_a_held_text_part_keeps_what_a_shown_text_part_shows_too():
     jaw = KeyPart(1, "opening the mouth", "expression", None, None, read_action("open the mouth"), "without")
     out = combine([(_part(0, "main"), _w(jawOpen=0.5, eyeWideLeft=0.4)), (jaw, _w(jawOpen=1.0))])
     assert out[CHANNEL_INDEX["jawOpen"]] == 0.0  # an action held at rest is held whatever the text shows
+
+
+@pytest.mark.parametrize("text, main, intensity, speed", [
+    ("roll your eyes in an exaggerated manner", "roll your eyes", 1.0, None),
+    ("smile in a slow way", "smile", None, "slow"),
+    ("smile in a subtle way", "smile", 0.35, None),
+])
+def test_a_manner_phrase_of_degree_or_speed_is_that_modifier_not_a_part(text, main, intensity, speed):
+    seg, = parse_instruction(text).segments
+    assert (seg.text, seg.intensity, seg.speed, seg.layers) == (main, intensity, speed, ())
