@@ -327,11 +327,11 @@ def _split_adjectives(parts: list[Part]) -> None:
 
 # Any other adjectives before a facial noun that shows something of its own ("an uncertain smile", "his mad contorted
 # smile", "flash a cocky grin"): the noun is the expression, each adjective a modifier read by the generator.
-_SHOWN_NOUNS = tuple(n for n in _EXPRESSION_NOUNS if n not in ("stare", "look", "face", "expression", "gaze"))
+SHOWN_NOUNS = tuple(n for n in _EXPRESSION_NOUNS if n not in ("stare", "look", "face", "expression", "gaze"))
 _OTHER_ADJ_NOUN_RE = re.compile(
     r"^(?:(?:give|gives|flash|flashes|crack|cracks|wear|wears|offer|offers|force|forces|manage|manages)\s+)?"
     r"(?:(?:a|an|the|his|her|their|my|your|its|one's)\s+)?(?P<adjs>[a-z][a-z-]*(?:\s+[a-z][a-z-]*)?)\s+"
-    rf"(?P<noun>(?:{'|'.join(_SHOWN_NOUNS)})s?)$")
+    rf"(?P<noun>(?:{'|'.join(SHOWN_NOUNS)})s?)$")
 
 
 def _split_other_adjectives(main: Part, parts: list[Part]) -> None:
@@ -344,8 +344,9 @@ def _split_other_adjectives(main: Part, parts: list[Part]) -> None:
            for a in adjectives):
         return  # "shy smile" is a phrase of its own; "show smile" has no adjective
     for adj in adjectives:
-        parts.append(Part(text=adj, source=adj, kind="expression", intensity=main.intensity, side=None, repeat=None,
-                          keep=False, role="modifier", action=read_action(adj)))
+        text = _MODIFIER_ADJECTIVES.get(adj, adj)  # "a weak, watery smile": watery is tearful there too
+        parts.append(Part(text=text, source=adj, kind="expression", intensity=main.intensity, side=None, repeat=None,
+                          keep=False, role="modifier", action=read_action(text)))
     main.text = noun
 
 

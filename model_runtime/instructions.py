@@ -42,7 +42,7 @@ import unicodedata
 from dataclasses import dataclass, field, replace
 
 from model_runtime.actions import Action
-from model_runtime.clauses import KEEP_REPEATS, Layer, build_layers
+from model_runtime.clauses import KEEP_REPEATS, SHOWN_NOUNS, Layer, build_layers
 from model_runtime.errors import InputError
 from model_runtime.limits import MAX_DURATION_S
 
@@ -1105,6 +1105,19 @@ def _sum_or_none(a, b):
 _ASIDE_RE = _rx(r"[(\[]\s*(?:or|i\.?\s?e\.?|e\.?\s?g\.?|aka|that\s+is|namely|sic)(?![\w-])[^()\[\]]*[)\]]")
 
 
+# "a weak, watery smile": a comma between two adjectives of one facial noun does not end a step
+_DETERMINER = r"(?:a|an|the|his|her|their|my|your|one's)"
+_NOUN = rf"(?:{_alt(SHOWN_NOUNS)})s?"
+_LISTED_ADJECTIVE_RE = _rx(rf"{_B}{_DETERMINER}\s+(?!{_NOUN}{_E})[a-z][a-z-]*(?P<comma>\s*,)\s*(?!{_DETERMINER}\s)"
+                           rf"[a-z][a-z-]*\s+{_NOUN}{_E}")
+
+
+def _join_listed_adjectives(work: str) -> str:
+    for m in _LISTED_ADJECTIVE_RE.finditer(work):
+        work = work[:m.end("comma") - 1] + " " + work[m.end("comma"):]
+    return work
+
+
 def _blank_asides(work: str, text: str) -> tuple[str, list[str]]:
     """`work` with each bracketed aside blanked (same length, so offsets hold) and a note naming each."""
     notes = []
@@ -1115,7 +1128,7 @@ def _blank_asides(work: str, text: str) -> tuple[str, list[str]]:
 
 
 def _parse(text: str) -> ParsedInstruction:
-    work, asides = _blank_asides(_normalise(text), text)
+    work, asides = _blank_asides(_join_listed_adjectives(_normalise(text)), text)
     groups = []
     dangling: list[str] = []
     for frag in _split(work, dangling):

@@ -671,3 +671,15 @@ def test_a_held_text_part_keeps_what_a_shown_text_part_shows_too():
 def test_a_manner_phrase_of_degree_or_speed_is_that_modifier_not_a_part(text, main, intensity, speed):
     seg, = parse_instruction(text).segments
     assert (seg.text, seg.intensity, seg.speed, seg.layers) == (main, intensity, speed, ())
+
+
+@pytest.mark.parametrize("text, segments, modifiers", [
+    ("a weak, watery smile", ["smile"], ["weak", "tearful"]),
+    ("a warm, friendly smile, then a frown", ["smile", "frown"], ["warm", "friendly"]),
+    ("a smile, a frown", ["smile", "frown"], []),          # two faces: the comma still separates them
+    ("frown at the man, a smile", ["frown at the man", "smile"], []),  # a noun phrase ends before the comma
+])
+def test_a_comma_between_adjectives_of_one_facial_noun_does_not_end_a_step(text, segments, modifiers):
+    parsed = parse_instruction(text)
+    assert [seg.text for seg in parsed.segments] == segments
+    assert [layer.text for layer in parsed.segments[0].layers] == modifiers
