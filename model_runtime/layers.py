@@ -114,9 +114,9 @@ def combine(parts: Sequence[tuple[KeyPart, np.ndarray]]) -> np.ndarray:
 def held_channels(parts: Sequence[tuple[KeyPart, np.ndarray]]) -> np.ndarray:
     """(52,) bool: the channels the key's "without" parts hold at rest ("stare without blinking": the lids): all of an
     action's channels; of a text part's own reading, those it shows at HELD_SHOWN or more and clearly more
-    prominently (as a share of its strongest channel, by HELD_MARGIN) than every shown text part does. So "smile without grinning" keeps the smile's
-    lip corners, which the grin shows no more prominently, and "look surprised without showing teeth" drops the jaw,
-    which teeth show more prominently than surprise."""
+    prominently (as a share of its strongest channel, by HELD_MARGIN) than every shown text part does. So "smile
+    without grinning" keeps the smile's lip corners, which the grin shows no more prominently, and holds only what
+    is the grin's own."""
     held = np.zeros(NUM_CHANNELS, dtype=bool)
     shown = [_prominence(w) for part, w in parts if part.role != "without" and part.action is None]
     for part, weights in parts:
