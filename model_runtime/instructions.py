@@ -305,6 +305,12 @@ _INTENSITY_VALUE = {w: v for v, ws in _INTENSITY_WORDS.items() for w in ws}
 _INTENSITY_WORD_RE = _rx(
     rf"{_B}(?:(?:at|with)\s+)?(?P<w>{_alt(_INTENSITY_VALUE)}){_E}(?:\s+{_INT_KEY}{_E})?"
 )
+# "smile, but not too much", "open the mouth, though not all the way": a denied degree is a moderate one
+_DENIED_DEGREE_INTENSITY = 0.5
+_DENIED_DEGREE_RE = _rx(
+    rf"{_B}(?:(?:but|though|although|yet|and)\s+)?not\s+(?:too|so|very|that|quite|overly|fully|completely"
+    rf"|all\s+the\s+way|as|much)"
+    rf"(?:\s+(?:much|wide|widely|big|broad|broadly|strong|strongly|far|high|hard|intense|intensely))?{_E}")
 # "without a hint of fear", "no trace of a smile": intensity words after a negation describe what is not shown
 _NEGATION_WORD_RE = _rx(rf"{_B}(?:without|no){_E}")
 # "at half strength", "with low intensity": level words that only mean intensity next to the keyword.
@@ -802,6 +808,8 @@ def _analyse(work: str, start: int, end: int) -> _Piece:
     word_level: float | None = None
     for m in c.take(_LEVEL_INTENSITY_RE):
         word_level = _LEVEL_INTENSITY[m.group("w")]
+    for m in c.take(_DENIED_DEGREE_RE):
+        word_level = _DENIED_DEGREE_INTENSITY
     negated = next((m.start() for m in _NEGATION_WORD_RE.finditer(sub)), len(sub))
     for m in c.take(_INTENSITY_WORD_RE):
         if m.start() > negated:
@@ -1053,10 +1061,9 @@ def _joins(work: str, p: _Piece, sep: str) -> bool:
 
 
 MAX_LAYERS = 5  # simultaneous parts beyond the main one; more are reported, not shown
-# "smile, not a grin", "frown, but not angrily": a denial after a comma belongs to the face before it ("but not too
-# much" speaks of a degree and is left alone)
-_CONTRAST_RE = _rx(r"^(?:(?:but|and|yet)\s+)?(?P<negated>(?:not|never)\s+(?!(?:too|so|very|that|quite|fully|completely|"
-                   r"all\s+the\s+way|much|as)(?:\s|$))\S.*)$")
+# "smile, not a grin", "frown, but not angrily": a denial after a comma belongs to the face before it (a denied
+# degree, "but not too much", is taken earlier as an intensity: _DENIED_DEGREE_RE)
+_CONTRAST_RE = _rx(r"^(?:(?:but|and|yet)\s+)?(?P<negated>(?:not|never)\s+\S.*)$")
 
 
 def _add_layer(main: _Piece, layer: _Piece, unplaced: list[str], text: str) -> None:
