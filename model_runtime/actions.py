@@ -403,6 +403,15 @@ def _is_subject(words: list[str]) -> bool:
     return bool(body) and all(is_content_word(w) and not is_manner_adverb(w) for w in body)
 
 
+def content_text(text: str) -> str:
+    """The words of a segment text that say what the face shows, with instruction and template words ("convey",
+    "the avatar displays", "put on ... face") left out; the text itself when nothing is left. The AU memory reads it
+    so that a known phrase in a new frame is not taken for a new concept."""
+    kept = [w for w in text.lower().replace(",", " ").replace(":", " ").split()
+            if not (w in FUNCTION_WORDS or w in INSTRUCTION_VERBS or w in _THE_FACE or w == "face")]
+    return " ".join(kept) or text
+
+
 def is_content_word(word: str) -> bool:
     """A word that says something of its own beside an expression: not a function word, an instruction verb, a face
     part or a name of the face itself."""

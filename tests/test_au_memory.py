@@ -170,3 +170,60 @@ def test_concept_aus_are_what_the_memory_holds(stage):
     for row, concept in enumerate(concepts[:20]):
         core = {AUS[k] for k in np.flatnonzero(memory.core[row].numpy())}
         assert core <= concept_aus(concept.name)
+
+
+@pytest.mark.parametrize("text, content", [
+    ("convey happy", "happy"),
+    ("the avatar displays big grin", "big grin"),
+    ("put on shy smile face", "shy smile"),
+    ("the character: gaping", "gaping"),
+    ("raise eyebrows", "raise eyebrows"),
+    ("show it", "show it"),  # nothing left: the text itself
+])
+def test_content_text_leaves_out_instruction_and_template_words(text, content):
+    from model_runtime.actions import content_text
+
+    assert content_text(text) == content
+
+
+def test_content_word_probes_calibrate_the_novelty_on_what_the_run_time_reads(stage):
+    from model_runtime.actions import content_text
+
+    encoder, data, _, _ = stage
+    content = S.memory_data(encoder, content_words=True)
+    assert np.array_equal(content.keys, data.keys) and np.array_equal(content.probe_rows, data.probe_rows)
+    row = int(content.probe_rows[0])
+    phrase = [p for v in D.training_phrases().values() for p in v][row]
+    expected = encoder.encode([content_text(D.probe_text(phrase))]).pooled.float().numpy()[0]
+    assert np.allclose(content.probes[0], expected, atol=1e-5)
+    assert not np.allclose(content.probes, data.probes)
+
+
+def test_the_sample_pool_shows_variants_at_the_rate_asked_with_the_same_draws():
+    concept = get_concept("sad")
+    variants = [a.au for a in concept.aus if not a.core and a.au != 11]  # AU11 is never decoded (knowledge.py)
+    assert variants  # the check needs a concept with variant AUs
+    never = D.sample_pool((concept,), per=8, seed=0, variant_prob=0.0)
+    always = D.sample_pool((concept,), per=8, seed=0, variant_prob=1.0)
+    from model_runtime.knowledge import active_aus
+
+    assert not any(set(variants) & active_aus(w) for w in never.reshape(-1, NUM_CHANNELS))
+    assert all(set(variants) & active_aus(w) for w in always[:, 0].reshape(-1, NUM_CHANNELS))
+    core_only = [CHANNEL_INDEX["browInnerUp"]]
+    assert np.array_equal(never[..., core_only], always[..., core_only])  # the rng's draws did not move
+
+
+@pytest.mark.parametrize("content_words", [True, False])
+def test_the_generator_gives_the_memory_content_word_embeddings_only_when_configured(stage, content_words):
+    from model_runtime.generators.learned import I2FETModel, LearnedGenerator
+
+    encoder, data, _, _ = stage
+    cfg = S.sized(config_from_dict({"generator": {"au_head": True},
+                                    "memory": {"enabled": True, "content_words": content_words}}), data)
+    gen = LearnedGenerator(I2FETModel(cfg).eval(), encoder, "cpu", weights_name="test", sha256="")
+    texts = ["convey happy", "happy"]
+    pooled = encoder.encode(texts).pooled.float().numpy()
+    out = gen._memory_sentences(texts, pooled)
+    happy = encoder.encode(["happy"]).pooled.float().numpy()[0]
+    assert np.allclose(out[1], pooled[1])  # nothing to leave out: the text's own embedding
+    assert np.allclose(out[0], happy, atol=1e-5) is content_words

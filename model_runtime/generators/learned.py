@@ -17,6 +17,7 @@ from safetensors import SafetensorError, safe_open
 from safetensors.torch import save_file
 from torch import nn
 
+from ..actions import content_text
 from ..device import select_device
 from ..encoders import load_text_encoder
 from ..encoders.base import load_safetensors, verify_sha256
@@ -201,6 +202,20 @@ class LearnedGenerator:
         tokens, mask = emb.tokens[:, :MAX_SEGMENT_TOKENS], emb.mask[:, :MAX_SEGMENT_TOKENS]
         return tokens.to(self.device, torch.float32), mask.to(self.device), emb.pooled.float().cpu().numpy()
 
+    def _memory_sentences(self, texts: list[str], sentences: np.ndarray) -> np.ndarray:
+        """The sentence embeddings the AU memory reads: the texts' own, or (content_words) those of their content
+        words, encoded only where they differ."""
+        memory = self.model.memory
+        if memory is None or not memory.cfg.content_words:
+            return sentences
+        content = [content_text(t) for t in texts]
+        changed = [i for i, (c, t) in enumerate(zip(content, texts)) if c != t]
+        if not changed:
+            return sentences
+        out = sentences.copy()
+        out[changed] = self.encoder.encode([content[i] for i in changed]).pooled.float().cpu().numpy()
+        return out
+
     def key_expressions(self, plans: Sequence[Sequence[TimedSegment]], seed: int = 0) -> list[list[KeyExpression]]:
         """Key expressions for several instructions: one text pass for all segments, one decoder pass per segment
         position (segment i starts from segment i-1's key)."""
@@ -209,8 +224,9 @@ class LearnedGenerator:
         if rows:
             gen = self.model.generator
             with torch.inference_mode():
-                tokens, mask, sentences = self._encode([plans[pi][si].text for pi, si in rows])
-                sentences_t = torch.as_tensor(sentences, device=self.device)
+                texts = [plans[pi][si].text for pi, si in rows]
+                tokens, mask, sentences = self._encode(texts)
+                sentences_t = torch.as_tensor(self._memory_sentences(texts, sentences), device=self.device)
                 text, pooled, z_t = gen.ifed.encode_text(tokens, mask)
                 scores = self.index.concept_scores(z_t.float().cpu().numpy())
                 similarity = self.phrase_index.nearest_similarity(sentences)

@@ -36,6 +36,7 @@ class MemoryConfig:
     top_k: int = 20
     present: float = 0.25
     hidden: int = 128
+    content_words: bool = False  # read a segment's content words only (actions.content_text), for novelty and vote
 
 
 class AUMemory(nn.Module):

@@ -41,6 +41,7 @@ class TrainConfig:
     au_loss: float = 0.0  # weight of the AU head's loss (presence BCE + core-AU intensity error); needs au_head
     au_texts: int = 0  # training texts naming FACS AUs ("lid tightener plus lip pressor"), with their AUs as target
     describe: bool = False  # also train on "<phrase> showing <its core AUs' FACS names>" for every training phrase
+    variant_prob: float = 0.35  # how often a training sample shows each of its concept's variant AUs
 
 
 @dataclass(frozen=True)

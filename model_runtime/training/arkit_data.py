@@ -377,15 +377,17 @@ def description_items() -> list[TrainItem]:
 SIDES = (None, "left", "right")
 
 
-def sample_pool(concepts, per: int, seed: int) -> np.ndarray:
-    """(len(concepts), 3 sides, per, 52) float32 sampled instances (side None/left/right) of each concept."""
+def sample_pool(concepts, per: int, seed: int, variant_prob: float = 0.35) -> np.ndarray:
+    """(len(concepts), 3 sides, per, 52) float32 sampled instances (side None/left/right) of each concept, each
+    variant AU shown with probability `variant_prob` (the rng's draws are the same whatever it is)."""
     rng = np.random.default_rng([seed, 11])
     pool = np.zeros((len(concepts), len(SIDES), per, NUM_CHANNELS), dtype=np.float32)
     for i, c in enumerate(concepts):
         for j, side in enumerate(SIDES):
             for k in range(per):
                 intensity = rng.uniform(0.85, 1.1)
-                pool[i, j, k] = sample_concept_weights(c, rng, intensity=intensity, side=side)
+                pool[i, j, k] = sample_concept_weights(c, rng, intensity=intensity, side=side,
+                                                       variant_prob=variant_prob)
     return pool
 
 
@@ -494,7 +496,7 @@ class ArkitData:
             say(f"{len(self.items)} instructions, {len(self.text_idx)} segments, {len(self.texts)} distinct texts, "
                  f"{len(self.concepts)} training concepts")
         self.tokens, self.mask = encode_texts(encoder, self.texts, tc.max_tokens, work_dir, progress)
-        self.pool = sample_pool(self.concepts, tc.pool_per, seed)
+        self.pool = sample_pool(self.concepts, tc.pool_per, seed, tc.variant_prob)
         self.flat_pool = self.pool[:, 0].reshape(-1, NUM_CHANNELS)
 
     def batch(self, step: int, device) -> dict:

@@ -14,6 +14,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
+from ..actions import content_text
 from ..models.au_memory import AUMemory
 from ..models.au_space import concept_au_targets
 from ..models.config import I2FETConfig
@@ -41,8 +42,9 @@ def _embed(encoder, texts: list[str]) -> np.ndarray:
                            for i in range(0, len(texts), 128)]).astype(np.float32)
 
 
-def memory_data(encoder) -> MemoryData:
-    """The training phrases and their concepts' AUs, embedded with `encoder` (the run time's sentence embedding)."""
+def memory_data(encoder, content_words: bool = False) -> MemoryData:
+    """The training phrases and their concepts' AUs, embedded with `encoder` (the run time's sentence embedding);
+    with `content_words`, the novelty probes are their content words, as the run time then reads segments."""
     phrases = training_phrases()
     concepts = [c for c in training_concepts() if phrases[c.name]]
     texts, owners = [], []
@@ -61,7 +63,7 @@ def memory_data(encoder) -> MemoryData:
     for row, text in enumerate(texts):
         probe = probe_text(text)
         if probe is not None:
-            probes.append(probe)
+            probes.append(content_text(probe) if content_words else probe)
             probe_rows.append(row)
     return MemoryData(keys=_embed(encoder, texts), owners=owners_arr, groups=groups,
                       core=(presence >= 1.0).astype(np.float32), intensity=np.stack([i for _, i in targets]),
