@@ -307,6 +307,7 @@ _PRONOUNS = frozenset("i you he she we they it someone somebody everyone everybo
 _DETERMINERS = frozenset("the a an my his her their our your its this that".split())
 INSTRUCTION_VERBS = LIGHT_VERBS | frozenset("express expresses portray portrays convey conveys display displays act "
                                              "acts do does try tries want wants please now just switch".split())
+_FRAME_WORDS = FUNCTION_WORDS | INSTRUCTION_VERBS | _THE_FACE  # words that frame an expression, not describe it
 SCENE_STARTS = frozenset("when whenever as because since so if while after before through during".split())
 COMPLEMENT_STARTS = frozenset("at to in on into onto toward towards with from for when whenever as because while "
                               "through during since so if like by his her their my your our its him them me us one's "
@@ -408,14 +409,14 @@ def content_text(text: str) -> str:
     "the avatar displays", "put on ... face") left out; the text itself when nothing is left. The AU memory reads it
     so that a known phrase in a new frame is not taken for a new concept."""
     kept = [w for w in text.lower().replace(",", " ").replace(":", " ").split()
-            if not (w in FUNCTION_WORDS or w in INSTRUCTION_VERBS or w in _THE_FACE or w == "face")]
+            if w not in _FRAME_WORDS and w != "face"]
     return " ".join(kept) or text
 
 
 def is_content_word(word: str) -> bool:
     """A word that says something of its own beside an expression: not a function word, an instruction verb, a face
     part or a name of the face itself."""
-    return not (word in FUNCTION_WORDS or word in INSTRUCTION_VERBS or word in _FACE_PART_NOUNS or word in _THE_FACE)
+    return word not in _FRAME_WORDS and word not in _FACE_PART_NOUNS
 
 
 def _is_told(word: str) -> bool:

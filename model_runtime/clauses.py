@@ -70,6 +70,7 @@ _MODIFIER_ADJECTIVES = {
     "tight-lipped": "press lips", "thin-lipped": "press lips", "wide-eyed": "widen eyes",
     "open-mouthed": "open mouth", "narrow-eyed": "squint", "squinting": "squint", "pursed-lipped": "purse lips",
 }
+_GENERIC_NOUNS = ("stare", "look", "face", "expression", "gaze")  # name a look, not what it shows
 _EXPRESSION_NOUNS = ("smile", "grin", "smirk", "frown", "scowl", "stare", "look", "pout", "grimace", "glare",
                      "face", "expression", "laugh", "gaze", "sneer", "simper")
 _ADJ_NOUN_RE = re.compile(
@@ -122,6 +123,14 @@ class Part:
     role: str = "main"
     action: Action | None = None
     period: float | None = None
+
+
+def _added_part(text: str, role: str, intensity: float | None = None, side: str | None = None,
+                source: str | None = None, action: Action | None = None) -> Part:
+    """An expression part a reading adds beside the one it came from (a held part, a manner, a complement, a
+    modifier); its repeat is left for build_layers to decide."""
+    return Part(text=text, source=text if source is None else source, kind="expression", intensity=intensity,
+                side=side, repeat=None, keep=False, role=role, action=action)
 
 
 @lru_cache(maxsize=1)
@@ -202,8 +211,7 @@ def _split_negations(parts: list[Part]) -> list[Part]:
         held = m.group("held") or m.group("none")
         if m.group("kept"):
             out.append(replace(part, text=m.group("kept")))
-        out.append(Part(text=held, source=held, kind="expression", intensity=None, side=part.side, repeat=None,
-                        keep=False, role="without"))
+        out.append(_added_part(held, "without", side=part.side))
     if out and out[0].role == "without":  # "without smiling" alone: nothing is asked, so the face rests
         out.insert(0, Part(text="neutral", source=parts[0].source, kind="return", intensity=None, side=None,
                            repeat=None, keep=False))
@@ -226,9 +234,7 @@ def _split_manner_phrases(parts: list[Part]) -> list[Part]:
         elif m.group("kept") is None:
             out.append(replace(part, text=m.group("how")))
         else:
-            out += [replace(part, text=m.group("kept")),
-                    Part(text=m.group("how"), source=m.group("how"), kind="expression", intensity=part.intensity,
-                         side=None, repeat=None, keep=False, role="with")]
+            out += [replace(part, text=m.group("kept")), _added_part(m.group("how"), "with", part.intensity)]
     return out
 
 
@@ -255,8 +261,7 @@ def _read_told(part: Part) -> list[Part]:
     if not complement or complement.split()[0] in SCENE_STARTS or \
             not names_a_facial_word(" ".join(adverb_base(w) for w in words(complement))):
         return []
-    return [Part(text=complement, source=complement, kind="expression", intensity=part.intensity, side=None,
-                 repeat=None, keep=False, role="with")]
+    return [_added_part(complement, "with", part.intensity)]
 
 
 _SIDE_WORDS = frozenset(("left", "right"))  # "the right answer": a side only beside a face part
@@ -310,13 +315,10 @@ def _split_adjectives(parts: list[Part]) -> None:
         return
     noun = m.group("noun")
     adjectives = [a for a in (m.group("adj"), m.group("adj2")) if a]
-    generic = noun in ("look", "face", "expression", "stare", "gaze", "looks", "faces", "expressions")
+    generic = noun in (*_GENERIC_NOUNS, "looks", "faces", "expressions")
     if generic and not all(read_action(_MODIFIER_ADJECTIVES[a]) for a in adjectives):
         return  # "a sad and tired look" is one meaning for the encoder
-    for adj in adjectives:
-        text = _MODIFIER_ADJECTIVES[adj]
-        parts.append(Part(text=text, source=adj, kind="expression", intensity=main.intensity, side=None,
-                          repeat=None, keep=False, role="modifier", action=read_action(text)))
+    parts.extend(_modifiers(main, adjectives))
     if generic:
         # "an open-mouthed stare", "a sad face": the adjective is the whole expression
         first = parts.pop(1)
@@ -327,7 +329,7 @@ def _split_adjectives(parts: list[Part]) -> None:
 
 # Any other adjectives before a facial noun that shows something of its own ("an uncertain smile", "his mad contorted
 # smile", "flash a cocky grin"): the noun is the expression, each adjective a modifier read by the generator.
-SHOWN_NOUNS = tuple(n for n in _EXPRESSION_NOUNS if n not in ("stare", "look", "face", "expression", "gaze"))
+SHOWN_NOUNS = tuple(n for n in _EXPRESSION_NOUNS if n not in _GENERIC_NOUNS)
 _OTHER_ADJ_NOUN_RE = re.compile(
     r"^(?:(?:give|gives|flash|flashes|crack|cracks|wear|wears|offer|offers|force|forces|manage|manages)\s+)?"
     r"(?:(?:a|an|the|his|her|their|my|your|its|one's)\s+)?(?P<adjs>[a-z][a-z-]*(?:\s+[a-z][a-z-]*)?)\s+"
@@ -343,11 +345,15 @@ def _split_other_adjectives(main: Part, parts: list[Part]) -> None:
     if any(f"{a} {noun}" in whole or not is_content_word(a) or is_manner_adverb(a) or a not in english_words()
            for a in adjectives):
         return  # "shy smile" is a phrase of its own; "show smile" has no adjective
-    for adj in adjectives:
-        text = _MODIFIER_ADJECTIVES.get(adj, adj)  # "a weak, watery smile": watery is tearful there too
-        parts.append(Part(text=text, source=adj, kind="expression", intensity=main.intensity, side=None, repeat=None,
-                          keep=False, role="modifier", action=read_action(text)))
+    parts.extend(_modifiers(main, adjectives))
     main.text = noun
+
+
+def _modifiers(main: Part, adjectives: list[str]) -> list[Part]:
+    """A modifier part of `main` for each adjective: the table's reading where it has one ("a weak, watery smile":
+    watery is tearful there too), else the adjective itself."""
+    return [_added_part(text, "modifier", main.intensity, source=adj, action=read_action(text))
+            for adj in adjectives for text in [_MODIFIER_ADJECTIVES.get(adj, adj)]]
 
 
 def _open_and_close(parts: list[Part], explicit: bool) -> None:
