@@ -249,7 +249,7 @@ def _table():
                           default_degree=1.0)),
         (rf"(?:tilt|tilts|tilting|throw|throws|lean|leans|tip|tips)\s+{_D}head\s+back(?:wards?)?|(?:lift|lifts|raise|raises)\s+{_D}head",
          lambda s: Action("head back", head=(0.0, BOW_PITCH, 0.0), default_degree=1.0, opposes=("bow head",))),
-        (rf"(?:bow|bows|bowing|hang|hangs|hanging|lower|lowers|lowering|drop|drops|dropping|tilt|tilts|tip|tips)\s+{_D}head(?:\s+(?:down|forward|forwards))?"
+        (rf"(?:bow|bows|bowing|bend|bends|bending|bent|hang|hangs|hanging|lower|lowers|lowering|drop|drops|dropping|tilt|tilts|tip|tips)\s+{_D}head(?:\s+(?:down|forward|forwards))?"
          rf"|(?:let|lets|letting)\s+{_D}head\s+(?:fall|drop|droop|sink|sag|hang|loll)(?:\s+(?:down|forward|forwards))?"
          rf"|{_D}head\s+(?:falls|fell|falling|drops|dropped|dropping|droops|drooped|drooping|sinks|sank|sinking|sags|sagged"
          rf"|sagging|lolls|lolled|lolling)(?:\s+(?:down|forward|forwards))?",

@@ -41,7 +41,7 @@ import re
 import unicodedata
 from dataclasses import dataclass, field, replace
 
-from model_runtime.actions import Action
+from model_runtime.actions import Action, read_action
 from model_runtime.clauses import KEEP_REPEATS, SHOWN_NOUNS, Layer, build_layers
 from model_runtime.errors import InputError
 from model_runtime.limits import MAX_DURATION_S
@@ -307,12 +307,16 @@ _INTENSITY_WORD_RE = _rx(
 )
 # "smile, but not too much", "open the mouth, though not all the way": a denied degree is a moderate one
 _DENIED_DEGREE_INTENSITY = 0.5
+_HALF_VERB_INTENSITY = 0.5
 _DENIED_DEGREE_RE = _rx(
     rf"{_B}(?:(?:but|though|although|yet|and)\s+)?not\s+(?:too|so|very|that|quite|overly|fully|completely"
     rf"|all\s+the\s+way|as|much)"
     rf"(?:\s+(?:much|wide|widely|big|broad|broadly|strong|strongly|far|high|hard|intense|intensely))?{_E}")
 # "without a hint of fear", "no trace of a smile": intensity words after a negation describe what is not shown
 _NEGATION_WORD_RE = _rx(rf"{_B}(?:without|no){_E}")
+# "half-close the eyes", "half open the mouth": half before a verb of opening, closing, raising or lowering is its degree
+_HALF_VERB_RE = _rx(rf"{_B}half(?:-|\s+)(?=(?:close|closes|closed|closing|shut|shuts|shutting|open|opens|opened|opening"
+                    rf"|raise|raises|raised|raising|lower|lowers|lowered|lowering){_E})")
 # "at half strength", "with low intensity": level words that only mean intensity next to the keyword.
 _LEVEL_INTENSITY = {"half": 0.5, "low": 0.2, "weak": 0.2, "high": 0.85, "medium": 0.5}
 _LEVEL_INTENSITY_RE = _rx(rf"{_B}{_WITH_AT}(?P<w>{_alt(_LEVEL_INTENSITY)})\s+{_INT_KEY}{_E}")
@@ -810,6 +814,8 @@ def _analyse(work: str, start: int, end: int) -> _Piece:
         word_level = _LEVEL_INTENSITY[m.group("w")]
     for m in c.take(_DENIED_DEGREE_RE):
         word_level = _DENIED_DEGREE_INTENSITY
+    for m in c.take(_HALF_VERB_RE):
+        word_level = _HALF_VERB_INTENSITY
     negated = next((m.start() for m in _NEGATION_WORD_RE.finditer(sub)), len(sub))
     for m in c.take(_INTENSITY_WORD_RE):
         if m.start() > negated:
@@ -1125,12 +1131,41 @@ def _join_listed_adjectives(work: str) -> str:
     return work
 
 
+# "nod, as in agreement": an example after a comma illustrates the step before it; it is not a step of its own
+_EXAMPLE_RE = _rx(r",\s*as\s+in\s+[^,;:.!?()\[\]]*[^,;:.!?()\[\]\s]")
+# "lower or bend the head", "bow or nod the head": two verbs offered for one object; the first is read
+_VERB_CHOICE_RE = _rx(r"(?<![\w'-])(?P<first>[a-z]+)(?P<choice>\s+or\s+(?P<second>[a-z]+))(?![\w'-])(?P<rest>[a-z' ]*)")
+_CHOICE_OBJECT_WORDS = 4
+
+
+def _blank(work: str, start: int, end: int) -> str:
+    return work[:start] + " " * (end - start) + work[end:]
+
+
+def _verb_choice(m: re.Match[str]) -> bool:
+    """Whether both verbs of `m` name a direct action with the same few words after them."""
+    words = m.group("rest").split()
+    return any(read_action(" ".join([m.group("first"), *words[:n]])) is not None
+               and read_action(" ".join([m.group("second"), *words[:n]])) is not None
+               for n in range(min(len(words), _CHOICE_OBJECT_WORDS) + 1))
+
+
 def _blank_asides(work: str, text: str) -> tuple[str, list[str]]:
-    """`work` with each bracketed aside blanked (same length, so offsets hold) and a note naming each."""
+    """`work` with each aside blanked (same length, so offsets hold) and a note naming each: a bracketed alternative
+    or gloss, an example after "as in", and the second of two verbs offered for one object."""
     notes = []
     for m in _ASIDE_RE.finditer(work):
         notes.append(f"{text[m.start():m.end()]!r} is an aside in brackets, so it was left out.")
-        work = work[:m.start()] + " " * (m.end() - m.start()) + work[m.end():]
+        work = _blank(work, m.start(), m.end())
+    for m in _EXAMPLE_RE.finditer(work):
+        aside = text[m.start():m.end()].lstrip(", ")
+        notes.append(f"{aside!r} gives an example, so it was left out.")
+        work = _blank(work, m.start(), m.end())
+    for m in _VERB_CHOICE_RE.finditer(work):
+        if _verb_choice(m):
+            first, second = text[m.start("first"):m.end("first")], text[m.start("second"):m.end("second")]
+            notes.append(f"{first!r} or {second!r} offers a choice; the first, {first!r}, was read.")
+            work = _blank(work, m.start("choice"), m.end("choice"))
     return work, notes
 
 

@@ -452,6 +452,54 @@ def test_partly_is_a_degree():
     assert parse_instruction("partly open the mouth").segments[0].intensity == pytest.approx(0.5)
 
 
+@pytest.mark.parametrize("text, action", [
+    ("half-close the eyes", "close eyes"), ("half close the eyes", "close eyes"), ("eyes half-closed", "close eyes"),
+    ("with her eyes half shut", "close eyes"), ("half open the mouth", "open mouth"),
+])
+def test_half_before_a_verb_of_opening_or_closing_is_its_degree(text, action):
+    seg, = parse_instruction(text).segments
+    assert seg.action is not None and seg.action.name == action and seg.intensity == pytest.approx(0.5)
+    assert "half" not in seg.text
+
+
+@pytest.mark.parametrize("text", ["a half smile", "smile for half a second", "smile at half strength"])
+def test_half_elsewhere_keeps_its_meaning(text):
+    seg, = parse_instruction(text).segments
+    assert seg.action is None and ("half" in seg.text) is (text == "a half smile")
+
+
+@pytest.mark.parametrize("text", ["bend the head", "bend your head forward", "she bent her head"])
+def test_bending_the_head_bows_it(text):
+    seg, = parse_instruction(text).segments
+    assert seg.action is not None and seg.action.name == "bow head"
+
+
+@pytest.mark.parametrize("text, action, offered", [
+    ("lower or bend the head", "bow head", "'bend'"), ("bow or nod the head", "bow head", "'nod'"),
+    ("blink or wink", "blink", "'wink'"), ("raise or lower the brows", "raise brows", "'lower'"),
+])
+def test_two_verbs_offered_for_one_action_read_the_first_with_a_note(text, action, offered):
+    parsed = parse_instruction(text)
+    seg, = parsed.segments
+    assert seg.action is not None and seg.action.name == action and " or " not in seg.text
+    assert any(offered in note and "choice" in note for note in parsed.notes)
+
+
+@pytest.mark.parametrize("text", ["smile or frown", "nod or not"])
+def test_or_between_words_that_are_not_both_actions_is_left_to_the_reader(text):
+    parsed = parse_instruction(text)
+    assert parsed.segments[0].text == text and not any("choice" in note for note in parsed.notes)
+
+
+@pytest.mark.parametrize("text, steps", [("nod, as in agreement", ["nod"]), ("smile, as in greeting", ["smile"]),
+                                         ("smile, as in greeting, then frown", ["smile", "frown"])])
+def test_an_example_after_as_in_is_left_out_with_a_note(text, steps):
+    parsed = parse_instruction(text)
+    assert [seg.text for seg in parsed.segments] == steps
+    assert any("as in" in note and "example" in note for note in parsed.notes)
+    assert parse_instruction("grin as in a toothpaste ad").notes == ()  # no comma: part of the description
+
+
 def test_raising_and_lowering_the_head_is_one_movement_that_comes_back():
     pitch = _head("raise and lower the head")[:, 1]
     assert pitch.max() > 0.2 and abs(pitch[-1]) < 1e-6
