@@ -304,6 +304,8 @@ _FACE_PART_NOUNS = frozenset("face lip lips mouth jaw chin cheek cheeks nose bro
                               "lid lids eyelid eyelids head tongue corner corners".split())
 _THE_FACE = frozenset("character avatar model person expression".split())
 _PRONOUNS = frozenset("i you he she we they it someone somebody everyone everybody".split())
+_RELATIVES = frozenset("who that which".split())
+_THIRD_PERSON = frozenset("he she it someone somebody everyone everybody".split()) | _RELATIVES
 _DETERMINERS = frozenset("the a an my his her their our your its this that".split())
 INSTRUCTION_VERBS = LIGHT_VERBS | frozenset("express expresses portray portrays convey conveys display displays act "
                                              "acts do does try tries want wants please now just switch".split())
@@ -331,7 +333,10 @@ def read_told_action(text: str, side: str | None = None) -> tuple[Action, str, s
         rest = words[start:]
         while len(rest) > 1 and rest[0] in _AUXILIARIES:
             rest = rest[1:]
-        told = len(rest) < len(words) - start or _is_told(rest[0])
+        # "she winks", "a man who nods", "winks at him" (the parser drops a leading pronoun): orders use the bare verb
+        third = rest[0].endswith("s") and rest[0] not in _FACE_PART_NOUNS and (
+            not start or words[start - 1] in _THIRD_PERSON)
+        told = len(rest) < len(words) - start or _is_told(rest[0]) or third
         if start and len(rest) == 1 and not told:  # "a cold unfriendly nod": the words before are the action's
             action = read_action(rest[0], side)
             if action is not None:
@@ -400,6 +405,10 @@ def _is_subject(words: list[str]) -> bool:
     shipped model was trained on its reading)."""
     if not words or (len(words) == 1 and words[0] in _PRONOUNS):
         return True
+    if len(words) > 1 and words[-1] in _RELATIVES:  # "a person who winks": the clause tells what that one does
+        body = words[1:-1] if words[0] in _DETERMINERS else words[:-1]
+        return bool(body) and all(w not in FUNCTION_WORDS and w not in INSTRUCTION_VERBS and not is_manner_adverb(w)
+                                  for w in body)
     body = words[1:] if words[0] in _DETERMINERS else words
     return bool(body) and all(is_content_word(w) and not is_manner_adverb(w) for w in body)
 
@@ -433,7 +442,7 @@ _IRREGULAR_PAST = {"stuck": "stick", "shook": "shake", "bit": "bite", "threw": "
 
 def _present_forms(word: str) -> tuple[str, ...]:
     """The word and, for a past tense the table does not list ("opened", "closed", "puffed"), the forms it may
-    come from: a sentence tells of what happened, an order names what to do."""
+    come from: a sentence tells of what happened, an order names what to do. (The table lists third persons.)"""
     if word in _IRREGULAR_PAST:
         return word, _IRREGULAR_PAST[word]
     if not word.endswith("ed") or len(word) < 5:

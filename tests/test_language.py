@@ -514,7 +514,25 @@ def test_a_manner_adverb_after_a_told_action_is_its_complement(text, action, lay
     assert seg.action is not None and seg.action.name == action and _layers(seg) == layers
 
 
+@pytest.mark.parametrize("text, action", [
+    ("a person who winks", "wink"), ("a boy that winks", "wink"), ("she winks at him", "wink"),
+    ("he purses his lips", "pucker lips"), ("the character that blinks", "blink"),
+])
+def test_a_third_person_verb_after_a_subject_pronoun_or_a_relative_tells_of_the_action(text, action):
+    seg, = parse_instruction(text).segments
+    assert seg.action is not None and seg.action.name == action
+
+
+def test_a_plural_face_part_is_not_a_third_person_verb():
+    from model_runtime.actions import read_told_action
+
+    assert read_told_action("brows together with a frown") is None
+    assert read_told_action("eyes down rapidly") is None
+
+
 @pytest.mark.parametrize("text, segment_text", [
+    ("eyes closes", "eyes closes"),                           # no pronoun or relative before it: not told
+    ("show who winks", "show who winks"),                     # an instruction verb is not a subject
     ("show sneering", "show sneering"),                       # an order with an instruction verb, not a subject
     ("look down on someone", "look down on someone"),         # an idiom of the knowledge base means what it says
     ("man blink at her", "man blink at her"),                 # a subject needs a told verb after it
