@@ -16,10 +16,10 @@ from model_runtime.training import arkit_data as D
 from model_runtime.training import au_memory_stage as S
 
 
-def hand_memory(novelty: float = 0.9) -> AUMemory:
+def hand_memory(novelty: float = 0.9, prune_known: bool = False) -> AUMemory:
     """Two concepts on orthogonal axes: 'a' shows AU12, 'b' AU4; the head says nothing (presence logit -30)."""
     mem = AUMemory(MemoryConfig(enabled=True, phrases=3, concepts=2, longest=2, text_dim=4, top_k=2,
-                                temperature=0.05, present=0.25))
+                                temperature=0.05, present=0.25, prune_known=prune_known))
     with torch.no_grad():
         mem.keys.copy_(torch.eye(4)[:3])
         mem.groups.copy_(torch.tensor([[0, 1], [2, -1]]))
@@ -67,6 +67,41 @@ def test_novel_texts_keep_only_decoder_channels_a_present_au_drives_and_unite_th
     assert out[0, CHANNEL_INDEX["browDownRight"]] == pytest.approx(expected, rel=1e-5)
     assert out[0, CHANNEL_INDEX["mouthSmileLeft"]] == 0.0
     assert torch.equal(out[1], otherwise[1])
+
+
+@pytest.mark.parametrize("prune_known", [True, False])
+def test_a_known_text_keeps_its_key_or_with_prune_known_only_the_channels_a_present_au_drives(prune_known):
+    mem = hand_memory(novelty=0.9, prune_known=prune_known)
+    otherwise = torch.full((1, NUM_CHANNELS), 0.3)
+    sentences = torch.tensor([[0.0, 0.0, 1.0, 0.0]])  # 'b''s own phrase: known, AU4 present
+    with torch.no_grad():
+        out = mem.compose(torch.zeros(1, NUM_CHANNELS), sentences, torch.tensor([0]), otherwise)
+    for channel in ("browDownLeft", "browDownRight"):  # AU4's channels keep the key's value, not the memory's
+        assert out[0, CHANNEL_INDEX[channel]] == pytest.approx(0.3)
+    for channel in ("jawOpen", "mouthSmileLeft", "noseSneerLeft"):
+        assert out[0, CHANNEL_INDEX[channel]] == (0.0 if prune_known else pytest.approx(0.3))
+    for channel in ("eyeBlinkLeft", "mouthLeft", "jawRight"):  # no AU of the memory speaks for these
+        assert out[0, CHANNEL_INDEX[channel]] == pytest.approx(0.3)
+
+
+@pytest.mark.parametrize("prune_known", [True, False])
+def test_pruning_keeps_the_decoders_wink_for_novel_texts_too(prune_known):
+    mem = hand_memory(novelty=0.9, prune_known=prune_known)
+    decoded = torch.zeros(1, NUM_CHANNELS)
+    decoded[0, CHANNEL_INDEX["eyeBlinkLeft"]] = 0.8  # a wink: AU46 has no place in the memory's AUs
+    with torch.no_grad():
+        out = mem.compose(decoded, torch.tensor([[0.0, 0.0, 0.6, 0.8]]), torch.tensor([0]), decoded)  # novel
+    assert out[0, CHANNEL_INDEX["eyeBlinkLeft"]] == (pytest.approx(0.8) if prune_known else 0.0)
+
+
+def test_the_unspoken_channels_are_those_of_aus_the_memory_leaves_out_or_of_none():
+    from model_runtime.expression_space import AU_TO_CHANNELS
+    from model_runtime.models.au_space import unspoken_channels
+
+    unspoken = {name for name, k in CHANNEL_INDEX.items() if unspoken_channels()[k]}
+    assert {name for name, _ in AU_TO_CHANNELS[46]} | {name for name, _ in AU_TO_CHANNELS[30]} <= unspoken
+    assert "mouthClose" in unspoken and "mouthLeft" in unspoken  # no AU drives them
+    assert not unspoken & {name for name, _ in AU_TO_CHANNELS[12]} and "jawOpen" not in unspoken
 
 
 def test_a_one_sided_text_gets_the_memory_aus_on_its_side_only():
@@ -223,7 +258,9 @@ def test_the_generator_gives_the_memory_content_word_embeddings_only_when_config
     gen = LearnedGenerator(I2FETModel(cfg).eval(), encoder, "cpu", weights_name="test", sha256="")
     texts = ["convey happy", "happy"]
     pooled = encoder.encode(texts).pooled.float().numpy()
-    out = gen._memory_sentences(texts, pooled)
+    tokens, mask, sentences, out = gen._encode_with_memory(texts)
     happy = encoder.encode(["happy"]).pooled.float().numpy()[0]
+    assert np.array_equal(sentences, pooled)  # one pass, the texts' own rows as when encoded alone
+    assert torch.equal(tokens, gen.embed(texts)[0]) and torch.equal(mask, gen.embed(texts)[1])
     assert np.allclose(out[1], pooled[1])  # nothing to leave out: the text's own embedding
     assert np.allclose(out[0], happy, atol=1e-5) is content_words

@@ -16,7 +16,7 @@ def _fold(fold: int, concepts: list[str], learned: float, baseline: float, phras
             for item in range(1 + k % 3):  # concepts with more items must not weigh more
                 out["concept"].append(name)
                 out["learned"].append([baseline + gap + 0.01 * item, baseline + gap])
-                out["memory"].append([baseline, baseline])
+                out["decoder"].append([baseline, baseline])
                 out["baseline"].append([baseline + 0.01 * item, baseline])
                 for g in cv.GENERATORS:
                     out[f"{g}_variants_allowed"].append(0.9)
@@ -54,3 +54,8 @@ def test_a_phrasing_scored_by_several_folds_counts_once_as_their_mean(tmp_path):
     assert names == [f"p{k}" for k in range(5)]
     p0 = [0.4 + 0.01 + 0.01 * i for i in range(1)]  # p0 has one item per fold
     assert np.isclose(table[0, 0], (1.0 + 3 * p0[0]) / 4)
+
+
+def test_scoring_again_needs_the_folds_one_weights_file(tmp_path, capsys):
+    assert cv.main(["--fold", "0", "--work", str(tmp_path), "--score-only"]) == 2
+    assert "Found 0 weights files" in capsys.readouterr().err

@@ -339,17 +339,21 @@ def test_attention_over_padded_text_matches_torchs_key_padding_mask(training):
 
 def _keys_through_torchs_modules(gen, plans, seed):
     """The run-time keys computed the plain way, as a reference for the optimised `key_expressions`: one decoder pass
-    per segment position through torch's own TransformerDecoder (key-padding mask), the start projected twice."""
+    per segment position through torch's own TransformerDecoder (key-padding mask), the start projected twice; the
+    AU memory, when the weights have one, composes the key as `models/au_memory.py` does."""
     from model_runtime.expression_space import NUM_CHANNELS
     from model_runtime.generators.learned import segment_seed
     from model_runtime.models.generator import SIDE_INDEX
 
-    kg = gen.model.generator
+    kg, memory = gen.model.generator, gen.model.memory
     rows = [(pi, si) for pi, plan in enumerate(plans) for si, seg in enumerate(plan) if seg.kind != "return"]
     keys = {}
     with torch.inference_mode():
-        tokens, mask = gen.embed([plans[pi][si].text for pi, si in rows])
+        texts = [plans[pi][si].text for pi, si in rows]
+        tokens, mask = gen.embed(texts)
         text, pooled, _ = kg.ifed.encode_text(tokens, mask)
+        if memory is not None:  # the AU memory reads sentence embeddings (of content words, as the recipe says)
+            sentences = torch.as_tensor(gen._encode_with_memory(texts)[3])
         previous = torch.zeros(len(plans), NUM_CHANNELS)
         for position in range(max(len(plan) for plan in plans)):
             live = []
@@ -370,7 +374,10 @@ def _keys_through_torchs_modules(gen, plans, seed):
             queries = torch.cat([kg.query.expand(len(live), -1, -1), kg.start_in(start)[:, None],
                                  kg.side_emb(side)[:, None], kg.z_in(z)[:, None]], 1)
             h = kg.ifed.cross(queries, text[idx], memory_key_padding_mask=~mask[idx])[:, 0]
-            out = kg.compose(kg.activate(kg.out(h)), pooled[idx], side)
+            decoded = kg.activate(kg.out(h))
+            out = kg.compose(decoded, pooled[idx], side)
+            if memory is not None:
+                out = memory.compose(decoded, sentences[idx], side, out)
             for j, pi in enumerate(pis):
                 keys[(pi, position)] = out[j].numpy().copy()
             previous[pis] = out

@@ -197,24 +197,24 @@ class LearnedGenerator:
         tokens, mask, _ = self._encode(texts)
         return tokens, mask
 
-    def _encode(self, texts: list[str]):
-        emb = self.encoder.encode(texts)
-        tokens, mask = emb.tokens[:, :MAX_SEGMENT_TOKENS], emb.mask[:, :MAX_SEGMENT_TOKENS]
+    def _encode(self, texts: list[str], also: Sequence[str] = ()):
+        """Token features and mask of `texts`, and the sentence embeddings of `texts` then of `also` (never longer than
+        the longest text: content words), in one encoder pass, since a second pass costs more than a few more rows."""
+        emb = self.encoder.encode([*texts, *also])
+        tokens, mask = emb.tokens[:len(texts), :MAX_SEGMENT_TOKENS], emb.mask[:len(texts), :MAX_SEGMENT_TOKENS]
         return tokens.to(self.device, torch.float32), mask.to(self.device), emb.pooled.float().cpu().numpy()
 
-    def _memory_sentences(self, texts: list[str], sentences: np.ndarray) -> np.ndarray:
-        """The sentence embeddings the AU memory reads: the texts' own, or (content_words) those of their content
-        words, encoded only where they differ."""
+    def _encode_with_memory(self, texts: list[str]):
+        """`_encode`'s tokens, mask and sentence embeddings of `texts`, and the sentence embeddings the AU memory
+        reads: the texts' own, or (content_words) those of their content words where they differ."""
         memory = self.model.memory
-        if memory is None or not memory.cfg.content_words:
-            return sentences
-        content = [content_text(t) for t in texts]
+        content = [content_text(t) for t in texts] if memory is not None and memory.cfg.content_words else texts
         changed = [i for i, (c, t) in enumerate(zip(content, texts)) if c != t]
-        if not changed:
-            return sentences
-        out = sentences.copy()
-        out[changed] = self.encoder.encode([content[i] for i in changed]).pooled.float().cpu().numpy()
-        return out
+        tokens, mask, pooled = self._encode(texts, [content[i] for i in changed])
+        sentences = pooled[:len(texts)]
+        read = sentences.copy()
+        read[changed] = pooled[len(texts):]
+        return tokens, mask, sentences, read
 
     def key_expressions(self, plans: Sequence[Sequence[TimedSegment]], seed: int = 0) -> list[list[KeyExpression]]:
         """Key expressions for several instructions: one text pass for all segments, one decoder pass per segment
@@ -225,8 +225,8 @@ class LearnedGenerator:
             gen = self.model.generator
             with torch.inference_mode():
                 texts = [plans[pi][si].text for pi, si in rows]
-                tokens, mask, sentences = self._encode(texts)
-                sentences_t = torch.as_tensor(self._memory_sentences(texts, sentences), device=self.device)
+                tokens, mask, sentences, read = self._encode_with_memory(texts)
+                sentences_t = torch.as_tensor(read, device=self.device)
                 text, pooled, z_t = gen.ifed.encode_text(tokens, mask)
                 scores = self.index.concept_scores(z_t.float().cpu().numpy())
                 similarity = self.phrase_index.nearest_similarity(sentences)

@@ -9,9 +9,13 @@ head on the same embedding (trained on the training phrases, `training/au_memory
 and the two are averaged. AUs above `present` then decide the key: the decoder's channels survive only where such an
 AU drives them, and those AUs are united into it at their intensities.
 
-It acts only on novel texts: those whose nearest training phrase is less similar than `novelty`, the threshold that
-best tells a new concept from a new phrasing of a trained one on the training phrases themselves (calibrated by the
-stage, stored with the weights). Everything else keeps the decoder's key (with the AU head's union).
+It takes the key only for novel texts: those whose nearest training phrase is less similar than `novelty`, the
+threshold that best tells a new concept from a new phrasing of a trained one on the training phrases themselves
+(calibrated by the stage, stored with the weights). Everything else keeps the decoder's key (with the AU head's union),
+and with `prune_known` only the channels of that key that a present AU drives: the decoder draws the AUs its samples
+showed as variants (and, more rarely, AUs of neighbouring concepts) even for a trained phrase, which retrieval never
+adds and the text did not ask for. With `prune_known` the channels no AU of the memory can speak for (a wink's one
+closed eye, the jaw and mouth sideways: au_space.unspoken_channels) stay the decoder's, for novel texts too.
 """
 
 from __future__ import annotations
@@ -21,7 +25,7 @@ from dataclasses import dataclass
 import torch
 from torch import nn
 
-from .au_space import AUS, au_channel_matrix
+from .au_space import AUS, au_channel_matrix, unspoken_channels
 from .functional import forward
 
 
@@ -37,6 +41,7 @@ class MemoryConfig:
     present: float = 0.25
     hidden: int = 128
     content_words: bool = False  # read a segment's content words only (actions.content_text), for novelty and vote
+    prune_known: bool = False  # known texts too keep only the channels a present AU drives (module docstring)
 
 
 class AUMemory(nn.Module):
@@ -50,6 +55,7 @@ class AUMemory(nn.Module):
         self.register_buffer("intensity", torch.zeros(cfg.concepts, a))
         self.register_buffer("novelty", torch.zeros(()))
         self.register_buffer("matrix", torch.as_tensor(au_channel_matrix()), persistent=False)
+        self.register_buffer("unspoken", torch.as_tensor(unspoken_channels()), persistent=False)
         self.head = nn.Sequential(nn.Dropout(0.3), nn.Linear(cfg.text_dim, cfg.hidden), nn.GELU(), nn.Dropout(0.5),
                                   nn.Linear(cfg.hidden, 2 * a))
 
@@ -92,13 +98,17 @@ class AUMemory(nn.Module):
     def compose(self, decoded: torch.Tensor, sentences: torch.Tensor, side: torch.Tensor,
                 otherwise: torch.Tensor) -> torch.Tensor:
         """The key for each row: for novel texts, the decoder's channels that a present AU drives, united with those
-        AUs on the row's side; for the others, `otherwise`."""
+        AUs on the row's side; for the others, `otherwise` (with `prune_known`, only its channels a present AU
+        drives; with it, the unspoken channels are kept in both)."""
         prob, intensity, novel = self.predict(sentences)
         matrix = self.matrix[side]
         present = (prob > self.cfg.present).to(decoded.dtype)
         composed = torch.bmm((present * intensity)[:, None, :], matrix)[:, 0].clamp(0.0, 1.0)
         driven = (present[:, :, None] * (matrix > 0)).amax(1)
-        return torch.where(novel[:, None], torch.maximum(decoded * driven, composed), otherwise)
+        if not self.cfg.prune_known:
+            return torch.where(novel[:, None], torch.maximum(decoded * driven, composed), otherwise)
+        kept = torch.maximum(driven, self.unspoken)
+        return torch.where(novel[:, None], torch.maximum(decoded * kept, composed), otherwise * kept)
 
 
 __all__ = ["AUMemory", "MemoryConfig"]

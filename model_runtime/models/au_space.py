@@ -32,6 +32,17 @@ def au_channel_matrix() -> np.ndarray:
     return out
 
 
+@lru_cache(maxsize=1)
+def unspoken_channels() -> np.ndarray:
+    """(52,) float32: 1 for the channels the AUs of AUS cannot speak for: driven by none of them (mouthClose, the
+    mouth and jaw sideways) or also by an AU left out (AU30's jaw sideways, AU45's and AU46's blinks: a wink)."""
+    out = (au_channel_matrix()[0] <= 0).all(0).astype(np.float32)
+    for au in set(AU_TO_CHANNELS) - set(AUS):
+        for name, _ in AU_TO_CHANNELS[au]:
+            out[CHANNEL_INDEX[name]] = 1.0
+    return out
+
+
 def concept_au_targets(concept, variant_presence: float = 0.35) -> tuple[np.ndarray, np.ndarray]:
     """(presence, intensity), each (len(AUS),) float32: presence 1 for core AUs, `variant_presence` for variant AUs
     (the rate training samples show them at), else 0; intensity the FACS intensity of core AUs (0 elsewhere)."""
@@ -50,4 +61,4 @@ def concept_au_targets(concept, variant_presence: float = 0.35) -> tuple[np.ndar
     return presence, intensity
 
 
-__all__ = ["AUS", "AU_INDEX", "au_channel_matrix", "concept_au_targets"]
+__all__ = ["AUS", "AU_INDEX", "au_channel_matrix", "concept_au_targets", "unspoken_channels"]

@@ -66,7 +66,9 @@ def _memory_lines(cfg: I2FETConfig, memory: dict | None) -> list[str]:
             f"{memory['novelty_balanced_accuracy']:.3f}) takes its key",
             f"from the memory: the AUs of its {m.top_k} nearest concepts (softmax of cosine / {m.temperature:g}) averaged",
             f"with the head's, those above {m.present:g} united into the decoder's channels that they drive; other texts",
-            "keep the key above. Trained last, on frozen features, so the other tensors are the same with or without it."]
+            "keep the key above" + (", only in the channels such AUs drive (and those no AU of the memory speaks for:"
+                                    " a wink's closed eye, the jaw and mouth sideways)." if m.prune_known else ".")
+            + " Trained last, on frozen features, so the other tensors are the same with or without it."]
 
 
 def write_model_card(out_dir: Path, cfg: I2FETConfig, summary: dict, config_path: Path) -> Path:
@@ -106,8 +108,9 @@ def write_model_card(out_dir: Path, cfg: I2FETConfig, summary: dict, config_path
           if tc.au_texts else []),
         *(["- Every training phrase with its concept's core AUs named: 'look happy showing cheek raiser plus lip",
            "  corner puller plus lips part'."] if tc.describe else []),
-        "- Targets: `sample_concept_weights` (core AUs always, variant AUs with p=0.35, intensity jitter 15%, slight",
-        "  asymmetry; sides mirrored), pre-sampled per concept and side.",
+        f"- Targets: `sample_concept_weights` (core AUs always, variant AUs with p={tc.variant_prob:g}, intensity"
+        " jitter 15%,",
+        "  slight asymmetry; sides mirrored), pre-sampled per concept and side.",
         "- Dynamics: quadratic ease-in-out with per-channel time warps by face region (brows lead, jaw and Duchenne cheek",
         "  lag) scaled by speed/manner, plus occasional blinks.",
         f"- Held out (never trained on): concepts {', '.join(HELDOUT_CONCEPTS)}; one phrase of each concept with >= 5",
@@ -152,7 +155,7 @@ def write_model_card(out_dir: Path, cfg: I2FETConfig, summary: dict, config_path
               "## Limits",
               "- On words the project did not write (`benchmarks/bench_language_real.py`: WordNet 3.0's emotion",
               "  adjectives as 'look {word}', the family read from the apex's AUs), check it against the retrieval",
-              "  baseline after retraining: the weights shipped on 2026-12-03 read 0.432 of 155 words right, the",
+              "  baseline after retraining: the weights shipped on 2026-12-04 read 0.445 of 155 words right, the",
               "  baseline 0.535.",
               "- Trained only on the project's synthetic, knowledge-base-derived data: it knows what the FACS",
               "  tables and their phrases say, not how real people move.",
