@@ -161,17 +161,19 @@ def card_facts(card: str, weights: Path) -> list[tuple[str, bool, str]]:
 
     digest = hashlib.sha256(weights.read_bytes()).hexdigest()
     sha = re.search(r"sha256: `([0-9a-f]{64})`", card)
-    size = re.search(r"size: ([0-9,]+) bytes; ([0-9,]+) parameters", card)
+    size = re.search(r"size: ([0-9,]+) bytes; ([0-9,]+) parameters(?:, ([0-9,]+) values stored)?", card)
     with safe_open(str(weights), "np") as tensors:
         params = sum(math.prod(tensors.get_slice(k).get_shape()) for k in tensors.keys())
     out = [("model card sha256", sha is not None and sha.group(1) == digest,
             f"card {sha.group(1)[:16] if sha else 'missing'}..., file {digest[:16]}...")]
     if size is None:
         return out + [("model card size and parameters", False, "not stated")]
-    card_bytes, card_params = (int(v.replace(",", "")) for v in size.groups())
+    card_bytes, card_params = (int(v.replace(",", "")) for v in size.groups()[:2])
+    stored = int(size.group(3).replace(",", "")) if size.group(3) else card_params  # buffers are stored too
     out.append(("model card size", card_bytes == weights.stat().st_size,
                 f"card {card_bytes:,} bytes, file {weights.stat().st_size:,}"))
-    out.append(("model card parameters", card_params == params, f"card {card_params:,}, file {params:,}"))
+    out.append(("model card values stored", stored == params and card_params <= stored,
+                f"card {stored:,} ({card_params:,} parameters), file {params:,}"))
     return out
 
 

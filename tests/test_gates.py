@@ -1,9 +1,11 @@
 """The quick claim gates, run with every test run (the rest: scripts/check-claims.sh). Each compares against a baseline
 measured in the same process, so a loaded machine does not flip the verdict."""
 
+import hashlib
 import sys
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "benchmarks"))
@@ -156,6 +158,23 @@ def test_the_evaluation_gate_is_met_only_when_every_claim_holds():
     report = _report()
     report["goals"]["jerk_ratio"]["met"]["i2fet"] = False
     assert _verdicts(report) == ["goal jerk_ratio for i2fet on every split"]
+
+
+def test_the_model_card_must_state_every_value_the_weights_file_stores(tmp_path):
+    from safetensors.numpy import save_file
+
+    weights = tmp_path / "w.safetensors"
+    save_file({"weight": np.zeros((3, 4), np.float32), "memory.keys": np.zeros((5, 2), np.float32)}, str(weights))
+    digest = hashlib.sha256(weights.read_bytes()).hexdigest()
+    size = weights.stat().st_size
+
+    def verdicts(sizes: str) -> dict:
+        return {name: ok for name, ok, _ in be.card_facts(f"- sha256: `{digest}`\n- size: {sizes}\n", weights)}
+
+    assert all(verdicts(f"{size:,} bytes; 12 parameters, 22 values stored with the buffers").values())
+    assert not verdicts(f"{size:,} bytes; 12 parameters")["model card values stored"]  # the buffers left out
+    assert all(verdicts(f"{size:,} bytes; 22 parameters").values())  # no buffers: every value a parameter
+    assert not verdicts(f"{size + 1:,} bytes; 22 parameters")["model card size"]
 
 
 def test_e_notation_values_get_a_relative_tolerance():

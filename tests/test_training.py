@@ -147,7 +147,10 @@ def test_the_au_memory_trains_last_and_leaves_every_other_tensor_as_it_was(tiny_
     assert {k for k in with_memory if not k.startswith("memory.")} == set(without)
     assert all(np.array_equal(with_memory[k].numpy(), without[k].numpy()) for k in without)
     assert 0.3 < summary["memory"]["novelty"] < 0.95 and summary["memory"]["phrases"] == with_memory["memory.keys"].shape[0]
-    assert "An AU memory" in (tmp_path / "out" / "MODEL_CARD.md").read_text()
+    card = (tmp_path / "out" / "MODEL_CARD.md").read_text()
+    assert "An AU memory" in card
+    assert f"{sum(v.numel() for v in with_memory.values()):,} values stored" in card  # the phrase table too
+    assert "values stored" not in (tmp_path / "plain" / "MODEL_CARD.md").read_text()
     gen = load_learned(summary["weights"], device="cpu")
     assert gen.model.memory is not None
     assert abs(float(gen.model.memory.novelty) - summary["memory"]["novelty"]) < 1e-4

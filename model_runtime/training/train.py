@@ -234,7 +234,8 @@ def _train(config_path, out_dir, seed, resume, device, progress, work_dir, steps
     train_s = time.time() - t_start
     summary = {"config": str(config_path), "seed": seed, "steps": total_steps, "resumed_from": start_step,
                "device": str(torch_device), "wall_s": round(train_s, 1), "history": history,
-               "parameters": sum(p.numel() for p in model.parameters()), "work_dir": str(work)}
+               "parameters": sum(p.numel() for p in model.parameters()),
+               "stored": sum(t.numel() for t in model.state_dict().values()), "work_dir": str(work)}
     if memory is not None:
         summary["memory"] = memory
     if cfg.data.space == "arkit":
