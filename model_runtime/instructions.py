@@ -1133,8 +1133,8 @@ def _join_listed_adjectives(work: str) -> str:
 
 # "nod, as in agreement": an example after a comma illustrates the step before it; it is not a step of its own
 _EXAMPLE_RE = _rx(r",\s*as\s+in\s+[^,;:.!?()\[\]]*[^,;:.!?()\[\]\s]")
-# "lower or bend the head", "bow or nod the head": two verbs offered for one object; the first is read
-_VERB_CHOICE_RE = _rx(r"(?<![\w'-])(?P<first>[a-z]+)(?P<choice>\s+or\s+(?P<second>[a-z]+))(?![\w'-])(?P<rest>[a-z' ]*)")
+# "lower or bend the head", "bow or nod the head", "smile or frown": two actions or two looks offered; the first is read
+_CHOICE_RE = _rx(r"(?<![\w'-])(?P<first>[a-z]+)(?P<choice>\s+or\s+(?P<second>[a-z]+))(?![\w'-])(?P<rest>[a-z' ]*)")
 _CHOICE_OBJECT_WORDS = 4
 
 
@@ -1142,8 +1142,11 @@ def _blank(work: str, start: int, end: int) -> str:
     return work[:start] + " " * (end - start) + work[end:]
 
 
-def _verb_choice(m: re.Match[str]) -> bool:
-    """Whether both verbs of `m` name a direct action with the same few words after them."""
+def _offered_choice(m: re.Match[str]) -> bool:
+    """Whether `m` offers two looks ("smile or frown") or two verbs that name a direct action with the same few words
+    after them ("lower or bend the head")."""
+    if m.group("first") in SHOWN_NOUNS and m.group("second") in SHOWN_NOUNS:
+        return True
     words = m.group("rest").split()
     return any(read_action(" ".join([m.group("first"), *words[:n]])) is not None
                and read_action(" ".join([m.group("second"), *words[:n]])) is not None
@@ -1152,7 +1155,7 @@ def _verb_choice(m: re.Match[str]) -> bool:
 
 def _blank_asides(work: str, text: str) -> tuple[str, list[str]]:
     """`work` with each aside blanked (same length, so offsets hold) and a note naming each: a bracketed alternative
-    or gloss, an example after "as in", and the second of two verbs offered for one object."""
+    or gloss, an example after "as in", and the second of two actions or looks offered as a choice."""
     notes = []
     for m in _ASIDE_RE.finditer(work):
         notes.append(f"{text[m.start():m.end()]!r} is an aside in brackets, so it was left out.")
@@ -1161,8 +1164,8 @@ def _blank_asides(work: str, text: str) -> tuple[str, list[str]]:
         aside = text[m.start():m.end()].lstrip(", ")
         notes.append(f"{aside!r} gives an example, so it was left out.")
         work = _blank(work, m.start(), m.end())
-    for m in _VERB_CHOICE_RE.finditer(work):
-        if _verb_choice(m):
+    for m in _CHOICE_RE.finditer(work):
+        if _offered_choice(m):
             first, second = text[m.start("first"):m.end("first")], text[m.start("second"):m.end("second")]
             notes.append(f"{first!r} or {second!r} offers a choice; the first, {first!r}, was read.")
             work = _blank(work, m.start("choice"), m.end("choice"))

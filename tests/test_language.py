@@ -485,7 +485,14 @@ def test_two_verbs_offered_for_one_action_read_the_first_with_a_note(text, actio
     assert any(offered in note and "choice" in note for note in parsed.notes)
 
 
-@pytest.mark.parametrize("text", ["smile or frown", "nod or not"])
+@pytest.mark.parametrize("text, shown", [("smile or frown", "smile"), ("grin or smirk, then relax", "grin")])
+def test_two_looks_offered_read_the_first_with_a_note(text, shown):
+    parsed = parse_instruction(text)
+    assert parsed.segments[0].text == shown
+    assert any("choice" in note for note in parsed.notes)
+
+
+@pytest.mark.parametrize("text", ["happy or sad", "nod or not"])
 def test_or_between_words_that_are_not_both_actions_is_left_to_the_reader(text):
     parsed = parse_instruction(text)
     assert parsed.segments[0].text == text and not any("choice" in note for note in parsed.notes)
