@@ -194,9 +194,11 @@ def test_interrupted_run_resumes_without_losing_rows(tmp_path):
               "from i2fet_blender import farm; "
               "sys.exit(farm.main(['--jobs', sys.argv[2]], setup=getattr(blender_helpers, sys.argv[3])))")
     env = dict(os.environ, PYTHONPATH=str(ROOT))
+    # Ctrl-C's default action in the farm, even when the suite runs from a background shell that ignores SIGINT
+    # (a child would inherit the ignoring, and the farm would finish every row)
     proc = subprocess.Popen([sys.executable, "-c", script, str(Path(__file__).parent), str(jobs),
                              "use_slow_fake_runtime"], env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                            text=True)
+                            text=True, preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
     for line in proc.stdout:
         if line.startswith("[1/8]"):
             break
