@@ -405,12 +405,12 @@ def _is_subject(words: list[str]) -> bool:
     shipped model was trained on its reading)."""
     if not words or (len(words) == 1 and words[0] in _PRONOUNS):
         return True
-    if len(words) > 1 and words[-1] in _RELATIVES:  # "a person who winks": the clause tells what that one does
-        body = words[1:-1] if words[0] in _DETERMINERS else words[:-1]
-        return bool(body) and all(w not in FUNCTION_WORDS and w not in INSTRUCTION_VERBS and not is_manner_adverb(w)
-                                  for w in body)
+    relative = len(words) > 1 and words[-1] in _RELATIVES  # "a person who winks": the clause tells what one does
+    if relative:
+        words = words[:-1]
     body = words[1:] if words[0] in _DETERMINERS else words
-    return bool(body) and all(is_content_word(w) and not is_manner_adverb(w) for w in body)
+    fits = (lambda w: w not in FUNCTION_WORDS and w not in INSTRUCTION_VERBS) if relative else is_content_word
+    return bool(body) and all(fits(w) and not is_manner_adverb(w) for w in body)
 
 
 def content_text(text: str) -> str:

@@ -307,7 +307,6 @@ _INTENSITY_WORD_RE = _rx(
 )
 # "smile, but not too much", "open the mouth, though not all the way": a denied degree is a moderate one
 _DENIED_DEGREE_INTENSITY = 0.5
-_HALF_VERB_INTENSITY = 0.5
 _DENIED_DEGREE_RE = _rx(
     rf"{_B}(?:(?:but|though|although|yet|and)\s+)?not\s+(?:too|so|very|that|quite|overly|fully|completely"
     rf"|all\s+the\s+way|as|much)"
@@ -815,7 +814,7 @@ def _analyse(work: str, start: int, end: int) -> _Piece:
     for m in c.take(_DENIED_DEGREE_RE):
         word_level = _DENIED_DEGREE_INTENSITY
     for m in c.take(_HALF_VERB_RE):
-        word_level = _HALF_VERB_INTENSITY
+        word_level = _LEVEL_INTENSITY["half"]
     negated = next((m.start() for m in _NEGATION_WORD_RE.finditer(sub)), len(sub))
     for m in c.take(_INTENSITY_WORD_RE):
         if m.start() > negated:

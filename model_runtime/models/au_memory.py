@@ -105,10 +105,10 @@ class AUMemory(nn.Module):
         present = (prob > self.cfg.present).to(decoded.dtype)
         composed = torch.bmm((present * intensity)[:, None, :], matrix)[:, 0].clamp(0.0, 1.0)
         driven = (present[:, :, None] * (matrix > 0)).amax(1)
-        if not self.cfg.prune_known:
-            return torch.where(novel[:, None], torch.maximum(decoded * driven, composed), otherwise)
-        kept = torch.maximum(driven, self.unspoken)
-        return torch.where(novel[:, None], torch.maximum(decoded * kept, composed), otherwise * kept)
+        if self.cfg.prune_known:
+            driven = torch.maximum(driven, self.unspoken)
+            otherwise = otherwise * driven
+        return torch.where(novel[:, None], torch.maximum(decoded * driven, composed), otherwise)
 
 
 __all__ = ["AUMemory", "MemoryConfig"]
