@@ -1114,6 +1114,7 @@ def _sum_or_none(a, b):
 
 
 # "the nodding (or napping) grandmother": a bracketed alternative or gloss is an aside, not a second thing to show
+_BRACKET_RE = re.compile(r"[()\[\]]")
 _ASIDE_RE = _rx(r"[(\[]\s*(?:or|i\.?\s?e\.?|e\.?\s?g\.?|aka|that\s+is|namely|sic)(?![\w-])[^()\[\]]*[)\]]")
 
 
@@ -1135,6 +1136,16 @@ _EXAMPLE_RE = _rx(r",\s*as\s+in\s+[^,;:.!?()\[\]]*[^,;:.!?()\[\]\s]")
 # "lower or bend the head", "bow or nod the head", "smile or frown": two actions or two looks offered; the first is read
 _CHOICE_RE = _rx(r"(?<![\w'-])(?P<first>[a-z]+)(?P<choice>\s+or\s+(?P<second>[a-z]+))(?![\w'-])(?P<rest>[a-z' ]*)")
 _CHOICE_OBJECT_WORDS = 4
+# "nod two or three times", "blink once or twice": a range of counts or lengths; the first is read
+_RANGE_RE = _rx(rf"(?<![\w'-])(?P<first>once|twice|thrice|{_NUM}|{_NUMWORD})"
+                rf"(?P<choice>\s+or\s+(?P<second>twice|thrice|{_NUM}|{_NUMWORD}))(?![\w'-])")
+# "look left or right", "lower the head or upper body": a direct action, then "or" and a few more words to the end
+# of its clause offer another object or direction; the action before "or" is read
+_OR_STOPS = r"(?:and|then|while|with|as|before|after|until|but|not|never|[a-z]+ly)"
+_OR_TAIL_RE = _rx(rf"(?P<choice>\s+or\s+(?P<second>(?!{_OR_STOPS}{_E})[a-z'-]+(?:\s+(?!{_OR_STOPS}{_E})[a-z'-]+){{0,2}}))"
+                  rf"(?=\s*$|\s*[,;:.!?)\]]|\s+{_OR_STOPS}{_E})")
+_CLAUSE_END_RE = _rx(r".*[,;:.!?(\[]")
+_ACTION_WORDS = 6
 
 
 def _blank(work: str, start: int, end: int) -> str:
@@ -1152,6 +1163,20 @@ def _offered_choice(m: re.Match[str]) -> bool:
                for n in range(min(len(words), _CHOICE_OBJECT_WORDS) + 1))
 
 
+def _action_before(work: str, end: int) -> tuple[int, int] | None:
+    """The span of the longest run of words (at most _ACTION_WORDS) ending at `end` within its clause that names a
+    direct action, or None; a run after a determiner is a noun ("have a squint or strabismus"), not an action."""
+    clause = _CLAUSE_END_RE.match(work, 0, end)
+    start = clause.end() if clause else 0
+    words = list(re.finditer(r"[^\s]+", work[start:end]))
+    for first in range(max(0, len(words) - _ACTION_WORDS), len(words)):
+        if first and re.fullmatch(_DETERMINER, words[first - 1].group()):
+            continue
+        if read_action(work[start + words[first].start():end]) is not None:
+            return start + words[first].start(), end
+    return None
+
+
 def _blank_asides(work: str, text: str) -> tuple[str, list[str]]:
     """`work` with each aside blanked (same length, so offsets hold) and a note naming each: a bracketed alternative
     or gloss, an example after "as in", and the second of two actions or looks offered as a choice."""
@@ -1159,6 +1184,7 @@ def _blank_asides(work: str, text: str) -> tuple[str, list[str]]:
     for m in _ASIDE_RE.finditer(work):
         notes.append(f"{text[m.start():m.end()]!r} is an aside in brackets, so it was left out.")
         work = _blank(work, m.start(), m.end())
+    work = _BRACKET_RE.sub(" ", work)  # "bend (the head or upper body)": what is left in brackets is read as written
     for m in _EXAMPLE_RE.finditer(work):
         aside = text[m.start():m.end()].lstrip(", ")
         notes.append(f"{aside!r} gives an example, so it was left out.")
@@ -1167,6 +1193,17 @@ def _blank_asides(work: str, text: str) -> tuple[str, list[str]]:
         if _offered_choice(m):
             first, second = text[m.start("first"):m.end("first")], text[m.start("second"):m.end("second")]
             notes.append(f"{first!r} or {second!r} offers a choice; the first, {first!r}, was read.")
+            work = _blank(work, m.start("choice"), m.end("choice"))
+    for m in _RANGE_RE.finditer(work):
+        first = text[m.start("first"):m.end("first")]
+        notes.append(f"{text[m.start():m.end()]!r} gives a range; the first, {first!r}, was read.")
+        work = _blank(work, m.start("choice"), m.end("choice"))
+    for m in _OR_TAIL_RE.finditer(work):
+        action = _action_before(work, m.start())
+        if action is not None and read_action(work[action[0]:m.end()]) is None:
+            first = " ".join(work[action[0]:action[1]].split())
+            notes.append(f"{first!r} or {text[m.start('second'):m.end('second')]!r} offers a choice; "
+                         f"the first, {first!r}, was read.")
             work = _blank(work, m.start("choice"), m.end("choice"))
     return work, notes
 

@@ -492,7 +492,51 @@ def test_two_looks_offered_read_the_first_with_a_note(text, shown):
     assert any("choice" in note for note in parsed.notes)
 
 
-@pytest.mark.parametrize("text", ["happy or sad", "nod or not"])
+@pytest.mark.parametrize("text, action, kept, offered", [
+    ("look left or right", "look left", "look left", "'right'"),
+    ("lower the head or upper body", "bow head", "lower the head", "'upper body'"),
+    ("tilt the head or body slightly", "tilt head left", "tilt the head", "'body'"),
+    ("raise your brows or eyes and smile", "raise brows", "raise your brows", "'eyes'"),
+])
+def test_an_action_with_another_object_offered_reads_the_first_with_a_note(text, action, kept, offered):
+    parsed = parse_instruction(text)
+    seg = parsed.segments[0]
+    assert seg.action is not None and seg.action.name == action and seg.text == kept
+    assert any(offered in note and "choice" in note for note in parsed.notes)
+
+
+def test_an_object_in_brackets_is_read_as_written_and_its_choices_noted():
+    parsed = parse_instruction("lower or bend (the head or upper body), as in a nod or bow")
+    seg, = parsed.segments
+    assert seg.action is not None and seg.action.name == "bow head" and seg.text == "lower the head"
+    assert sum("choice" in note for note in parsed.notes) == 2
+    assert [s.text for s in parse_instruction("smile (slightly), then frown").segments] == ["smile", "frown"]
+
+
+def test_an_offered_object_keeps_the_manner_and_layers_after_it():
+    assert parse_instruction("tilt the head or body slightly").segments[0].intensity < 1.0
+    assert [layer.text for layer in parse_instruction("raise your brows or eyes and smile").segments[0].layers] == [
+        "smile"]
+
+
+@pytest.mark.parametrize("text", ["be cross-eyed; have a squint or strabismus", "give a wink or two"])
+def test_a_noun_after_a_determiner_is_not_an_action_offered_as_a_choice(text):
+    assert not any("choice" in note for note in parse_instruction(text).notes)
+
+
+@pytest.mark.parametrize("text, action, repeat, hold_s, first", [
+    ("blink once or twice", "blink", 1, None, "'once'"), ("nod two or three times", "nod", 2, None, "'two'"),
+    ("blink 2 or 3 times", "blink", 2, None, "'2'"), ("smile for two or three seconds", None, 1, 2.0, "'two'"),
+])
+def test_a_range_of_counts_or_lengths_reads_the_first_with_a_note(text, action, repeat, hold_s, first):
+    parsed = parse_instruction(text)
+    seg, = parsed.segments
+    assert (seg.action.name if seg.action else None) == action and seg.repeat == repeat and seg.hold_s == hold_s
+    assert " or " not in seg.text and not parsed.unplaced
+    assert any(first in note and "range" in note for note in parsed.notes)
+
+
+@pytest.mark.parametrize("text", ["happy or sad", "nod or not", "open your mouth or not"])
 def test_or_between_words_that_are_not_both_actions_is_left_to_the_reader(text):
     parsed = parse_instruction(text)
     assert parsed.segments[0].text == text and not any("choice" in note for note in parsed.notes)
