@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import numpy as np
 import pytest
 import torch
@@ -28,7 +30,7 @@ def hand_memory(novelty: float = 0.9, prune_known: bool = False) -> AUMemory:
         mem.core[1, AU_INDEX[4]] = 1.0
         mem.intensity.copy_(mem.core * 0.8)
         mem.novelty.fill_(novelty)
-        last = mem.head[-1]
+        last = mem.heads[0][-1]
         last.weight.zero_()
         last.bias.zero_()
         last.bias[:len(AUS)] = -30.0
@@ -50,6 +52,54 @@ def test_the_vote_follows_the_nearest_concept_and_novelty_is_the_nearest_cosine_
     assert prob[1, AU_INDEX[4]] > 0.49 and prob[1, AU_INDEX[12]] < 0.01
     assert torch.isclose(intensity[0, AU_INDEX[12]], torch.tensor(0.5 * (0.8 + 0.5)))
     assert novel.tolist() == [False, True]
+
+
+def _set_head(head, presence_logit: float, intensity_logit: float) -> None:
+    with torch.no_grad():
+        head[-1].weight.zero_()
+        head[-1].bias[:len(AUS)] = presence_logit
+        head[-1].bias[len(AUS):] = intensity_logit
+
+
+def test_the_heads_opinion_is_the_mean_probability_of_its_heads_weighted_against_the_vote():
+    mem = AUMemory(MemoryConfig(enabled=True, phrases=3, concepts=2, longest=2, text_dim=4, top_k=2,
+                                temperature=0.05, heads=2, vote=0.25)).eval()
+    with torch.no_grad():
+        mem.keys.copy_(torch.eye(4)[:3])
+        mem.groups.copy_(torch.tensor([[0, 1], [2, -1]]))
+        mem.core[0, AU_INDEX[12]] = 1.0
+    _set_head(mem.heads[0], 30.0, 0.0)  # says every AU is present, intensity 0.5
+    _set_head(mem.heads[1], -30.0, 30.0)  # says none is, intensity 1
+    with torch.no_grad():
+        head_prob, head_intensity = mem.head_predict(torch.eye(4)[:1])
+        prob, _, _ = mem.predict(torch.eye(4)[:1])  # phrase 0: concept 'a', AU12
+    assert torch.allclose(head_prob, torch.full_like(head_prob, 0.5))
+    assert torch.allclose(head_intensity, torch.full_like(head_intensity, 0.75))
+    assert prob[0, AU_INDEX[12]] == pytest.approx(0.25 * 1.0 + 0.75 * 0.5, abs=1e-4)
+    assert prob[0, AU_INDEX[4]] == pytest.approx(0.75 * 0.5, abs=1e-4)
+
+
+def test_the_heads_run_together_give_each_heads_own_output_and_follow_a_changed_weight():
+    torch.manual_seed(0)
+    mem = AUMemory(MemoryConfig(enabled=True, phrases=1, concepts=1, longest=1, text_dim=8, hidden=16, heads=3)).eval()
+    x = torch.nn.functional.normalize(torch.randn(4, 8), dim=-1)
+
+    def one_by_one():
+        outputs = torch.sigmoid(torch.stack([head(x) for head in mem.heads])).mean(0)
+        return outputs[:, :len(AUS)], outputs[:, len(AUS):]
+
+    with torch.no_grad():
+        for got, expected in zip(mem.head_predict(x), one_by_one()):
+            assert torch.allclose(got, expected, atol=1e-6)
+        mem.heads[1][-1].bias += 2.0  # as a load or a fit changes a weight in place
+        for got, expected in zip(mem.head_predict(x), one_by_one()):
+            assert torch.allclose(got, expected, atol=1e-6)
+
+
+@pytest.mark.parametrize("settings", [{"heads": 0}, {"vote": 1.5}, {"vote": -0.1}])
+def test_a_memory_without_a_head_or_with_a_vote_weight_outside_0_to_1_is_refused(settings):
+    with pytest.raises(ValueError, match="head"):
+        AUMemory(MemoryConfig(enabled=True, phrases=1, concepts=1, longest=1, text_dim=4, **settings))
 
 
 def test_novel_texts_keep_only_decoder_channels_a_present_au_drives_and_unite_those_aus():
@@ -160,6 +210,15 @@ def test_the_stage_is_deterministic(stage):
     again = AUMemory(memory.cfg)
     S.fit_au_memory(again, data, seed=0)
     assert all(torch.equal(a, b) for a, b in zip(memory.state_dict().values(), again.state_dict().values()))
+
+
+def test_each_head_of_an_ensemble_is_fitted_from_its_own_seed_and_the_first_as_a_lone_head(stage):
+    _, data, memory, _ = stage
+    pair = AUMemory(replace(memory.cfg, heads=2))
+    S.fit_au_memory(pair, data, seed=0)
+    first, second = (list(head.state_dict().values()) for head in pair.heads)
+    assert all(torch.equal(a, b) for a, b in zip(first, memory.heads[0].state_dict().values()))
+    assert not all(torch.equal(a, b) for a, b in zip(first, second))
 
 
 def test_memory_needs_the_arkit_space():

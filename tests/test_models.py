@@ -16,6 +16,7 @@ from model_runtime.errors import WeightsError
 from model_runtime.instructions import parse_instruction
 from model_runtime.knowledge import all_concepts, get_concept
 from model_runtime.training import arkit_data as D
+from model_runtime.models.au_space import au_channel_matrix, unspoken_channels
 from model_runtime.models.config import config_from_dict
 from model_runtime.generators.learned import (DEFAULT_WEIGHTS, I2FETModel, LearnedGenerator, load_learned,
                                           save_weights)
@@ -340,7 +341,7 @@ def test_attention_over_padded_text_matches_torchs_key_padding_mask(training):
 def _keys_through_torchs_modules(gen, plans, seed):
     """The run-time keys computed the plain way, as a reference for the optimised `key_expressions`: one decoder pass
     per segment position through torch's own TransformerDecoder (key-padding mask), the start projected twice; the
-    AU memory, when the weights have one, composes the key as `models/au_memory.py` does."""
+    AU memory, when the weights have one, reads each text once and composes the key as its module docstring says."""
     from model_runtime.expression_space import NUM_CHANNELS
     from model_runtime.generators.learned import segment_seed
     from model_runtime.models.generator import SIDE_INDEX
@@ -354,6 +355,8 @@ def _keys_through_torchs_modules(gen, plans, seed):
         text, pooled, _ = kg.ifed.encode_text(tokens, mask)
         if memory is not None:  # the AU memory reads sentence embeddings (of content words, as the recipe says)
             sentences = torch.as_tensor(gen._encode_with_memory(texts)[3])
+            sides = torch.as_tensor([SIDE_INDEX.get(plans[pi][si].side, 0) for pi, si in rows])
+            prob, intensity, novel = memory.predict(sentences)  # once per text: it does not depend on the position
         previous = torch.zeros(len(plans), NUM_CHANNELS)
         for position in range(max(len(plan) for plan in plans)):
             live = []
@@ -377,11 +380,23 @@ def _keys_through_torchs_modules(gen, plans, seed):
             decoded = kg.activate(kg.out(h))
             out = kg.compose(decoded, pooled[idx], side)
             if memory is not None:
-                out = memory.compose(decoded, sentences[idx], side, out)
+                out = _memory_key(memory, prob[idx], intensity[idx], novel[idx], side, decoded, out)
             for j, pi in enumerate(pis):
                 keys[(pi, position)] = out[j].numpy().copy()
             previous[pis] = out
     return keys
+
+
+def _memory_key(memory, prob, intensity, novel, side, decoded, otherwise):
+    """The AU memory's key as models/au_memory.py's docstring defines it, written out with torch's own ops."""
+    matrix = torch.as_tensor(au_channel_matrix())[side]
+    present = (prob > memory.cfg.present).float()
+    composed = torch.einsum("ba,bac->bc", present * intensity, matrix).clamp(0.0, 1.0)
+    driven = (present[:, :, None] * (matrix > 0)).amax(1)
+    if memory.cfg.prune_known:
+        driven = torch.maximum(driven, torch.as_tensor(unspoken_channels()))
+        otherwise = otherwise * driven
+    return torch.where(novel[:, None], torch.maximum(decoded * driven, composed), otherwise)
 
 
 def test_run_time_keys_equal_torchs_module_path_bit_for_bit(encoder):

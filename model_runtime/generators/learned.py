@@ -231,6 +231,8 @@ class LearnedGenerator:
                 scores = self.index.concept_scores(z_t.float().cpu().numpy())
                 similarity = self.phrase_index.nearest_similarity(sentences)
                 sides = torch.as_tensor([SIDE_INDEX.get(plans[pi][si].side, 0) for pi, si in rows], device=self.device)
+                memory = self.model.memory
+                reading = memory.read(sentences_t, sides) if memory is not None else None
                 row_of = {key: r for r, key in enumerate(rows)}
                 previous = torch.zeros(len(plans), NUM_CHANNELS, device=self.device)
                 for position in range(max(len(plan) for plan in plans)):
@@ -245,7 +247,7 @@ class LearnedGenerator:
                     g = torch.Generator(device="cpu").manual_seed(segment_seed(seed, position))
                     eps = torch.randn(1, gen.cfg.z_dim, generator=g).to(self.device).expand(len(live), -1)
                     out = gen.sample(text[idx], pooled[idx], mask[idx], previous[pis], sides[idx], eps,
-                                     self.temperature, self.model.memory, sentences_t[idx])
+                                     self.temperature, memory, reading.rows(idx) if reading is not None else None)
                     out_np = out.float().cpu().numpy()
                     for j, (pi, r) in enumerate(live):
                         seg = plans[pi][position]

@@ -4,10 +4,12 @@ sentence embedding, for texts unlike anything the model was trained on.
 The decoder reproduces trained phrasings well but draws erratic faces for words it never saw; a lookup of the nearest
 phrase is steadier there but snaps to one whole concept. The memory holds the frozen sentence embeddings of every
 training phrase and the core AUs of its concept. For a text it takes the `top_k` most similar concepts (each by its
-best phrase), weights them by softmax(cosine / temperature), and averages their core AUs into an AU vote; a small
-head on the same embedding (trained on the training phrases, `training/au_memory_stage.py`) gives a second opinion,
-and the two are averaged. AUs above `present` then decide the key: the decoder's channels survive only where such an
-AU drives them, and those AUs are united into it at their intensities.
+best phrase), weights them by softmax(cosine / temperature), and averages their core AUs into an AU vote; `heads`
+small heads on the same embedding (each trained on the training phrases from its own seed,
+`training/au_memory_stage.py`) give a second opinion, their mean probability. The AU presence is the vote weighted by
+`vote` plus the heads' mean weighted by the rest; AUs above `present` then decide the key: the decoder's channels
+survive only where such an AU drives them, and those AUs are united into it at their intensities. A mean over several
+heads is steadier on words no head was trained on than one head, whose errors on them follow its seed.
 
 It takes the key only for novel texts: those whose nearest training phrase is less similar than `novelty`, the
 threshold that best tells a new concept from a new phrasing of a trained one on the training phrases themselves
@@ -23,10 +25,10 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import torch
+import torch.nn.functional as F
 from torch import nn
 
 from .au_space import AUS, au_channel_matrix, unspoken_channels
-from .functional import forward
 
 
 @dataclass(frozen=True)
@@ -40,6 +42,8 @@ class MemoryConfig:
     top_k: int = 20
     present: float = 0.25
     hidden: int = 128
+    heads: int = 1  # AU heads, each fitted from its own seed; their mean probability is the heads' opinion
+    vote: float = 0.5  # the neighbours' vote's weight in the AU presence (the heads' mean takes 1 - vote)
     content_words: bool = False  # read a segment's content words only (actions.content_text), for novelty and vote
     prune_known: bool = False  # known texts too keep only the channels a present AU drives (module docstring)
 
@@ -56,8 +60,14 @@ class AUMemory(nn.Module):
         self.register_buffer("novelty", torch.zeros(()))
         self.register_buffer("matrix", torch.as_tensor(au_channel_matrix()), persistent=False)
         self.register_buffer("unspoken", torch.as_tensor(unspoken_channels()), persistent=False)
-        self.head = nn.Sequential(nn.Dropout(0.3), nn.Linear(cfg.text_dim, cfg.hidden), nn.GELU(), nn.Dropout(0.5),
-                                  nn.Linear(cfg.hidden, 2 * a))
+        if cfg.heads < 1 or not 0.0 <= cfg.vote <= 1.0:
+            raise ValueError(f"the AU memory needs at least one head and a vote weight in 0..1, not {cfg.heads} "
+                             f"and {cfg.vote}")
+        self.heads = nn.ModuleList(
+            nn.Sequential(nn.Dropout(0.3), nn.Linear(cfg.text_dim, cfg.hidden), nn.GELU(), nn.Dropout(0.5),
+                          nn.Linear(cfg.hidden, 2 * a)) for _ in range(cfg.heads))
+        self._stack_key: tuple = ()
+        self._stack: tuple[torch.Tensor, ...] = ()
 
     def problem(self) -> str | None:
         """What makes loaded buffers unusable (an index outside the phrases, a concept without a phrase, AU values
@@ -72,9 +82,25 @@ class AUMemory(nn.Module):
         return None
 
     def head_predict(self, sentences: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        """(B, text_dim) unit sentence embeddings -> presence logits and intensities in [0, 1], each (B, AUs)."""
-        logits, raw = forward(self.head, sentences).chunk(2, -1)
-        return logits, torch.sigmoid(raw)
+        """(B, text_dim) unit sentence embeddings -> the heads' mean presence probabilities and mean intensities in
+        [0, 1], each (B, AUs): every head in one pass of two stacked layers, without dropout (a run-time path; the
+        training stage fits each head on its own)."""
+        first, first_bias, last, last_bias = self._stacked_heads()
+        hidden = F.gelu(F.linear(sentences, first, first_bias)).view(sentences.shape[0], len(self.heads), -1)
+        outputs = torch.baddbmm(last_bias[:, None, :], hidden.transpose(0, 1), last.transpose(1, 2))
+        return torch.sigmoid(outputs).mean(0).chunk(2, -1)
+
+    def _stacked_heads(self) -> tuple[torch.Tensor, ...]:
+        """The heads' first layers concatenated and last layers stacked, built again whenever a weight changes (a
+        load, a fit, a move to another device): five heads one by one cost a warm generate 0.3 ms per segment."""
+        key = tuple((p.data_ptr(), p._version) for p in self.heads.parameters())
+        if self._stack_key != key:
+            first, last = [head[1] for head in self.heads], [head[-1] for head in self.heads]
+            self._stack = tuple(t.detach() for t in (
+                torch.cat([layer.weight for layer in first]), torch.cat([layer.bias for layer in first]),
+                torch.stack([layer.weight for layer in last]), torch.stack([layer.bias for layer in last])))
+            self._stack_key = key
+        return self._stack
 
     def concept_similarity(self, sentences: torch.Tensor) -> torch.Tensor:
         """(B, text_dim) -> (B, concepts): each training concept's best cosine over its phrases."""
@@ -90,25 +116,45 @@ class AUMemory(nn.Module):
         core = self.core[idx]
         vote = (weights * core).sum(1)
         voted_intensity = (weights * core * self.intensity[idx]).sum(1) / vote.clamp_min(1e-6)
-        logits, head_intensity = self.head_predict(sentences)
-        prob = 0.5 * (vote + torch.sigmoid(logits))
+        head_prob, head_intensity = self.head_predict(sentences)
+        prob = self.cfg.vote * vote + (1.0 - self.cfg.vote) * head_prob
         intensity = torch.where(vote > 0, 0.5 * (voted_intensity + head_intensity), head_intensity)
         return prob, intensity, top[:, 0] < self.novelty
 
-    def compose(self, decoded: torch.Tensor, sentences: torch.Tensor, side: torch.Tensor,
-                otherwise: torch.Tensor) -> torch.Tensor:
-        """The key for each row: for novel texts, the decoder's channels that a present AU drives, united with those
-        AUs on the row's side; for the others, `otherwise` (with `prune_known`, only its channels a present AU
-        drives; with it, the unspoken channels are kept in both)."""
+    def read(self, sentences: torch.Tensor, side: torch.Tensor) -> "MemoryReading":
+        """What the memory finds in each text, whatever key it will meet: read once for all of an instruction's
+        segments, not once per segment position."""
         prob, intensity, novel = self.predict(sentences)
         matrix = self.matrix[side]
-        present = (prob > self.cfg.present).to(decoded.dtype)
+        present = (prob > self.cfg.present).to(matrix.dtype)
         composed = torch.bmm((present * intensity)[:, None, :], matrix)[:, 0].clamp(0.0, 1.0)
         driven = (present[:, :, None] * (matrix > 0)).amax(1)
         if self.cfg.prune_known:
             driven = torch.maximum(driven, self.unspoken)
-            otherwise = otherwise * driven
-        return torch.where(novel[:, None], torch.maximum(decoded * driven, composed), otherwise)
+        return MemoryReading(composed, driven, novel)
+
+    def apply(self, reading: "MemoryReading", decoded: torch.Tensor, otherwise: torch.Tensor) -> torch.Tensor:
+        """The key for each row: for novel texts, the decoder's channels that a present AU drives, united with those
+        AUs on the row's side; for the others, `otherwise` (with `prune_known`, only its channels a present AU
+        drives; with it, the unspoken channels are kept in both)."""
+        if self.cfg.prune_known:
+            otherwise = otherwise * reading.driven
+        return torch.where(reading.novel[:, None], torch.maximum(decoded * reading.driven, reading.composed), otherwise)
+
+    def compose(self, decoded: torch.Tensor, sentences: torch.Tensor, side: torch.Tensor,
+                otherwise: torch.Tensor) -> torch.Tensor:
+        """`apply` of what the memory reads in `sentences` (B, text_dim) on sides `side` (B,)."""
+        return self.apply(self.read(sentences, side), decoded, otherwise)
 
 
-__all__ = ["AUMemory", "MemoryConfig"]
+@dataclass(frozen=True)
+class MemoryReading:
+    composed: torch.Tensor  # (B, channels): the present AUs at their intensities, on each row's side
+    driven: torch.Tensor  # (B, channels): 1 where a present AU drives the channel (or, with prune_known, none speaks)
+    novel: torch.Tensor  # (B,) bool: the text is unlike every training phrase
+
+    def rows(self, index) -> "MemoryReading":
+        return MemoryReading(self.composed[index], self.driven[index], self.novel[index])
+
+
+__all__ = ["AUMemory", "MemoryConfig", "MemoryReading"]

@@ -139,17 +139,17 @@ class KeyGenerator(nn.Module):
         return self.sample(text, pooled, mask, start, side, eps, temperature), z_t
 
     @torch.no_grad()
-    def sample(self, text, pooled, mask, start, side, eps, temperature: float = 1.0, memory=None, sentences=None):
+    def sample(self, text, pooled, mask, start, side, eps, temperature: float = 1.0, memory=None, reading=None):
         """`generate` from text already through `ifed.encode_text` (features, pooled): the run time encodes all
         segments at once and samples one segment position at a time. The start is projected once for the prior
-        and the decoder's query alike. With an AU memory (models/au_memory.py) and the texts' sentence embeddings,
-        novel texts take the memory's key."""
+        and the decoder's query alike. With an AU memory (models/au_memory.py) and what it read in the texts
+        (`memory.read`), novel texts take the memory's key."""
         start_query = forward(self.start_in, start)
         mu_p, lv_p = self._prior(pooled, start_query)
         z = mu_p + temperature * (0.5 * lv_p).exp() * eps
         decoded = self._decode(text, mask, start_query, side, z)
         composed = self.compose(decoded, pooled, side)
-        return composed if memory is None else memory.compose(decoded, sentences, side, composed)
+        return composed if memory is None else memory.apply(reading, decoded, composed)
 
 
 def gram_matrix(deltas) -> torch.Tensor:

@@ -55,17 +55,26 @@ def comparison_lines(path: Path) -> list[str]:
     return lines
 
 
+def _heads(n: int) -> str:
+    return "a small AU head" if n == 1 else f"{n} small AU heads (each fitted from its own seed)"
+
+
+def _heads_opinion(n: int) -> str:
+    return "head's" if n == 1 else "heads' mean"
+
+
 def _memory_lines(cfg: I2FETConfig, memory: dict | None) -> list[str]:
     if not cfg.memory.enabled or not memory:
         return []
     m = cfg.memory
     return [f"An AU memory (models/au_memory.py) holds the frozen sentence embeddings of the {memory['phrases']} training",
-            f"phrases of {memory['concepts']} concepts and their core AUs, and a small AU head on the same embedding. A",
+            f"phrases of {memory['concepts']} concepts and their core AUs, and {_heads(m.heads)} on the same embedding. A",
             f"text whose nearest training phrase has a cosine below {memory['novelty']:.4f} (calibrated on the training",
             f"phrases: it tells a new concept from a new phrasing with balanced accuracy "
             f"{memory['novelty_balanced_accuracy']:.3f}) takes its key",
-            f"from the memory: the AUs of its {m.top_k} nearest concepts (softmax of cosine / {m.temperature:g}) averaged",
-            f"with the head's, those above {m.present:g} united into the decoder's channels that they drive; other texts",
+            f"from the memory: the AUs of its {m.top_k} nearest concepts (softmax of cosine / {m.temperature:g}) weighted",
+            f"{m.vote:g} against the {_heads_opinion(m.heads)} {1 - m.vote:g}, those above {m.present:g}"
+            " united into the decoder's channels that they drive; other texts",
             "keep the key above" + (", only in the channels such AUs drive (and those no AU of the memory speaks for:"
                                     " a wink's closed eye, the jaw and mouth sideways)." if m.prune_known else ".")
             + " Trained last, on frozen features, so the other tensors are the same with or without it."]
