@@ -102,13 +102,19 @@ def score_fold(fold: int, weights: Path, work: Path) -> dict:
     return result
 
 
-def per_concept(results: list[dict], split: str, name: str) -> tuple[list[str], np.ndarray]:
+def per_concept(results: list[dict], split: str, name: str,
+                neutral_as_miss: bool = False) -> tuple[list[str], np.ndarray]:
     """Concept names and (concepts, 2) mean AU precision and recall of generator `name` per concept: over its items
-    within a fold, then over the folds that scored it (a phrasing is scored by every fold that trained its concept)."""
+    within a fold, then over the folds that scored it (a phrasing is scored by every fold that trained its concept).
+    With `neutral_as_miss`, a neutral apex for a concept with AUs scores precision 0 (report.neutral_as_miss)."""
+    from model_runtime.evaluation.report import neutral_as_miss as strict
+
     per: dict[str, list[np.ndarray]] = {}
     for result in results:
         rows = result["splits"][split]
         scores = np.asarray(rows[name], dtype=np.float64)
+        if neutral_as_miss and scores.ndim == 2:
+            scores = np.column_stack([strict(scores), scores[:, 1]])
         owner = np.asarray(rows["concept"])
         for concept in sorted(set(rows["concept"])):
             per.setdefault(concept, []).append(scores[owner == concept].mean(0))
@@ -140,6 +146,10 @@ def summarize(work: Path) -> int:
         variants = {name: per_concept(results, split, f"{name}_variants_allowed")[1] for name in GENERATORS}
         print("  precision with the knowledge base's variant AUs counted as right: "
               + ", ".join(f"{name} {variants[name].mean():.3f}" for name in GENERATORS))
+        strict = {name: per_concept(results, split, name, neutral_as_miss=True)[1][:, 0] for name in GENERATORS}
+        print("  precision with a neutral apex counted as 0, not 1: "
+              + ", ".join(f"{name} {strict[name].mean():.3f}" for name in GENERATORS)
+              + f" (learned minus baseline {(strict['learned'] - strict['baseline']).mean():+.3f})")
         margin = (table["learned"] - table["baseline"]).mean(0)
         goal = CONCEPT_GOAL if split == "heldout_concepts" else 0.0
         for k, metric in enumerate(("precision", "recall")):

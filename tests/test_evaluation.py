@@ -22,6 +22,20 @@ def test_au_precision_recall_known_values():
     assert metrics.au_precision_recall({9}, {12}) == (0.0, 0.0)
     assert metrics.au_precision_recall(set(), set()) == (1.0, 1.0)  # neutral for neutral
     assert metrics.au_precision_recall(set(), {12}) == (1.0, 0.0)
+
+
+def test_a_neutral_apex_for_a_concept_with_aus_scores_precision_0_only_in_the_strict_row():
+    from model_runtime.evaluation.report import apex_au_scores, neutral_as_miss
+    from model_runtime.expression_space import NUM_CHANNELS
+    from model_runtime.training.arkit_data import EvalItem
+
+    item = next(c for c in all_concepts() if c.name == "happy")
+    neutral = next(c for c in all_concepts() if c.name == "neutral")
+    items = [EvalItem(instruction="x", concept=c.name, family="", split="") for c in (item, item, neutral)]
+    apexes = np.stack([np.zeros(NUM_CHANNELS), concept_weights(item), np.zeros(NUM_CHANNELS)]).astype(np.float32)
+    scores = apex_au_scores(apexes, items)
+    assert scores[0].tolist() == [1.0, 0.0]  # row a: nothing shown, nothing false
+    assert neutral_as_miss(scores).tolist() == [0.0, scores[1, 0], 1.0]  # a face for happy keeps its precision
     assert metrics.micro_precision_recall([({6, 12}, {6, 12, 25}), ({4}, {9})]) == (pytest.approx(2 / 3), 0.5)
     assert metrics.f1(1.0, 0.5) == pytest.approx(2 / 3)
 

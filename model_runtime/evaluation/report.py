@@ -56,6 +56,7 @@ ROWS: tuple[tuple[str, str, str], ...] = (
     # key, label, format
     ("au_precision", "a. AU precision (apex vs core AUs)", "{:.3f}"),
     ("au_recall", "a. AU recall", "{:.3f}"),
+    ("au_precision_strict", "a. AU precision, neutral apex as 0", "{:.3f}"),
     ("emotion_accuracy", "b. emotion accuracy (FER2013 judge)", "{:.3f}"),
     ("emotion_n", "b.   items judged (7 FER families)", "{:d}"),
     ("r_precision_top1", "c. R-precision top-1 (pool 32)", "{:.3f}"),
@@ -275,13 +276,22 @@ def apex_au_scores(apexes: np.ndarray, items) -> np.ndarray:
                      for a, i in zip(apexes, items)], dtype=np.float64).reshape(-1, 2)
 
 
+def neutral_as_miss(scores: np.ndarray) -> np.ndarray:
+    """Per-item AU precision from `apex_au_scores` with a neutral apex for a concept that has AUs counted as 0, not
+    1: row a's convention (nothing shown, nothing false) rewards a face that shows nothing. Precision 1 with recall 0
+    happens exactly then, so it is read from the pair."""
+    scores = np.asarray(scores, dtype=np.float64).reshape(-1, 2)
+    return np.where((scores[:, 0] == 1.0) & (scores[:, 1] == 0.0), 0.0, scores[:, 0])
+
+
 def _evaluate_split(runtime, items, evaluator, judge, text_emb, pools, seed: int) -> dict:
     anims = runtime.generate_batch([i.instruction for i in items], fps=FPS, seed=seed)
     apexes = _apexes(anims)
     pr = apex_au_scores(apexes, items)
     out: dict = {"n": len(items),
                  "au_precision": float(pr[:, 0].mean()) if len(pr) else float("nan"),
-                 "au_recall": float(pr[:, 1].mean()) if len(pr) else float("nan")}
+                 "au_recall": float(pr[:, 1].mean()) if len(pr) else float("nan"),
+                 "au_precision_strict": float(neutral_as_miss(pr).mean()) if len(pr) else float("nan")}
     judged = [k for k, i in enumerate(items) if i.family in FAMILY_TO_FER]
     if judge is not None and judged:
         labels = judge.labels(judge.classify_weights(apexes[judged]))
