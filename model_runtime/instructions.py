@@ -1143,8 +1143,8 @@ _RANGE_RE = _rx(rf"(?<![\w'-])(?P<first>once|twice|thrice|{_NUM}|{_NUMWORD})"
 # of its clause offer another object or direction; the action before "or" is read
 _OR_STOPS = r"(?:and|then|while|with|as|before|after|until|but|not|never|[a-z]+ly)"
 _OR_TAIL_RE = _rx(rf"(?P<choice>\s+or\s+(?P<second>(?!{_OR_STOPS}{_E})[a-z'-]+(?:\s+(?!{_OR_STOPS}{_E})[a-z'-]+){{0,2}}))"
-                  rf"(?=\s*$|\s*[,;:.!?)\]]|\s+{_OR_STOPS}{_E})")
-_CLAUSE_END_RE = _rx(r".*[,;:.!?(\[]")
+                  rf"(?=\s*$|\s*[,;:.!?]|\s+{_OR_STOPS}{_E})")
+_CLAUSE_END_RE = _rx(r".*[,;:.!?]")  # brackets are blanked by then
 _ACTION_WORDS = 6
 
 

@@ -110,7 +110,7 @@ def test_novel_texts_keep_only_decoder_channels_a_present_au_drives_and_unite_th
     otherwise = torch.full((2, NUM_CHANNELS), 0.123)
     sentences = torch.tensor([[0.0, 0.0, 0.6, 0.8], [0.0, 0.0, 1.0, 0.0]])  # nearest 'b': novel, then known
     with torch.no_grad():
-        out = mem.compose(decoded, sentences, torch.tensor([0, 0]), otherwise)
+        out = mem.apply(mem.read(sentences, torch.tensor([0, 0])), decoded, otherwise)
     assert out[0, CHANNEL_INDEX["jawOpen"]] == 0.0
     assert out[0, CHANNEL_INDEX["browDownLeft"]] == pytest.approx(0.9)
     expected = float(au_channel_matrix()[0, AU_INDEX[4], CHANNEL_INDEX["browDownRight"]]) * 0.5 * (0.8 + 0.5)
@@ -125,7 +125,7 @@ def test_a_known_text_keeps_its_key_or_with_prune_known_only_the_channels_a_pres
     otherwise = torch.full((1, NUM_CHANNELS), 0.3)
     sentences = torch.tensor([[0.0, 0.0, 1.0, 0.0]])  # 'b''s own phrase: known, AU4 present
     with torch.no_grad():
-        out = mem.compose(torch.zeros(1, NUM_CHANNELS), sentences, torch.tensor([0]), otherwise)
+        out = mem.apply(mem.read(sentences, torch.tensor([0])), torch.zeros(1, NUM_CHANNELS), otherwise)
     for channel in ("browDownLeft", "browDownRight"):  # AU4's channels keep the key's value, not the memory's
         assert out[0, CHANNEL_INDEX[channel]] == pytest.approx(0.3)
     for channel in ("jawOpen", "mouthSmileLeft", "noseSneerLeft"):
@@ -140,7 +140,7 @@ def test_pruning_keeps_the_decoders_wink_for_novel_texts_too(prune_known):
     decoded = torch.zeros(1, NUM_CHANNELS)
     decoded[0, CHANNEL_INDEX["eyeBlinkLeft"]] = 0.8  # a wink: AU46 has no place in the memory's AUs
     with torch.no_grad():
-        out = mem.compose(decoded, torch.tensor([[0.0, 0.0, 0.6, 0.8]]), torch.tensor([0]), decoded)  # novel
+        out = mem.apply(mem.read(torch.tensor([[0.0, 0.0, 0.6, 0.8]]), torch.tensor([0])), decoded, decoded)  # novel
     assert out[0, CHANNEL_INDEX["eyeBlinkLeft"]] == (pytest.approx(0.8) if prune_known else 0.0)
 
 
@@ -158,7 +158,8 @@ def test_a_one_sided_text_gets_the_memory_aus_on_its_side_only():
     mem = hand_memory(novelty=0.9)
     sentences = torch.tensor([[0.6, 0.0, 0.0, 0.8]])  # nearest 'a' (AU12), novel
     with torch.no_grad():
-        out = mem.compose(torch.zeros(1, NUM_CHANNELS), sentences, torch.tensor([1]), torch.zeros(1, NUM_CHANNELS))
+        nothing = torch.zeros(1, NUM_CHANNELS)
+        out = mem.apply(mem.read(sentences, torch.tensor([1])), nothing, nothing)
     assert out[0, CHANNEL_INDEX["mouthSmileLeft"]] > 0.2 and out[0, CHANNEL_INDEX["mouthSmileRight"]] == 0.0
 
 

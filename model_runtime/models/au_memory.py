@@ -141,11 +141,6 @@ class AUMemory(nn.Module):
             otherwise = otherwise * reading.driven
         return torch.where(reading.novel[:, None], torch.maximum(decoded * reading.driven, reading.composed), otherwise)
 
-    def compose(self, decoded: torch.Tensor, sentences: torch.Tensor, side: torch.Tensor,
-                otherwise: torch.Tensor) -> torch.Tensor:
-        """`apply` of what the memory reads in `sentences` (B, text_dim) on sides `side` (B,)."""
-        return self.apply(self.read(sentences, side), decoded, otherwise)
-
 
 @dataclass(frozen=True)
 class MemoryReading:

@@ -166,7 +166,7 @@ def write_model_card(out_dir: Path, cfg: I2FETConfig, summary: dict, config_path
               "## Limits",
               "- On words the project did not write (`benchmarks/bench_language_real.py`: WordNet 3.0's emotion",
               "  adjectives as 'look {word}', the family read from the apex's AUs), check it against the retrieval",
-              "  baseline after retraining: the weights shipped on 2026-12-04 read 0.445 of 155 words right, the",
+              "  baseline after retraining: K, shipped on 2026-12-04, reads 0.465 of 155 words right, the",
               "  baseline 0.535.",
               "- Trained only on the project's synthetic, knowledge-base-derived data: it knows what the FACS",
               "  tables and their phrases say, not how real people move.",
