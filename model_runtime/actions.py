@@ -214,7 +214,7 @@ def _table():
         (rf"(?:(?:stick|sticks|sticking|poke|pokes|poking|put|puts|show|shows)\s+(?:out\s+)?{_D}tongue(?:\s+out)?|"
          rf"(?:with\s+)?{_D}tongue\s+(?:out|sticking\s+out)|blep)",
          lambda s: Action("tongue out", {"tongueOut": 1.0, "jawOpen": 0.25}, default_degree=0.85)),
-        (rf"(?:sneer|sneers|sneering|sneered)|(?:curl|curls|curling)\s+{_D}(?:upper\s+)?lip",
+        (rf"(?:sneer|sneers|sneering|sneered)|(?:curl|curls|curling)\s+{_D}(?:upper\s+)?lip|{_D}(?:upper\s+)?lip\s+curl",
          lambda s: Action("sneer", {f"noseSneer{(s or 'left').capitalize()}": 1.0,
                                     f"mouthUpperUp{(s or 'left').capitalize()}": 0.8}, default_degree=0.7)),
         (rf"(?:show|shows|showing|make|makes|flash)?\s*{_D}dimples?(?:\s+{_D}(?:cheeks?|corners?))?|dimple\s+{_D}cheeks?",
@@ -354,6 +354,66 @@ def read_told_action(text: str, side: str | None = None) -> tuple[Action, str, s
                 if action is not None:
                     return action, core, " ".join(complement)
     return None
+
+
+# "give a nod", "show a squint", "put on a sneer", "throw him a wink", "the avatar displays a squint": a verb that
+# gives or shows, then the action named as a noun or a progressive, perhaps with adjectives ("give a polite nod").
+OFFER_VERBS = frozenset("give gives gave giving do does did make makes made show shows showed display displays "
+                        "displayed express expresses expressed portray portrays portrayed convey conveys conveyed pull "
+                        "pulls pulled flash flashes flashed wear wears wore throw throws threw offer offers offered "
+                        "shoot shoots shot".split())
+_PUT_ON = frozenset("put puts".split())
+_OBJECT_PRONOUNS = frozenset("him her them me us you everyone everybody someone somebody".split())
+
+
+@lru_cache(maxsize=4096)
+def read_offered_action(text: str, side: str | None = None) -> tuple[Action, str, str, str] | None:
+    """(action, the words that name it, its adjectives, what follows it) when `text` gives or shows a direct action
+    ("give a quick nod", "show sneering", "throw a wink at the camera") or the face does it ("the character nods");
+    None otherwise, or when the action alone is the whole text (`read_action`). What follows must start as a
+    complement, a scene or a manner does ("at the camera", "of approval", "when ...", "sadly"): an order keeps its
+    words."""
+    words = text.lower().replace("’", "'").replace(",", " ").split()
+    if _NEGATIONS.intersection(words):
+        return None
+    subject = 0
+    while len(words) > 1 + (words[0] in _DETERMINERS) and (
+            words[0] in _DETERMINERS or words[0] in _THE_FACE or words[0] in _PRONOUNS):
+        words, subject = words[1:], subject + 1  # "the avatar displays", "she gives", "the character nods"
+    if subject and words[0] not in OFFER_VERBS and (action := read_action(" ".join(words), side)) is not None:
+        return action, " ".join(words), "", ""
+    if len(words) > 2 and words[0] in _PUT_ON and words[1] == "on":
+        words = words[1:]
+    if len(words) < 2 or (words[0] not in OFFER_VERBS and words[0] != "on"):
+        return None
+    rest = words[1:]
+    if len(rest) > 1 and rest[0] in _OBJECT_PRONOUNS:
+        rest = rest[1:]
+    while len(rest) > 1 and rest[0] in _DETERMINERS:
+        rest = rest[1:]
+    for start in range(len(rest)):
+        adjectives = rest[:start]
+        if not all(is_content_word(w) and not is_manner_adverb(w) and w not in _RELATIVES for w in adjectives):
+            break
+        for end in range(len(rest), start, -1):
+            after = rest[end:]
+            if after and after[0] not in COMPLEMENT_STARTS and after[0] not in SCENE_STARTS and after[0] != "of" \
+                    and not is_manner_adverb(after[0]):
+                continue
+            for form in _base_forms(rest[start]):
+                core = " ".join((form, *rest[start + 1:end]))
+                action = read_action(core, side)
+                if action is not None:
+                    return action, core, " ".join(adjectives), " ".join(after)
+    return None
+
+
+def _base_forms(word: str) -> tuple[str, ...]:
+    """The word and, for a progressive ("sneering", "nodding", "squinting"), the verbs it may come from."""
+    if not word.endswith("ing") or len(word) < 6:
+        return (word,)
+    stem = word[:-3]
+    return tuple(dict.fromkeys((word, stem, stem + "e", stem[:-1] if stem[-1] == stem[-2] else stem)))
 
 
 def _by_doing(words: list[str], side: str | None) -> tuple[Action, str, str] | None:

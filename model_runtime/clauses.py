@@ -28,8 +28,8 @@ import re
 from dataclasses import dataclass, replace
 from functools import lru_cache
 
-from .actions import (SCENE_STARTS, Action, adverb_base, is_content_word, is_manner_adverb, read_action,
-                      read_told_action)
+from .actions import (OFFER_VERBS, SCENE_STARTS, Action, adverb_base, is_content_word, is_manner_adverb,
+                      read_action, read_offered_action, read_told_action)
 from .recognition import FUNCTION_WORDS, english_words, vouching_words, words
 
 _VOCABULARY: tuple[tuple[str, str], ...] = (
@@ -157,7 +157,7 @@ def build_layers(source_text: str, piece, previous, unplaced: list[str], notes: 
              for i, p in enumerate(pieces)]
     explicit = any(p.explicit for p in pieces) or any(p.join == "with" for p in pieces[1:])
     bare_first = parts[0].text in _BARE_VERBS
-    parts = _split_manner_phrases(_split_negations(parts))
+    parts = _split_given_pairs(_split_manner_phrases(_split_negations(parts)))
     _share_objects(parts)
     _resolve_pronouns(parts, previous)
     told: list[Part] = []
@@ -218,6 +218,28 @@ def _split_negations(parts: list[Part]) -> list[Part]:
     return out
 
 
+_NOUNS_AND_RE = re.compile(r"^(?P<first>.+?)\s+and\s+(?:an?|the|some)\s+(?P<second>.+)$")
+
+
+def _split_given_pairs(parts: list[Part]) -> list[Part]:
+    """"a nod and a smile", "give a big smile and a wink": two things given or shown at once, one of them a direct
+    action, are two parts (the second given by the same verb); "a sad and a tired look" names no action and stays
+    whole."""
+    out = []
+    for part in parts:
+        m = _NOUNS_AND_RE.match(part.text) if part.kind == "expression" and not _names_a_phrase(part.text) else None
+        if m is None:
+            out.append(part)
+            continue
+        first, verb = m.group("first"), m.group("first").split()[0]
+        second = f"{verb} a {m.group('second')}" if verb in OFFER_VERBS else m.group("second")
+        if not any(read_action(text, part.side) or read_offered_action(text, part.side) for text in (first, second)):
+            out.append(part)
+            continue
+        out += [replace(part, text=first), _added_part(second, "with", part.intensity, part.side)]
+    return out
+
+
 # "nod in a friendly way", "spoke in a sneering manner": the manner is a part shown with the action it describes
 _MANNER_PHRASE_RE = re.compile(r"^(?:(?P<kept>.+?)\s+(?:(?:or|and)\s+)?)?in\s+an?\s+(?:(?P<how>[a-z][a-z' -]*?)\s+)?"
                                r"(?:manner|way|fashion)$")
@@ -252,16 +274,29 @@ def _read_told(part: Part) -> list[Part]:
     """"The teacher nodded when the student gave the right answer", "he nodded his approval", "a sly wink": the
     action becomes the part; the rest stays as a layer only when it names something facial ("in surprise", "his
     approval", "sly"), not when it is the scene ("at him", "in his chair") or a clause ("when the student ...")."""
-    if part.text in _whole_phrases():
-        return []  # "mocking sneer": a knowledge-base phrase means what it says whole
-    told = read_told_action(part.text, part.side)
+    whole = part.text in _whole_phrases()  # "mocking sneer": a knowledge-base phrase means what it says whole
+    told = None if whole else read_told_action(part.text, part.side)
     if told is None:
-        return []
+        return _read_offered(part)  # "give a wink", a whole phrase of the wink concept, is the wink action
     part.action, part.text, complement = told
     if not complement or complement.split()[0] in SCENE_STARTS or \
             not names_a_facial_word(" ".join(adverb_base(w) for w in words(complement))):
         return []
     return [_added_part(complement, "with", part.intensity)]
+
+
+def _read_offered(part: Part) -> list[Part]:
+    """"give a sly nod", "show a squint", "throw a wink in agreement": the part is the action; its adjectives and
+    what follows it are layers when they name something facial, as for a told action. Its text stays as written,
+    as the segment's: the learned model was trained on such templates as text ("show wink"), and an action part's
+    text is only shown, never read."""
+    offered = read_offered_action(part.text, part.side)
+    if offered is None or f"{offered[2]} {offered[1]}" in _whole_phrases():
+        return []  # "show mocking sneer": a knowledge-base phrase means what it says whole
+    part.action, _, adjectives, after = offered
+    return [_added_part(extra, "with", part.intensity) for extra in (adjectives, after)
+            if extra and extra.split()[0] not in SCENE_STARTS
+            and names_a_facial_word(" ".join(adverb_base(w) for w in words(extra)))]
 
 
 _SIDE_WORDS = frozenset(("left", "right"))  # "the right answer": a side only beside a face part

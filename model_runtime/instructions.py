@@ -367,6 +367,9 @@ _VERB_STARTS = (
     "pull", "puff", "roll", "curl", "flare", "drop", "lift", "tilt", "lick", "stick", "nod", "shake",
     "pucker", "scrunch", "arch", "bare", "grit", "tremble", "quiver", "reset", "revert", "settle", "let",
 )
+# "smile and give a wink", "she smiled and gave a nod": an action given (actions.read_offered_action); not their
+# progressives, which are adjectives too ("a happy and giving face")
+_GIVING_VERBS = ("give", "flash", "throw", "shoot", "gave", "flashed", "threw")
 _VERB_NEEDS_OBJECT = ("open", "close", "shut", "lower")
 _FACE_PARTS = ("mouth", "eyes", "eye", "eyelids", "eyelid", "lids", "jaw", "lips", "lip", "brows", "brow",
                "eyebrows", "eyebrow", "cheeks", "cheek", "nose", "nostrils", "nostril", "tongue", "teeth",
@@ -381,7 +384,7 @@ _VERB_PAST = (  # not those that are also adjectives ("a happy and relaxed face"
     "chuckled", "wept", "sobbed", "snarled", "cringed", "flinched", "looked", "nodded", "shook",
 )
 _VERB_START = (
-    rf"(?:{_alt(_VERB_STARTS)}(?:s|es)?{_E}|{_alt(_VERB_ING)}{_E}|{_alt(_VERB_PAST)}{_E}"
+    rf"(?:{_alt(_VERB_STARTS)}(?:s|es)?{_E}|{_alt(_GIVING_VERBS)}(?:s|es)?{_E}|{_alt(_VERB_ING)}{_E}|{_alt(_VERB_PAST)}{_E}"
     rf"|{_alt(_VERB_NEEDS_OBJECT)}s?\s+(?:{_alt(_DETERMINERS)}|{_alt(_FACE_PARTS)}){_E})"
 )
 # "A melting into B", "A that fades into B": verbs of gradual change followed by "into" start the next segment.

@@ -574,6 +574,53 @@ def test_a_third_person_verb_after_a_subject_pronoun_or_a_relative_tells_of_the_
     assert seg.action is not None and seg.action.name == action
 
 
+@pytest.mark.parametrize("text, action, layers", [
+    ("give a nod", "nod", []), ("she gave a quick nod", "nod", []), ("give him a wink", "wink", []),
+    ("give a sly wink", "wink", [("sly", "with")]), ("give a polite nod", "nod", []),  # "polite" names nothing facial
+    ("show a squint", "squint", []), ("put on a sneer", "sneer", []), ("show sneering", "sneer", []),
+    ("the avatar displays a squint", "squint", []), ("let the face show narrow eyes", "squint", []),
+    ("give a shake of the head", "shake head", []), ("show an open mouth", "open mouth", []),
+    ("the character nods", "nod", []), ("the avatar winks", "wink", []),
+    ("throw a wink at the camera", "wink", []), ("give a nod of approval", "nod", [("of approval", "with")]),
+    ("give a wink at him in surprise", "wink", [("at him in surprise", "with")]),
+    ("give a wink sadly", "wink", [("sadly", "with")]),
+])
+def test_an_action_given_or_shown_is_the_action_and_its_words_stay_as_written(text, action, layers):
+    seg, = parse_instruction(text).segments
+    assert seg.action is not None and seg.action.name == action and _layers(seg) == layers
+    assert len(seg.text.split()) >= 2  # not cut to the action: the learned model was trained on such templates as text
+
+
+@pytest.mark.parametrize("text", ["show mocking sneer", "give me a smile", "show who winks", "make a face",
+                                  "show happiness", "give a nod or not", "the character never nods"])
+def test_what_is_given_or_shown_must_be_a_direct_action_by_itself(text):
+    seg, = parse_instruction(text).segments
+    assert seg.action is None
+
+
+@pytest.mark.parametrize("text, main, action, layers", [
+    ("a nod and a smile", "nod", "nod", [("smile", None)]),
+    ("give a big smile and a wink", "give a smile", None, [("give a wink", "wink")]),
+    ("smile with a nod and a wink", "smile", None, [("nod", "nod"), ("wink", "wink")]),
+    ("smile and give a wink", "smile", None, [("give a wink", "wink")]),
+    ("she smiled and gave a nod", "smiled", None, [("gave a nod", "nod")]),
+])
+def test_an_action_given_beside_another_look_is_a_layer_of_it(text, main, action, layers):
+    seg, = parse_instruction(text).segments
+    assert seg.text == main and (seg.action.name if seg.action else None) == action
+    assert [(layer.text, layer.action.name if layer.action else None) for layer in seg.layers] == layers
+
+
+@pytest.mark.parametrize("text", ["a sad and a tired look", "a happy and giving face"])
+def test_looks_joined_by_and_without_an_action_stay_one_meaning(text):
+    assert parse_instruction(text).segments[0].layers == ()
+
+
+def test_giving_a_nod_nods_the_head():
+    pitch = -_head("give a nod")[:, 1]
+    assert pitch.max() > 0.15 and abs(pitch[-1]) < 1e-6
+
+
 def test_a_plural_face_part_is_not_a_third_person_verb():
     from model_runtime.actions import read_told_action
 
