@@ -29,6 +29,7 @@ import numpy as np
 from .actions import action_head, action_weights
 from .dynamics import eased_track
 from .expression_space import ARKIT_CHANNELS, CHANNEL_INDEX, NUM_CHANNELS
+from .generators.base import MAX_WORD_INTENSITY_SCALE
 from .timeline import DEFAULT_INTENSITY, FrameSpan, KeyPart, TimedSegment
 
 _ACTIVE = 0.1
@@ -47,6 +48,7 @@ class LayeredKey:
     confidence: float
     readings: tuple[tuple[str, str, float], ...] = ()  # each text part: (text, label, similarity) as the generator read it
     held: np.ndarray | None = None  # (52,) bool: channels a "without" part holds at rest (idle motion leaves them too)
+    unshown: tuple[tuple[str, str, float], ...] = ()  # text parts whose own key shows nothing, as readings are given
 
 
 def _side_pairs(a: str, b: str) -> list[tuple[list[int], list[int]]]:
@@ -170,7 +172,7 @@ def layered_keys(generator, plans: Sequence[Sequence[TimedSegment]], seed: int =
         keys = by_plan.get(pi, [])
         out = []
         for seg in plan:
-            pairs, labels, concept, confidence, readings = [], [], None, 1.0, []
+            pairs, labels, concept, confidence, readings, unshown = [], [], None, 1.0, [], []
             unread = _unread_parts(seg, keys, where[pi], recognised)
             for part in seg.parts:
                 if _text_part(part):
@@ -180,6 +182,8 @@ def layered_keys(generator, plans: Sequence[Sequence[TimedSegment]], seed: int =
                         continue
                     pairs.append((part, k.weights))
                     readings.append((part.text, k.label, k.similarity))
+                    if part.role != "without" and _shows_nothing(k):
+                        unshown.append((part.text, k.label, k.similarity))
                     if part.role == "without":
                         continue
                     labels.append(k.label)
@@ -197,9 +201,19 @@ def layered_keys(generator, plans: Sequence[Sequence[TimedSegment]], seed: int =
             label = " + ".join(dict.fromkeys(labels)) or "neutral"
             out.append(LayeredKey(weights=weights, concept=concept or "neutral", label=label,
                                   intensity=intensity, confidence=confidence, readings=tuple(readings),
-                                  held=held_channels(pairs)))
+                                  held=held_channels(pairs), unshown=tuple(unshown)))
         results.append(out)
     return results
+
+
+def _shows_nothing(key) -> bool:
+    """Whether a text part's key, at the intensity its words asked for undone, moves no channel visibly although the
+    concept it was read as is not the neutral face: the learned model found no facial action in a word it never
+    trained on ("look ireful"), which would otherwise rest the face without a word."""
+    if key.concept == "neutral" or key.intensity <= 0:
+        return False
+    asked = min(key.intensity / DEFAULT_INTENSITY, MAX_WORD_INTENSITY_SCALE)
+    return float(np.max(key.weights, initial=0.0)) / asked < _ACTIVE
 
 
 def _unread_parts(seg: TimedSegment, keys, where, recognised) -> set[int]:

@@ -119,11 +119,18 @@ class Runtime:
                          "confidence": round(key.confidence, 4), "concept": key.concept, "kind": seg.kind,
                          "apex_frame": span.apex_frame}
                         for seg, span, key in zip(plan, spans, plan_keys)]
-            unread = self.recognition.warnings(r for key in plan_keys for r in key.readings)
+            unread = self.recognition.warnings(r for key in plan_keys for r in key.readings) + self._unshown(plan_keys)
             animations.append(Animation(frames=frames, fps=fps, segments=segments, instruction=text,
                                         model=self.model_info(), warnings=photo_warnings + _warnings(parse) + notes + unread,
                                         head_rotation=head_rotation(plan, spans)))
         return animations
+
+    def _unshown(self, keys) -> list[str]:
+        """A warning for each recognised text part that showed nothing (an unrecognised one has its own warning)."""
+        return list(dict.fromkeys(
+            f"Nothing was shown for {text!r}: the model found no facial action in it (it is closest to {label!r}); "
+            f"try plainer words." for key in keys for text, label, similarity in key.unshown
+            if self.recognition.recognised(text, similarity)))
 
     def model_info(self) -> dict:
         return {"name": self.generator.name, "weights": getattr(self.generator, "weights_name", self.generator.name),

@@ -139,3 +139,40 @@ def test_cli_warns_on_stderr_and_still_writes_the_animation(tmp_path, capsys):
     assert f"i2fet: warning: Nothing in 'blorp the flibber' {FLAG}" in stderr
     assert Animation.load(out).warnings == [line.split("i2fet: warning: ", 1)[1] for line in stderr.splitlines()
                                             if "i2fet: warning: " in line]
+
+
+UNSHOWN = "Nothing was shown for"
+
+
+@pytest.mark.parametrize("text", ["look ireful", "look goggle-eyed", "look snide", "look riant", "smile",
+                                  "barely smile", "look blank", "a deadpan face", "slightly frown"])
+def test_a_recognised_text_that_shows_nothing_says_so_and_a_neutral_reading_does_not(rt, text):
+    anim = rt.generate(text)
+    seg = anim.segments[0]  # one segment: a return to rest for "look blank"
+    blank = seg["kind"] != "return" and anim.frames[seg["apex_frame"]].max() < 0.1 and seg["label"] != "neutral"
+    assert any(UNSHOWN in w and repr(text) in w for w in anim.warnings) == blank, (anim.warnings, seg)
+
+
+def test_the_learned_model_warns_of_a_word_it_shows_nothing_for(cache_root):
+    anim = Runtime.load(model="i2fet", device="cpu").generate("look ireful")
+    assert anim.frames.max() < 0.1  # the shipped model finds no AU in this word it never trained on
+    assert sum(UNSHOWN in w for w in anim.warnings) == 1 and not _flags(anim)
+
+
+def test_a_key_shows_nothing_only_below_a_visible_weight_at_the_intensity_asked():
+    from model_runtime.generators.base import key_expression
+    from model_runtime.knowledge import get_concept
+    from model_runtime.layers import _shows_nothing
+    from model_runtime.timeline import TimedSegment
+
+    smile, neutral = get_concept("smile"), get_concept("neutral")
+    def seg(intensity=None):
+        return TimedSegment(text="x", kind="expression", start_s=0.0, transition_s=0.5, hold_s=0.5,
+                            intensity=intensity, side=None, speed=None, manner=(), is_start=False)
+    faint = np.zeros(52, np.float32)
+    faint[0] = 0.3
+    assert _shows_nothing(key_expression(np.zeros(52, np.float32), smile, seg(), 1.0, 1.0))
+    assert not _shows_nothing(key_expression(np.zeros(52, np.float32), neutral, seg(), 1.0, 1.0))
+    assert not _shows_nothing(key_expression(faint, smile, seg(), 1.0, 1.0))
+    assert not _shows_nothing(key_expression(faint, smile, seg(0.1), 1.0, 1.0))  # "barely": faint as asked
+    assert _shows_nothing(key_expression(faint * 0.2, smile, seg(), 1.0, 1.0))
