@@ -136,6 +136,21 @@ def test_comparison_rows_are_set_against_the_baseline_of_their_own_encoder(tmp_p
     assert any("baseline of the same text encoder" in line for line in lines)
 
 
+def test_a_row_measured_before_a_run_time_change_is_set_against_its_own_baseline(tmp_path):
+    from model_runtime.training.model_card import comparison_lines
+
+    keys = ("au_precision", "au_recall", "emotion_accuracy", "r_precision_top1", "r_precision_top3")
+    path = tmp_path / "comparison.json"
+    path.write_text(json.dumps({
+        "note": "n", "baseline": dict.fromkeys(keys, 0.45), "earlier_baselines": {"old parser": dict.fromkeys(keys, 0.3)},
+        "rows": [{"name": "then", "encoder": "minilm", "baseline": "old parser", **dict.fromkeys(keys, 0.5)},
+                 {"name": "now", "encoder": "minilm", **dict.fromkeys(keys, 0.5)}]}))
+    lines = comparison_lines(path)
+    assert "| then | minilm | " + " | ".join(["0.500 (+0.200)"] * 5) + " |" in lines
+    assert "| now | minilm | " + " | ".join(["0.500 (+0.050)"] * 5) + " |" in lines
+    assert "| retrieval baseline (training split), old parser | minilm | " + " | ".join(["0.300"] * 5) + " |" in lines
+
+
 def test_the_au_memory_trains_last_and_leaves_every_other_tensor_as_it_was(tiny_config, tmp_path):
     from model_runtime.generators.learned import load_learned
 
