@@ -17,6 +17,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass, field
 from functools import lru_cache
+from typing import NamedTuple
 
 from .expression_space import CHANNEL_INDEX, channel_side
 from .recognition import FUNCTION_WORDS, LIGHT_VERBS
@@ -366,13 +367,27 @@ _PUT_ON = frozenset("put puts".split())
 _OBJECT_PRONOUNS = frozenset("him her them me us you everyone everybody someone somebody".split())
 
 
+class Offered(NamedTuple):
+    """An action given or shown: the words that name it, its adjectives, what follows it, and how many were given
+    ("give two nods": 2; None when no count is written)."""
+
+    action: Action
+    core: str
+    adjectives: str
+    after: str
+    count: int | None
+
+
+_GIVEN_COUNTS = {"two": 2, "three": 3, "four": 4, "five": 5, "six": 6, "seven": 7, "eight": 8, "nine": 9, "ten": 10,
+                 "couple": 2, "few": 3, "several": 3}
+
+
 @lru_cache(maxsize=4096)
-def read_offered_action(text: str, side: str | None = None) -> tuple[Action, str, str, str] | None:
-    """(action, the words that name it, its adjectives, what follows it) when `text` gives or shows a direct action
-    ("give a quick nod", "show sneering", "throw a wink at the camera") or the face does it ("the character nods");
-    None otherwise, or when the action alone is the whole text (`read_action`). What follows must start as a
-    complement, a scene or a manner does ("at the camera", "of approval", "when ...", "sadly"): an order keeps its
-    words."""
+def read_offered_action(text: str, side: str | None = None) -> Offered | None:
+    """The action `text` gives or shows ("give a quick nod", "show sneering", "throw a wink at the camera", "give two
+    nods") or the face does ("the character nods"); None otherwise, or when the action alone is the whole text
+    (`read_action`). What follows must start as a complement, a scene or a manner does ("at the camera", "of
+    approval", "when ...", "sadly"): an order keeps its words."""
     words = text.lower().replace("’", "'").replace(",", " ").split()
     if _NEGATIONS.intersection(words):
         return None
@@ -381,7 +396,7 @@ def read_offered_action(text: str, side: str | None = None) -> tuple[Action, str
             words[0] in _DETERMINERS or words[0] in _THE_FACE or words[0] in _PRONOUNS):
         words, subject = words[1:], subject + 1  # "the avatar displays", "she gives", "the character nods"
     if subject and words[0] not in OFFER_VERBS and (action := read_action(" ".join(words), side)) is not None:
-        return action, " ".join(words), "", ""
+        return Offered(action, " ".join(words), "", "", None)
     if len(words) > 2 and words[0] in _PUT_ON and words[1] == "on":
         words = words[1:]
     if len(words) < 2 or (words[0] not in OFFER_VERBS and words[0] != "on"):
@@ -391,6 +406,10 @@ def read_offered_action(text: str, side: str | None = None) -> tuple[Action, str
         rest = rest[1:]
     while len(rest) > 1 and rest[0] in _DETERMINERS:
         rest = rest[1:]
+    count = None
+    if len(rest) > 1 and (rest[0] in _GIVEN_COUNTS or rest[0].isascii() and rest[0].isdigit()):  # "two nods"
+        count = _GIVEN_COUNTS.get(rest[0]) or (int(rest[0]) if len(rest[0]) <= 7 else 10 ** 7)  # any huge is too many
+        rest = rest[2:] if rest[1] == "of" and len(rest) > 2 else rest[1:]
     for start in range(len(rest)):
         adjectives = rest[:start]
         if not all(is_content_word(w) and not is_manner_adverb(w) and w not in _RELATIVES for w in adjectives):
@@ -404,7 +423,7 @@ def read_offered_action(text: str, side: str | None = None) -> tuple[Action, str
                 core = " ".join((form, *rest[start + 1:end]))
                 action = read_action(core, side)
                 if action is not None:
-                    return action, core, " ".join(adjectives), " ".join(after)
+                    return Offered(action, core, " ".join(adjectives), " ".join(after), count)
     return None
 
 

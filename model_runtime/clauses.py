@@ -107,6 +107,7 @@ class Layer:
 
 
 KEEP_REPEATS = 4  # "keep blinking", "again and again": enough peaks to read as ongoing
+MAX_REPEATS = 12  # counts above it are reported and capped
 
 
 @dataclass
@@ -170,7 +171,7 @@ def build_layers(source_text: str, piece, previous, unplaced: list[str], notes: 
             if part.role == "without":
                 part.action = part.action and replace(part.action, pulse=False, head=None, poses=())
             elif part.action is None:
-                told.extend(_read_told(part))
+                told.extend(_read_told(part, notes))
     _split_adjectives(parts)
     if bare_first:
         _open_and_close(parts, explicit)
@@ -270,14 +271,14 @@ def _negative_phrases() -> tuple[str, ...]:
     return tuple(p for p in _whole_phrases() if _NEGATION_RE.match(p))
 
 
-def _read_told(part: Part) -> list[Part]:
+def _read_told(part: Part, notes: list[str]) -> list[Part]:
     """"The teacher nodded when the student gave the right answer", "he nodded his approval", "a sly wink": the
     action becomes the part; the rest stays as a layer only when it names something facial ("in surprise", "his
     approval", "sly"), not when it is the scene ("at him", "in his chair") or a clause ("when the student ...")."""
     whole = part.text in _whole_phrases()  # "mocking sneer": a knowledge-base phrase means what it says whole
     told = None if whole else read_told_action(part.text, part.side)
     if told is None:
-        return _read_offered(part)  # "give a wink", a whole phrase of the wink concept, is the wink action
+        return _read_offered(part, notes)  # "give a wink", a whole phrase of the wink concept, is the wink action
     part.action, part.text, complement = told
     if not complement or complement.split()[0] in SCENE_STARTS or \
             not names_a_facial_word(" ".join(adverb_base(w) for w in words(complement))):
@@ -285,16 +286,21 @@ def _read_told(part: Part) -> list[Part]:
     return [_added_part(complement, "with", part.intensity)]
 
 
-def _read_offered(part: Part) -> list[Part]:
-    """"give a sly nod", "show a squint", "throw a wink in agreement": the part is the action; its adjectives and
-    what follows it are layers when they name something facial, as for a told action. Its text stays as written,
-    as the segment's: the learned model was trained on such templates as text ("show wink"), and an action part's
-    text is only shown, never read."""
+def _read_offered(part: Part, notes: list[str]) -> list[Part]:
+    """"give a sly nod", "show a squint", "throw a wink in agreement", "give two nods": the part is the action (as
+    many times as given, unless a count was written elsewhere); its adjectives and what follows it are layers when
+    they name something facial, as for a told action. Its text stays as written, as the segment's: the learned model
+    was trained on such templates as text ("show wink"), and an action part's text is only shown, never read."""
     offered = read_offered_action(part.text, part.side)
-    if offered is None or f"{offered[2]} {offered[1]}" in _whole_phrases():
-        return []  # "show mocking sneer": a knowledge-base phrase means what it says whole
-    part.action, _, adjectives, after = offered
-    return [_added_part(extra, "with", part.intensity) for extra in (adjectives, after)
+    if offered is None or offered.adjectives and f"{offered.adjectives} {offered.core}" in _whole_phrases():
+        return []  # "show mocking sneer": a knowledge-base phrase with adjectives means what it says whole
+    part.action = offered.action
+    if offered.count is not None and part.repeat is None:
+        if not 1 <= offered.count <= MAX_REPEATS:
+            notes.append(f"The count in {part.text!r} is not from 1 to {MAX_REPEATS}; "
+                         f"{min(max(offered.count, 1), MAX_REPEATS)} shown.")
+        part.repeat = min(max(offered.count, 1), MAX_REPEATS)
+    return [_added_part(extra, "with", part.intensity) for extra in (offered.adjectives, offered.after)
             if extra and extra.split()[0] not in SCENE_STARTS
             and names_a_facial_word(" ".join(adverb_base(w) for w in words(extra)))]
 

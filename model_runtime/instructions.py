@@ -42,7 +42,7 @@ import unicodedata
 from dataclasses import dataclass, field, replace
 
 from model_runtime.actions import Action, read_action
-from model_runtime.clauses import KEEP_REPEATS, SHOWN_NOUNS, Layer, build_layers
+from model_runtime.clauses import KEEP_REPEATS, MAX_REPEATS, SHOWN_NOUNS, Layer, build_layers
 from model_runtime.errors import InputError
 from model_runtime.limits import MAX_DURATION_S
 
@@ -184,7 +184,6 @@ _CLOCK_RE = _rx(
 
 # Repetition: "twice", "3 times", "a few times", "again and again", "keep blinking".  Counts are limited to
 # MAX_REPEATS; larger, zero, negative or unreadable counts are reported and the action is shown once (or capped).
-MAX_REPEATS = 12
 _REPEAT_RE = _rx(
     rf"{_B}(?:(?P<freq>(?P<freq_n>once|twice|thrice|{_NUM}|{_NUMWORD})\s+(?:times?\s+)?(?:a|an|per|each|every)\s+"
     rf"(?P<freq_s>seconds?|secs?|minutes?|mins?))"

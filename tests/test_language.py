@@ -616,6 +616,21 @@ def test_looks_joined_by_and_without_an_action_stay_one_meaning(text):
     assert parse_instruction(text).segments[0].layers == ()
 
 
+@pytest.mark.parametrize("text, repeat", [("give two nods", 2), ("give a couple of quick winks", 2),
+                                          ("give three blinks", 3), ("give 4 nods", 4), ("give a nod", 1)])
+def test_a_count_of_actions_given_is_that_many_peaks(text, repeat):
+    parsed = parse_instruction(text)
+    assert parsed.segments[0].repeat == repeat and not parsed.notes
+
+
+@pytest.mark.parametrize("text, repeat", [("give 100 nods", MAX_REPEATS), ("give 0 nods", 1),
+                                          ("give " + "9" * 5000 + " winks", MAX_REPEATS)])
+def test_a_count_of_actions_given_out_of_range_is_capped_with_a_note(text, repeat):
+    parsed = parse_instruction(text)
+    assert parsed.segments[0].repeat == repeat
+    assert len(parsed.notes) == 1 and f"not from 1 to {MAX_REPEATS}" in parsed.notes[0]
+
+
 def test_giving_a_nod_nods_the_head():
     pitch = -_head("give a nod")[:, 1]
     assert pitch.max() > 0.15 and abs(pitch[-1]) < 1e-6
