@@ -397,11 +397,10 @@ def read_offered_action(text: str, side: str | None = None) -> Offered | None:
         words, subject = words[1:], subject + 1  # "the avatar displays", "she gives", "the character nods"
     if subject and words[0] not in OFFER_VERBS and (action := read_action(" ".join(words), side)) is not None:
         return Offered(action, " ".join(words), "", "", None)
-    if len(words) > 2 and words[0] in _PUT_ON and words[1] == "on":
-        words = words[1:]
-    if len(words) < 2 or (words[0] not in OFFER_VERBS and words[0] != "on"):
+    put_on = len(words) > 2 and words[0] in _PUT_ON and words[1] == "on"
+    if len(words) < 2 or (words[0] not in OFFER_VERBS and not put_on):
         return None
-    rest = words[1:]
+    rest = words[2:] if put_on else words[1:]
     if len(rest) > 1 and rest[0] in _OBJECT_PRONOUNS:
         rest = rest[1:]
     while len(rest) > 1 and rest[0] in _DETERMINERS:

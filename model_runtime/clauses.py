@@ -280,10 +280,7 @@ def _read_told(part: Part, notes: list[str]) -> list[Part]:
     if told is None:
         return _read_offered(part, notes)  # "give a wink", a whole phrase of the wink concept, is the wink action
     part.action, part.text, complement = told
-    if not complement or complement.split()[0] in SCENE_STARTS or \
-            not names_a_facial_word(" ".join(adverb_base(w) for w in words(complement))):
-        return []
-    return [_added_part(complement, "with", part.intensity)]
+    return [_added_part(complement, "with", part.intensity)] if _names_facial_rest(complement) else []
 
 
 def _read_offered(part: Part, notes: list[str]) -> list[Part]:
@@ -301,8 +298,14 @@ def _read_offered(part: Part, notes: list[str]) -> list[Part]:
                          f"{min(max(offered.count, 1), MAX_REPEATS)} shown.")
         part.repeat = min(max(offered.count, 1), MAX_REPEATS)
     return [_added_part(extra, "with", part.intensity) for extra in (offered.adjectives, offered.after)
-            if extra and extra.split()[0] not in SCENE_STARTS
-            and names_a_facial_word(" ".join(adverb_base(w) for w in words(extra)))]
+            if _names_facial_rest(extra)]
+
+
+def _names_facial_rest(text: str) -> bool:
+    """Whether the words around a told or given action are kept as a layer: only when they name something facial
+    ("in surprise", "sly", "sadly"), not when they are the scene ("at him", "when the student ...") or empty."""
+    return bool(text) and text.split()[0] not in SCENE_STARTS and \
+        names_a_facial_word(" ".join(adverb_base(w) for w in words(text)))
 
 
 _SIDE_WORDS = frozenset(("left", "right"))  # "the right answer": a side only beside a face part
