@@ -232,6 +232,8 @@ def run_farm(jobs: list[Job], rows: range, workers: int, load: LoadSettings, man
                 slot.row, slot.started = i, time.perf_counter()
                 # Outputs an earlier run of these rows wrote may be replaced; anyone else's need --force.
                 replace = force or all(manifest.owns(p) for p in jobs[i].outputs() if os.path.exists(p))
+                if replace:
+                    manifest.claim(_job_key(jobs[i], load), i + 1, jobs[i].outputs())
                 slot.conn.send((i, jobs[i], replace))
             for slot, message in pool.finished():
                 i, seconds = slot.row, time.perf_counter() - slot.started
@@ -326,8 +328,8 @@ def main(argv: list[str] | None = None, setup: Callable[[], None] | None = None)
         print(f"i2fet bake: {exc}", file=sys.stderr, flush=True)
         return exc.exit_code
     except KeyboardInterrupt:
-        print("i2fet bake: interrupted; rows already baked are in the manifest and a rerun skips them; rows in "
-              "flight left no files.", file=sys.stderr, flush=True)
+        print("i2fet bake: interrupted; rows already baked are in the manifest and a rerun skips them; a rerun "
+              "bakes the rows that were in flight again.", file=sys.stderr, flush=True)
         return 130
     print(summary_table(outcomes), flush=True)
     print(f"summary: {summary_path}; manifest: {manifest.path}", flush=True)

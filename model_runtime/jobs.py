@@ -69,8 +69,9 @@ def sidecar(jobs_file: str | os.PathLike, kind: str, label: str = "") -> Path:
 
 @dataclass
 class Manifest:
-    """Done rows by fingerprint: {"row": n, "outputs": {path: sha256}}. Written after every row (atomically), so an
-    interrupted run loses at most the rows that were in flight."""
+    """Done rows by fingerprint: {"row": n, "outputs": {path: sha256}}, and rows in flight with an empty sha256 for
+    each output (`claim`). Written after every row (atomically), so an interrupted run loses at most the rows that
+    were in flight, and their outputs stay its own to replace."""
 
     path: Path
     rows: dict[str, dict] = field(default_factory=dict)
@@ -107,6 +108,11 @@ class Manifest:
     def record(self, key: str, row: int, outputs: Mapping[str, str]) -> None:
         self.rows[key] = {"row": row, "outputs": dict(outputs)}
         self.save()
+
+    def claim(self, key: str, row: int, outputs: list[str]) -> None:
+        """Own a row's outputs before they are written (no digest, so the row is not done): a run stopped between
+        a worker writing them and this manifest recording them leaves files a rerun may replace, not a refusal."""
+        self.record(key, row, dict.fromkeys(map(str, outputs), ""))
 
     def forget(self, key: str) -> None:
         if self.rows.pop(key, None) is not None:

@@ -87,3 +87,14 @@ def test_stale_temporaries_are_exactly_the_staged_files(tmp_path):
         (tmp_path / name).write_text("keep")
     assert sorted(stale_temporaries(target)) == sorted([tmp, nested])
     assert stale_temporaries(tmp_path / "missing" / "a.json") == []
+
+
+def test_a_claimed_row_owns_its_outputs_but_is_not_done(tmp_path):
+    out = tmp_path / "a.json"
+    out.write_bytes(b"frames")
+    manifest = Manifest(tmp_path / "m.json")
+    manifest.claim("k", 3, [str(out)])
+    again = Manifest.load(tmp_path / "m.json")  # a claim is a valid entry of the format
+    assert again.owns(out) and not again.is_done("k") and again.rows["k"]["row"] == 3
+    again.record("k", 3, {str(out): hashlib.sha256(b"frames").hexdigest()})
+    assert again.is_done("k")

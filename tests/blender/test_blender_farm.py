@@ -184,6 +184,42 @@ def test_openjd_template_matches_the_local_batch(tmp_path):
                                                                                     "jobs.rows-3-3.summary.json"]
 
 
+def test_each_row_is_claimed_in_the_manifest_before_its_outputs_are_written(tmp_path, monkeypatch):
+    from model_runtime.jobs import Manifest
+
+    seen, claim = [], Manifest.claim
+
+    def watched(self, key, row, outputs):  # the real claim, watched: were the row's outputs there yet?
+        seen.append((row, any(os.path.exists(p) for p in outputs)))
+        claim(self, key, row, outputs)
+
+    monkeypatch.setattr(Manifest, "claim", watched)
+    assert farm.main(["--jobs", str(jobs_file(tmp_path))], setup=use_fake_runtime) == 0
+    assert sorted(seen) == [(1, False), (2, False), (3, False), (4, False)]
+
+
+def test_outputs_written_but_not_yet_recorded_are_the_reruns_to_replace(tmp_path, capsys):
+    """A stop between a worker writing a row's files and the manifest recording them (the row's claim, no digest,
+    still in the manifest) leaves files the rerun bakes again without --force; a file no row claimed is refused."""
+    jobs = jobs_file(tmp_path)
+    assert farm.main(["--jobs", str(jobs)], setup=use_fake_runtime) == 0
+    path = tmp_path / "jobs.manifest.json"
+    manifest = json.loads(path.read_text())
+    key = next(k for k, e in manifest["rows"].items() if e["row"] == 2)
+    manifest["rows"][key]["outputs"] = dict.fromkeys(manifest["rows"][key]["outputs"], "")  # claimed, not done
+    path.write_text(json.dumps(manifest))
+    capsys.readouterr()
+    assert farm.main(["--jobs", str(jobs)], setup=use_fake_runtime) == 0
+    assert "1 to bake, 3 skipped" in capsys.readouterr().out
+    assert json.loads(path.read_text())["rows"][key]["outputs"][str(tmp_path / "b.json")] != ""
+
+    other = tmp_path / "other"
+    jobs = jobs_file(other)
+    (other / "b.json").write_text("{}")  # someone else's file where row 2 writes
+    assert farm.main(["--jobs", str(jobs)], setup=use_fake_runtime) == 1
+    assert (other / "b.json").read_text() == "{}" and "already exists" in capsys.readouterr().out
+
+
 def test_interrupted_run_resumes_without_losing_rows(tmp_path):
     """Ctrl-C mid-run: exit 130 with one sentence, no staged files left; the rerun skips what was done."""
     rows = [{"instruction": text, "seed": i, "animation": f"r{i}.json", "preview": f"r{i}.png"}
