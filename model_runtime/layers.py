@@ -207,7 +207,7 @@ def layered_keys(generator, plans: Sequence[Sequence[TimedSegment]], seed: int =
 
 
 def _shows_nothing(key) -> bool:
-    """Whether a text part's key, at the intensity its words asked for undone, moves no channel visibly although the
+    """Whether a text part's key, its words' intensity ("barely") divided out, moves no channel visibly although the
     concept it was read as is not the neutral face: the learned model found no facial action in a word it never
     trained on ("look ireful"), which would otherwise rest the face without a word."""
     if key.concept == "neutral" or key.intensity <= 0:
