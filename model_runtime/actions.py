@@ -20,6 +20,7 @@ from functools import lru_cache
 from typing import NamedTuple
 
 from .expression_space import CHANNEL_INDEX, channel_side
+from .number_words import NUMBER_WORDS
 from .recognition import FUNCTION_WORDS, LIGHT_VERBS
 
 HeadPose = tuple[float, float, float]
@@ -378,8 +379,7 @@ class Offered(NamedTuple):
     count: int | None
 
 
-_GIVEN_COUNTS = {"two": 2, "three": 3, "four": 4, "five": 5, "six": 6, "seven": 7, "eight": 8, "nine": 9, "ten": 10,
-                 "couple": 2, "few": 3, "several": 3}
+_GIVEN_COUNTS = {**NUMBER_WORDS, "couple": 2, "few": 3, "several": 3}  # after its article: "a couple of nods"
 
 
 @lru_cache(maxsize=4096)
@@ -407,7 +407,7 @@ def read_offered_action(text: str, side: str | None = None) -> Offered | None:
         rest = rest[1:]
     count = None
     if len(rest) > 1 and (rest[0] in _GIVEN_COUNTS or rest[0].isascii() and rest[0].isdigit()):  # "two nods"
-        count = _GIVEN_COUNTS.get(rest[0]) or (int(rest[0]) if len(rest[0]) <= 7 else 10 ** 7)  # any huge is too many
+        count = _GIVEN_COUNTS[rest[0]] if rest[0] in _GIVEN_COUNTS else int(rest[0]) if len(rest[0]) <= 7 else 10 ** 7
         rest = rest[2:] if rest[1] == "of" and len(rest) > 2 else rest[1:]
     for start in range(len(rest)):
         adjectives = rest[:start]

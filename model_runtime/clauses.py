@@ -30,6 +30,7 @@ from functools import lru_cache
 
 from .actions import (OFFER_VERBS, SCENE_STARTS, Action, adverb_base, is_content_word, is_manner_adverb,
                       read_action, read_offered_action, read_told_action)
+from .limits import MAX_REPEATS, repeat_count
 from .recognition import FUNCTION_WORDS, english_words, vouching_words, words
 
 _VOCABULARY: tuple[tuple[str, str], ...] = (
@@ -107,7 +108,6 @@ class Layer:
 
 
 KEEP_REPEATS = 4  # "keep blinking", "again and again": enough peaks to read as ongoing
-MAX_REPEATS = 12  # counts above it are reported and capped
 
 
 @dataclass
@@ -293,10 +293,9 @@ def _read_offered(part: Part, notes: list[str]) -> list[Part]:
         return []  # "show mocking sneer": a knowledge-base phrase with adjectives means what it says whole
     part.action = offered.action
     if offered.count is not None and part.repeat is None:
-        if not 1 <= offered.count <= MAX_REPEATS:
-            notes.append(f"The count in {part.text!r} is not from 1 to {MAX_REPEATS}; "
-                         f"{min(max(offered.count, 1), MAX_REPEATS)} shown.")
-        part.repeat = min(max(offered.count, 1), MAX_REPEATS)
+        part.repeat, as_asked = repeat_count(offered.count)
+        if not as_asked:
+            notes.append(f"The count in {part.text!r} is not from 1 to {MAX_REPEATS}; {part.repeat} shown.")
     return [_added_part(extra, "with", part.intensity) for extra in (offered.adjectives, offered.after)
             if _names_facial_rest(extra)]
 

@@ -42,9 +42,10 @@ import unicodedata
 from dataclasses import dataclass, field, replace
 
 from model_runtime.actions import Action, read_action
-from model_runtime.clauses import KEEP_REPEATS, MAX_REPEATS, SHOWN_NOUNS, Layer, build_layers
+from model_runtime.clauses import KEEP_REPEATS, SHOWN_NOUNS, Layer, build_layers
 from model_runtime.errors import InputError
-from model_runtime.limits import MAX_DURATION_S
+from model_runtime.limits import MAX_DURATION_S, MAX_REPEATS, repeat_count
+from model_runtime.number_words import NUMBER_WORDS
 
 MAX_INSTRUCTION_CHARS = 2000
 
@@ -128,12 +129,7 @@ def _rx(pattern: str) -> re.Pattern[str]:
     return re.compile(pattern, re.DOTALL)
 
 
-_NUMBER_WORDS = {
-    "zero": 0, "one": 1, "two": 2, "three": 3, "four": 4, "five": 5, "six": 6, "seven": 7, "eight": 8,
-    "nine": 9, "ten": 10, "eleven": 11, "twelve": 12, "thirteen": 13, "fourteen": 14, "fifteen": 15,
-    "sixteen": 16, "seventeen": 17, "eighteen": 18, "nineteen": 19, "twenty": 20,
-}
-_NUMWORD = _alt(_NUMBER_WORDS)
+_NUMWORD = _alt(NUMBER_WORDS)
 # Digits only in ASCII; a comma followed by exactly three digits is a thousands separator ("1,500 ms").
 _NUM = r"-?(?:[0-9]+(?:,[0-9]{3}(?![0-9]))+|[0-9]+(?:[.,][0-9]+)?|[.,][0-9]+)(?:e[+-]?[0-9]+)?"
 _QTY_WORDS = (
@@ -229,19 +225,14 @@ def _repeat(piece: "_Piece", m: re.Match[str]) -> None:
     raw = " ".join((m.group("once") or m.group("count") or m.group("x")).split())
     value = _COUNT_WORDS.get(raw)
     if value is None:
-        value = _NUMBER_WORDS.get(raw)
+        value = NUMBER_WORDS.get(raw)
     if value is None:
         value = _number(raw)
     if value is None:
         value = {"a hundred": 100, "a thousand": 1000, "a million": 1e6, "a billion": 1e9, "countless": 1e9}.get(raw)
-    if value is None or not math.isfinite(value) or value < 1 or value != int(value):
+    piece.repeat, as_asked = repeat_count(value)
+    if not as_asked:
         piece.problems.append(phrase)
-        piece.repeat = 1
-        return
-    if value > MAX_REPEATS:
-        piece.problems.append(phrase)
-        value = MAX_REPEATS
-    piece.repeat = int(value)
 
 def _rate(piece: "_Piece", m: re.Match[str], phrase: str) -> None:
     """"every 3 seconds", "twice a second", "from time to time": one peak each period, for as long as the part is
@@ -255,12 +246,12 @@ def _rate(piece: "_Piece", m: re.Match[str], phrase: str) -> None:
     else:
         if m.group("freq"):  # "twice a second": the unit divided by the count
             raw = " ".join(m.group("freq_n").split())
-            count = _COUNT_WORDS.get(raw) or _NUMBER_WORDS.get(raw) or _number(raw)
+            count = _COUNT_WORDS.get(raw) or NUMBER_WORDS.get(raw) or _number(raw)
             period = 1.0 / count if count and math.isfinite(count) and count > 0 else None
             unit = m.group("freq_s")
         else:
             raw = " ".join((m.group("every_n") or "1").split())
-            period = _EVERY_WORDS.get(raw) or _NUMBER_WORDS.get(raw) or _number(raw)
+            period = _EVERY_WORDS.get(raw) or NUMBER_WORDS.get(raw) or _number(raw)
             if period is not None and m.group("every_half"):
                 period += 0.5
             unit = m.group("every_s") or "min"
@@ -636,7 +627,7 @@ def _quantity(qty: str) -> float:
         if len(words) > 1 and words[1] == "few":
             return 3.0
         return 1.0 + half
-    return float(_NUMBER_WORDS.get(head, 1)) + half
+    return float(NUMBER_WORDS.get(head, 1)) + half
 
 
 def _number(raw: str) -> float | None:
@@ -715,7 +706,7 @@ def _clock_value(m: re.Match[str], g: str, fallback_unit: str | None = None) -> 
     """Seconds on the clock from group set `g` of _CLOCK_RE ("second 3", "3 s", "500 ms"); None when unreadable."""
     raw = m.group(f"{g}s") or m.group(f"{g}n")
     unit = None if m.group(f"{g}s") else (m.group(f"{g}u") or fallback_unit)
-    value = _NUMBER_WORDS.get(raw.lower()) if raw.lower() in _NUMBER_WORDS else _number(raw)
+    value = NUMBER_WORDS.get(raw.lower()) if raw.lower() in NUMBER_WORDS else _number(raw)
     if value is None or not math.isfinite(value) or value < 0 or (unit is not None and unit in _UNIT_FRAMES):
         return None
     if unit in _UNIT_MS:

@@ -29,7 +29,7 @@ import numpy as np
 from .actions import action_head, action_weights
 from .dynamics import eased_track
 from .expression_space import ARKIT_CHANNELS, CHANNEL_INDEX, NUM_CHANNELS
-from .generators.base import MAX_WORD_INTENSITY_SCALE
+from .generators.base import word_intensity_scale
 from .timeline import DEFAULT_INTENSITY, FrameSpan, KeyPart, TimedSegment
 
 _ACTIVE = 0.1
@@ -212,8 +212,7 @@ def _shows_nothing(key) -> bool:
     trained on ("look ireful"), which would otherwise rest the face without a word."""
     if key.concept == "neutral" or key.intensity <= 0:
         return False
-    asked = min(key.intensity / DEFAULT_INTENSITY, MAX_WORD_INTENSITY_SCALE)
-    return float(np.max(key.weights, initial=0.0)) / asked < _ACTIVE
+    return float(np.max(key.weights, initial=0.0)) / word_intensity_scale(key.intensity) < _ACTIVE
 
 
 def _unread_parts(seg: TimedSegment, keys, where, recognised) -> set[int]:

@@ -10,6 +10,7 @@ from .errors import InputError
 FPS_RANGE = (1, 240)
 MAX_INTENSITY_SCALE = 2.0
 MAX_DURATION_S = 600.0
+MAX_REPEATS = 12  # repeats of one action ("blink 12 times", "give 12 nods"); more are capped and reported
 SAVE_FORMATS = (".json", ".npz", ".csv")  # the animation file types
 
 
@@ -34,3 +35,13 @@ def check_intensity_scale(scale) -> None:
 def check_duration(duration_s: float) -> None:
     if not isinstance(duration_s, (int, float)) or not math.isfinite(duration_s) or not 0 < duration_s <= MAX_DURATION_S:
         raise InputError(f"The duration must be more than 0 and at most {MAX_DURATION_S:g} seconds, not {duration_s!r}.")
+
+
+def repeat_count(value) -> tuple[int, bool]:
+    """(repeats shown, whether the count was shown as asked): a count that is not a whole number from 1 to
+    MAX_REPEATS is shown once, or MAX_REPEATS times when larger; the parser reports it."""
+    if value is None or not math.isfinite(value) or value < 1 or value != int(value):
+        return 1, False
+    if value > MAX_REPEATS:
+        return MAX_REPEATS, False
+    return int(value), True

@@ -617,13 +617,15 @@ def test_looks_joined_by_and_without_an_action_stay_one_meaning(text):
 
 
 @pytest.mark.parametrize("text, repeat", [("give two nods", 2), ("give a couple of quick winks", 2),
-                                          ("give three blinks", 3), ("give 4 nods", 4), ("give a nod", 1)])
+                                          ("give three blinks", 3), ("give 4 nods", 4), ("give a nod", 1),
+                                          ("give one nod", 1), ("give eleven winks", 11)])
 def test_a_count_of_actions_given_is_that_many_peaks(text, repeat):
     parsed = parse_instruction(text)
-    assert parsed.segments[0].repeat == repeat and not parsed.notes
+    assert parsed.segments[0].action is not None and parsed.segments[0].repeat == repeat and not parsed.notes
 
 
-@pytest.mark.parametrize("text, repeat", [("give 100 nods", MAX_REPEATS), ("give 0 nods", 1),
+@pytest.mark.parametrize("text, repeat", [("give 100 nods", MAX_REPEATS), ("give 0 nods", 1), ("give zero nods", 1),
+                                          ("give twenty nods", MAX_REPEATS),
                                           ("give " + "9" * 5000 + " winks", MAX_REPEATS)])
 def test_a_count_of_actions_given_out_of_range_is_capped_with_a_note(text, repeat):
     parsed = parse_instruction(text)

@@ -95,13 +95,17 @@ def pooled_embeddings(encoder, texts: list[str]) -> np.ndarray:
     return encoder.encode(texts).pooled.float().cpu().numpy()
 
 
+def word_intensity_scale(intensity: float) -> float:
+    """How far the intensity a segment's words asked for ("slightly" 0.35, none 0.75) scales its key."""
+    return min(intensity / DEFAULT_INTENSITY, MAX_WORD_INTENSITY_SCALE)
+
+
 def key_expression(weights: np.ndarray, concept: Concept, seg: TimedSegment, confidence: float,
                    similarity: float) -> KeyExpression:
     """A segment's key: `weights` at the default intensity, scaled by the intensity its words asked for."""
     intensity = DEFAULT_INTENSITY if seg.intensity is None else float(seg.intensity)
-    scale = min(intensity / DEFAULT_INTENSITY, MAX_WORD_INTENSITY_SCALE)
-    return KeyExpression(weights=np.clip(weights * scale, 0.0, 1.0).astype(np.float32), concept=concept.name,
-                         label=concept.label, intensity=intensity, confidence=confidence,
+    return KeyExpression(weights=np.clip(weights * word_intensity_scale(intensity), 0.0, 1.0).astype(np.float32),
+                         concept=concept.name, label=concept.label, intensity=intensity, confidence=confidence,
                          similarity=float(similarity))
 
 
