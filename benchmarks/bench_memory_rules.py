@@ -1,0 +1,250 @@
+"""Which AUs the AU memory calls present: run-time rules scored on the concept cross-validation's folds (issue 13).
+
+Run (after bench_concept_cv.py has trained and scored its four folds in DIR):
+    .venv/bin/python benchmarks/bench_memory_rules.py --work DIR [--rules NAME,NAME,...]
+
+The memory stage runs last on frozen features and the presence rule only reads its output, so a rule can be scored
+on each fold's weights without training again. Every rule below is applied to the memory's AU probabilities (the
+neighbours' vote and the heads' mean) before `read` builds the key, and each fold's held-out items are generated
+again and scored as bench_concept_cv.py scores them, against the retrieval baseline of that fold's own
+fold-K.json. Printed per rule: the margins over the baseline in AU precision, recall and precision with a neutral
+apex counted as 0 ("strict"), on held-out concepts (the 63 concepts outside `i2fet evaluate`'s 11, those 11, and all
+74) and on new phrasings of trained concepts.
+
+Exits 1 when no rule reaches the issue's goal over all 74 concepts (AU precision and recall both >= 0.10 above the
+baseline) with its phrasing margins >= 0: then no choice of presence rule alone closes the gap.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import json
+import sys
+from pathlib import Path
+
+import numpy as np
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+from benchmarks import bench_concept_cv as cv  # noqa: E402
+from benchmarks.gates import Gates  # noqa: E402
+from model_runtime.training.arkit_data import HELDOUT_CONCEPTS as EVALUATED  # noqa: E402  (before any fold is held out)
+
+# FACS action units that move one feature in opposite directions, so a face cannot show both: the lip corners up
+# (12) or down (15), the upper lid raised (5) or the eye closed (43), the lips parted (25) or pressed (24).
+ANTAGONISTS = ((12, 15), (5, 43), (24, 25))
+GOAL = 0.10
+
+
+def _shipped(prob, memory):
+    return prob > memory.cfg.present, None
+
+
+def _threshold(value: float):
+    def rule(prob, memory):
+        return prob > value, None
+    return rule
+
+
+def _relative(fraction: float):
+    def rule(prob, memory):
+        return (prob > memory.cfg.present) & (prob >= fraction * prob.amax(1, keepdim=True)), None
+    return rule
+
+
+def _cap(count: int):
+    def rule(prob, memory):
+        kth = prob.topk(count, 1).values[:, -1:]
+        return (prob > memory.cfg.present) & (prob >= kth), None
+    return rule
+
+
+def _lift(factor: float):
+    """Present only above `factor` times the AU's share of the training concepts: a head meeting a word it never saw
+    drifts toward the AUs most concepts have (AU1, AU4, AU25), and a fixed threshold keeps them."""
+    def rule(prob, memory):
+        return (prob > memory.cfg.present) & (prob > factor * memory.core.mean(0)), None
+    return rule
+
+
+def _excess(margin: float):
+    def rule(prob, memory):
+        return (prob > memory.cfg.present) & (prob - memory.core.mean(0) > margin), None
+    return rule
+
+
+def resolve_antagonists(prob, present, pairs=ANTAGONISTS):
+    """`present` without the less probable AU of each pair of ANTAGONISTS both present (the first on a tie)."""
+    from model_runtime.models.au_space import AUS
+
+    keep = present.clone()
+    for a, b in pairs:
+        i, j = AUS.index(a), AUS.index(b)
+        both = present[:, i] & present[:, j]
+        drop_i = both & (prob[:, i] < prob[:, j])  # a tie keeps the first
+        keep[:, i] &= ~drop_i
+        keep[:, j] &= ~(both & ~drop_i)
+    return keep
+
+
+def _antagonists(prob, memory):
+    return resolve_antagonists(prob, prob > memory.cfg.present), None
+
+
+def nearest_concept_by_aus(prob, core):
+    """The training concept whose AU table is closest in cosine to each row of AU probabilities."""
+    import torch.nn.functional as F
+
+    return (F.normalize(prob, dim=1) @ F.normalize(core, dim=1).T).argmax(1)
+
+
+def _snap(intersect: bool):
+    """The AUs of the training concept nearest in AU space: a whole face the knowledge base knows, chosen by the
+    memory's evidence instead of by text similarity; `intersect` keeps only those the threshold also finds."""
+    def rule(prob, memory):
+        best = nearest_concept_by_aus(prob, memory.core)
+        snapped = memory.core[best] >= 0.5
+        if not intersect:
+            return snapped, memory.intensity[best]
+        keep = snapped & (prob > memory.cfg.present)
+        return keep.where(keep.any(1, keepdim=True), snapped), memory.intensity[best]
+    return rule
+
+
+RULES = {
+    "shipped": _shipped,
+    "threshold 0.30": _threshold(0.30),
+    "threshold 0.35": _threshold(0.35),
+    "relative 0.5": _relative(0.5),
+    "cap 5": _cap(5),
+    "lift 1.25": _lift(1.25),
+    "excess 0.10": _excess(0.10),
+    "antagonists": _antagonists,
+    "snap": _snap(False),
+    "snap and threshold": _snap(True),
+}
+
+
+@contextlib.contextmanager
+def presence_rule(memory, rule):
+    """`memory.predict` returning the rule's present AUs as probability 1 and the others as 0 (so that `read`'s own
+    threshold keeps exactly them), with the rule's intensities where it gives any."""
+    import torch
+
+    original = memory.predict
+
+    def predict(sentences):
+        prob, intensity, novel = original(sentences)
+        keep, chosen = rule(prob, memory)
+        if chosen is not None:
+            intensity = torch.where(keep, chosen, intensity)
+        return keep.to(prob.dtype), intensity, novel
+
+    memory.predict = predict
+    try:
+        yield
+    finally:
+        del memory.predict
+
+
+def score_rules(work: Path, names: list[str]) -> list[dict]:
+    """Per fold, bench_concept_cv's result layout with one row list per rule beside the fold's baseline rows."""
+    import torch
+
+    from model_runtime.evaluation.report import _apexes, apex_au_scores, load_model
+    from model_runtime.training import arkit_data
+
+    results = []
+    for fold in range(cv.FOLDS):
+        scored = json.loads((work / f"fold-{fold}.json").read_text(encoding="utf-8"))
+        weights = sorted((work / f"fold-{fold}").glob("*.safetensors"))
+        if len(weights) != 1:
+            raise SystemExit(f"Found {len(weights)} weights files in {work / f'fold-{fold}'}, not one.")
+        arkit_data.hold_out_concepts(cv.fold_concepts(fold))
+        torch.set_num_threads(2)  # one fold at a time
+        learned = load_model("i2fet", "cpu", weights=str(weights[0]))
+        memory = learned.generator.model.memory
+        if memory is None:
+            raise SystemExit(f"{weights[0]} has no AU memory: there is no presence rule to score.")
+        result = {"splits": {}}
+        for split in cv.SPLITS:
+            items = arkit_data.heldout_items(split)
+            rows = {"concept": [i.concept for i in items], "baseline": scored["splits"][split]["baseline"]}
+            if rows["concept"] != scored["splits"][split]["concept"]:
+                raise SystemExit(f"fold-{fold}.json was scored on other items than fold {fold} holds out now.")
+            for name in names:
+                with presence_rule(memory, RULES[name]):
+                    anims = [a for s in range(0, len(items), 64)
+                             for a in learned.generate_batch([i.instruction for i in items[s:s + 64]], seed=0)]
+                rows[name] = apex_au_scores(_apexes(anims), items).tolist()
+            result["splits"][split] = rows
+        results.append(result)
+        print(f"fold {fold}: {len(names)} rules scored", flush=True)
+    return results
+
+
+def margins(results: list[dict], names: list[str]) -> dict:
+    """Per rule: (precision, recall, strict precision) margins over the baseline, averaged per concept, on the
+    held-out concepts outside `i2fet evaluate`'s 11, on those 11, on all of them, and on the phrasings."""
+    out: dict = {}
+    for split in cv.SPLITS:
+        concepts, base = cv.per_concept(results, split, "baseline")
+        base_strict = cv.per_concept(results, split, "baseline", neutral_as_miss=True)[1][:, :1]
+        evaluated = np.array([c in EVALUATED for c in concepts])
+        for name in names:
+            table = np.hstack([cv.per_concept(results, split, name)[1],
+                               cv.per_concept(results, split, name, neutral_as_miss=True)[1][:, :1]])
+            diff = table - np.hstack([base, base_strict])
+            row = out.setdefault(name, {})
+            if split == "heldout_concepts":
+                row["other"], row["evaluated"], row["all"] = (
+                    diff[~evaluated].mean(0), diff[evaluated].mean(0), diff.mean(0))
+            else:
+                row["phrasings"] = diff.mean(0)
+    return out
+
+
+def reaching_the_goal(table: dict) -> list[str]:
+    """The rules whose precision and recall margins over all held-out concepts are >= GOAL and whose phrasing
+    margins (precision and recall) are >= 0."""
+    return [n for n, row in table.items() if min(row["all"][:2]) >= GOAL and min(row["phrasings"][:2]) >= 0.0]
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--work", required=True, type=Path, help="bench_concept_cv.py's folder of trained folds")
+    parser.add_argument("--rules", default=",".join(RULES), help="comma-separated rule names (default: all)")
+    args = parser.parse_args(argv)
+    names = [n.strip() for n in args.rules.split(",")]
+    unknown = [n for n in names if n not in RULES]
+    if unknown:
+        print(f"Unknown rule {unknown[0]!r}; the rules are: {', '.join(RULES)}.", file=sys.stderr)
+        return 2
+    for fold in range(cv.FOLDS):
+        if not (args.work / f"fold-{fold}.json").is_file():
+            print(f"{args.work} holds no fold-{fold}.json: run bench_concept_cv.py --fold {fold} first.",
+                  file=sys.stderr)
+            return 2
+    table = margins(score_rules(args.work, names), names)
+    print("margins over the retrieval baseline, means per concept: precision / recall / strict precision")
+    print(f"  {'rule':20s} {'63 other concepts':>24s} {'11 of i2fet evaluate':>24s} {'all 74':>24s} "
+          f"{'new phrasings':>24s}")
+    for name, row in table.items():
+        cells = " ".join(f"{'/'.join(f'{v:+.3f}' for v in row[k]):>24s}"
+                         for k in ("other", "evaluated", "all", "phrasings"))
+        print(f"  {name:20s} {cells}")
+    reaching = reaching_the_goal(table)
+    best = max(table, key=lambda n: min(table[n]["all"][:2]))
+    gates = Gates()
+    gates.holds(
+        f"a presence rule reaches AU precision and recall margins >= {GOAL} over all held-out concepts, level or "
+        "better on phrasings", bool(reaching),
+        f"{', '.join(reaching)} do" if reaching else
+        f"none does; the best smaller margin is {best!r}'s, {min(table[best]['all'][:2]):+.3f}")
+    return gates.exit_code()
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

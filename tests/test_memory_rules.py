@@ -1,0 +1,92 @@
+"""benchmarks/bench_memory_rules.py: the presence rules it scores, the way it swaps them in, and how it chooses."""
+
+from __future__ import annotations
+
+import numpy as np
+import torch
+
+from benchmarks import bench_memory_rules as br
+from model_runtime.models.au_memory import AUMemory, MemoryConfig
+from model_runtime.models.au_space import AUS
+
+
+def _row(**probs: float) -> torch.Tensor:
+    row = torch.zeros(1, len(AUS))
+    for name, value in probs.items():
+        row[0, AUS.index(int(name[2:]))] = value
+    return row
+
+
+def test_of_two_antagonists_present_only_the_more_probable_stays():
+    prob = torch.cat([_row(au12=0.7, au15=0.4, au6=0.5), _row(au15=0.4), _row(au24=0.5, au25=0.5)])
+    kept = br.resolve_antagonists(prob, prob > 0.25)
+    shown = [{AUS[j] for j in np.flatnonzero(r.numpy())} for r in kept]
+    assert shown[0] == {6, 12}  # the smile wins over the lip corner depressor; AU6 has no antagonist
+    assert shown[1] == {15}  # alone, an antagonist is kept
+    assert shown[2] == {24}  # a tie keeps the pair's first
+
+
+def test_the_nearest_concept_in_au_space_is_the_one_sharing_the_likely_aus():
+    core = torch.cat([_row(au1=1, au2=1, au5=1, au26=1), _row(au4=1, au7=1, au24=1), _row(au6=1, au12=1)])
+    prob = torch.cat([_row(au4=0.8, au7=0.6, au12=0.3), _row(au6=0.4, au12=0.9, au25=0.3)])
+    assert br.nearest_concept_by_aus(prob, core).tolist() == [1, 2]
+
+
+def _memory() -> AUMemory:
+    memory = AUMemory(MemoryConfig(enabled=True, phrases=2, concepts=2, longest=1, heads=1, vote=1.0))
+    memory.keys.copy_(torch.eye(2, memory.cfg.text_dim))
+    memory.groups.copy_(torch.tensor([[0], [1]]))
+    memory.core.copy_(torch.cat([_row(au12=1, au6=1), _row(au4=1, au7=1)]))
+    memory.intensity.copy_(torch.full_like(memory.core, 0.8))
+    memory.novelty.fill_(2.0)  # every text is novel
+    return memory.eval()
+
+
+def test_a_rule_replaces_the_memorys_presence_inside_its_block_only():
+    memory = _memory()
+    sentences = torch.eye(2, memory.cfg.text_dim)
+    before = memory.predict(sentences)[0]
+    with br.presence_rule(memory, br.RULES["threshold 0.35"]):
+        inside = memory.predict(sentences)[0]
+    after = memory.predict(sentences)[0]
+    assert torch.equal(before, after) and "predict" not in vars(memory)
+    assert set(inside.unique().tolist()) <= {0.0, 1.0}
+    assert torch.equal(inside.bool(), before > 0.35)
+    # the key the memory builds then shows exactly the rule's AUs
+    with br.presence_rule(memory, br.RULES["antagonists"]):
+        reading = memory.read(sentences, torch.zeros(2, dtype=torch.long))
+    assert bool((reading.composed[0] > 0).any()) and bool((reading.composed[1] > 0).any())
+
+
+def test_a_rule_reaches_the_goal_only_with_both_margins_and_level_phrasings():
+    def row(precision, recall, phrasing):
+        return {"all": np.array([precision, recall, precision]), "phrasings": np.array([phrasing, 0.01, 0.0])}
+
+    table = {"both": row(0.10, 0.12, 0.0), "precision only": row(0.15, 0.09, 0.01), "loses phrasings": row(0.3, 0.3, -0.001)}
+    assert br.reaching_the_goal(table) == ["both"]
+
+
+def test_the_11_concepts_of_i2fet_evaluate_are_told_apart_while_a_fold_is_held_out():
+    from benchmarks import bench_concept_cv as cv
+    from model_runtime.training import arkit_data
+
+    original = arkit_data.HELDOUT_CONCEPTS
+    evaluated = original[0]
+    fold = next(k for k in range(cv.FOLDS) if evaluated not in cv.fold_concepts(k))
+    other = cv.fold_concepts(fold)[0]
+    rows = {"concept": [evaluated, other], "baseline": [[0.5, 0.5], [0.5, 0.5]], "r": [[0.9, 0.7], [0.5, 0.5]]}
+    results = [{"splits": {"heldout_concepts": rows, "heldout_phrasings": rows}}]
+    try:
+        arkit_data.hold_out_concepts(cv.fold_concepts(fold))
+        row = br.margins(results, ["r"])["r"]
+    finally:
+        arkit_data.hold_out_concepts(original)
+    assert np.allclose(row["evaluated"], [0.4, 0.2, 0.4]) and np.allclose(row["other"], 0.0)
+    assert np.allclose(row["all"], [0.2, 0.1, 0.2])
+
+
+def test_unknown_rules_and_an_unscored_folder_are_refused_in_one_sentence(tmp_path, capsys):
+    assert br.main(["--work", str(tmp_path), "--rules", "shipped,telepathy"]) == 2
+    assert "Unknown rule 'telepathy'" in capsys.readouterr().err
+    assert br.main(["--work", str(tmp_path)]) == 2
+    assert "holds no fold-0.json" in capsys.readouterr().err
