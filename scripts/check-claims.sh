@@ -33,6 +33,7 @@ gate benchmarks/bench_retrain.py
 cv_work=$(mktemp -d)
 for fold in 0 1 2 3; do gate benchmarks/bench_concept_cv.py --fold "$fold" --work "$cv_work"; done
 gate benchmarks/bench_concept_cv.py --summarize --work "$cv_work"
+gate benchmarks/bench_memory_rules.py --work "$cv_work"
 rm -rf "$cv_work"
 echo "== all gates: $SECONDS s"
 if ((${#failed[@]})); then
