@@ -308,6 +308,41 @@ def test_the_sample_pool_shows_variants_at_the_rate_asked_with_the_same_draws():
     assert np.array_equal(never[..., core_only], always[..., core_only])  # the rng's draws did not move
 
 
+def test_the_memory_holds_its_phrases_and_probes_in_its_frame(stage):
+    encoder, data, _, _ = stage
+    framed = S.memory_data(encoder, content_words=True, frame="a face showing {}")
+    phrases = [p for v in D.training_phrases().values() for p in v]
+    assert np.allclose(framed.keys[0], encoder.encode([f"a face showing {phrases[0]}"]).pooled.float().numpy()[0],
+                       atol=1e-5)
+    from model_runtime.actions import content_text
+
+    probe = content_text(D.probe_text(phrases[int(framed.probe_rows[0])]))
+    assert np.allclose(framed.probes[0], encoder.encode([f"a face showing {probe}"]).pooled.float().numpy()[0],
+                       atol=1e-5)
+    assert np.array_equal(framed.probe_rows, data.probe_rows) and np.array_equal(framed.presence, data.presence)
+
+
+@pytest.mark.parametrize("frame", ["no place for the text", "{} and {}", "a {face} showing {}", "{0}", 3])
+def test_a_frame_without_one_place_for_the_text_is_refused_in_one_sentence(frame):
+    with pytest.raises(InputError, match="frame must hold"):
+        config_from_dict({"memory": {"enabled": True, "frame": frame}})
+
+
+def test_the_generator_reads_the_memory_s_texts_in_its_frame(stage):
+    from model_runtime.generators.learned import I2FETModel, LearnedGenerator
+
+    encoder, data, _, _ = stage
+    cfg = S.sized(config_from_dict({"generator": {"au_head": True},
+                                    "memory": {"enabled": True, "content_words": True,
+                                               "frame": "a face showing {}"}}), data)
+    gen = LearnedGenerator(I2FETModel(cfg).eval(), encoder, "cpu", weights_name="test", sha256="")
+    texts = ["convey happy", "happy"]
+    tokens, mask, sentences, out = gen._encode_with_memory(texts)
+    expected = encoder.encode(["a face showing happy"]).pooled.float().numpy()[0]
+    assert np.allclose(out[0], expected, atol=1e-5) and np.allclose(out[1], expected, atol=1e-5)
+    assert np.allclose(sentences, encoder.encode(texts).pooled.float().numpy(), atol=1e-5)
+
+
 @pytest.mark.parametrize("content_words", [True, False])
 def test_the_generator_gives_the_memory_content_word_embeddings_only_when_configured(stage, content_words):
     from model_runtime.generators.learned import I2FETModel, LearnedGenerator

@@ -198,17 +198,22 @@ class LearnedGenerator:
         return tokens, mask
 
     def _encode(self, texts: list[str], also: Sequence[str] = ()):
-        """Token features and mask of `texts`, and the sentence embeddings of `texts` then of `also` (never longer than
-        the longest text: content words), in one encoder pass, since a second pass costs more than a few more rows."""
+        """Token features and mask of `texts`, and the sentence embeddings of `texts` then of `also` (what the memory
+        reads: content words, perhaps in its frame of a few words), in one encoder pass, since a second pass costs
+        more than a few more rows."""
         emb = self.encoder.encode([*texts, *also])
         tokens, mask = emb.tokens[:len(texts), :MAX_SEGMENT_TOKENS], emb.mask[:len(texts), :MAX_SEGMENT_TOKENS]
         return tokens.to(self.device, torch.float32), mask.to(self.device), emb.pooled.float().cpu().numpy()
 
     def _encode_with_memory(self, texts: list[str]):
         """`_encode`'s tokens, mask and sentence embeddings of `texts`, and the sentence embeddings the AU memory
-        reads: the texts' own, or (content_words) those of their content words where they differ."""
+        reads: the texts' own, or (content_words) those of their content words, in the memory's frame, where that
+        differs from the text."""
         memory = self.model.memory
-        content = [content_text(t) for t in texts] if memory is not None and memory.cfg.content_words else texts
+        content = texts
+        if memory is not None:
+            words = [content_text(t) for t in texts] if memory.cfg.content_words else texts
+            content = [memory.cfg.frame.format(w) for w in words]
         changed = [i for i, (c, t) in enumerate(zip(content, texts)) if c != t]
         tokens, mask, pooled = self._encode(texts, [content[i] for i in changed])
         sentences = pooled[:len(texts)]

@@ -11,6 +11,11 @@ small heads on the same embedding (each trained on the training phrases from its
 survive only where such an AU drives them, and those AUs are united into it at their intensities. A mean over several
 heads is steadier on words no head was trained on than one head, whose errors on them follow its seed.
 
+Every text the memory holds or reads is embedded in `frame`: the text alone ("{}") in the shipped recipe, "a facial
+expression of {}" in configs/i2fet-memory-frame.toml. A bare rare word's sentence embedding sits among words of every
+kind, the same word in that frame among descriptions of faces, where the training phrases are, so the vote and the
+heads reach it from closer; the longer rows cost a warm generate time.
+
 It takes the key only for novel texts: those whose nearest training phrase is less similar than `novelty`, the
 threshold that best tells a new concept from a new phrasing of a trained one on the training phrases themselves
 (calibrated by the stage, stored with the weights). Everything else keeps the decoder's key (with the AU head's union),
@@ -45,6 +50,7 @@ class MemoryConfig:
     heads: int = 1  # AU heads, each fitted from its own seed; their mean probability is the heads' opinion
     vote: float = 0.5  # the neighbours' vote's weight in the AU presence (the heads' mean takes 1 - vote)
     content_words: bool = False  # read a segment's content words only (actions.content_text), for novelty and vote
+    frame: str = "{}"  # the words every text the memory holds or reads is embedded in, "{}" where the text goes
     prune_known: bool = False  # known texts too keep only the channels a present AU drives (module docstring)
 
 

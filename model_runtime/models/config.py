@@ -92,6 +92,11 @@ def config_from_dict(raw: dict) -> I2FETConfig:
     expr_dim = 52 if cfg.data.space == "arkit" else 53
     if cfg.data.space not in ("arkit", "flame"):
         raise InputError(f"The data space must be 'arkit' or 'flame', not {cfg.data.space!r}.")
+    frame = cfg.memory.frame
+    if not isinstance(frame, str) or frame.count("{}") != 1 or "{" in frame.replace("{}", "") \
+            or "}" in frame.replace("{}", ""):
+        raise InputError(f"The memory's frame must hold {{}} once, where the text goes, and no other braces, not "
+                         f"{frame!r}.")
     if cfg.memory.enabled and cfg.data.space != "arkit":
         raise InputError("The AU memory ([memory] enabled) reads FACS AUs into ARKit weights; it needs the arkit space.")
     if cfg.ifed.expr_dim != expr_dim or cfg.transition.expr_dim != expr_dim:

@@ -6,7 +6,7 @@ concepts, AUs present above 0.25, the vote and one head averaged) were chosen by
 training concepts, before any held-out run: the best smaller of the AU precision and recall gains over nearest-phrase
 retrieval on left-out concepts. The shipped five heads with the vote weighing 0.25 were chosen the same way on the
 project's concept cross-validation (benchmarks/bench_concept_cv.py), on the 63 concepts outside `i2fet evaluate`'s
-held-out 11.
+held-out 11, and so were configs/i2fet-memory-frame.toml's frame and presence threshold (not shipped: README).
 """
 
 from __future__ import annotations
@@ -45,9 +45,10 @@ def _embed(encoder, texts: list[str]) -> np.ndarray:
                            for i in range(0, len(texts), 128)]).astype(np.float32)
 
 
-def memory_data(encoder, content_words: bool = False) -> MemoryData:
-    """The training phrases and their concepts' AUs, embedded with `encoder` (the run time's sentence embedding);
-    with `content_words`, the novelty probes are their content words, as the run time then reads segments."""
+def memory_data(encoder, content_words: bool = False, frame: str = "{}") -> MemoryData:
+    """The training phrases and their concepts' AUs, embedded with `encoder` (the run time's sentence embedding) in
+    `frame`, as the run time embeds what the memory reads; with `content_words`, the novelty probes are their content
+    words, as the run time then reads segments."""
     phrases = training_phrases()
     concepts = [c for c in training_concepts() if phrases[c.name]]
     texts, owners = [], []
@@ -68,7 +69,9 @@ def memory_data(encoder, content_words: bool = False) -> MemoryData:
         if probe is not None:
             probes.append(content_text(probe) if content_words else probe)
             probe_rows.append(row)
-    return MemoryData(keys=_embed(encoder, texts), owners=owners_arr, groups=groups,
+    framed = [frame.format(t) for t in texts]
+    probes = [frame.format(p) for p in probes]
+    return MemoryData(keys=_embed(encoder, framed), owners=owners_arr, groups=groups,
                       core=(presence >= 1.0).astype(np.float32), intensity=np.stack([i for _, i in targets]),
                       presence=presence, probes=_embed(encoder, probes), probe_rows=np.asarray(probe_rows))
 

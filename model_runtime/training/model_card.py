@@ -82,6 +82,7 @@ def _memory_lines(cfg: I2FETConfig, memory: dict | None) -> list[str]:
             " united into the decoder's channels that they drive; other texts",
             "keep the key above" + (", only in the channels such AUs drive (and those no AU of the memory speaks for:"
                                     " a wink's closed eye, the jaw and mouth sideways)." if m.prune_known else ".")
+            + (f" Every text it holds or reads is embedded in the frame {m.frame!r}." if m.frame != "{}" else "")
             + " Trained last, on frozen features, so the other tensors are the same with or without it."]
 
 
