@@ -359,3 +359,13 @@ def test_the_generator_gives_the_memory_content_word_embeddings_only_when_config
     assert torch.equal(tokens, gen.embed(texts)[0]) and torch.equal(mask, gen.embed(texts)[1])
     assert np.allclose(out[1], pooled[1])  # nothing to leave out: the text's own embedding
     assert np.allclose(out[0], happy, atol=1e-5) is content_words
+
+
+def test_the_model_card_names_a_frame_only_when_the_memory_has_one():
+    from model_runtime.training.model_card import _memory_lines
+
+    facts = {"phrases": 10, "concepts": 2, "novelty": 0.7, "novelty_balanced_accuracy": 0.7}
+    plain = " ".join(_memory_lines(config_from_dict({"memory": {"enabled": True}}), facts))
+    framed = " ".join(_memory_lines(config_from_dict({"memory": {"enabled": True, "frame": "a {} face"}}), facts))
+    assert "frame" not in plain
+    assert "embedded in the frame 'a {} face'" in framed
