@@ -93,8 +93,7 @@ def config_from_dict(raw: dict) -> I2FETConfig:
     if cfg.data.space not in ("arkit", "flame"):
         raise InputError(f"The data space must be 'arkit' or 'flame', not {cfg.data.space!r}.")
     frame = cfg.memory.frame
-    if not isinstance(frame, str) or frame.count("{}") != 1 or "{" in frame.replace("{}", "") \
-            or "}" in frame.replace("{}", ""):
+    if not isinstance(frame, str) or frame.count("{") != 1 or frame.count("}") != 1 or "{}" not in frame:
         raise InputError(f"The memory's frame must hold {{}} once, where the text goes, and no other braces, not "
                          f"{frame!r}.")
     if cfg.memory.enabled and cfg.data.space != "arkit":
