@@ -47,6 +47,21 @@ def _attend_with_copied_mask(self, queries, text, mask):
     return self._attend_eval(queries, text, memory_mask.view(b, heads, q, length))
 
 
+def _bert_as_it_was(self, ids, mask):
+    """_MiniBert.forward as it was: the padded batch through every layer, padding rows included."""
+    import torch.nn.functional as F
+
+    b, n = ids.shape
+    x = self.ln_embed(F.embedding(ids, self.word) + self.position[:n] + self.token_type[0])
+    attn_mask = None if bool(mask.all()) else mask[:, None, None, :]
+    for layer in self.layers:
+        qkv = layer.qkv(x).view(b, n, 3, layer.heads, -1).permute(2, 0, 3, 1, 4)
+        ctx = F.scaled_dot_product_attention(qkv[0], qkv[1], qkv[2], attn_mask=attn_mask)
+        x = layer.ln_attn(x + layer.out(ctx.transpose(1, 2).reshape(b, n, -1)))
+        x = layer.ln_ffn(x + layer.ffn_out(F.gelu(layer.ffn_in(x))))
+    return x
+
+
 def _combine_as_it_was(parts):
     """layers.combine as it was: every antagonist pair checked for every part, the first one included."""
     out = np.zeros(layers.NUM_CHANNELS, dtype=np.float32)
@@ -110,6 +125,7 @@ def runtimes():
 def _plain(patch):
     for module in (minilm, generator, ifed, transition):
         patch.setattr(module, "forward", _module_call)
+    patch.setattr(minilm._MiniBert, "forward", _bert_as_it_was)
     patch.setattr(ifed.IFED, "_fused_inference", lambda self: False)
     patch.setattr(ifed.IFED, "attend", _attend_with_copied_mask)
     patch.setattr(generator.KeyGenerator, "compose", _compose_with_einsum)
@@ -165,15 +181,24 @@ def test_a_batch_gives_the_same_bits_as_the_plain_path(runtimes):
         _same(a, b)
 
 
-def test_encoder_outputs_are_bit_identical_for_padded_batches(runtimes):
-    """The tokens and pooled vectors themselves, padding included, for batch shapes the runtime and training use."""
+def test_encoder_outputs_match_the_padded_path(runtimes):
+    """The tokens and pooled vectors themselves, padding included, for batch shapes the runtime and training use.
+    A batch without padding runs as it did, to the bit. A padded batch runs packed, its matrix products over fewer
+    rows, and float32 sums over another row count may round differently in the last place (as a text's embedding
+    alone and in a batch always could: test_encoders' batch-equals-single): within 1e-5, and the animations above
+    are still bit-identical."""
     reference, fast = runtimes
     texts = ["smile", "look shocked", "wink with the left eye", "a", "grin from ear to ear while raising the brows"]
-    for batch in (texts[:1], texts[:2], texts, texts * 7):
+    for batch in (texts[:1], texts[1:2] * 3, texts[:2], texts, texts * 7):
         ours = fast.encoder.encode(batch)
         theirs = _generate_plain(reference, lambda rt: rt.encoder.encode(batch))
-        assert torch.equal(ours.tokens, theirs.tokens) and torch.equal(ours.pooled, theirs.pooled)
         assert torch.equal(ours.mask, theirs.mask)
+        if bool(ours.mask.all()):
+            assert torch.equal(ours.tokens, theirs.tokens) and torch.equal(ours.pooled, theirs.pooled)
+        else:
+            assert (ours.tokens[~ours.mask] == 0).all()
+            assert float((ours.tokens - theirs.tokens).abs().max()) < 1e-5
+            assert float((ours.pooled - theirs.pooled).abs().max()) < 1e-5
 
 
 def test_functional_forward_is_the_modules_own_forward():

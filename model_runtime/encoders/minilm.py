@@ -83,11 +83,21 @@ class _BertLayer(nn.Module):
         self.ffn_out = nn.Linear(ffn, dim)
         self.ln_ffn = nn.LayerNorm(dim, eps=eps)
 
-    def forward(self, x: torch.Tensor, attn_mask: torch.Tensor | None) -> torch.Tensor:
-        b, n, d = x.shape
-        qkv = forward(self.qkv, x).view(b, n, 3, self.heads, d // self.heads).permute(2, 0, 3, 1, 4)
+    def forward(self, x: torch.Tensor, attn_mask: torch.Tensor | None, real: torch.Tensor | None,
+                shape: tuple[int, int]) -> torch.Tensor:
+        """`x` holds the batch's real tokens only, (T, d), when `real` (their flat positions in the padded (B, L)
+        batch) is given, else all of it, (B * L, d). Only attention needs the batch's shape: padding rows are made
+        for it alone, so the projections and the feed-forward, most of the arithmetic, skip them."""
+        (b, n), d = shape, x.shape[-1]
+        qkv = forward(self.qkv, x)
+        if real is not None:
+            qkv = qkv.new_zeros(b * n, 3 * d).index_copy_(0, real, qkv)
+        qkv = qkv.view(b, n, 3, self.heads, d // self.heads).permute(2, 0, 3, 1, 4)
         ctx = F.scaled_dot_product_attention(qkv[0], qkv[1], qkv[2], attn_mask=attn_mask)
-        x = forward(self.ln_attn, x + forward(self.out, ctx.transpose(1, 2).reshape(b, n, d)))
+        ctx = ctx.transpose(1, 2).reshape(b * n, d)
+        if real is not None:
+            ctx = ctx.index_select(0, real)
+        x = forward(self.ln_attn, x + forward(self.out, ctx))
         return forward(self.ln_ffn, x + forward(self.ffn_out, F.gelu(forward(self.ffn_in, x))))
 
 
@@ -102,14 +112,24 @@ class _MiniBert(nn.Module):
         self.layers = nn.ModuleList(_BertLayer(dim, heads, ffn, eps) for _ in range(layers))
 
     def forward(self, ids: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
-        n = ids.shape[1]
+        """(B, L, d) last hidden states; 0 at padding. A batch of texts of different lengths runs packed: the
+        padding of a warm generate's short rows is a third or more of the batch, and costs as much as real tokens."""
+        b, n = ids.shape
+        padded = not bool(mask.all())
+        real = mask.reshape(-1).nonzero().squeeze(1) if padded else None
+        positions = torch.arange(n, device=ids.device).expand(b, n).reshape(-1)
+        flat_ids = ids.reshape(-1)
+        if real is not None:
+            positions, flat_ids = positions.index_select(0, real), flat_ids.index_select(0, real)
         # token_type_ids are all 0 for single sentences.
-        x = F.embedding(ids, self.word) + self.position[:n] + self.token_type[0]
+        x = F.embedding(flat_ids, self.word) + self.position[positions] + self.token_type[0]
         x = self.ln_embed(x)
-        attn_mask = None if bool(mask.all()) else mask[:, None, None, :]
+        attn_mask = mask[:, None, None, :] if padded else None
         for layer in self.layers:
-            x = layer.forward(x, attn_mask)  # skips Module.__call__, as models.functional.forward does
-        return x
+            x = layer.forward(x, attn_mask, real, (b, n))  # skips Module.__call__, as models.functional.forward does
+        if real is not None:
+            x = x.new_zeros(b * n, x.shape[-1]).index_copy_(0, real, x)
+        return x.view(b, n, -1)
 
 
 def _convert_state_dict(sd: dict[str, torch.Tensor], layers: int) -> dict[str, torch.Tensor]:
