@@ -38,24 +38,24 @@ ANTAGONISTS = ((12, 15), (5, 43), (24, 25))
 GOAL = 0.10
 
 
-def _shipped(prob, memory):
-    return prob > memory.cfg.present, None
+def _shipped(prob, memory, novel):
+    return memory.present(prob, novel), None
 
 
 def _threshold(value: float):
-    def rule(prob, memory):
+    def rule(prob, memory, novel):
         return prob > value, None
     return rule
 
 
 def _relative(fraction: float):
-    def rule(prob, memory):
+    def rule(prob, memory, novel):
         return (prob > memory.cfg.present) & (prob >= fraction * prob.amax(1, keepdim=True)), None
     return rule
 
 
 def _cap(count: int):
-    def rule(prob, memory):
+    def rule(prob, memory, novel):
         kth = prob.topk(count, 1).values[:, -1:]
         return (prob > memory.cfg.present) & (prob >= kth), None
     return rule
@@ -64,13 +64,13 @@ def _cap(count: int):
 def _lift(factor: float):
     """Present only above `factor` times the AU's share of the training concepts: a head meeting a word it never saw
     drifts toward the AUs most concepts have (AU1, AU4, AU25), and a fixed threshold keeps them."""
-    def rule(prob, memory):
+    def rule(prob, memory, novel):
         return (prob > memory.cfg.present) & (prob > factor * memory.core.mean(0)), None
     return rule
 
 
 def _excess(margin: float):
-    def rule(prob, memory):
+    def rule(prob, memory, novel):
         return (prob > memory.cfg.present) & (prob - memory.core.mean(0) > margin), None
     return rule
 
@@ -89,7 +89,7 @@ def resolve_antagonists(prob, present, pairs=ANTAGONISTS):
     return keep
 
 
-def _antagonists(prob, memory):
+def _antagonists(prob, memory, novel):
     return resolve_antagonists(prob, prob > memory.cfg.present), None
 
 
@@ -103,7 +103,7 @@ def nearest_concept_by_aus(prob, core):
 def _snap(intersect: bool):
     """The AUs of the training concept nearest in AU space: a whole face the knowledge base knows, chosen by the
     memory's evidence instead of by text similarity; `intersect` keeps only those the threshold also finds."""
-    def rule(prob, memory):
+    def rule(prob, memory, novel):
         best = nearest_concept_by_aus(prob, memory.core)
         snapped = memory.core[best] >= 0.5
         if not intersect:
@@ -137,7 +137,7 @@ def presence_rule(memory, rule):
 
     def predict(sentences):
         prob, intensity, novel = original(sentences)
-        keep, chosen = rule(prob, memory)
+        keep, chosen = rule(prob, memory, novel)
         if chosen is not None:
             intensity = torch.where(keep, chosen, intensity)
         return keep.to(prob.dtype), intensity, novel

@@ -90,3 +90,16 @@ def test_unknown_rules_and_an_unscored_folder_are_refused_in_one_sentence(tmp_pa
     assert "Unknown rule 'telepathy'" in capsys.readouterr().err
     assert br.main(["--work", str(tmp_path)]) == 2
     assert "holds no fold-0.json" in capsys.readouterr().err
+
+
+def test_the_shipped_rule_is_the_memorys_own_presence_fallback_included():
+    from dataclasses import replace
+
+    memory = _memory()
+    memory.cfg = replace(memory.cfg, fallback=0.6)
+    prob = torch.cat([_row(au12=0.2, au6=0.15, au4=0.05), _row(au12=0.5, au6=0.1)])
+    novel = torch.tensor([True, True])
+    keep, _ = br.RULES["shipped"](prob, memory, novel)
+    assert torch.equal(keep, memory.present(prob, novel))
+    assert {AUS[j] for j in np.flatnonzero(keep[0].numpy())} == {6, 12}  # nothing above 0.25: the strongest
+    assert not torch.equal(keep, br.RULES["threshold 0.30"](prob, memory, novel)[0])

@@ -207,13 +207,13 @@ class LearnedGenerator:
 
     def _encode_with_memory(self, texts: list[str]):
         """`_encode`'s tokens, mask and sentence embeddings of `texts`, and the sentence embeddings the AU memory
-        reads: the texts' own, or (content_words) those of their content words, in the memory's frame, where that
-        differs from the text."""
+        reads: the texts' own, or (content_words) those of their content words, in the memory's frame (unless a frame
+        map stands for it: AUMemory.in_frame), where that differs from the text."""
         memory = self.model.memory
         content = texts
         if memory is not None:
             words = [content_text(t) for t in texts] if memory.cfg.content_words else texts
-            content = [memory.cfg.frame.format(w) for w in words]
+            content = words if memory.cfg.frame_map else [memory.cfg.frame.format(w) for w in words]
         changed = [i for i, (c, t) in enumerate(zip(content, texts)) if c != t]
         tokens, mask, pooled = self._encode(texts, [content[i] for i in changed])
         sentences = pooled[:len(texts)]

@@ -11,10 +11,13 @@ small heads on the same embedding (each trained on the training phrases from its
 survive only where such an AU drives them, and those AUs are united into it at their intensities. A mean over several
 heads is steadier on words no head was trained on than one head, whose errors on them follow its seed.
 
-Every text the memory holds or reads is embedded in `frame`: the text alone ("{}") in the shipped recipe, "a facial
-expression of {}" in configs/i2fet-memory-frame.toml. A bare rare word's sentence embedding sits among words of every
-kind, the same word in that frame among descriptions of faces, where the training phrases are, so the vote and the
-heads reach it from closer; the longer rows cost a warm generate time.
+Every text the memory holds or reads is embedded in `frame` ("{}": the text alone). A bare rare word's sentence
+embedding sits among words of every kind, the same word in a frame such as "a facial expression of {}" among
+descriptions of faces, where the training phrases are, so the vote and the heads reach it from closer. Embedding the
+frame at run time costs a warm generate an encoder row per segment (configs/i2fet-memory-frame.toml); with
+`frame_map` the memory holds its phrases in the frame but reads a text's plain embedding through `frame_map`, a linear
+map the training stage fits from plain to framed embeddings of some 21,000 English words and the training phrases
+(ridge regression), so reading costs one small matrix product.
 
 It takes the key only for novel texts: those whose nearest training phrase is less similar than `novelty`, the
 threshold that best tells a new concept from a new phrasing of a trained one on the training phrases themselves
@@ -51,7 +54,9 @@ class MemoryConfig:
     vote: float = 0.5  # the neighbours' vote's weight in the AU presence (the heads' mean takes 1 - vote)
     content_words: bool = False  # read a segment's content words only (actions.content_text), for novelty and vote
     frame: str = "{}"  # the words every text the memory holds or reads is embedded in, "{}" where the text goes
+    frame_map: bool = False  # read the frame through a fitted linear map, not the encoder (module docstring)
     prune_known: bool = False  # known texts too keep only the channels a present AU drives (module docstring)
+    fallback: float = 0.0  # a novel text with no AU above `present` shows those within this fraction of its strongest
 
 
 class AUMemory(nn.Module):
@@ -64,6 +69,8 @@ class AUMemory(nn.Module):
         self.register_buffer("core", torch.zeros(cfg.concepts, a))
         self.register_buffer("intensity", torch.zeros(cfg.concepts, a))
         self.register_buffer("novelty", torch.zeros(()))
+        if cfg.frame_map:
+            self.register_buffer("frame_map", torch.zeros(cfg.text_dim, cfg.text_dim))
         self.register_buffer("matrix", torch.as_tensor(au_channel_matrix()), persistent=False)
         self.register_buffer("unspoken", torch.as_tensor(unspoken_channels()), persistent=False)
         if cfg.heads < 1 or not 0.0 <= cfg.vote <= 1.0:
@@ -85,7 +92,16 @@ class AUMemory(nn.Module):
             values = getattr(self, name)
             if bool(((values < 0) | (values > 1)).any()):
                 return f"its {name} table holds values outside 0..1"
+        if self.cfg.frame_map and not bool(self.frame_map.any()):
+            return "its frame map is all zeros, which would read every text as nothing"
         return None
+
+    def in_frame(self, sentences: torch.Tensor) -> torch.Tensor:
+        """(B, text_dim) plain unit sentence embeddings -> where the memory's frame puts them: through the frame map
+        with `frame_map`, else as they are (the run time embedded them in the frame itself, if it has one)."""
+        if not self.cfg.frame_map:
+            return sentences
+        return F.normalize(sentences @ self.frame_map, dim=-1)
 
     def head_predict(self, sentences: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """(B, text_dim) unit sentence embeddings -> the heads' mean presence probabilities and mean intensities in
@@ -127,12 +143,22 @@ class AUMemory(nn.Module):
         intensity = torch.where(vote > 0, 0.5 * (voted_intensity + head_intensity), head_intensity)
         return prob, intensity, top[:, 0] < self.novelty
 
+    def present(self, prob: torch.Tensor, novel: torch.Tensor) -> torch.Tensor:
+        """(B, AUs) bool: the AUs above `present`; with `fallback`, a novel text that has none keeps its strongest
+        (those at least `fallback` times its most probable AU) rather than reading as no face at all. A known text
+        with none stays so: the phrases it resembles show no AU (neutral and its phrasings)."""
+        present = prob > self.cfg.present
+        if self.cfg.fallback > 0.0:
+            empty = novel[:, None] & ~present.any(1, keepdim=True)
+            present = present | (empty & (prob >= self.cfg.fallback * prob.amax(1, keepdim=True)))
+        return present
+
     def read(self, sentences: torch.Tensor, side: torch.Tensor) -> "MemoryReading":
         """What the memory finds in each text, whatever key it will meet: read once for all of an instruction's
         segments, not once per segment position."""
-        prob, intensity, novel = self.predict(sentences)
+        prob, intensity, novel = self.predict(self.in_frame(sentences))
         matrix = self.matrix[side]
-        present = (prob > self.cfg.present).to(matrix.dtype)
+        present = self.present(prob, novel).to(matrix.dtype)
         composed = torch.bmm((present * intensity)[:, None, :], matrix)[:, 0].clamp(0.0, 1.0)
         driven = (present[:, :, None] * (matrix > 0)).amax(1)
         if self.cfg.prune_known:

@@ -96,6 +96,12 @@ def config_from_dict(raw: dict) -> I2FETConfig:
     if not isinstance(frame, str) or frame.count("{") != 1 or frame.count("}") != 1 or "{}" not in frame:
         raise InputError(f"The memory's frame must hold {{}} once, where the text goes, and no other braces, not "
                          f"{frame!r}.")
+    fallback = cfg.memory.fallback
+    if isinstance(fallback, bool) or not isinstance(fallback, (int, float)) or not 0.0 <= fallback <= 1.0:
+        raise InputError(f"The memory's fallback is a fraction of a text's strongest AU, 0 (off) to 1, not "
+                         f"{cfg.memory.fallback!r}.")
+    if cfg.memory.frame_map and frame == "{}":
+        raise InputError("The memory's frame_map reads texts in its frame; it needs a frame other than '{}'.")
     if cfg.memory.enabled and cfg.data.space != "arkit":
         raise InputError("The AU memory ([memory] enabled) reads FACS AUs into ARKit weights; it needs the arkit space.")
     if cfg.ifed.expr_dim != expr_dim or cfg.transition.expr_dim != expr_dim:

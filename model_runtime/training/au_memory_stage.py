@@ -6,7 +6,7 @@ concepts, AUs present above 0.25, the vote and one head averaged) were chosen by
 training concepts, before any held-out run: the best smaller of the AU precision and recall gains over nearest-phrase
 retrieval on left-out concepts. The shipped five heads with the vote weighing 0.25 were chosen the same way on the
 project's concept cross-validation (benchmarks/bench_concept_cv.py), on the 63 concepts outside `i2fet evaluate`'s
-held-out 11, and so were configs/i2fet-memory-frame.toml's frame and presence threshold (not shipped: README).
+held-out 11, and so were the frame, its map and the presence threshold (configs/i2fet.toml).
 """
 
 from __future__ import annotations
@@ -18,6 +18,7 @@ import torch
 import torch.nn.functional as F
 
 from ..actions import content_text
+from ..encoders.minilm import english_words
 from ..models.au_memory import AUMemory
 from ..models.au_space import concept_au_targets
 from ..models.config import I2FETConfig
@@ -26,6 +27,7 @@ from .arkit_data import probe_text, training_concepts, training_phrases
 HEAD_EPOCHS = 300
 HEAD_LR = 1e-2
 HEAD_WEIGHT_DECAY = 0.1
+FRAME_MAP_RIDGE = 1e-2  # on X^T X of some 21,700 unit vectors: a light hold on the map's small directions
 
 
 @dataclass(frozen=True)
@@ -38,6 +40,7 @@ class MemoryData:
     presence: np.ndarray  # (concepts, AUs) the head's presence targets (variants at the rate samples show them)
     probes: np.ndarray  # (n, text_dim) a templated instruction of each phrase, as the run time embeds it
     probe_rows: np.ndarray  # (n,) the phrase row each probe came from
+    frame_map: np.ndarray | None = None  # (text_dim, text_dim) plain -> framed, when the memory reads through one
 
 
 def _embed(encoder, texts: list[str]) -> np.ndarray:
@@ -45,10 +48,27 @@ def _embed(encoder, texts: list[str]) -> np.ndarray:
                            for i in range(0, len(texts), 128)]).astype(np.float32)
 
 
-def memory_data(encoder, content_words: bool = False, frame: str = "{}") -> MemoryData:
+def fit_frame_map(encoder, frame: str, texts: list[str]) -> np.ndarray:
+    """(text_dim, text_dim) W with |plain @ W| close to the framed embedding: ridge regression from the plain to the
+    framed sentence embeddings of the English words (encoders.minilm.english_words) and `texts`. Labels play no part:
+    it learns what the frame does to the encoder's space, not what any word means for a face."""
+    words = sorted(set(english_words()) | set(texts))
+    plain = _embed(encoder, words).astype(np.float64)
+    framed = _embed(encoder, [frame.format(w) for w in words]).astype(np.float64)
+    gram = plain.T @ plain + FRAME_MAP_RIDGE * np.eye(plain.shape[1])
+    return np.linalg.solve(gram, plain.T @ framed).astype(np.float32)
+
+
+def _in_frame(plain: np.ndarray, frame_map: np.ndarray) -> np.ndarray:
+    mapped = plain @ frame_map
+    return (mapped / np.linalg.norm(mapped, axis=1, keepdims=True).clip(1e-12)).astype(np.float32)
+
+
+def memory_data(encoder, content_words: bool = False, frame: str = "{}", frame_map: bool = False) -> MemoryData:
     """The training phrases and their concepts' AUs, embedded with `encoder` (the run time's sentence embedding) in
-    `frame`, as the run time embeds what the memory reads; with `content_words`, the novelty probes are their content
-    words, as the run time then reads segments."""
+    `frame`; with `content_words`, the novelty probes are their content words, as the run time then reads segments.
+    The probes are embedded as the run time reads them: in the frame, or with `frame_map` plain and then mapped by the
+    map fitted here (MemoryData.frame_map)."""
     phrases = training_phrases()
     concepts = [c for c in training_concepts() if phrases[c.name]]
     texts, owners = [], []
@@ -69,11 +89,12 @@ def memory_data(encoder, content_words: bool = False, frame: str = "{}") -> Memo
         if probe is not None:
             probes.append(content_text(probe) if content_words else probe)
             probe_rows.append(row)
-    framed = [frame.format(t) for t in texts]
-    probes = [frame.format(p) for p in probes]
-    return MemoryData(keys=_embed(encoder, framed), owners=owners_arr, groups=groups,
+    mapping = fit_frame_map(encoder, frame, texts + probes) if frame_map else None
+    read = _in_frame(_embed(encoder, probes), mapping) if mapping is not None else \
+        _embed(encoder, [frame.format(p) for p in probes])
+    return MemoryData(keys=_embed(encoder, [frame.format(t) for t in texts]), owners=owners_arr, groups=groups,
                       core=(presence >= 1.0).astype(np.float32), intensity=np.stack([i for _, i in targets]),
-                      presence=presence, probes=_embed(encoder, probes), probe_rows=np.asarray(probe_rows))
+                      presence=presence, probes=read, probe_rows=np.asarray(probe_rows), frame_map=mapping)
 
 
 def sized(cfg: I2FETConfig, data: MemoryData) -> I2FETConfig:
@@ -112,6 +133,10 @@ def fit_au_memory(memory: AUMemory, data: MemoryData, seed: int) -> dict:
         memory.intensity.copy_(torch.as_tensor(data.intensity))
         threshold, accuracy = novelty_threshold(data)
         memory.novelty.fill_(threshold)
+        if memory.cfg.frame_map != (data.frame_map is not None):
+            raise ValueError("the memory reads through a frame map exactly when its data carries one")
+        if data.frame_map is not None:
+            memory.frame_map.copy_(torch.as_tensor(data.frame_map))
     x = torch.as_tensor(data.keys, device=device)
     presence = torch.as_tensor(data.presence[data.owners], device=device)
     intensity = torch.as_tensor(data.intensity[data.owners], device=device)

@@ -79,10 +79,14 @@ def _memory_lines(cfg: I2FETConfig, memory: dict | None) -> list[str]:
             f"{memory['novelty_balanced_accuracy']:.3f}) takes its key",
             f"from the memory: the AUs of its {m.top_k} nearest concepts (softmax of cosine / {m.temperature:g}) weighted",
             f"{m.vote:g} against the {_heads_opinion(m.heads)} {1 - m.vote:g}, those above {m.present:g}"
-            " united into the decoder's channels that they drive; other texts",
+            + (f" (or, when none is, those at least {m.fallback:g} times the strongest)" if m.fallback else "")
+            + " united into the decoder's channels that they drive; other texts",
             "keep the key above" + (", only in the channels such AUs drive (and those no AU of the memory speaks for:"
                                     " a wink's closed eye, the jaw and mouth sideways)." if m.prune_known else ".")
-            + (f" Every text it holds or reads is embedded in the frame {m.frame!r}." if m.frame != "{}" else "")
+            + (f" Every text it holds or reads is embedded in the frame {m.frame!r}"
+               + (", the texts it reads through a linear map fitted from their plain to their framed embeddings (ridge"
+                  " regression over some 21,000 English words and the training phrases)." if m.frame_map else ".")
+               if m.frame != "{}" else "")
             + " Trained last, on frozen features, so the other tensors are the same with or without it."]
 
 
