@@ -472,20 +472,21 @@ def test_the_model_card_names_the_frame_map_only_when_the_memory_reads_through_o
 
 
 def test_a_novel_text_with_no_au_present_shows_its_strongest_with_a_fallback():
-    prob = torch.zeros(3, len(AUS))
-    prob[:, AU_INDEX[12]], prob[:, AU_INDEX[6]], prob[:, AU_INDEX[4]] = 0.2, 0.13, 0.05
+    prob = torch.zeros(4, len(AUS))
+    prob[:3, AU_INDEX[12]], prob[:3, AU_INDEX[6]], prob[:3, AU_INDEX[4]] = 0.2, 0.13, 0.05
     prob[2, AU_INDEX[4]] = 0.6
-    novel = torch.tensor([True, False, True])
+    novel = torch.tensor([True, False, True, True])
     off = hand_memory()
     on = AUMemory(replace(off.cfg, fallback=0.6))
 
     def shown(memory):
         return [{AUS[j] for j in np.flatnonzero(r.numpy())} for r in memory.present(prob, novel)]
 
-    assert shown(off) == [set(), set(), {4}]
+    assert shown(off) == [set(), set(), {4}, set()]
     # the novel text with none present keeps its strongest (>= 0.6 x 0.2); the known one stays empty (a neutral
-    # phrasing shows no AU); a text with an AU present is left as the threshold has it
-    assert shown(on) == [{12, 6}, set(), {4}]
+    # phrasing shows no AU); a text with an AU present is left as the threshold has it; no AU of probability 0 is
+    # ever the strongest
+    assert shown(on) == [{12, 6}, set(), {4}, set()]
     on.load_state_dict(off.state_dict())
     sentences = torch.tensor([[0.0, 0.0, 0.0, 1.0]])  # far from every phrase: novel, its vote split, 0.25 each
     with torch.no_grad():

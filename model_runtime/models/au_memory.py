@@ -146,11 +146,13 @@ class AUMemory(nn.Module):
     def present(self, prob: torch.Tensor, novel: torch.Tensor) -> torch.Tensor:
         """(B, AUs) bool: the AUs above `present`; with `fallback`, a novel text that has none keeps its strongest
         (those at least `fallback` times its most probable AU) rather than reading as no face at all. A known text
-        with none stays so: the phrases it resembles show no AU (neutral and its phrasings)."""
+        with none stays so: the phrases it resembles show no AU (neutral and its phrasings); so does an AU of probability
+        0, which bench_memory_rules' rules give every AU they leave out."""
         present = prob > self.cfg.present
         if self.cfg.fallback > 0.0:
             empty = novel[:, None] & ~present.any(1, keepdim=True)
-            present = present | (empty & (prob >= self.cfg.fallback * prob.amax(1, keepdim=True)))
+            strongest = (prob >= self.cfg.fallback * prob.amax(1, keepdim=True)) & (prob > 0)
+            present = present | (empty & strongest)
         return present
 
     def read(self, sentences: torch.Tensor, side: torch.Tensor) -> "MemoryReading":
