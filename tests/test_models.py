@@ -356,6 +356,9 @@ def _keys_through_torchs_modules(gen, plans, seed):
         if memory is not None:  # the AU memory reads sentence embeddings (of content words, as the recipe says)
             sentences = torch.as_tensor(gen._encode_with_memory(texts)[3])
             sides = torch.as_tensor([SIDE_INDEX.get(plans[pi][si].side, 0) for pi, si in rows])
+            if memory.cfg.frame_map:  # read in the memory's frame through its map, renormalised
+                mapped = sentences @ memory.frame_map
+                sentences = mapped / mapped.norm(dim=1, keepdim=True)
             prob, intensity, novel = memory.predict(sentences)  # once per text: it does not depend on the position
         previous = torch.zeros(len(plans), NUM_CHANNELS)
         for position in range(max(len(plan) for plan in plans)):
@@ -390,7 +393,11 @@ def _keys_through_torchs_modules(gen, plans, seed):
 def _memory_key(memory, prob, intensity, novel, side, decoded, otherwise):
     """The AU memory's key as models/au_memory.py's docstring defines it, written out with torch's own ops."""
     matrix = torch.as_tensor(au_channel_matrix())[side]
-    present = (prob > memory.cfg.present).float()
+    present = prob > memory.cfg.present
+    for row in range(len(prob)):  # the fallback: a novel text with none present shows its strongest
+        if memory.cfg.fallback and novel[row] and not present[row].any():
+            present[row] = (prob[row] >= memory.cfg.fallback * prob[row].max()) & (prob[row] > 0)
+    present = present.float()
     composed = torch.einsum("ba,bac->bc", present * intensity, matrix).clamp(0.0, 1.0)
     driven = (present[:, :, None] * (matrix > 0)).amax(1)
     if memory.cfg.prune_known:
