@@ -103,3 +103,42 @@ def test_the_shipped_rule_is_the_memorys_own_presence_fallback_included():
     assert torch.equal(keep, memory.present(prob, novel))
     assert {AUS[j] for j in np.flatnonzero(keep[0].numpy())} == {6, 12}  # nothing above 0.25: the strongest
     assert not torch.equal(keep, br.RULES["threshold 0.30"](prob, memory, novel)[0])
+
+
+def test_a_key_shows_an_au_as_strongly_as_its_weakest_channel_allows():
+    from model_runtime.knowledge import CHANNEL_INDEX
+
+    memory = _memory()
+    matrix = memory.matrix[torch.zeros(1, dtype=torch.long)]
+    key = torch.zeros(1, matrix.shape[-1])
+    key[0, CHANNEL_INDEX["browInnerUp"]] = 0.6
+    strength = br.shown_by_key(key, matrix)[0]
+    assert float(strength[AUS.index(1)]) > 0.15  # AU1 lives in browInnerUp alone
+    assert float(strength[AUS.index(12)]) == 0.0  # the smile's channels are untouched
+
+
+def test_settings_hold_inside_their_block_only_and_agreement_adds_what_the_decoder_shows():
+    from types import SimpleNamespace
+
+    from model_runtime.knowledge import CHANNEL_INDEX
+
+    memory = _memory()
+    learned = SimpleNamespace(generator=SimpleNamespace(model=SimpleNamespace(memory=memory)))
+    before = memory.cfg
+    with br.SETTINGS["temperature 0.05"](learned):
+        assert memory.cfg.temperature == 0.05
+    assert memory.cfg is before
+    # a text halfway between the two concepts: the vote gives each of their AUs probability 0.5
+    sentences = torch.nn.functional.normalize(torch.eye(2, memory.cfg.text_dim).sum(0, keepdim=True), dim=-1)
+    side = torch.zeros(1, dtype=torch.long)
+    prob = memory.predict(sentences)[0][0]
+    likely = [au for au in (4, 6, 7, 12) if float(prob[AUS.index(au)]) > 0.2]
+    assert likely, "the test needs AUs of middling probability"
+    decoded = torch.zeros(1, memory.matrix.shape[-1])
+    decoded[0, CHANNEL_INDEX["browDownLeft"]] = decoded[0, CHANNEL_INDEX["browDownRight"]] = 0.9  # AU4 only
+    with br._decoder_agreement(learned, present=0.99, likely=0.2):  # nothing passes on the memory's word alone
+        reading = memory.read(sentences, side)
+        key = memory.apply(reading.rows([0]), decoded, torch.zeros_like(decoded))
+    assert "read" not in vars(memory) and "apply" not in vars(memory) and memory.cfg is before
+    shown = {au for au in AUS if float(br.shown_by_key(key, memory.matrix[side])[0, AUS.index(au)]) >= 0.15}
+    assert 4 in shown and 12 not in shown and 6 not in shown

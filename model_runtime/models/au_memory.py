@@ -160,7 +160,13 @@ class AUMemory(nn.Module):
         segments, not once per segment position."""
         prob, intensity, novel = self.predict(self.in_frame(sentences))
         matrix = self.matrix[side]
-        present = self.present(prob, novel).to(matrix.dtype)
+        return self.reading(self.present(prob, novel), intensity, matrix, novel)
+
+    def reading(self, present: torch.Tensor, intensity: torch.Tensor, matrix: torch.Tensor,
+                novel: torch.Tensor) -> "MemoryReading":
+        """The reading of (B, AUs) `present` AUs at `intensity` on each row's side (`matrix`, B x AUs x channels):
+        also how bench_memory_rules builds one from AUs it chose."""
+        present = present.to(matrix.dtype)
         composed = torch.bmm((present * intensity)[:, None, :], matrix)[:, 0].clamp(0.0, 1.0)
         driven = (present[:, :, None] * (matrix > 0)).amax(1)
         if self.cfg.prune_known:
