@@ -22,6 +22,7 @@ import argparse
 import contextlib
 import json
 import sys
+from dataclasses import dataclass, fields
 from pathlib import Path
 
 import numpy as np
@@ -31,6 +32,7 @@ sys.path.insert(0, str(ROOT))
 
 from benchmarks import bench_concept_cv as cv  # noqa: E402
 from benchmarks.gates import Gates  # noqa: E402
+from model_runtime.models.au_memory import MemoryReading  # noqa: E402
 from model_runtime.training.arkit_data import HELDOUT_CONCEPTS as EVALUATED  # noqa: E402  (before any fold is held out)
 
 # FACS action units that move one feature in opposite directions, so a face cannot show both: the lip corners up
@@ -183,36 +185,35 @@ def shown_by_key(key, matrix):
     return torch.where(drives.any(-1), ratio.amin(-1), torch.zeros_like(ratio[..., 0]))
 
 
+@dataclass(frozen=True)
+class _AgreeingReading(MemoryReading):
+    """The memory's reading with what the decoder's agreement needs of each row."""
+    prob: "torch.Tensor"  # (B, AUs) the memory's AU probabilities
+    intensity: "torch.Tensor"  # (B, AUs)
+    matrix: "torch.Tensor"  # (B, AUs, channels) each row's side
+    chosen: "torch.Tensor"  # (B, AUs) bool: present as the memory decides
+
+    def rows(self, index) -> "_AgreeingReading":
+        return _AgreeingReading(**{f.name: getattr(self, f.name)[index] for f in fields(self)})
+
+
 @contextlib.contextmanager
 def _decoder_agreement(learned, present: float, likely: float, shown: float = 0.15):
     """AUs above `present` as the memory decides (fallback included), and also those above `likely` that the
     decoder's own key shows at `shown` or more: two opinions agreeing instead of the decoder's being pruned."""
-    import torch
-
-    from model_runtime.models.au_memory import MemoryReading
-
     memory = learned.generator.model.memory
-    parts = {}
-
-    class Reading(MemoryReading):  # the memory's reading, keeping what the agreement needs per row
-        def rows(self, index):
-            row = Reading(self.composed[index], self.driven[index], self.novel[index])
-            parts[id(row)] = tuple(t[index] for t in parts[id(self)])
-            return row
 
     def read(sentences, side):
         prob, intensity, novel = memory.predict(memory.in_frame(sentences))
         matrix = memory.matrix[side]
         chosen = memory.present(prob, novel)
         plain = memory.reading(chosen, intensity, matrix, novel)
-        reading = Reading(plain.composed, plain.driven, plain.novel)
-        parts[id(reading)] = (prob, intensity, matrix, chosen)
-        return reading
+        return _AgreeingReading(plain.composed, plain.driven, plain.novel, prob, intensity, matrix, chosen)
 
     def apply(reading, decoded, otherwise):
-        prob, intensity, matrix, chosen = parts[id(reading)]
-        agree = chosen | ((prob > likely) & (shown_by_key(decoded, matrix) >= shown))
-        return type(memory).apply(memory, memory.reading(agree, intensity, matrix, reading.novel), decoded, otherwise)
+        agree = reading.chosen | ((reading.prob > likely) & (shown_by_key(decoded, reading.matrix) >= shown))
+        chosen = memory.reading(agree, reading.intensity, reading.matrix, reading.novel)
+        return type(memory).apply(memory, chosen, decoded, otherwise)
 
     with _memory_settings(learned, present=present):
         memory.read, memory.apply = read, apply
@@ -220,7 +221,6 @@ def _decoder_agreement(learned, present: float, likely: float, shown: float = 0.
             yield
         finally:
             del memory.read, memory.apply
-            parts.clear()
 
 
 # What else a run time could change in how the memory's reading becomes a key, beyond the presence rule.

@@ -60,6 +60,8 @@ def fit_frame_map(encoder, frame: str, texts: list[str]) -> np.ndarray:
 
 
 def _in_frame(plain: np.ndarray, frame_map: np.ndarray) -> np.ndarray:
+    """AUMemory.in_frame in numpy, kept apart: the shipped weights' novelty threshold was calibrated on this
+    arithmetic, and torch's differs in the last bit (some 1e-7), enough to move it and break bench_retrain."""
     mapped = plain @ frame_map
     return (mapped / np.linalg.norm(mapped, axis=1, keepdims=True).clip(1e-12)).astype(np.float32)
 
