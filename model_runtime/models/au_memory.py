@@ -57,6 +57,7 @@ class MemoryConfig:
     frame_map: bool = False  # read the frame through a fitted linear map, not the encoder (module docstring)
     prune_known: bool = False  # known texts too keep only the channels a present AU drives (module docstring)
     fallback: float = 0.0  # a novel text with no AU above `present` shows those within this fraction of its strongest
+    roget: bool = False  # also hold Roget's 1911 emotion words under their concepts (training/roget.py)
 
 
 class AUMemory(nn.Module):

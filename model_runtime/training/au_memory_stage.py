@@ -23,6 +23,7 @@ from ..models.au_memory import AUMemory
 from ..models.au_space import concept_au_targets
 from ..models.config import I2FETConfig
 from .arkit_data import probe_text, training_concepts, training_phrases
+from .roget import roget_phrases
 
 HEAD_EPOCHS = 300
 HEAD_LR = 1e-2
@@ -41,6 +42,7 @@ class MemoryData:
     probes: np.ndarray  # (n, text_dim) a templated instruction of each phrase, as the run time embeds it
     probe_rows: np.ndarray  # (n,) the phrase row each probe came from
     frame_map: np.ndarray | None = None  # (text_dim, text_dim) plain -> framed, when the memory reads through one
+    weights: np.ndarray | None = None  # (phrases,) each phrase's weight in the heads' fit, mean 1; None: all alike
 
 
 def _embed(encoder, texts: list[str]) -> np.ndarray:
@@ -66,12 +68,23 @@ def _in_frame(plain: np.ndarray, frame_map: np.ndarray) -> np.ndarray:
     return (mapped / np.linalg.norm(mapped, axis=1, keepdims=True).clip(1e-12)).astype(np.float32)
 
 
-def memory_data(encoder, content_words: bool = False, frame: str = "{}", frame_map: bool = False) -> MemoryData:
+def memory_phrases(roget: bool = False) -> dict[str, tuple[str, ...]]:
+    """concept -> the phrases the memory holds: the training phrases and, with `roget`, the concept's Roget words. Only
+    training concepts hold any, so a held-out concept's Roget words stay out with it."""
+    phrases = training_phrases()
+    if not roget:
+        return phrases
+    extra = roget_phrases()
+    return {name: own + extra.get(name, ()) for name, own in phrases.items()}
+
+
+def memory_data(encoder, content_words: bool = False, frame: str = "{}", frame_map: bool = False,
+                roget: bool = False) -> MemoryData:
     """The training phrases and their concepts' AUs, embedded with `encoder` (the run time's sentence embedding) in
     `frame`; with `content_words`, the novelty probes are their content words, as the run time then reads segments.
     The probes are embedded as the run time reads them: in the frame, or with `frame_map` plain and then mapped by the
-    map fitted here (MemoryData.frame_map)."""
-    phrases = training_phrases()
+    map fitted here (MemoryData.frame_map). With `roget`, the training concepts also hold their Roget words."""
+    phrases = memory_phrases(roget)
     concepts = [c for c in training_concepts() if phrases[c.name]]
     texts, owners = [], []
     for row, concept in enumerate(concepts):
@@ -96,7 +109,25 @@ def memory_data(encoder, content_words: bool = False, frame: str = "{}", frame_m
         _embed(encoder, [frame.format(p) for p in probes])
     return MemoryData(keys=_embed(encoder, [frame.format(t) for t in texts]), owners=owners_arr, groups=groups,
                       core=(presence >= 1.0).astype(np.float32), intensity=np.stack([i for _, i in targets]),
-                      presence=presence, probes=read, probe_rows=np.asarray(probe_rows), frame_map=mapping)
+                      presence=presence, probes=read, probe_rows=np.asarray(probe_rows), frame_map=mapping,
+                      weights=_roget_weights(concepts, groups) if roget else None)
+
+
+def _roget_weights(concepts, groups: np.ndarray) -> np.ndarray:
+    """The heads' weight of each phrase when the memory holds Roget's words: every concept weighs the same, and its
+    Roget words together weigh what its own phrases weigh. Unweighted, the 1,900 Roget words (up to 200 a concept
+    against 4 to 12 of its own) drown the knowledge base's names of each face: known words such as "contempt" lost
+    their AUs in the concept cross-validation."""
+    own = training_phrases()
+    weights = np.zeros(int((groups >= 0).sum()), dtype=np.float64)
+    for row, concept in enumerate(concepts):
+        members = groups[row][groups[row] >= 0]
+        n_own = len(own[concept.name])
+        n_extra = len(members) - n_own
+        weights[members[:n_own]] = (0.5 if n_extra else 1.0) / n_own
+        if n_extra:
+            weights[members[n_own:]] = 0.5 / n_extra
+    return (weights / weights.mean()).astype(np.float32)
 
 
 def sized(cfg: I2FETConfig, data: MemoryData) -> I2FETConfig:
@@ -143,14 +174,16 @@ def fit_au_memory(memory: AUMemory, data: MemoryData, seed: int) -> dict:
     presence = torch.as_tensor(data.presence[data.owners], device=device)
     intensity = torch.as_tensor(data.intensity[data.owners], device=device)
     core = torch.as_tensor(data.core[data.owners], device=device)
-    losses = [_fit_head(head, int(seed) * 1_000_003 + 7 + k, x, presence, intensity, core)
+    weights = None if data.weights is None else torch.as_tensor(data.weights, device=device)[:, None]
+    losses = [_fit_head(head, int(seed) * 1_000_003 + 7 + k, x, presence, intensity, core, weights)
               for k, head in enumerate(memory.heads)]
     return {"phrases": len(data.keys), "concepts": len(data.groups), "novelty": round(threshold, 4),
             "novelty_balanced_accuracy": round(accuracy, 3), "head_loss": round(float(np.mean(losses)), 4)}
 
 
-def _fit_head(head: torch.nn.Module, seed: int, x, presence, intensity, core) -> float:
-    """Fit one AU head from `seed` (presence BCE + core-AU intensity error); returns its last loss."""
+def _fit_head(head: torch.nn.Module, seed: int, x, presence, intensity, core, weights=None) -> float:
+    """Fit one AU head from `seed` (presence BCE + core-AU intensity error, each phrase by its `weights` row when
+    given); returns its last loss."""
     torch.manual_seed(seed)
     for layer in head:
         if hasattr(layer, "reset_parameters"):
@@ -159,8 +192,12 @@ def _fit_head(head: torch.nn.Module, seed: int, x, presence, intensity, core) ->
     head.train()
     for _ in range(HEAD_EPOCHS):
         logits, raw = head(x).chunk(2, -1)
-        loss = F.binary_cross_entropy_with_logits(logits, presence) + \
-            ((torch.sigmoid(raw) - intensity) ** 2 * core).sum() / core.sum().clamp_min(1.0)
+        if weights is None:  # the unweighted sums as the shipped heads were fitted, bit for bit
+            loss = F.binary_cross_entropy_with_logits(logits, presence) + \
+                ((torch.sigmoid(raw) - intensity) ** 2 * core).sum() / core.sum().clamp_min(1.0)
+        else:
+            loss = (F.binary_cross_entropy_with_logits(logits, presence, reduction="none") * weights).mean() + \
+                ((torch.sigmoid(raw) - intensity) ** 2 * core * weights).sum() / (core * weights).sum().clamp_min(1.0)
         opt.zero_grad(set_to_none=True)
         loss.backward()
         opt.step()
