@@ -6,8 +6,9 @@ Run once, by hand (not needed at run time or by the tests, which read the commit
 
 Source: the word lists of Roget's Thesaurus of English Words and Phrases, 1911 edition (public domain; Project
 Gutenberg eBook #10681), as indexed by category in the `PyRoget` 0.0.3 sdist on PyPI (its `thes_cat.txt` and
-`num_cat.txt`, protocol-0 pickles of plain dicts, lists and strings, read here by an unpickler that refuses every
-class). Only the words and the category each is listed under are taken; none of PyRoget's code.
+`num_cat.txt`, protocol-0 pickles of plain dicts, lists and strings, read here by the project's restricted unpickler,
+model_runtime/rigs/untrusted_arrays.py). Only the words and the category each is listed under are taken; none of
+PyRoget's code.
 
 Rules, fixed before any model was run on the words:
 - CATEGORIES: Roget category -> the knowledge-base concept whose face it names (this project's reading). Categories
@@ -25,9 +26,7 @@ Rules, fixed before any model was run on the words:
 
 from __future__ import annotations
 
-import io
 import json
-import pickle
 import re
 import sys
 from collections import Counter
@@ -70,15 +69,16 @@ STEM_SUFFIXES = ("fulness", "ousness", "iness", "ness", "fully", "ously", "ingly
 MAX_WORDS = 4
 
 
-class _PlainData(pickle.Unpickler):
-    """Dicts, lists and strings only: any class reference in the file is refused."""
+def _load(path: Path) -> dict:
+    """A dict from one of PyRoget's index files, through the project's restricted unpickler (which refuses every
+    class but numpy's own arrays). It decodes protocol-0 strings as Latin-1, so an entry with a non-ASCII letter reads
+    garbled; such entries are not typable and are dropped either way."""
+    from model_runtime.rigs.untrusted_arrays import restricted_unpickle
 
-    def find_class(self, module, name):
-        raise pickle.UnpicklingError(f"refused to load {module}.{name}")
-
-
-def _load(path: Path):
-    return _PlainData(io.BytesIO(path.read_bytes()), encoding="utf-8").load()
+    data, _ = restricted_unpickle(path, "a Roget index")
+    if not isinstance(data, dict):
+        raise ValueError(f"{path} holds a {type(data).__name__}, not the dict of a Roget index")
+    return data
 
 
 def stem(word: str) -> str:
@@ -97,9 +97,9 @@ def _stems(text: str) -> set[str]:
 
 def protected_stems() -> set[str]:
     """Stems of the content words of every knowledge-base phrase and every test-set text."""
-    from model_runtime.knowledge import ALIASES, all_concepts
+    from benchmarks.extract_wordnet_emotions import knowledge_phrases
 
-    texts = [t.replace("_", " ") for c in all_concepts() for t in (c.name, c.label, *c.phrases)] + list(ALIASES)
+    texts = list(knowledge_phrases())
     for path in TEST_SETS:
         for line in path.read_text(encoding="utf-8").splitlines():
             if line.strip():
