@@ -203,8 +203,8 @@ def _decoder_agreement(learned, present: float, likely: float, shown: float = 0.
     decoder's own key shows at `shown` or more: two opinions agreeing instead of the decoder's being pruned."""
     memory = learned.generator.model.memory
 
-    def read(sentences, side):
-        prob, intensity, novel = memory.predict(memory.in_frame(sentences))
+    def read(sentences, side, glosses=None):
+        prob, intensity, novel = memory.read_probabilities(sentences, glosses)
         matrix = memory.matrix[side]
         chosen = memory.present(prob, novel)
         plain = memory.reading(chosen, intensity, matrix, novel)
@@ -243,8 +243,8 @@ def presence_rule(memory, rule):
 
     original = memory.predict
 
-    def predict(sentences):
-        prob, intensity, novel = original(sentences)
+    def predict(sentences, glossed=None):
+        prob, intensity, novel = original(sentences, glossed)
         keep, chosen = rule(prob, memory, novel)
         if chosen is not None:
             intensity = torch.where(keep, chosen, intensity)

@@ -341,7 +341,8 @@ def test_attention_over_padded_text_matches_torchs_key_padding_mask(training):
 def _keys_through_torchs_modules(gen, plans, seed):
     """The run-time keys computed the plain way, as a reference for the optimised `key_expressions`: one decoder pass
     per segment position through torch's own TransformerDecoder (key-padding mask), the start projected twice; the
-    AU memory, when the weights have one, reads each text once and composes the key as its module docstring says."""
+    AU memory, when the weights have one, reads each text once (with its glosses, when it reads them) and composes
+    the key as its module docstring says."""
     from model_runtime.expression_space import NUM_CHANNELS
     from model_runtime.generators.learned import segment_seed
     from model_runtime.models.generator import SIDE_INDEX
@@ -359,7 +360,20 @@ def _keys_through_torchs_modules(gen, plans, seed):
             if memory.cfg.frame_map:  # read in the memory's frame through its map, renormalised
                 mapped = sentences @ memory.frame_map
                 sentences = mapped / mapped.norm(dim=1, keepdim=True)
-            prob, intensity, novel = memory.predict(sentences)  # once per text: it does not depend on the position
+            glossed = None
+            if memory.cfg.glosses:  # the glossed reading: each text plus the unit mean of its words' definitions
+                from model_runtime.glosses import gloss_rows
+
+                glossed = sentences.clone()
+                for i, t in enumerate(texts):
+                    own = gloss_rows(t)
+                    if own:
+                        table = memory.gloss_codes[own].float() * memory.gloss_scale[own][:, None]
+                        mean = table.mean(0)
+                        glossed[i] = glossed[i] + memory.cfg.gloss_weight * mean / mean.norm()
+                glossed = glossed / glossed.norm(dim=1, keepdim=True)
+            # once per text: it does not depend on the position
+            prob, intensity, novel = memory.predict(sentences, glossed)
         previous = torch.zeros(len(plans), NUM_CHANNELS)
         for position in range(max(len(plan) for plan in plans)):
             live = []

@@ -23,6 +23,7 @@ from ..encoders import load_text_encoder
 from ..encoders.base import load_safetensors, verify_sha256
 from ..errors import WeightsError
 from ..expression_space import NUM_CHANNELS
+from ..glosses import gloss_rows
 from ..hugepages import into_huge_pages
 from ..knowledge import all_concepts, concept_weights, get_concept
 from ..models.au_memory import AUMemory
@@ -58,8 +59,10 @@ def segment_seed(seed: int, position: int) -> int:
 
 
 def save_weights(model: I2FETModel, path: Path, encoder, extra: dict | None = None) -> str:
-    """Write the weights (float32 safetensors, config in the metadata) and a JSON sidecar with their sha256."""
-    state = {k: v.detach().float().cpu().contiguous() for k, v in model.state_dict().items()}
+    """Write the weights (float32 safetensors, but for int8 tables; config in the metadata) and a JSON sidecar with
+    their sha256."""
+    state = {k: (v.detach() if v.dtype == torch.int8 else v.detach().float()).cpu().contiguous()
+             for k, v in model.state_dict().items()}  # int8: the AU memory's gloss table, stored as quantized
     meta = {"format": FORMAT, "config": model.cfg.to_json(), "name": model.cfg.name, "encoder": encoder.name,
             "encoder_model": encoder.model_name, "encoder_dim": str(encoder.token_dim),
             "encoder_sha256": encoder.checksum}
@@ -237,7 +240,10 @@ class LearnedGenerator:
                 similarity = self.phrase_index.nearest_similarity(sentences)
                 sides = torch.as_tensor([SIDE_INDEX.get(plans[pi][si].side, 0) for pi, si in rows], device=self.device)
                 memory = self.model.memory
-                reading = memory.read(sentences_t, sides) if memory is not None else None
+                reading = None
+                if memory is not None:
+                    glosses = memory.gloss_vectors([gloss_rows(t) for t in texts]) if memory.cfg.glosses else None
+                    reading = memory.read(sentences_t, sides, glosses)
                 row_of = {key: r for r, key in enumerate(rows)}
                 previous = torch.zeros(len(plans), NUM_CHANNELS, device=self.device)
                 for position in range(max(len(plan) for plan in plans)):

@@ -19,6 +19,13 @@ frame at run time costs a warm generate an encoder row per segment (configs/i2fe
 map the training stage fits from plain to framed embeddings of some 21,000 English words and the training phrases
 (ridge regression), so reading costs one small matrix product.
 
+With `glosses` every text it holds or reads is also read a second way, through a dictionary: the mean sentence
+embedding of WordNet's definitions of its content words (glosses.py; the stage embeds the 26,200 definitions once and
+stores them in `gloss_codes`) added to its own, so that a rare word meets the phrases its definition resembles. That
+glossed reading has its own phrase keys (`gloss_keys`) and heads (`gloss_heads`), and the AU probabilities and
+intensities are the means of the two readings': the plain reading is the memory without glosses, unchanged, and
+each reading's errors on a new word are partly its own. A warm generate embeds no extra row for it.
+
 It takes the key only for novel texts: those whose nearest training phrase is less similar than `novelty`, the
 threshold that best tells a new concept from a new phrasing of a trained one on the training phrases themselves
 (calibrated by the stage, stored with the weights). Everything else keeps the decoder's key (with the AU head's union),
@@ -58,6 +65,9 @@ class MemoryConfig:
     prune_known: bool = False  # known texts too keep only the channels a present AU drives (module docstring)
     fallback: float = 0.0  # a novel text with no AU above `present` shows those within this fraction of its strongest
     roget: bool = False  # also hold Roget's 1911 emotion words under their concepts (training/roget.py)
+    glosses: bool = False  # also read every text through the WordNet glosses of its words (module docstring)
+    gloss_words: int = 0  # rows of the gloss table (glosses.vocabulary()); set by the training stage
+    gloss_weight: float = 1.0  # in the glossed reading, the glosses' mean against the text's own embedding
 
 
 class AUMemory(nn.Module):
@@ -72,16 +82,24 @@ class AUMemory(nn.Module):
         self.register_buffer("novelty", torch.zeros(()))
         if cfg.frame_map:
             self.register_buffer("frame_map", torch.zeros(cfg.text_dim, cfg.text_dim))
+        if cfg.glosses:  # the gloss embeddings, 8-bit with a scale per row: a quarter of float32's 40 MB
+            self.register_buffer("gloss_codes", torch.zeros(cfg.gloss_words, cfg.text_dim, dtype=torch.int8))
+            self.register_buffer("gloss_scale", torch.zeros(cfg.gloss_words))
+            self.register_buffer("gloss_keys", torch.zeros(cfg.phrases, cfg.text_dim))
         self.register_buffer("matrix", torch.as_tensor(au_channel_matrix()), persistent=False)
         self.register_buffer("unspoken", torch.as_tensor(unspoken_channels()), persistent=False)
         if cfg.heads < 1 or not 0.0 <= cfg.vote <= 1.0:
             raise ValueError(f"the AU memory needs at least one head and a vote weight in 0..1, not {cfg.heads} "
                              f"and {cfg.vote}")
-        self.heads = nn.ModuleList(
+        self.heads = self._new_heads(cfg, a)
+        self.gloss_heads = self._new_heads(cfg, a) if cfg.glosses else None
+        self._stacks: dict[int, tuple] = {}
+
+    @staticmethod
+    def _new_heads(cfg: MemoryConfig, aus: int) -> nn.ModuleList:
+        return nn.ModuleList(
             nn.Sequential(nn.Dropout(0.3), nn.Linear(cfg.text_dim, cfg.hidden), nn.GELU(), nn.Dropout(0.5),
-                          nn.Linear(cfg.hidden, 2 * a)) for _ in range(cfg.heads))
-        self._stack_key: tuple = ()
-        self._stack: tuple[torch.Tensor, ...] = ()
+                          nn.Linear(cfg.hidden, 2 * aus)) for _ in range(cfg.heads))
 
     def problem(self) -> str | None:
         """What makes loaded buffers unusable (an index outside the phrases, a concept without a phrase, AU values
@@ -95,6 +113,14 @@ class AUMemory(nn.Module):
                 return f"its {name} table holds values outside 0..1"
         if self.cfg.frame_map and not bool(self.frame_map.any()):
             return "its frame map is all zeros, which would read every text as nothing"
+        if self.cfg.glosses:
+            from ..glosses import vocabulary
+
+            if self.cfg.gloss_words != len(vocabulary()):
+                return (f"its gloss table has {self.cfg.gloss_words} rows but the dictionary beside the runtime has "
+                        f"{len(vocabulary())} words")
+            if not bool((self.gloss_scale > 0).all()):
+                return "its gloss table holds empty rows"
         return None
 
     def in_frame(self, sentences: torch.Tensor) -> torch.Tensor:
@@ -104,45 +130,75 @@ class AUMemory(nn.Module):
             return sentences
         return F.normalize(sentences @ self.frame_map, dim=-1)
 
-    def head_predict(self, sentences: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        """(B, text_dim) unit sentence embeddings -> the heads' mean presence probabilities and mean intensities in
-        [0, 1], each (B, AUs): every head in one pass of two stacked layers, without dropout (a run-time path; the
-        training stage fits each head on its own)."""
-        first, first_bias, last, last_bias = self._stacked_heads()
-        hidden = F.gelu(F.linear(sentences, first, first_bias)).view(sentences.shape[0], len(self.heads), -1)
+    def gloss_vectors(self, rows: list[list[int]]) -> torch.Tensor:
+        """(B, text_dim): for each text, the unit mean of its words' gloss embeddings (rows of the gloss table,
+        glosses.gloss_rows), or zeros when none of its words has a gloss."""
+        out = torch.zeros(len(rows), self.cfg.text_dim, device=self.gloss_scale.device)
+        for i, own in enumerate(rows):
+            if own:
+                index = torch.as_tensor(own, device=out.device)
+                out[i] = F.normalize((self.gloss_codes[index].float() * self.gloss_scale[index, None]).mean(0), dim=-1)
+        return out
+
+    def with_glosses(self, sentences: torch.Tensor, glosses: torch.Tensor) -> torch.Tensor:
+        """The glossed reading of (B, text_dim) unit embeddings (already in the memory's frame): each plus its text's
+        gloss_vectors row, made unit again, as the training stage made `gloss_keys`."""
+        return F.normalize(sentences + self.cfg.gloss_weight * glosses, dim=-1)
+
+    def head_predict(self, sentences: torch.Tensor, heads: nn.ModuleList | None = None) -> tuple[torch.Tensor, ...]:
+        """(B, text_dim) unit sentence embeddings -> the mean presence probabilities and mean intensities in [0, 1]
+        of `heads` (default: `heads`), each (B, AUs): every head in one pass of two stacked layers, without dropout
+        (a run-time path; the training stage fits each head on its own)."""
+        heads = self.heads if heads is None else heads
+        first, first_bias, last, last_bias = self._stacked(heads)
+        hidden = F.gelu(F.linear(sentences, first, first_bias)).view(sentences.shape[0], len(heads), -1)
         outputs = torch.baddbmm(last_bias[:, None, :], hidden.transpose(0, 1), last.transpose(1, 2))
         return torch.sigmoid(outputs).mean(0).chunk(2, -1)
 
-    def _stacked_heads(self) -> tuple[torch.Tensor, ...]:
+    def _stacked(self, heads: nn.ModuleList) -> tuple[torch.Tensor, ...]:
         """The heads' first layers concatenated and last layers stacked, built again whenever a weight changes (a
         load, a fit, a move to another device): five heads one by one cost a warm generate 0.3 ms per segment."""
-        key = tuple((p.data_ptr(), p._version) for p in self.heads.parameters())
-        if self._stack_key != key:
-            first, last = [head[1] for head in self.heads], [head[-1] for head in self.heads]
-            self._stack = tuple(t.detach() for t in (
+        key = tuple((p.data_ptr(), p._version) for p in heads.parameters())
+        cached = self._stacks.get(id(heads))
+        if cached is None or cached[0] != key:
+            first, last = [head[1] for head in heads], [head[-1] for head in heads]
+            stack = tuple(t.detach() for t in (
                 torch.cat([layer.weight for layer in first]), torch.cat([layer.bias for layer in first]),
                 torch.stack([layer.weight for layer in last]), torch.stack([layer.bias for layer in last])))
-            self._stack_key = key
-        return self._stack
+            cached = self._stacks[id(heads)] = (key, stack)
+        return cached[1]
 
-    def concept_similarity(self, sentences: torch.Tensor) -> torch.Tensor:
-        """(B, text_dim) -> (B, concepts): each training concept's best cosine over its phrases."""
-        sims = sentences @ self.keys.T
+    def concept_similarity(self, sentences: torch.Tensor, keys: torch.Tensor | None = None) -> torch.Tensor:
+        """(B, text_dim) -> (B, concepts): each training concept's best cosine over its phrases (`keys`, default
+        `keys`)."""
+        sims = sentences @ (self.keys if keys is None else keys).T
         per = sims[:, self.groups.clamp(min=0)]
         return per.masked_fill(self.groups < 0, float("-inf")).amax(-1)
 
-    def predict(self, sentences: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-        """(B, text_dim) -> AU probabilities (B, AUs), intensities (B, AUs), and whether each text is novel (B,)."""
-        scores = self.concept_similarity(sentences)
+    def predict(self, sentences: torch.Tensor,
+                glossed: torch.Tensor | None = None) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        """(B, text_dim) -> AU probabilities (B, AUs), intensities (B, AUs), and whether each text is novel (B,).
+        With `glossed` (the same texts' glossed reading, for a memory with `glosses`) the probabilities and
+        intensities are the means of the two readings'; novelty is the plain reading's."""
+        prob, intensity, top = self._view(sentences, self.keys, self.heads)
+        if glossed is not None:
+            other_prob, other_intensity, _ = self._view(glossed, self.gloss_keys, self.gloss_heads)
+            prob, intensity = 0.5 * (prob + other_prob), 0.5 * (intensity + other_intensity)
+        return prob, intensity, top < self.novelty
+
+    def _view(self, sentences: torch.Tensor, keys: torch.Tensor, heads: nn.ModuleList) -> tuple[torch.Tensor, ...]:
+        """One reading's AU probabilities, intensities and best phrase cosine: the neighbours' vote over `keys`
+        weighted by `vote`, and the mean of `heads`."""
+        scores = self.concept_similarity(sentences, keys)
         top, idx = scores.topk(min(self.cfg.top_k, scores.shape[1]), dim=-1)
         weights = torch.softmax((top - top[:, :1]) / self.cfg.temperature, dim=-1)[..., None]
         core = self.core[idx]
         vote = (weights * core).sum(1)
         voted_intensity = (weights * core * self.intensity[idx]).sum(1) / vote.clamp_min(1e-6)
-        head_prob, head_intensity = self.head_predict(sentences)
+        head_prob, head_intensity = self.head_predict(sentences, heads)
         prob = self.cfg.vote * vote + (1.0 - self.cfg.vote) * head_prob
         intensity = torch.where(vote > 0, 0.5 * (voted_intensity + head_intensity), head_intensity)
-        return prob, intensity, top[:, 0] < self.novelty
+        return prob, intensity, top[:, 0]
 
     def present(self, prob: torch.Tensor, novel: torch.Tensor) -> torch.Tensor:
         """(B, AUs) bool: the AUs above `present`; with `fallback`, a novel text that has none keeps its strongest
@@ -156,10 +212,20 @@ class AUMemory(nn.Module):
             present = present | (empty & strongest)
         return present
 
-    def read(self, sentences: torch.Tensor, side: torch.Tensor) -> "MemoryReading":
+    def read_probabilities(self, sentences: torch.Tensor,
+                           glosses: torch.Tensor | None = None) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        """`predict` of (B, text_dim) plain sentence embeddings as `read` takes them: put in the memory's frame, and
+        with `glosses` (the texts' gloss_vectors) read the glossed way too, which a memory with glosses needs."""
+        framed = self.in_frame(sentences)
+        if self.cfg.glosses and glosses is None:
+            raise ValueError("this AU memory reads every text with its glosses; pass gloss_vectors of the texts")
+        return self.predict(framed, self.with_glosses(framed, glosses) if self.cfg.glosses else None)
+
+    def read(self, sentences: torch.Tensor, side: torch.Tensor,
+             glosses: torch.Tensor | None = None) -> "MemoryReading":
         """What the memory finds in each text, whatever key it will meet: read once for all of an instruction's
-        segments, not once per segment position."""
-        prob, intensity, novel = self.predict(self.in_frame(sentences))
+        segments, not once per segment position. `glosses`: the texts' gloss_vectors, when the memory reads them."""
+        prob, intensity, novel = self.read_probabilities(sentences, glosses)
         matrix = self.matrix[side]
         return self.reading(self.present(prob, novel), intensity, matrix, novel)
 

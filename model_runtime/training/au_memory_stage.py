@@ -19,6 +19,7 @@ import torch.nn.functional as F
 
 from ..actions import content_text
 from ..encoders.minilm import english_words
+from ..glosses import all_glosses, gloss_rows
 from ..models.au_memory import AUMemory
 from ..models.au_space import concept_au_targets
 from ..models.config import I2FETConfig
@@ -43,6 +44,9 @@ class MemoryData:
     probe_rows: np.ndarray  # (n,) the phrase row each probe came from
     frame_map: np.ndarray | None = None  # (text_dim, text_dim) plain -> framed, when the memory reads through one
     weights: np.ndarray | None = None  # (phrases,) each phrase's weight in the heads' fit, mean 1; None: all alike
+    gloss_codes: np.ndarray | None = None  # (words, text_dim) int8 gloss embeddings, when the memory reads glosses
+    gloss_scale: np.ndarray | None = None  # (words,) their scales
+    gloss_keys: np.ndarray | None = None  # (phrases, text_dim) the keys read with their phrases' glosses
 
 
 def _embed(encoder, texts: list[str]) -> np.ndarray:
@@ -68,6 +72,27 @@ def _in_frame(plain: np.ndarray, frame_map: np.ndarray) -> np.ndarray:
     return (mapped / np.linalg.norm(mapped, axis=1, keepdims=True).clip(1e-12)).astype(np.float32)
 
 
+def gloss_table(encoder) -> tuple[np.ndarray, np.ndarray]:
+    """The sentence embeddings of every gloss (glosses.all_glosses), as int8 codes and a scale per row."""
+    table = _embed(encoder, list(all_glosses()))
+    scale = np.abs(table).max(1) / 127.0
+    return np.round(table / scale[:, None]).astype(np.int8), scale.astype(np.float32)
+
+
+def _with_glosses(sentences: np.ndarray, texts: list[str], codes: np.ndarray, scale: np.ndarray,
+                  weight: float) -> np.ndarray:
+    """AUMemory.gloss_vectors and with_glosses in numpy (the glossed reading): each row plus `weight` times the unit
+    mean of its text's words' gloss embeddings, made unit again; rows whose text has no glossed word stay as they
+    are."""
+    out = sentences.astype(np.float64).copy()
+    for i, text in enumerate(texts):
+        rows = gloss_rows(text)
+        if rows:
+            mean = (codes[rows].astype(np.float64) * scale[rows, None]).mean(0)
+            out[i] += weight * mean / np.linalg.norm(mean)
+    return (out / np.linalg.norm(out, axis=1, keepdims=True)).astype(np.float32)
+
+
 def memory_phrases(roget: bool = False) -> dict[str, tuple[str, ...]]:
     """concept -> the phrases the memory holds: the training phrases and, with `roget`, the concept's Roget words. Only
     training concepts hold any, so a held-out concept's Roget words stay out with it."""
@@ -79,11 +104,13 @@ def memory_phrases(roget: bool = False) -> dict[str, tuple[str, ...]]:
 
 
 def memory_data(encoder, content_words: bool = False, frame: str = "{}", frame_map: bool = False,
-                roget: bool = False) -> MemoryData:
+                roget: bool = False, glosses: bool = False, gloss_weight: float = 1.0) -> MemoryData:
     """The training phrases and their concepts' AUs, embedded with `encoder` (the run time's sentence embedding) in
     `frame`; with `content_words`, the novelty probes are their content words, as the run time then reads segments.
     The probes are embedded as the run time reads them: in the frame, or with `frame_map` plain and then mapped by the
-    map fitted here (MemoryData.frame_map). With `roget`, the training concepts also hold their Roget words."""
+    map fitted here (MemoryData.frame_map). With `roget`, the training concepts also hold their Roget words. With
+    `glosses`, the phrases are also read with their words' glosses beside them (`gloss_weight`; gloss_keys), as the
+    run time's glossed reading reads a text (AUMemory.with_glosses)."""
     phrases = memory_phrases(roget)
     concepts = [c for c in training_concepts() if phrases[c.name]]
     texts, owners = [], []
@@ -107,10 +134,16 @@ def memory_data(encoder, content_words: bool = False, frame: str = "{}", frame_m
     mapping = fit_frame_map(encoder, frame, texts + probes) if frame_map else None
     read = _in_frame(_embed(encoder, probes), mapping) if mapping is not None else \
         _embed(encoder, [frame.format(p) for p in probes])
-    return MemoryData(keys=_embed(encoder, [frame.format(t) for t in texts]), owners=owners_arr, groups=groups,
+    keys = _embed(encoder, [frame.format(t) for t in texts])
+    codes = scale = glossed = None
+    if glosses:
+        codes, scale = gloss_table(encoder)
+        glossed = _with_glosses(keys, texts, codes, scale, gloss_weight)
+    return MemoryData(keys=keys, owners=owners_arr, groups=groups,
                       core=(presence >= 1.0).astype(np.float32), intensity=np.stack([i for _, i in targets]),
                       presence=presence, probes=read, probe_rows=np.asarray(probe_rows), frame_map=mapping,
-                      weights=_roget_weights(concepts, groups) if roget else None)
+                      weights=_roget_weights(concepts, groups) if roget else None, gloss_codes=codes,
+                      gloss_scale=scale, gloss_keys=glossed)
 
 
 def _roget_weights(concepts, groups: np.ndarray) -> np.ndarray:
@@ -132,8 +165,9 @@ def _roget_weights(concepts, groups: np.ndarray) -> np.ndarray:
 
 def sized(cfg: I2FETConfig, data: MemoryData) -> I2FETConfig:
     """`cfg` with the memory's shapes set from `data`."""
+    words = 0 if data.gloss_codes is None else len(data.gloss_codes)
     return replace(cfg, memory=replace(cfg.memory, phrases=len(data.keys), concepts=len(data.groups),
-                                       longest=data.groups.shape[1], text_dim=data.keys.shape[1]))
+                                       longest=data.groups.shape[1], text_dim=data.keys.shape[1], gloss_words=words))
 
 
 def novelty_threshold(data: MemoryData) -> tuple[float, float]:
@@ -170,6 +204,12 @@ def fit_au_memory(memory: AUMemory, data: MemoryData, seed: int) -> dict:
             raise ValueError("the memory reads through a frame map exactly when its data carries one")
         if data.frame_map is not None:
             memory.frame_map.copy_(torch.as_tensor(data.frame_map))
+        if memory.cfg.glosses != (data.gloss_codes is not None):
+            raise ValueError("the memory reads glosses exactly when its data carries their table")
+        if data.gloss_codes is not None:
+            memory.gloss_codes.copy_(torch.as_tensor(data.gloss_codes))
+            memory.gloss_scale.copy_(torch.as_tensor(data.gloss_scale))
+            memory.gloss_keys.copy_(torch.as_tensor(data.gloss_keys))
     x = torch.as_tensor(data.keys, device=device)
     presence = torch.as_tensor(data.presence[data.owners], device=device)
     intensity = torch.as_tensor(data.intensity[data.owners], device=device)
@@ -177,6 +217,10 @@ def fit_au_memory(memory: AUMemory, data: MemoryData, seed: int) -> dict:
     weights = None if data.weights is None else torch.as_tensor(data.weights, device=device)[:, None]
     losses = [_fit_head(head, int(seed) * 1_000_003 + 7 + k, x, presence, intensity, core, weights)
               for k, head in enumerate(memory.heads)]
+    if memory.gloss_heads is not None:  # their own seeds, after the plain heads': those stay as without glosses
+        glossed = torch.as_tensor(data.gloss_keys, device=device)
+        losses += [_fit_head(head, int(seed) * 1_000_003 + 7 + len(memory.heads) + k, glossed, presence, intensity,
+                             core, weights) for k, head in enumerate(memory.gloss_heads)]
     return {"phrases": len(data.keys), "concepts": len(data.groups), "novelty": round(threshold, 4),
             "novelty_balanced_accuracy": round(accuracy, 3), "head_loss": round(float(np.mean(losses)), 4)}
 

@@ -175,7 +175,8 @@ def _train(config_path, out_dir, seed, resume, device, progress, work_dir, steps
     memory_data = None
     if cfg.memory.enabled:
         memory_data = au_memory_stage.memory_data(encoder, cfg.memory.content_words, cfg.memory.frame,
-                                                   cfg.memory.frame_map, cfg.memory.roget)
+                                                   cfg.memory.frame_map, cfg.memory.roget, cfg.memory.glosses,
+                                                   cfg.memory.gloss_weight)
         cfg = au_memory_stage.sized(cfg, memory_data)
     if cfg.data.space == "arkit":
         data = ArkitData(cfg, seed, encoder, work, progress)
