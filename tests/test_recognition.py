@@ -160,7 +160,9 @@ def test_the_learned_model_warns_of_a_word_it_shows_nothing_for(cache_root):
     shown = runtime.generate("look goggle-eyed")
     assert shown.frames.max() >= 0.1 and not any(UNSHOWN in w for w in shown.warnings)  # the memory's fallback
     memory = runtime.generator.model.memory
-    memory.cfg = replace(memory.cfg, fallback=0.0)  # without it the shipped memory finds no AU in this word
+    # a memory that finds no AU in this novel word and has no fallback (no AU can pass a threshold of 1): its key is
+    # empty, and the part must be reported, not rested silently
+    memory.cfg = replace(memory.cfg, fallback=0.0, present=1.0)
     anim = runtime.generate("look goggle-eyed")
     assert anim.frames.max() < 0.1
     assert sum(UNSHOWN in w for w in anim.warnings) == 1 and not _flags(anim)
